@@ -1,0 +1,20 @@
+// Runtime settings, with defaults that suit a network server.
+#pragma once
+
+#include <cstddef>
+
+namespace weft {
+
+// Config holds the settings of one weft::run(); every field has a usable default.
+struct Config {
+  // stack_size is the usable stack of each fiber in bytes, rounded up to whole pages.
+  std::size_t stack_size = 64 * 1024;
+  // guard_pages puts an inaccessible page under every stack so an overflow faults at once.
+  bool guard_pages = true;
+  // stack_cache is how many freed stacks a carrier keeps ready for reuse.
+  std::size_t stack_cache = 1024;
+  // ring_entries is the io_uring submission queue size (the completion queue is 4x larger).
+  unsigned ring_entries = 1024;
+};
+
+}  // namespace weft

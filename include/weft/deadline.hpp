@@ -1,0 +1,35 @@
+// Deadlines for blocking calls: an absolute steady-clock instant, or none.
+#pragma once
+
+#include <chrono>
+
+namespace weft {
+
+// Clock is the clock every weft deadline and sleep is measured on.
+using Clock = std::chrono::steady_clock;
+
+// Deadline is the instant a blocking call gives up with -ETIMEDOUT; the default is never.
+class Deadline {
+ public:
+  // Deadline() makes a deadline that never expires.
+  constexpr Deadline() noexcept = default;
+  // Deadline(timeout) expires timeout from now; a zero or negative timeout has already expired.
+  template <class Rep, class Period>
+  Deadline(std::chrono::duration<Rep, Period> timeout) noexcept  // NOLINT: implicit on purpose
+      : at_(Clock::now() + std::chrono::ceil<Clock::duration>(timeout)), set_(true) {}
+  // Deadline(at) expires at the given instant.
+  Deadline(Clock::time_point at) noexcept : at_(at), set_(true) {}  // NOLINT: implicit on purpose
+
+  // never() returns a deadline that never expires.
+  static constexpr Deadline never() noexcept { return Deadline(); }
+  // is_set() tells whether the deadline can expire at all.
+  constexpr bool is_set() const noexcept { return set_; }
+  // at() returns the instant of expiry; meaningless when is_set() is false.
+  constexpr Clock::time_point at() const noexcept { return at_; }
+
+ private:
+  Clock::time_point at_{};
+  bool set_ = false;
+};
+
+}  // namespace weft

@@ -1,0 +1,96 @@
+// Entering the runtime, and what it can tell about itself.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include <weft/config.hpp>
+#include <weft/fiber.hpp>
+
+namespace weft {
+
+// GuardMode says how fiber stacks are protected against overflow.
+enum class GuardMode : std::uint8_t {
+  // kNone means no guard page (Config::guard_pages was false); only the canary check remains.
+  kNone,
+  // kMadvise means guard pages installed with MADV_GUARD_INSTALL, costing no extra mapping.
+  kMadvise,
+  // kMprotect means one mprotect'd page per stack, costing a kernel mapping each.
+  kMprotect,
+};
+
+// RuntimeStats are counters of one carrier, for diagnostics and leak checks.
+struct RuntimeStats {
+  // fibers_live is how many fibers exist (running, ready, blocked, or finished but unjoined).
+  std::size_t fibers_live = 0;
+  // fibers_created is how many fibers were spawned in total.
+  std::uint64_t fibers_created = 0;
+  // switches is how many context switches the carrier made.
+  std::uint64_t switches = 0;
+  // stacks_in_use is how many stacks belong to live fibers.
+  std::size_t stacks_in_use = 0;
+  // stacks_cached is how many freed stacks wait for reuse.
+  std::size_t stacks_cached = 0;
+  // stack_bytes_mapped is the address space the stack slabs take, guard pages included.
+  std::size_t stack_bytes_mapped = 0;
+  // guard_mode is how this carrier guards its stacks.
+  GuardMode guard_mode = GuardMode::kNone;
+  // io_submitted is how many I/O operations went to the kernel.
+  std::uint64_t io_submitted = 0;
+  // io_inflight is how many I/O operations await their completion.
+  std::size_t io_inflight = 0;
+  // timers_pending is how many sleeps and deadlines are armed.
+  std::size_t timers_pending = 0;
+  // ring_setup_flags are the IORING_SETUP_* flags the ring was created with.
+  std::uint32_t ring_setup_flags = 0;
+};
+
+// stats() returns the current carrier's counters; throws std::logic_error off a carrier.
+RuntimeStats stats();
+// last_run_stats() returns the counters the calling thread's last weft::run() left at teardown.
+RuntimeStats last_run_stats() noexcept;
+// in_fiber() tells whether the caller runs on a weft fiber.
+bool in_fiber() noexcept;
+
+namespace detail {
+// run_main turns the calling thread into a carrier, runs main to completion, cancels and drains
+// the remaining fibers, and tears the carrier down.
+void run_main(const Config& config, const SpawnRequest& main);
+}  // namespace detail
+
+// run() runs f as the main fiber on a new carrier in the calling thread and returns its result.
+// When f returns, fibers still running are cancelled (their blocking calls fail with
+// -ECANCELED) and run() waits for them to finish. An exception from f is rethrown.
+template <class F>
+auto run(const Config& config, F&& f) -> std::decay_t<std::invoke_result_t<std::decay_t<F>>> {
+  using T = std::decay_t<std::invoke_result_t<std::decay_t<F>>>;
+  std::conditional_t<std::is_void_v<T>, bool, std::optional<T>> out{};
+  std::exception_ptr error;
+  auto body = [&out, &error, fn = std::forward<F>(f)]() mutable {
+    try {
+      if constexpr (std::is_void_v<T>) {
+        fn();
+      } else {
+        out.emplace(fn());
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+  };
+  auto req = detail::make_request<void>(body, "main", 0);
+  detail::run_main(config, req);
+  if (error) std::rethrow_exception(error);
+  if constexpr (!std::is_void_v<T>) return std::move(*out);
+}
+
+// run() runs f as the main fiber with the default Config.
+template <class F>
+auto run(F&& f) {
+  return run(Config{}, std::forward<F>(f));
+}
+
+}  // namespace weft

@@ -1,0 +1,8 @@
+// Umbrella header: the whole public API of weft.
+#pragma once
+
+#include <weft/config.hpp>
+#include <weft/deadline.hpp>
+#include <weft/fiber.hpp>
+#include <weft/io.hpp>
+#include <weft/runtime.hpp>

@@ -1,0 +1,290 @@
+#include "carrier.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <typeinfo>
+
+#include "overflow.hpp"
+#include "sys.hpp"
+#include "uring_reactor.hpp"
+
+namespace weft::rt {
+namespace {
+
+thread_local Carrier* tls_carrier = nullptr;
+std::atomic<std::uint64_t> g_next_fiber_id{1};
+
+constexpr std::size_t kMinStack = 16 * 1024;
+
+char* align_down(char* p, std::size_t align) noexcept {
+  return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & ~(align - 1));
+}
+
+void validate(const Config& c) {
+  if (c.stack_size < kMinStack) {
+    throw std::invalid_argument("weft::Config::stack_size must be at least 16384 bytes, got " +
+                                std::to_string(c.stack_size));
+  }
+  if (c.ring_entries == 0 || c.ring_entries > 32768) {
+    throw std::invalid_argument("weft::Config::ring_entries must be in 1..32768, got " +
+                                std::to_string(c.ring_entries));
+  }
+}
+
+void report_uncaught(const FiberControl* f) noexcept {
+  std::string what = "an exception not derived from std::exception";
+  try {
+    std::rethrow_exception(f->error_);
+  } catch (const std::exception& e) {
+    what = std::string(typeid(e).name()) + ": " + e.what();
+  } catch (...) {
+  }
+  std::string line = "weft: fiber " + std::to_string(f->id_) + " \"" + f->name_ +
+                     "\" ended with an exception nobody joined: " + what + "\n";
+  sys::write_stderr(line.c_str());
+}
+
+}  // namespace
+
+Carrier::Carrier(const Config& config)
+    : config_((validate(config), config)),
+      stacks_(config.stack_size, config.guard_pages, config.stack_cache) {
+  if (tls_carrier != nullptr) {
+    throw std::logic_error("weft::run: this thread is already running weft::run");
+  }
+  reactor_ = std::make_unique<UringReactor>(config.ring_entries);
+  install_overflow_handler();
+  altstack_ = install_altstack();
+  tls_carrier = this;
+}
+
+Carrier::~Carrier() {
+  tls_carrier = nullptr;
+  remove_altstack(altstack_);
+}
+
+Carrier* Carrier::current() noexcept {
+  return tls_carrier;
+}
+
+FiberControl* Carrier::spawn(const detail::SpawnRequest& req) {
+  StackSpan stack = stacks_.allocate(req.stack_size);
+  char* top = stack.top();
+  auto* f = new (align_down(top - sizeof(FiberControl), alignof(FiberControl))) FiberControl();
+  char* body = align_down(reinterpret_cast<char*>(f) - req.body_size,
+                          std::max<std::size_t>(req.body_align, 16));
+  if (body < stack.base + stack.size / 2) {
+    f->~FiberControl();
+    stacks_.release(stack);
+    throw std::length_error("weft::spawn: the callable and its arguments (" +
+                            std::to_string(req.body_size) +
+                            " bytes) take more than half of the fiber's stack");
+  }
+  try {
+    f->body_ = req.place(body, req.arg);
+  } catch (...) {
+    f->~FiberControl();
+    stacks_.release(stack);
+    throw;
+  }
+  // The lowest 16 bytes hold the canary; frames start below the body.
+  char* sp = align_down(body, 16);
+  f->slot_.ctx = make_context(sp, static_cast<std::size_t>(sp - stack.base - 16), &fiber_entry);
+  f->stack_ = stack;
+  f->carrier_ = this;
+  f->id_ = g_next_fiber_id.fetch_add(1, std::memory_order_relaxed);
+  std::size_t n = std::min(req.name.size(), FiberControl::kNameSize - 1);
+  std::memcpy(f->name_, req.name.data(), n);
+  f->name_[n] = '\0';
+  f->cancelled_ = shutting_down_;
+  f->all_next_ = all_head_;
+  if (all_head_ != nullptr) all_head_->all_prev_ = f;
+  all_head_ = f;
+  ++unfinished_;
+  ++live_;
+  ++created_;
+  f->state_ = FiberState::kReady;
+  run_queue_.push(f);
+  return f;
+}
+
+void Carrier::fiber_entry(Transfer t) {
+  Carrier* c = tls_carrier;
+  c->after_switch(t);
+  FiberControl* self = c->running_;
+  try {
+    self->body_->run();
+  } catch (...) {
+    self->error_ = std::current_exception();
+  }
+  c->finish(self);
+}
+
+void Carrier::after_switch(Transfer t) noexcept {
+  static_cast<ContextSlot*>(t.data)->ctx = t.from;
+  if (to_free_ != nullptr) {
+    destroy(std::exchange(to_free_, nullptr));
+  }
+}
+
+void Carrier::resume(ContextSlot* from, FiberControl* next) noexcept {
+  running_ = next;
+  next->state_ = FiberState::kRunning;
+  ++switches_;
+  after_switch(jump(next->slot_.ctx, from));
+}
+
+void Carrier::switch_away(FiberControl* self) noexcept {
+  if (!StackPool::canary_intact(self->stack_)) overflow_abort(self);
+  FiberControl* next = nullptr;
+  if (handoffs_ < kTick) next = run_queue_.pop();
+  if (next != nullptr) {
+    ++handoffs_;
+    resume(&self->slot_, next);
+  } else {
+    running_ = nullptr;
+    ++switches_;
+    after_switch(jump(sched_slot_.ctx, &self->slot_));
+  }
+}
+
+void Carrier::block(WaitKind kind, void* obj) noexcept {
+  FiberControl* self = running_;
+  self->state_ = FiberState::kBlocked;
+  self->wait_kind_ = kind;
+  self->wait_obj_ = obj;
+  self->wait_since_ = Clock::now();
+  switch_away(self);
+  self->wait_kind_ = WaitKind::kNone;
+  self->wait_obj_ = nullptr;
+}
+
+void Carrier::ready(FiberControl* f) noexcept {
+  if (f->state_ != FiberState::kBlocked) return;
+  f->state_ = FiberState::kReady;
+  run_queue_.push(f);
+}
+
+void Carrier::yield() noexcept {
+  FiberControl* self = running_;
+  if (run_queue_.empty() && handoffs_ < kTick) return;
+  self->state_ = FiberState::kReady;
+  run_queue_.push(self);
+  switch_away(self);
+}
+
+void Carrier::cancel(FiberControl* f) noexcept {
+  if (f->state_ == FiberState::kDone || f->cancelled_) return;
+  f->cancelled_ = true;
+  if (f->state_ != FiberState::kBlocked) return;
+  switch (f->wait_kind_) {
+    case WaitKind::kIo:
+      reactor_->cancel(static_cast<IoOp*>(f->wait_obj_));
+      break;
+    case WaitKind::kTimer:
+      timers_.remove(static_cast<TimerNode*>(f->wait_obj_));
+      ready(f);
+      break;
+    case WaitKind::kJoin:   // join waits for a fiber that is itself cancelled at shutdown
+    case WaitKind::kClose:  // close waits only for operations it already cancelled
+    case WaitKind::kNone:
+      break;
+  }
+}
+
+void Carrier::release(FiberControl* f) noexcept {
+  if (f->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy(f);
+}
+
+void Carrier::destroy(FiberControl* f) noexcept {
+  if (f->error_ && !f->error_observed_) report_uncaught(f);
+  f->body_->~FiberBody();
+  StackSpan stack = f->stack_;
+  f->~FiberControl();
+  stacks_.release(stack);
+  --live_;
+}
+
+void Carrier::finish(FiberControl* self) noexcept {
+  if (!StackPool::canary_intact(self->stack_)) overflow_abort(self);
+  self->state_ = FiberState::kDone;
+  if (self->all_prev_ != nullptr) {
+    self->all_prev_->all_next_ = self->all_next_;
+  } else {
+    all_head_ = self->all_next_;
+  }
+  if (self->all_next_ != nullptr) self->all_next_->all_prev_ = self->all_prev_;
+  --unfinished_;
+  if (self->joiner_ != nullptr) ready(self->joiner_);
+  if (self->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) to_free_ = self;
+  // Never resumed: whoever runs next frees this stack once the switch is done.
+  switch_away(self);
+  std::abort();
+}
+
+void Carrier::begin_shutdown() noexcept {
+  shutting_down_ = true;
+  for (FiberControl* f = all_head_; f != nullptr; f = f->all_next_) cancel(f);
+}
+
+void Carrier::expire_timers() noexcept {
+  if (timers_.empty()) return;
+  Clock::time_point now = Clock::now();
+  while (TimerNode* n = timers_.pop_expired(now)) {
+    if (n->op != nullptr) {
+      reactor_->cancel(n->op);
+    } else {
+      ready(n->fiber);
+    }
+  }
+}
+
+void Carrier::deadlock() noexcept {
+  std::string msg = "weft: deadlock: every fiber is blocked and nothing can wake one:\n";
+  for (FiberControl* f = all_head_; f != nullptr; f = f->all_next_) {
+    msg += "  fiber " + std::to_string(f->id_) + " \"" + f->name_ + "\"" +
+           (f->wait_kind_ == WaitKind::kJoin ? " waits in join\n" : " is blocked\n");
+  }
+  sys::write_stderr(msg.c_str());
+  std::abort();
+}
+
+void Carrier::run(FiberControl* main) {
+  main_ = main;
+  FiberQueue completed;
+  for (;;) {
+    if (!shutting_down_ && main_->state_ == FiberState::kDone) begin_shutdown();
+    if (shutting_down_ && unfinished_ == 0) break;
+    bool block = run_queue_.empty();
+    Deadline until = timers_.empty() ? Deadline() : Deadline(timers_.next_deadline());
+    if (block && !until.is_set() && reactor_->inflight() == 0) deadlock();
+    reactor_->poll(block, until, completed);
+    run_queue_.splice(completed);
+    expire_timers();
+    handoffs_ = 0;
+    if (FiberControl* next = run_queue_.pop()) resume(&sched_slot_, next);
+  }
+}
+
+RuntimeStats Carrier::stats() const noexcept {
+  RuntimeStats s;
+  s.fibers_live = live_;
+  s.fibers_created = created_;
+  s.switches = switches_;
+  s.stacks_in_use = stacks_.in_use();
+  s.stacks_cached = stacks_.cached();
+  s.stack_bytes_mapped = stacks_.bytes_mapped();
+  s.guard_mode = stacks_.guard_mode();
+  s.io_submitted = reactor_->submitted();
+  s.io_inflight = reactor_->inflight();
+  s.timers_pending = timers_.size();
+  s.ring_setup_flags = reactor_->setup_flags();
+  return s;
+}
+
+}  // namespace weft::rt

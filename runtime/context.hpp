@@ -1,0 +1,33 @@
+// context: switching between stacks. The only file that includes Boost.Context is context.cpp.
+//
+// A switch saves and restores only the callee-saved registers, the stack pointer and the
+// floating-point control words (MXCSR, x87 CW). It does NOT save: caller-saved registers
+// (the compiler already spilled them around the call), errno, the signal mask, TLS, or the
+// sanitizers' notion of the current stack. Anything that must follow a fiber across a switch
+// lives in FiberControl, not in the thread.
+#pragma once
+
+#include <cstddef>
+
+namespace weft::rt {
+
+// ContextHandle is a suspended execution context (Boost's fcontext_t); null once resumed.
+using ContextHandle = void*;
+
+// Transfer is what a resumed context receives: who suspended to resume it, and a payload.
+struct Transfer {
+  // from is the context that just suspended itself.
+  ContextHandle from;
+  // data is the payload the switcher passed.
+  void* data;
+};
+
+// EntryFn is the first function a new context runs; it must never return.
+using EntryFn = void (*)(Transfer);
+
+// make_context prepares a context that runs entry on the stack whose highest address is top.
+ContextHandle make_context(void* top, std::size_t size, EntryFn entry) noexcept;
+// jump suspends the caller and resumes to, passing data; returns when someone resumes the caller.
+Transfer jump(ContextHandle to, void* data) noexcept;
+
+}  // namespace weft::rt

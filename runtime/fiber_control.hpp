@@ -1,0 +1,97 @@
+// fiber: the control block of one fiber, and its states.
+//
+// The control block lives at the top of the fiber's own stack, followed (downwards) by the
+// user's callable, then the frames. A parked fiber whose frames fit in one page therefore costs
+// one resident page and no heap allocation.
+//
+// States: kReady (in a run queue) -> kRunning -> kBlocked (parked, waiting on wait_kind_) ->
+// kReady ... -> kDone. Only the carrier that owns a fiber changes its state.
+//
+// Lifetime: two references at spawn, the fiber's own and its handle's. The fiber drops its own
+// when its function returns; whoever drops the last one destroys the body and frees the stack.
+// A finishing fiber cannot free the stack it is running on, so it hands itself to the next
+// context, which frees it right after the switch (Carrier::after_switch).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+
+#include <weft/deadline.hpp>
+#include <weft/fiber.hpp>
+
+#include "context.hpp"
+#include "stack_pool.hpp"
+
+namespace weft::rt {
+
+class Carrier;
+struct IoOp;
+struct TimerNode;
+
+// FiberState is where a fiber is in its life.
+enum class FiberState : std::uint8_t { kReady, kRunning, kBlocked, kDone };
+
+// WaitKind is what a blocked fiber waits for, so cancellation knows how to wake it.
+enum class WaitKind : std::uint8_t { kNone, kIo, kTimer, kJoin, kClose };
+
+// ContextSlot holds the saved context of a suspended fiber or of the scheduler.
+struct ContextSlot {
+  // ctx is the suspended context, valid while its owner is not running.
+  ContextHandle ctx = nullptr;
+};
+
+}  // namespace weft::rt
+
+namespace weft::detail {
+
+// FiberControl is everything the runtime knows about one fiber.
+class FiberControl {
+ public:
+  // kNameSize is the size of the name buffer, terminating zero included.
+  static constexpr std::size_t kNameSize = 32;
+
+  // slot_ is the saved context while the fiber is not running.
+  rt::ContextSlot slot_;
+  // next_ links the fiber into a run queue or a wait list.
+  FiberControl* next_ = nullptr;
+  // all_prev_ and all_next_ link the fiber into its carrier's list of unfinished fibers.
+  FiberControl* all_prev_ = nullptr;
+  // all_next_ is the next unfinished fiber of the carrier.
+  FiberControl* all_next_ = nullptr;
+  // carrier_ is the carrier the fiber runs on, for good.
+  rt::Carrier* carrier_ = nullptr;
+  // body_ is the user's callable and result, placed below this block on the same stack.
+  FiberBody* body_ = nullptr;
+  // stack_ is the stack the fiber runs on.
+  rt::StackSpan stack_;
+  // id_ is the process-unique id.
+  std::uint64_t id_ = 0;
+  // refs_ counts the fiber itself (until done) and its handle (until released).
+  std::atomic<int> refs_{2};
+  // state_ is the fiber's state.
+  rt::FiberState state_ = rt::FiberState::kReady;
+  // wait_kind_ is what a blocked fiber waits for.
+  rt::WaitKind wait_kind_ = rt::WaitKind::kNone;
+  // cancelled_ makes blocking calls fail with -ECANCELED.
+  bool cancelled_ = false;
+  // error_observed_ is set once join() has taken the exception (or none was thrown).
+  bool error_observed_ = false;
+  // wait_obj_ is the IoOp, TimerNode or FiberControl waited for, by wait_kind_.
+  void* wait_obj_ = nullptr;
+  // wait_since_ is when the fiber last blocked.
+  Clock::time_point wait_since_{};
+  // joiner_ is the fiber blocked in join() on this one.
+  FiberControl* joiner_ = nullptr;
+  // error_ is the exception the body threw, if any.
+  std::exception_ptr error_;
+  // name_ is the fiber's name, zero-terminated.
+  char name_[kNameSize] = {};
+};
+
+}  // namespace weft::detail
+
+namespace weft::rt {
+using FiberControl = weft::detail::FiberControl;
+}  // namespace weft::rt

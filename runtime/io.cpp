@@ -1,0 +1,138 @@
+// The public I/O API (weft/io.hpp): each call fills an IoOp and awaits it.
+#include <weft/io.hpp>
+
+#include <sys/socket.h>
+#include <cerrno>
+
+#include "carrier.hpp"
+#include "io_wait.hpp"
+#include "sys.hpp"
+
+namespace weft {
+namespace {
+
+using rt::IoOp;
+using rt::OpKind;
+
+long run_op(OpKind kind, int fd, const void* buf, std::size_t len, std::uint64_t offset, int flags,
+            const Deadline& deadline) noexcept {
+  IoOp op{kind};
+  op.fd = fd;
+  op.buf = const_cast<void*>(buf);
+  op.len = len;
+  op.offset = offset;
+  op.flags = flags;
+  return rt::await_op(op, deadline);
+}
+
+constexpr std::uint64_t kPos = IoOp::kCurrentPosition;
+
+}  // namespace
+
+ssize_t read(int fd, void* buf, std::size_t n, Deadline d) {
+  return run_op(OpKind::kRead, fd, buf, n, kPos, 0, d);
+}
+
+ssize_t write(int fd, const void* buf, std::size_t n, Deadline d) {
+  return run_op(OpKind::kWrite, fd, buf, n, kPos, 0, d);
+}
+
+ssize_t readv(int fd, const iovec* iov, int iovcnt, Deadline d) {
+  if (iovcnt < 0) return -EINVAL;
+  return run_op(OpKind::kReadv, fd, iov, static_cast<std::size_t>(iovcnt), kPos, 0, d);
+}
+
+ssize_t writev(int fd, const iovec* iov, int iovcnt, Deadline d) {
+  if (iovcnt < 0) return -EINVAL;
+  return run_op(OpKind::kWritev, fd, iov, static_cast<std::size_t>(iovcnt), kPos, 0, d);
+}
+
+ssize_t pread(int fd, void* buf, std::size_t n, off_t offset, Deadline d) {
+  if (offset < 0) return -EINVAL;
+  return run_op(OpKind::kRead, fd, buf, n, static_cast<std::uint64_t>(offset), 0, d);
+}
+
+ssize_t pwrite(int fd, const void* buf, std::size_t n, off_t offset, Deadline d) {
+  if (offset < 0) return -EINVAL;
+  return run_op(OpKind::kWrite, fd, buf, n, static_cast<std::uint64_t>(offset), 0, d);
+}
+
+ssize_t recv(int fd, void* buf, std::size_t n, int flags, Deadline d) {
+  return run_op(OpKind::kRecv, fd, buf, n, kPos, flags, d);
+}
+
+ssize_t send(int fd, const void* buf, std::size_t n, int flags, Deadline d) {
+  return run_op(OpKind::kSend, fd, buf, n, kPos, flags | MSG_NOSIGNAL, d);
+}
+
+ssize_t recvmsg(int fd, msghdr* msg, int flags, Deadline d) {
+  return run_op(OpKind::kRecvmsg, fd, msg, 0, kPos, flags, d);
+}
+
+ssize_t sendmsg(int fd, const msghdr* msg, int flags, Deadline d) {
+  return run_op(OpKind::kSendmsg, fd, msg, 0, kPos, flags | MSG_NOSIGNAL, d);
+}
+
+int accept(int fd, sockaddr* addr, unsigned* addrlen, int flags, Deadline d) {
+  IoOp op{OpKind::kAccept};
+  op.fd = fd;
+  op.buf = addr;
+  op.addrlen = addrlen;
+  op.flags = flags;
+  return static_cast<int>(rt::await_op(op, d));
+}
+
+int connect(int fd, const sockaddr* addr, unsigned addrlen, Deadline d) {
+  return static_cast<int>(run_op(OpKind::kConnect, fd, addr, addrlen, kPos, 0, d));
+}
+
+int poll(int fd, short events, Deadline d) {
+  IoOp op{OpKind::kPoll};
+  op.fd = fd;
+  op.events = events;
+  return static_cast<int>(rt::await_op(op, d));
+}
+
+int close(int fd) {
+  rt::Carrier* c = rt::Carrier::current();
+  rt::FiberControl* self = c != nullptr ? c->running() : nullptr;
+  if (self == nullptr || fd < 0) return sys::close(fd);
+  rt::FdEntry& entry = c->fds().at(fd);
+  if (entry.closing) return -EBADF;  // another fiber is closing it: to us it is gone
+  if (entry.inflight > 0) {
+    entry.closing = true;
+    entry.closer = self;
+    c->reactor().cancel_fd(fd);
+    while (c->fds().at(fd).inflight > 0) c->block(rt::WaitKind::kClose, nullptr);
+  }
+  rt::FdEntry& done = c->fds().at(fd);
+  done.closing = false;
+  done.closer = nullptr;
+  return sys::close(fd);
+}
+
+ssize_t read_exact(int fd, void* buf, std::size_t n, Deadline d) {
+  auto* p = static_cast<char*>(buf);
+  std::size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, p + got, n - got, d);
+    if (r < 0) return r;
+    if (r == 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  return static_cast<ssize_t>(got);
+}
+
+ssize_t write_all(int fd, const void* buf, std::size_t n, Deadline d) {
+  const auto* p = static_cast<const char*>(buf);
+  std::size_t put = 0;
+  while (put < n) {
+    ssize_t r = write(fd, p + put, n - put, d);
+    if (r < 0) return r;
+    if (r == 0) return -EIO;  // a stream that accepts nothing would loop forever
+    put += static_cast<std::size_t>(r);
+  }
+  return static_cast<ssize_t>(put);
+}
+
+}  // namespace weft

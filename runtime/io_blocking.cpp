@@ -1,0 +1,93 @@
+// Off a fiber, weft's I/O calls are the plain system calls; a deadline is honoured by polling
+// for readiness first, as a thread would with poll(2) and a timeout.
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <cerrno>
+#include <climits>
+
+#include "io_wait.hpp"
+#include "sys.hpp"
+
+namespace weft::rt {
+namespace {
+
+short wanted_events(const IoOp& op) noexcept {
+  switch (op.kind) {
+    case OpKind::kWrite:
+    case OpKind::kWritev:
+    case OpKind::kSend:
+    case OpKind::kSendmsg:
+    case OpKind::kConnect:
+      return POLLOUT;
+    case OpKind::kPoll:
+      return op.events;
+    default:
+      return POLLIN;
+  }
+}
+
+long syscall_ret(long r) noexcept {
+  return r < 0 ? -errno : r;
+}
+
+long perform(IoOp& op) noexcept {
+  bool at_pos = op.offset == IoOp::kCurrentPosition;
+  auto off = static_cast<off_t>(op.offset);
+  switch (op.kind) {
+    case OpKind::kRead:
+      return at_pos ? sys::read(op.fd, op.buf, op.len)
+                    : syscall_ret(::syscall(SYS_pread64, op.fd, op.buf, op.len, off));
+    case OpKind::kWrite:
+      return at_pos ? sys::write(op.fd, op.buf, op.len)
+                    : syscall_ret(::syscall(SYS_pwrite64, op.fd, op.buf, op.len, off));
+    case OpKind::kReadv:
+      return syscall_ret(at_pos ? ::syscall(SYS_readv, op.fd, op.buf, op.len)
+                                : ::syscall(SYS_preadv, op.fd, op.buf, op.len, off, 0));
+    case OpKind::kWritev:
+      return syscall_ret(at_pos ? ::syscall(SYS_writev, op.fd, op.buf, op.len)
+                                : ::syscall(SYS_pwritev, op.fd, op.buf, op.len, off, 0));
+    case OpKind::kRecv:
+      return syscall_ret(
+          ::syscall(SYS_recvfrom, op.fd, op.buf, op.len, op.flags, nullptr, nullptr));
+    case OpKind::kSend:
+      return syscall_ret(::syscall(SYS_sendto, op.fd, op.buf, op.len, op.flags, nullptr, 0));
+    case OpKind::kRecvmsg:
+      return syscall_ret(::syscall(SYS_recvmsg, op.fd, op.buf, op.flags));
+    case OpKind::kSendmsg:
+      return syscall_ret(::syscall(SYS_sendmsg, op.fd, op.buf, op.flags));
+    case OpKind::kAccept:
+      return syscall_ret(::syscall(SYS_accept4, op.fd, op.buf, op.addrlen, op.flags));
+    case OpKind::kConnect:
+      return syscall_ret(::syscall(SYS_connect, op.fd, op.buf, op.len));
+    case OpKind::kPoll: {
+      pollfd p{op.fd, op.events, 0};
+      int r = sys::poll(&p, 1, -1);
+      return r < 0 ? r : p.revents;
+    }
+  }
+  return -EINVAL;
+}
+
+}  // namespace
+
+long blocking_op(IoOp& op, const Deadline& deadline) noexcept {
+  if (deadline.is_set()) {
+    for (;;) {
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline.at() - Clock::now());
+      int ms = left.count() <= 0 ? 0 : left.count() > INT_MAX ? INT_MAX : int(left.count());
+      pollfd p{op.fd, wanted_events(op), 0};
+      int r = sys::poll(&p, 1, ms);
+      if (r == -EINTR) continue;
+      if (r < 0) return r;
+      if (r == 0) return -ETIMEDOUT;
+      if (op.kind == OpKind::kPoll) return p.revents;
+      break;
+    }
+  }
+  return perform(op);
+}
+
+}  // namespace weft::rt

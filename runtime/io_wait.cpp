@@ -1,0 +1,49 @@
+#include "io_wait.hpp"
+
+#include <cerrno>
+
+#include "carrier.hpp"
+
+namespace weft::rt {
+
+long await_op(IoOp& op, const Deadline& deadline) noexcept {
+  Carrier* c = Carrier::current();
+  FiberControl* self = c != nullptr ? c->running() : nullptr;
+  if (self == nullptr) return blocking_op(op, deadline);
+  if (op.fd < 0) return -EBADF;
+  if (self->cancelled_) {
+    c->yield();
+    return -ECANCELED;
+  }
+  if (c->fds().at(op.fd).closing) return -EBADF;
+  ++c->fds().at(op.fd).inflight;
+  op.waiter = self;
+  c->reactor().start(&op);
+  TimerNode timer;
+  if (deadline.is_set()) {
+    timer.deadline = deadline.at();
+    timer.fiber = self;
+    timer.op = &op;
+    c->timers().add(&timer);
+  }
+  // Only the op's own completion ends the wait: cancellation, deadlines and close all act by
+  // cancelling the op, so the kernel is done with this frame's buffers when we return.
+  while (!op.completed) c->block(WaitKind::kIo, &op);
+  c->timers().remove(&timer);
+
+  FdEntry& entry = c->fds().at(op.fd);
+  --entry.inflight;
+  bool closing = entry.closing;
+  if (closing && entry.inflight == 0 && entry.closer != nullptr) c->ready(entry.closer);
+  long res = op.res;
+  if (res == -ECANCELED || (res == -EINTR && closing)) {
+    if (closing) {
+      res = -EBADF;
+    } else if (timer.fired) {
+      res = -ETIMEDOUT;
+    }
+  }
+  return res;
+}
+
+}  // namespace weft::rt

@@ -1,0 +1,98 @@
+// reactor: the contract every I/O backend keeps, and the operation record they share.
+//
+// The contract (after Go's netpoll):
+// - start(op) hands an operation to the backend. It may submit it to the kernel later (in
+//   batches); the caller parks until op->completed.
+// - poll() makes progress: submits what is queued, waits at most until the given deadline if
+//   asked to, and for every finished operation sets op->res and op->completed and appends
+//   op->waiter to the list it returns. The reactor never calls the scheduler; it only returns
+//   ready fibers, so it can be tested and replaced on its own.
+// - cancel(op) asks the backend to finish op early with -ECANCELED; op still completes through
+//   poll(), possibly with its real result if it raced. cancel_fd(fd) does so for every
+//   operation on fd.
+// - Every started operation completes exactly once through poll(): the frame that owns the op
+//   never returns before that, cancel paths included, so no completion can ever write into a
+//   dead frame or reach an fd number that was closed and reused.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <cstddef>
+#include <cstdint>
+
+#include <weft/deadline.hpp>
+
+#include "fiber_queue.hpp"
+
+struct iovec;
+
+namespace weft::rt {
+
+// OpKind names the operation an IoOp performs.
+enum class OpKind : std::uint8_t {
+  kRead,
+  kWrite,
+  kReadv,
+  kWritev,
+  kRecv,
+  kSend,
+  kRecvmsg,
+  kSendmsg,
+  kAccept,
+  kConnect,
+  kPoll,
+};
+
+// IoOp is one I/O operation, owned by the frame of the fiber that waits for it.
+struct IoOp {
+  // kind is what to do.
+  OpKind kind;
+  // fd is the file descriptor operated on.
+  int fd = -1;
+  // flags are recv/send/accept flags.
+  int flags = 0;
+  // buf is the buffer of read/write/recv/send, iovec array of readv/writev, msghdr of *msg,
+  // sockaddr of accept/connect.
+  void* buf = nullptr;
+  // len is the byte count, iovec count, or sockaddr length of connect.
+  std::size_t len = 0;
+  // offset is the file offset; kCurrentPosition for streams and "at the file position".
+  std::uint64_t offset = kCurrentPosition;
+  // addrlen is accept's in/out address length.
+  socklen_t* addrlen = nullptr;
+  // events is the poll mask.
+  short events = 0;
+  // res is the result, a count or -errno, valid once completed.
+  std::int32_t res = 0;
+  // completed is set by the reactor when res is final.
+  bool completed = false;
+  // waiter is the fiber to wake on completion.
+  FiberControl* waiter = nullptr;
+  // kCurrentPosition makes read/write use (and move) the file position.
+  static constexpr std::uint64_t kCurrentPosition = ~std::uint64_t{0};
+};
+
+// Reactor is the interface of an I/O backend.
+class Reactor {
+ public:
+  virtual ~Reactor() = default;
+  // name() is the backend's name, for diagnostics.
+  virtual const char* name() const noexcept = 0;
+  // start() queues op; it completes later through poll().
+  virtual void start(IoOp* op) = 0;
+  // cancel() asks for op to complete early with -ECANCELED.
+  virtual void cancel(IoOp* op) = 0;
+  // cancel_fd() asks for every operation on fd to complete early with -ECANCELED.
+  virtual void cancel_fd(int fd) = 0;
+  // poll() submits queued work, waits (if block) at most until deadline (if set), and appends the
+  // waiters of completed operations to ready.
+  virtual void poll(bool block, const Deadline& deadline, FiberQueue& ready) = 0;
+  // inflight() is the number of started operations that have not completed.
+  virtual std::size_t inflight() const noexcept = 0;
+  // submitted() is the number of operations handed to the kernel so far.
+  virtual std::uint64_t submitted() const noexcept = 0;
+  // setup_flags() describes how the backend was set up (IORING_SETUP_* for io_uring).
+  virtual std::uint32_t setup_flags() const noexcept = 0;
+};
+
+}  // namespace weft::rt

@@ -1,0 +1,102 @@
+// stack: fiber stacks carved from large slabs, guarded, pooled and reused.
+//
+// Each slab is one mmap holding many stack slots; a slot is a guard page followed by the usable
+// stack (stacks grow down, so the guard sits at the low end). Guards are installed lazily, when
+// a slot is first handed out, so a fresh slab costs one mmap and no per-slot syscalls.
+//
+// Guard pages vs vm.max_map_count: an mprotect'd page inside a mapping splits it into separate
+// kernel VMAs, two per stack, so at the default limit of 65530 mappings a process stops near
+// 32K guarded fibers. Linux 6.13's MADV_GUARD_INSTALL marks guard pages inside one VMA instead;
+// we use it when the kernel has it (GuardMode::kMadvise). On older kernels we fall back to
+// mprotect while a process-wide budget of mappings lasts (half of what vm.max_map_count leaves
+// after the program's own), then hand out unguarded stacks and say so once on stderr. Every
+// stack also carries a canary word at its low end, checked whenever its fiber switches out,
+// which catches overflows that jump past a guard or land where there is none.
+//
+// Slabs are MADV_NOHUGEPAGE: a transparent huge page would turn a 4 KiB touched stack top into
+// 2 MiB of resident memory. A freed stack beyond the cache limit gives its pages back with
+// MADV_DONTNEED (guard markers survive that) but keeps its address space for reuse.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include <weft/runtime.hpp>
+
+namespace weft::rt {
+
+// StackSpan is a usable stack region [base, base + size); the guard, if any, is just below base.
+struct StackSpan {
+  // base is the lowest usable address.
+  char* base = nullptr;
+  // size is the usable size in bytes.
+  std::size_t size = 0;
+  // top() returns one past the highest usable address.
+  char* top() const noexcept { return base + size; }
+};
+
+// kStackCanary is written at the low end of every stack and checked at each switch-out.
+inline constexpr std::uint64_t kStackCanary = 0x5745465443414e59ull;  // "WEFTCANY"
+
+// StackPool hands out and takes back the stacks of one carrier.
+class StackPool {
+ public:
+  // StackPool() prepares a pool of stacks of default_size usable bytes (rounded up to pages).
+  StackPool(std::size_t default_size, bool guard, std::size_t cache_limit);
+  // ~StackPool() unmaps every slab; stacks still in use become invalid.
+  ~StackPool();
+  StackPool(const StackPool&) = delete;
+  StackPool& operator=(const StackPool&) = delete;
+
+  // allocate() returns a stack of at least size bytes (0: the default) or throws std::bad_alloc.
+  StackSpan allocate(std::size_t size);
+  // release() takes back a stack that allocate() returned.
+  void release(StackSpan stack) noexcept;
+
+  // canary_intact() tells whether the stack's canary word is still in place.
+  static bool canary_intact(const StackSpan& stack) noexcept {
+    return *reinterpret_cast<const std::uint64_t*>(stack.base) == kStackCanary;
+  }
+
+  // default_size() is the usable size of a default stack.
+  std::size_t default_size() const noexcept { return default_size_; }
+  // guard_mode() is how this pool's stacks are guarded.
+  GuardMode guard_mode() const noexcept { return mode_; }
+  // guard_size() is the size of the guard region under each stack (0 without guards).
+  std::size_t guard_size() const noexcept { return guard_ ? page_ : 0; }
+  // in_use() is how many stacks are handed out.
+  std::size_t in_use() const noexcept { return in_use_; }
+  // cached() is how many freed stacks wait for reuse.
+  std::size_t cached() const noexcept;
+  // bytes_mapped() is the address space all slabs take.
+  std::size_t bytes_mapped() const noexcept { return bytes_mapped_; }
+
+ private:
+  struct SizeClass {
+    std::vector<char*> free;     // bases of freed stacks, reused last-in first-out
+    char* next_slot = nullptr;   // next never-used slot in the newest slab
+    std::size_t slots_left = 0;  // never-used slots left in the newest slab
+  };
+  struct Slab {
+    void* addr;
+    std::size_t len;
+  };
+
+  std::size_t round_size(std::size_t size) const noexcept;
+  char* new_slot(SizeClass& sc, std::size_t size);
+  void install_guard(char* guard_low);
+
+  std::size_t page_;
+  std::size_t default_size_;
+  bool guard_;
+  std::size_t cache_limit_;
+  GuardMode mode_;
+  std::size_t in_use_ = 0;
+  std::size_t bytes_mapped_ = 0;
+  std::unordered_map<std::size_t, SizeClass> classes_;
+  std::vector<Slab> slabs_;
+};
+
+}  // namespace weft::rt

@@ -1,0 +1,52 @@
+#include "sys.hpp"
+
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstring>
+
+namespace weft::sys {
+namespace {
+
+long ret(long r) noexcept {
+  return r < 0 ? -errno : r;
+}
+
+}  // namespace
+
+ssize_t read(int fd, void* buf, std::size_t n) noexcept {
+  return ret(::syscall(SYS_read, fd, buf, n));
+}
+
+ssize_t write(int fd, const void* buf, std::size_t n) noexcept {
+  return ret(::syscall(SYS_write, fd, buf, n));
+}
+
+int close(int fd) noexcept {
+  return static_cast<int>(ret(::syscall(SYS_close, fd)));
+}
+
+int poll(pollfd* fds, unsigned nfds, int timeout_ms) noexcept {
+  return static_cast<int>(ret(::syscall(SYS_poll, fds, nfds, timeout_ms)));
+}
+
+void write_stderr(const char* msg) noexcept {
+  // errno is saved because this runs inside signal handlers too.
+  int saved = errno;
+  std::size_t left = std::strlen(msg);
+  while (left > 0) {
+    long n = ::syscall(SYS_write, 2, msg, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    msg += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  errno = saved;
+}
+
+int gettid() noexcept {
+  return static_cast<int>(::syscall(SYS_gettid));
+}
+
+}  // namespace weft::sys

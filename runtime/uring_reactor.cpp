@@ -1,0 +1,197 @@
+#include "uring_reactor.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace weft::rt {
+namespace {
+
+// Linux caps every read and write at this many bytes (MAX_RW_COUNT); an SQE's len is 32 bits.
+constexpr std::size_t kMaxRw = 0x7ffff000;
+
+// The opcodes weft cannot work without; a kernel lacking one is refused at setup.
+constexpr int kRequiredOps[] = {
+    IORING_OP_READ,   IORING_OP_WRITE,   IORING_OP_READV,    IORING_OP_WRITEV,
+    IORING_OP_RECV,   IORING_OP_SEND,    IORING_OP_RECVMSG,  IORING_OP_SENDMSG,
+    IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_POLL_ADD, IORING_OP_ASYNC_CANCEL,
+};
+
+[[noreturn]] void fail_setup(int err, const char* what) {
+  throw std::runtime_error(
+      std::string("weft: cannot use io_uring: ") + what + ": " + std::strerror(err) +
+      ". It is off when kernel.io_uring_disabled is set, blocked by Docker's and containerd's "
+      "default seccomp profiles, and incomplete before Linux 5.19.");
+}
+
+void check_ring(io_uring* ring) {
+  // EXT_ARG lets a wait carry its own timeout (no timeout SQE per sleep); NODROP keeps
+  // completions when the CQ is full. Both are what "never lose a wakeup" rests on.
+  if ((ring->features & IORING_FEAT_EXT_ARG) == 0 || (ring->features & IORING_FEAT_NODROP) == 0) {
+    fail_setup(ENOSYS, "the kernel lacks IORING_FEAT_EXT_ARG or IORING_FEAT_NODROP");
+  }
+  io_uring_probe* probe = io_uring_get_probe_ring(ring);
+  if (probe == nullptr) fail_setup(ENOSYS, "cannot probe the supported operations");
+  for (int op : kRequiredOps) {
+    if (!io_uring_opcode_supported(probe, op)) {
+      io_uring_free_probe(probe);
+      fail_setup(ENOSYS, "the kernel lacks a required operation");
+    }
+  }
+  io_uring_free_probe(probe);
+}
+
+}  // namespace
+
+UringReactor::UringReactor(unsigned entries) {
+  static constexpr std::uint32_t kCandidates[] = {
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
+      IORING_SETUP_COOP_TASKRUN,
+      0,
+  };
+  int err = ENOSYS;
+  for (std::uint32_t candidate : kCandidates) {
+    io_uring_params params{};
+    params.flags = candidate | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
+    params.cq_entries = entries * 4;
+    int r = io_uring_queue_init_params(entries, &ring_, &params);
+    if (r == 0) {
+      flags_ = params.flags;
+      try {
+        check_ring(&ring_);
+      } catch (...) {
+        io_uring_queue_exit(&ring_);
+        throw;
+      }
+      return;
+    }
+    err = -r;
+    // Only "this flag is unknown" is worth a weaker retry; anything else fails every candidate.
+    if (err != EINVAL) break;
+  }
+  fail_setup(err, "io_uring_setup");
+}
+
+UringReactor::~UringReactor() {
+  io_uring_queue_exit(&ring_);
+}
+
+io_uring_sqe* UringReactor::get_sqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  while (sqe == nullptr) {
+    // SQ full: hand the batch to the kernel now. A failing submit (CQ backlog with NODROP)
+    // leaves the SQEs queued; reaping is then the caller's next poll's job, so just retry.
+    int r = io_uring_submit(&ring_);
+    if (r < 0 && r != -EBUSY && r != -EAGAIN && r != -EINTR) {
+      throw std::runtime_error(std::string("weft: io_uring_submit: ") + std::strerror(-r));
+    }
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  return sqe;
+}
+
+void UringReactor::start(IoOp* op) {
+  io_uring_sqe* sqe = get_sqe();
+  unsigned len = static_cast<unsigned>(op->len < kMaxRw ? op->len : kMaxRw);
+  switch (op->kind) {
+    case OpKind::kRead:
+      io_uring_prep_read(sqe, op->fd, op->buf, len, op->offset);
+      break;
+    case OpKind::kWrite:
+      io_uring_prep_write(sqe, op->fd, op->buf, len, op->offset);
+      break;
+    case OpKind::kReadv:
+      io_uring_prep_readv(sqe, op->fd, static_cast<const iovec*>(op->buf), len, op->offset);
+      break;
+    case OpKind::kWritev:
+      io_uring_prep_writev(sqe, op->fd, static_cast<const iovec*>(op->buf), len, op->offset);
+      break;
+    case OpKind::kRecv:
+      io_uring_prep_recv(sqe, op->fd, op->buf, len, op->flags);
+      break;
+    case OpKind::kSend:
+      io_uring_prep_send(sqe, op->fd, op->buf, len, op->flags);
+      break;
+    case OpKind::kRecvmsg:
+      io_uring_prep_recvmsg(sqe, op->fd, static_cast<msghdr*>(op->buf),
+                            static_cast<unsigned>(op->flags));
+      break;
+    case OpKind::kSendmsg:
+      io_uring_prep_sendmsg(sqe, op->fd, static_cast<const msghdr*>(op->buf),
+                            static_cast<unsigned>(op->flags));
+      break;
+    case OpKind::kAccept:
+      io_uring_prep_accept(sqe, op->fd, static_cast<sockaddr*>(op->buf), op->addrlen, op->flags);
+      break;
+    case OpKind::kConnect:
+      io_uring_prep_connect(sqe, op->fd, static_cast<const sockaddr*>(op->buf),
+                            static_cast<socklen_t>(op->len));
+      break;
+    case OpKind::kPoll:
+      io_uring_prep_poll_add(sqe, op->fd, static_cast<unsigned>(op->events));
+      break;
+  }
+  io_uring_sqe_set_data(sqe, op);
+  op->completed = false;
+  ++inflight_;
+  ++submitted_;
+}
+
+void UringReactor::cancel(IoOp* op) {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_cancel(sqe, op, 0);
+  io_uring_sqe_set_data(sqe, nullptr);
+}
+
+void UringReactor::cancel_fd(int fd) {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data(sqe, nullptr);
+}
+
+void UringReactor::poll(bool block, const Deadline& deadline, FiberQueue& ready) {
+  int r;
+  Clock::time_point now{};
+  if (block && deadline.is_set()) now = Clock::now();
+  if (!block || (deadline.is_set() && deadline.at() <= now)) {
+    r = io_uring_submit_and_get_events(&ring_);
+  } else if (deadline.is_set()) {
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.at() - now).count();
+    __kernel_timespec ts{};
+    ts.tv_sec = ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    io_uring_cqe* cqe = nullptr;
+    r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  } else {
+    r = io_uring_submit_and_wait(&ring_, 1);
+  }
+  // ETIME: the deadline came; EINTR: a signal; EBUSY/EAGAIN: CQ backlog, which reaping clears.
+  if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN) {
+    throw std::runtime_error(std::string("weft: io_uring_enter: ") + std::strerror(-r));
+  }
+  reap(ready);
+}
+
+void UringReactor::reap(FiberQueue& ready) noexcept {
+  unsigned head;
+  unsigned seen = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    ++seen;
+    auto* op = static_cast<IoOp*>(io_uring_cqe_get_data(cqe));
+    if (op == nullptr) continue;  // a cancellation's own completion
+    op->res = cqe->res;
+    op->completed = true;
+    --inflight_;
+    FiberControl* w = op->waiter;
+    if (w != nullptr && w->state_ == FiberState::kBlocked) {
+      w->state_ = FiberState::kReady;
+      ready.push(w);
+    }
+  }
+  io_uring_cq_advance(&ring_, seen);
+}
+
+}  // namespace weft::rt

@@ -1,0 +1,48 @@
+// The io_uring backend of the reactor.
+//
+// One ring per carrier, created with the strongest setup flags the kernel accepts:
+// SINGLE_ISSUER|DEFER_TASKRUN (completions are processed only when this thread asks, so the
+// kernel never interrupts the carrier with task work), else SINGLE_ISSUER|COOP_TASKRUN, else
+// COOP_TASKRUN, else none. Operations are queued as SQEs as fibers block and submitted in one
+// io_uring_enter when the carrier runs out of ready fibers (or every scheduler tick), which is
+// also the call that waits for completions: one syscall per batch, not per operation.
+//
+// No wakeup is lost: an SQE queued by a fiber is always submitted before the carrier sleeps
+// (submit and wait are one call), the sleep is bounded by the next timer deadline, and with
+// IORING_FEAT_NODROP a full completion queue holds completions back instead of dropping them.
+// Cancellation SQEs carry user_data 0, so their own completions are recognised and ignored.
+#pragma once
+
+#include <liburing.h>
+
+#include "reactor.hpp"
+
+namespace weft::rt {
+
+// UringReactor is the Reactor on io_uring.
+class UringReactor final : public Reactor {
+ public:
+  // UringReactor() sets up a ring or throws std::runtime_error saying why it cannot.
+  explicit UringReactor(unsigned entries);
+  ~UringReactor() override;
+
+  const char* name() const noexcept override { return "io_uring"; }
+  void start(IoOp* op) override;
+  void cancel(IoOp* op) override;
+  void cancel_fd(int fd) override;
+  void poll(bool block, const Deadline& deadline, FiberQueue& ready) override;
+  std::size_t inflight() const noexcept override { return inflight_; }
+  std::uint64_t submitted() const noexcept override { return submitted_; }
+  std::uint32_t setup_flags() const noexcept override { return flags_; }
+
+ private:
+  io_uring_sqe* get_sqe();
+  void reap(FiberQueue& ready) noexcept;
+
+  io_uring ring_{};
+  std::uint32_t flags_ = 0;
+  std::size_t inflight_ = 0;
+  std::uint64_t submitted_ = 0;
+};
+
+}  // namespace weft::rt
