@@ -14,9 +14,11 @@
 #include "uring_reactor.hpp"
 
 namespace weft::rt {
+
+constinit thread_local Carrier* tls_carrier __attribute__((tls_model("initial-exec"))) = nullptr;
+
 namespace {
 
-thread_local Carrier* tls_carrier = nullptr;
 std::atomic<std::uint64_t> g_next_fiber_id{1};
 
 constexpr std::size_t kMinStack = 16 * 1024;
@@ -66,10 +68,6 @@ Carrier::Carrier(const Config& config)
 Carrier::~Carrier() {
   tls_carrier = nullptr;
   remove_altstack(altstack_);
-}
-
-Carrier* Carrier::current() noexcept {
-  return tls_carrier;
 }
 
 FiberControl* Carrier::spawn(const detail::SpawnRequest& req) {

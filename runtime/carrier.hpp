@@ -34,6 +34,12 @@
 
 namespace weft::rt {
 
+class Carrier;
+
+// tls_carrier is the calling thread's carrier. initial-exec: every yield and I/O call reads it,
+// and the default model for a shared library costs a __tls_get_addr call per read.
+extern constinit thread_local Carrier* tls_carrier __attribute__((tls_model("initial-exec")));
+
 // Carrier runs fibers on the OS thread that created it.
 class Carrier {
  public:
@@ -49,7 +55,7 @@ class Carrier {
   Carrier& operator=(const Carrier&) = delete;
 
   // current() returns the calling thread's carrier, or nullptr.
-  static Carrier* current() noexcept;
+  static Carrier* current() noexcept { return tls_carrier; }
   // running() returns the fiber running now, or nullptr in the scheduler.
   FiberControl* running() const noexcept { return running_; }
 

@@ -78,27 +78,28 @@ std::size_t StackPool::cached() const noexcept {
   return n;
 }
 
-void StackPool::install_guard(char* guard_low) {
+bool StackPool::install_guard(char* guard_low) {
   auto support = static_cast<GuardSupport>(g_guard_support.load(std::memory_order_relaxed));
   if (support != GuardSupport::kMprotect) {
     if (::madvise(guard_low, page_, MADV_GUARD_INSTALL) == 0) {
       g_guard_support.store(static_cast<int>(GuardSupport::kMadvise), std::memory_order_relaxed);
-      return;
+      return true;
     }
     // EINVAL: the kernel predates 6.13. Anything else is as fatal for mprotect, so fall back.
     g_guard_support.store(static_cast<int>(GuardSupport::kMprotect), std::memory_order_relaxed);
     mode_ = GuardMode::kMprotect;
   }
-  if (take_mprotect_budget() && ::mprotect(guard_low, page_, PROT_NONE) == 0) return;
+  if (take_mprotect_budget() && ::mprotect(guard_low, page_, PROT_NONE) == 0) return true;
   if (!g_budget_warned.exchange(true)) {
     sys::write_stderr(
         "weft: vm.max_map_count leaves no room for more mprotect guard pages; new fiber "
         "stacks are unguarded (the canary check remains). Raise vm.max_map_count or use "
         "Linux 6.13+ for MADV_GUARD_INSTALL.\n");
   }
+  return false;
 }
 
-char* StackPool::new_slot(SizeClass& sc, std::size_t size) {
+StackSpan StackPool::new_slot(SizeClass& sc, std::size_t size) {
   std::size_t slot = size + (guard_ ? page_ : 0);
   if (sc.slots_left == 0) {
     std::size_t count = kSlabTarget / slot;
@@ -116,23 +117,23 @@ char* StackPool::new_slot(SizeClass& sc, std::size_t size) {
   char* low = sc.next_slot;
   sc.next_slot += slot;
   --sc.slots_left;
-  if (guard_) install_guard(low);
-  return low + (guard_ ? page_ : 0);
+  bool guarded = guard_ && install_guard(low);
+  return StackSpan{low + (guard_ ? page_ : 0), size, guarded};
 }
 
 StackSpan StackPool::allocate(std::size_t size) {
   size = size == 0 ? default_size_ : round_size(size);
   SizeClass& sc = classes_[size];
-  char* base;
+  StackSpan stack;
   if (!sc.free.empty()) {
-    base = sc.free.back();
+    stack = sc.free.back();
     sc.free.pop_back();
   } else {
-    base = new_slot(sc, size);
+    stack = new_slot(sc, size);
   }
-  *reinterpret_cast<std::uint64_t*>(base) = kStackCanary;
+  if (!stack.guarded) *reinterpret_cast<std::uint64_t*>(stack.base) = kStackCanary;
   ++in_use_;
-  return StackSpan{base, size};
+  return stack;
 }
 
 void StackPool::release(StackSpan stack) noexcept {
@@ -142,7 +143,7 @@ void StackPool::release(StackSpan stack) noexcept {
     ::madvise(stack.base, stack.size, MADV_DONTNEED);
   }
   try {
-    sc.free.push_back(stack.base);
+    sc.free.push_back(stack);
   } catch (...) {
     // Out of memory for the free list: the slot stays mapped but unused until teardown.
   }

@@ -10,8 +10,9 @@
 // we use it when the kernel has it (GuardMode::kMadvise). On older kernels we fall back to
 // mprotect while a process-wide budget of mappings lasts (half of what vm.max_map_count leaves
 // after the program's own), then hand out unguarded stacks and say so once on stderr. Every
-// stack also carries a canary word at its low end, checked whenever its fiber switches out,
-// which catches overflows that jump past a guard or land where there is none.
+// unguarded stack carries a canary word at its low end instead, checked whenever its fiber
+// switches out. Guarded stacks carry none: writing it would dirty the stack's lowest page, and a
+// parked fiber would cost two resident pages instead of one.
 //
 // Slabs are MADV_NOHUGEPAGE: a transparent huge page would turn a 4 KiB touched stack top into
 // 2 MiB of resident memory. A freed stack beyond the cache limit gives its pages back with
@@ -33,11 +34,13 @@ struct StackSpan {
   char* base = nullptr;
   // size is the usable size in bytes.
   std::size_t size = 0;
+  // guarded tells whether a guard region sits below base; unguarded stacks carry a canary.
+  bool guarded = false;
   // top() returns one past the highest usable address.
   char* top() const noexcept { return base + size; }
 };
 
-// kStackCanary is written at the low end of every stack and checked at each switch-out.
+// kStackCanary is written at the low end of every unguarded stack and checked at each switch-out.
 inline constexpr std::uint64_t kStackCanary = 0x5745465443414e59ull;  // "WEFTCANY"
 
 // StackPool hands out and takes back the stacks of one carrier.
@@ -55,9 +58,9 @@ class StackPool {
   // release() takes back a stack that allocate() returned.
   void release(StackSpan stack) noexcept;
 
-  // canary_intact() tells whether the stack's canary word is still in place.
+  // canary_intact() tells whether an unguarded stack's canary word is still in place.
   static bool canary_intact(const StackSpan& stack) noexcept {
-    return *reinterpret_cast<const std::uint64_t*>(stack.base) == kStackCanary;
+    return stack.guarded || *reinterpret_cast<const std::uint64_t*>(stack.base) == kStackCanary;
   }
 
   // default_size() is the usable size of a default stack.
@@ -75,9 +78,9 @@ class StackPool {
 
  private:
   struct SizeClass {
-    std::vector<char*> free;     // bases of freed stacks, reused last-in first-out
-    char* next_slot = nullptr;   // next never-used slot in the newest slab
-    std::size_t slots_left = 0;  // never-used slots left in the newest slab
+    std::vector<StackSpan> free;  // freed stacks, reused last-in first-out
+    char* next_slot = nullptr;    // next never-used slot in the newest slab
+    std::size_t slots_left = 0;   // never-used slots left in the newest slab
   };
   struct Slab {
     void* addr;
@@ -85,8 +88,8 @@ class StackPool {
   };
 
   std::size_t round_size(std::size_t size) const noexcept;
-  char* new_slot(SizeClass& sc, std::size_t size);
-  void install_guard(char* guard_low);
+  StackSpan new_slot(SizeClass& sc, std::size_t size);
+  bool install_guard(char* guard_low);
 
   std::size_t page_;
   std::size_t default_size_;

@@ -3,9 +3,11 @@
 // One ring per carrier, created with the strongest setup flags the kernel accepts:
 // SINGLE_ISSUER|DEFER_TASKRUN (completions are processed only when this thread asks, so the
 // kernel never interrupts the carrier with task work), else SINGLE_ISSUER|COOP_TASKRUN, else
-// COOP_TASKRUN, else none. Operations are queued as SQEs as fibers block and submitted in one
-// io_uring_enter when the carrier runs out of ready fibers (or every scheduler tick), which is
-// also the call that waits for completions: one syscall per batch, not per operation.
+// COOP_TASKRUN, else none; TASKRUN_FLAG with each, so a non-blocking poll can see from the
+// shared ring whether the kernel holds completions and skip the syscall when it does not.
+// Operations are queued as SQEs as fibers block and submitted in one io_uring_enter when the
+// carrier runs out of ready fibers (or every scheduler tick), which is also the call that waits for
+// completions: one syscall per batch, not per operation.
 //
 // No wakeup is lost: an SQE queued by a fiber is always submitted before the carrier sleeps
 // (submit and wait are one call), the sleep is bounded by the next timer deadline, and with
@@ -37,6 +39,7 @@ class UringReactor final : public Reactor {
 
  private:
   io_uring_sqe* get_sqe();
+  bool task_work_pending() const noexcept;
   void reap(FiberQueue& ready) noexcept;
 
   io_uring ring_{};
