@@ -13,10 +13,25 @@ class Deadline {
  public:
   // Deadline() makes a deadline that never expires.
   constexpr Deadline() noexcept = default;
-  // Deadline(timeout) expires timeout from now; a zero or negative timeout has already expired.
+  // Deadline(timeout) expires timeout from now; a zero or negative timeout has already expired,
+  // and one too long for the clock to represent never comes in practice (it saturates).
   template <class Rep, class Period>
   Deadline(std::chrono::duration<Rep, Period> timeout) noexcept  // NOLINT: implicit on purpose
-      : at_(Clock::now() + std::chrono::ceil<Clock::duration>(timeout)), set_(true) {}
+      : set_(true) {
+    Clock::time_point now = Clock::now();
+    // Compared in floating point: converting hours::max() to nanoseconds would overflow, and so
+    // would time_point::min() - now.
+    using Seconds = std::chrono::duration<double>;
+    Seconds since_epoch = now.time_since_epoch();
+    // Half the range leaves room for double's rounding; it is still about 146 years.
+    if (Seconds(timeout) >= (Seconds(Clock::duration::max()) - since_epoch) / 2) {
+      at_ = Clock::time_point::max();
+    } else if (Seconds(timeout) <= (Seconds(Clock::duration::min()) - since_epoch) / 2) {
+      at_ = Clock::time_point::min();
+    } else {
+      at_ = now + std::chrono::ceil<Clock::duration>(timeout);
+    }
+  }
   // Deadline(at) expires at the given instant.
   Deadline(Clock::time_point at) noexcept : at_(at), set_(true) {}  // NOLINT: implicit on purpose
 
