@@ -276,6 +276,7 @@ RuntimeStats Carrier::stats() const noexcept {
   s.switches = switches_;
   s.stacks_in_use = stacks_.in_use();
   s.stacks_cached = stacks_.cached();
+  s.stacks_cold = stacks_.cold();
   s.stack_bytes_mapped = stacks_.bytes_mapped();
   s.guard_mode = stacks_.guard_mode();
   s.io_submitted = reactor_->submitted();

@@ -7,6 +7,8 @@
 // that complete with -ECANCELED on a closing fd report -EBADF, as a call on a closed fd would.
 #pragma once
 
+#include <sys/resource.h>
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -27,14 +29,25 @@ struct FdEntry {
 // FdTable maps fd numbers to entries, growing as larger fds appear.
 class FdTable {
  public:
-  // at() returns fd's entry; references stay valid only until the next at() of a larger fd.
-  FdEntry& at(int fd) {
+  // find() returns fd's entry, or nullptr for a number no open fd can have (negative, or at or
+  // above RLIMIT_NOFILE's hard limit); references stay valid until the next find() of a larger fd.
+  FdEntry* find(int fd) {
     auto i = static_cast<std::size_t>(fd);
-    if (i >= entries_.size()) entries_.resize(i < 512 ? 1024 : i * 2);
-    return entries_[i];
+    if (fd < 0) return nullptr;
+    if (i >= entries_.size()) {
+      if (i >= fd_limit()) return nullptr;
+      entries_.resize(std::max<std::size_t>({i + 1, 1024, entries_.size() * 2}));
+    }
+    return &entries_[i];
   }
 
  private:
+  static std::size_t fd_limit() noexcept {
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_max == RLIM_INFINITY) return 1u << 20;
+    return static_cast<std::size_t>(lim.rlim_max);
+  }
+
   std::vector<FdEntry> entries_;
 };
 

@@ -49,11 +49,13 @@ ssize_t writev(int fd, const iovec* iov, int iovcnt, Deadline d) {
 
 ssize_t pread(int fd, void* buf, std::size_t n, off_t offset, Deadline d) {
   if (offset < 0) return -EINVAL;
+  if (int r = sys::check_seekable(fd); r < 0) return r;
   return run_op(OpKind::kRead, fd, buf, n, static_cast<std::uint64_t>(offset), 0, d);
 }
 
 ssize_t pwrite(int fd, const void* buf, std::size_t n, off_t offset, Deadline d) {
   if (offset < 0) return -EINVAL;
+  if (int r = sys::check_seekable(fd); r < 0) return r;
   return run_op(OpKind::kWrite, fd, buf, n, static_cast<std::uint64_t>(offset), 0, d);
 }
 
@@ -87,6 +89,7 @@ int connect(int fd, const sockaddr* addr, unsigned addrlen, Deadline d) {
 }
 
 int poll(int fd, short events, Deadline d) {
+  if (fd < 0) return -EBADF;
   IoOp op{OpKind::kPoll};
   op.fd = fd;
   op.events = events;
@@ -97,17 +100,18 @@ int close(int fd) {
   rt::Carrier* c = rt::Carrier::current();
   rt::FiberControl* self = c != nullptr ? c->running() : nullptr;
   if (self == nullptr || fd < 0) return sys::close(fd);
-  rt::FdEntry& entry = c->fds().at(fd);
-  if (entry.closing) return -EBADF;  // another fiber is closing it: to us it is gone
-  if (entry.inflight > 0) {
-    entry.closing = true;
-    entry.closer = self;
+  rt::FdEntry* entry = c->fds().find(fd);
+  if (entry == nullptr) return -EBADF;
+  if (entry->closing) return -EBADF;  // another fiber is closing it: to us it is gone
+  if (entry->inflight > 0) {
+    entry->closing = true;
+    entry->closer = self;
     c->reactor().cancel_fd(fd);
-    while (c->fds().at(fd).inflight > 0) c->block(rt::WaitKind::kClose, nullptr);
+    while (c->fds().find(fd)->inflight > 0) c->block(rt::WaitKind::kClose, nullptr);
+    entry = c->fds().find(fd);
+    entry->closing = false;
+    entry->closer = nullptr;
   }
-  rt::FdEntry& done = c->fds().at(fd);
-  done.closing = false;
-  done.closer = nullptr;
   return sys::close(fd);
 }
 

@@ -1,5 +1,6 @@
 #include "io_wait.hpp"
 
+#include <poll.h>
 #include <cerrno>
 
 #include "carrier.hpp"
@@ -10,13 +11,14 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
   Carrier* c = Carrier::current();
   FiberControl* self = c != nullptr ? c->running() : nullptr;
   if (self == nullptr) return blocking_op(op, deadline);
-  if (op.fd < 0) return -EBADF;
+  FdEntry* fd_entry = c->fds().find(op.fd);
+  if (fd_entry == nullptr) return -EBADF;
   if (self->cancelled_) {
     c->yield();
     return -ECANCELED;
   }
-  if (c->fds().at(op.fd).closing) return -EBADF;
-  ++c->fds().at(op.fd).inflight;
+  if (fd_entry->closing) return -EBADF;
+  ++fd_entry->inflight;
   op.waiter = self;
   c->reactor().start(&op);
   TimerNode timer;
@@ -31,11 +33,13 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
   while (!op.completed) c->block(WaitKind::kIo, &op);
   c->timers().remove(&timer);
 
-  FdEntry& entry = c->fds().at(op.fd);
+  FdEntry& entry = *c->fds().find(op.fd);  // re-found: the table may have grown meanwhile
   --entry.inflight;
   bool closing = entry.closing;
   if (closing && entry.inflight == 0 && entry.closer != nullptr) c->ready(entry.closer);
   long res = op.res;
+  // poll(2) reports an fd that is not open as POLLNVAL; io_uring's poll fails with -EBADF.
+  if (op.kind == OpKind::kPoll && res == -EBADF && !closing) return POLLNVAL;
   if (res == -ECANCELED || (res == -EINTR && closing)) {
     if (closing) {
       res = -EBADF;

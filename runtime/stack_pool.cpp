@@ -74,7 +74,13 @@ std::size_t StackPool::round_size(std::size_t size) const noexcept {
 
 std::size_t StackPool::cached() const noexcept {
   std::size_t n = 0;
-  for (const auto& [size, sc] : classes_) n += sc.free.size();
+  for (const auto& [size, sc] : classes_) n += sc.warm.size();
+  return n;
+}
+
+std::size_t StackPool::cold() const noexcept {
+  std::size_t n = 0;
+  for (const auto& [size, sc] : classes_) n += sc.cold.size();
   return n;
 }
 
@@ -125,9 +131,12 @@ StackSpan StackPool::allocate(std::size_t size) {
   size = size == 0 ? default_size_ : round_size(size);
   SizeClass& sc = classes_[size];
   StackSpan stack;
-  if (!sc.free.empty()) {
-    stack = sc.free.back();
-    sc.free.pop_back();
+  if (!sc.warm.empty()) {
+    stack = sc.warm.back();
+    sc.warm.pop_back();
+  } else if (!sc.cold.empty()) {
+    stack = sc.cold.back();
+    sc.cold.pop_back();
   } else {
     stack = new_slot(sc, size);
   }
@@ -138,16 +147,18 @@ StackSpan StackPool::allocate(std::size_t size) {
 
 void StackPool::release(StackSpan stack) noexcept {
   SizeClass& sc = classes_[stack.size];
-  if (sc.free.size() >= cache_limit_) {
+  --in_use_;
+  try {
+    if (sc.warm.size() < cache_limit_) {
+      sc.warm.push_back(stack);
+      return;
+    }
     // Keep the address space (and guard) for reuse, give the memory back.
     ::madvise(stack.base, stack.size, MADV_DONTNEED);
-  }
-  try {
-    sc.free.push_back(stack);
+    sc.cold.push_back(stack);
   } catch (...) {
-    // Out of memory for the free list: the slot stays mapped but unused until teardown.
+    // No memory for the list: the slot stays mapped but unused until teardown.
   }
-  --in_use_;
 }
 
 }  // namespace weft::rt

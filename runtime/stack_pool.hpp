@@ -15,8 +15,9 @@
 // parked fiber would cost two resident pages instead of one.
 //
 // Slabs are MADV_NOHUGEPAGE: a transparent huge page would turn a 4 KiB touched stack top into
-// 2 MiB of resident memory. A freed stack beyond the cache limit gives its pages back with
-// MADV_DONTNEED (guard markers survive that) but keeps its address space for reuse.
+// 2 MiB of resident memory. Up to the cache limit, freed stacks stay warm (memory kept); past it
+// a freed stack gives its pages back with MADV_DONTNEED (guard markers survive that) and goes
+// cold, keeping its address space for reuse. Reuse takes warm stacks first.
 #pragma once
 
 #include <cstddef>
@@ -71,14 +72,17 @@ class StackPool {
   std::size_t guard_size() const noexcept { return guard_ ? page_ : 0; }
   // in_use() is how many stacks are handed out.
   std::size_t in_use() const noexcept { return in_use_; }
-  // cached() is how many freed stacks wait for reuse.
+  // cached() is how many freed stacks keep their memory for reuse (at most the cache limit).
   std::size_t cached() const noexcept;
+  // cold() is how many freed stacks keep only their address space for reuse.
+  std::size_t cold() const noexcept;
   // bytes_mapped() is the address space all slabs take.
   std::size_t bytes_mapped() const noexcept { return bytes_mapped_; }
 
  private:
   struct SizeClass {
-    std::vector<StackSpan> free;  // freed stacks, reused last-in first-out
+    std::vector<StackSpan> warm;  // freed stacks that keep their memory, reused LIFO
+    std::vector<StackSpan> cold;  // freed stacks whose memory went back to the kernel
     char* next_slot = nullptr;    // next never-used slot in the newest slab
     std::size_t slots_left = 0;   // never-used slots left in the newest slab
   };

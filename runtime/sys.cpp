@@ -31,6 +31,11 @@ int poll(pollfd* fds, unsigned nfds, int timeout_ms) noexcept {
   return static_cast<int>(ret(::syscall(SYS_poll, fds, nfds, timeout_ms)));
 }
 
+int check_seekable(int fd) noexcept {
+  long r = ret(::syscall(SYS_lseek, fd, 0, SEEK_CUR));
+  return r < 0 ? static_cast<int>(r) : 0;
+}
+
 void write_stderr(const char* msg) noexcept {
   // errno is saved because this runs inside signal handlers too.
   int saved = errno;

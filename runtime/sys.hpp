@@ -20,6 +20,9 @@ ssize_t write(int fd, const void* buf, std::size_t n) noexcept;
 int close(int fd) noexcept;
 // poll() is poll(2) returning -errno.
 int poll(pollfd* fds, unsigned nfds, int timeout_ms) noexcept;
+// check_seekable() returns 0 if fd can be read at an offset, else -ESPIPE (pipes, sockets)
+// or -EBADF. io_uring silently ignores the offset of a stream, where pread(2) refuses.
+int check_seekable(int fd) noexcept;
 // write_stderr() writes a whole message to fd 2, async-signal-safe, ignoring errors.
 void write_stderr(const char* msg) noexcept;
 // gettid() returns the calling thread's kernel id.

@@ -11,7 +11,8 @@ struct Config {
   std::size_t stack_size = 64 * 1024;
   // guard_pages puts an inaccessible page under every stack so an overflow faults at once.
   bool guard_pages = true;
-  // stack_cache is how many freed stacks a carrier keeps ready for reuse.
+  // stack_cache is how many freed stacks a carrier keeps with their memory for fast reuse;
+  // further freed stacks return their memory but keep their address space.
   std::size_t stack_cache = 1024;
   // ring_entries is the io_uring submission queue size (the completion queue is 4x larger).
   unsigned ring_entries = 1024;

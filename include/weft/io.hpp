@@ -4,8 +4,10 @@
 // but returns -errno instead of setting errno, like liburing. Each takes an optional deadline;
 // when it passes first, the call fails with -ETIMEDOUT and nothing was transferred. A call made
 // by a cancelled fiber, or interrupted by cancellation, fails with -ECANCELED; a call blocked on
-// an fd that weft::close() closes fails with -EBADF. Off a fiber, each call blocks the thread
-// like the plain system call (deadlines are then honoured with poll()).
+// an fd that weft::close() closes fails with -EBADF. On a fiber, a call waits for the fd even
+// if it is O_NONBLOCK (ask for -EAGAIN with MSG_DONTWAIT, or use weft::poll with a deadline):
+// checking the flag would cost a system call per operation. Off a fiber, each call is the plain
+// system call (deadlines are then honoured with poll()), O_NONBLOCK included.
 #pragma once
 
 #include <sys/types.h>

@@ -33,8 +33,10 @@ struct RuntimeStats {
   std::uint64_t switches = 0;
   // stacks_in_use is how many stacks belong to live fibers.
   std::size_t stacks_in_use = 0;
-  // stacks_cached is how many freed stacks wait for reuse.
+  // stacks_cached is how many freed stacks keep their memory for reuse (<= Config::stack_cache).
   std::size_t stacks_cached = 0;
+  // stacks_cold is how many freed stacks returned their memory and keep only address space.
+  std::size_t stacks_cold = 0;
   // stack_bytes_mapped is the address space the stack slabs take, guard pages included.
   std::size_t stack_bytes_mapped = 0;
   // guard_mode is how this carrier guards its stacks.
