@@ -1,0 +1,59 @@
+# Makefile is the front door to weft: short names for the meson commands a newcomer needs.
+# The real build lives in meson.build; nothing here compiles anything itself.
+#
+#   make            build into ./build (release)
+#   make deps       install the Debian packages the project needs (scripts/deps.sh)
+#   make test       deps + build, then the whole test suite; ends with "N passed, N failed, ..."
+#   make demo       deps + build, then the echo server under load (scripts/demo.sh)
+#   make bench      deps + build, then the benchmarks (bench/run.sh)
+#   make install    install libweft, its headers and weft.pc (DESTDIR=... is honoured)
+#   make clean      remove ./build and bench results
+#
+# MESON_ARGS adds options to `meson setup`, e.g. make MESON_ARGS=-Dbench=false. Giving it to an
+# already configured build dir reconfigures that dir with them.
+
+BUILD_DIR ?= build
+MESON_ARGS ?=
+# Release unless MESON_ARGS picks a build type (meson refuses to be given two).
+BUILDTYPE_ARG := $(if $(findstring buildtype,$(MESON_ARGS)),,--buildtype=release)
+
+# The steps depend on each other in order; ninja does the parallel work.
+.NOTPARALLEL:
+.PHONY: all build deps test demo bench clean install
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+# build configures BUILD_DIR on first use, reconfigures it when MESON_ARGS are given, and
+# otherwise lets ninja rerun meson by itself when a meson.build changed.
+build:
+	@set -e; \
+	if [ ! -f "$(BUILD_DIR)/build.ninja" ]; then \
+	  wipe=; [ -f "$(BUILD_DIR)/meson-private/coredata.dat" ] && wipe=--wipe; \
+	  meson setup $$wipe "$(BUILD_DIR)" $(BUILDTYPE_ARG) $(MESON_ARGS) || { \
+	    echo "make: meson setup failed; if a dependency is missing, run: make deps" >&2; exit 1; }; \
+	elif [ -n "$(strip $(MESON_ARGS))" ]; then \
+	  meson setup --reconfigure "$(BUILD_DIR)" $(MESON_ARGS); \
+	fi; \
+	ninja -C "$(BUILD_DIR)"
+
+# test always ends with the summary line, even when the build breaks, so CI can read it.
+test:
+	@$(MAKE) --no-print-directory deps build || { \
+	  echo "make test: installing dependencies or building failed (see above)" >&2; \
+	  echo "0 passed, 1 failed"; exit 1; }
+	@bash scripts/run_tests.sh "$(BUILD_DIR)"
+
+demo: deps build
+	@bash scripts/demo.sh "$(BUILD_DIR)"
+
+bench: deps build
+	bash bench/run.sh "$(BUILD_DIR)"
+
+install: build
+	meson install -C "$(BUILD_DIR)"
+
+clean:
+	rm -rf "$(BUILD_DIR)" bench/out

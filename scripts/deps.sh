@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# deps.sh installs the Debian packages weft needs to build, test, benchmark and demo.
+#
+# It asks dpkg which packages are missing and does nothing else when none are, so it is cheap to
+# run before every build. Otherwise it installs the missing ones with apt-get (through sudo when
+# not root), refreshing the package lists first only if the plain install fails.
+#
+# Usage: scripts/deps.sh [--check]
+#   --check   only report what is missing; exit 1 if anything is.
+set -euo pipefail
+
+# kPackages lists what the project needs, with the reason for each.
+kPackages=(
+  build-essential       # g++ and make
+  meson                 # build system (>= 1.0)
+  ninja-build           # meson's backend
+  pkg-config            # finds liburing; the install test uses weft.pc
+  liburing-dev          # io_uring reactor
+  libboost-context-dev  # fiber context switches
+  libboost-fiber-dev    # comparison benchmark
+  libgtest-dev          # unit tests (GoogleTest)
+  libgmock-dev          # unit tests (GoogleMock matchers)
+  gnuplot-nox           # benchmark plots
+  procps                # ps, pgrep for tests and the demo
+  util-linux            # taskset pins server and client in the demo and benchmarks
+  python3               # test summary (scripts/test_summary.py)
+)
+
+check_only=false
+case "${1:-}" in
+  --check) check_only=true ;;
+  "") ;;
+  *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+esac
+
+# missing_packages prints, one per line, each needed package dpkg does not report as installed.
+missing_packages() {
+  # One dpkg-query call for all packages keeps the common case fast. Unknown packages make
+  # dpkg-query exit non-zero and print nothing for them, so anything not listed as "ii" counts
+  # as missing.
+  local installed
+  installed=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${kPackages[@]}" 2>/dev/null |
+              awk '$1 == "ii" { print $2 }' | sed 's/:.*//' || true)
+  local p
+  for p in "${kPackages[@]}"; do
+    grep -qxF "$p" <<<"$installed" || echo "$p"
+  done
+}
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "deps.sh: dpkg-query not found; this script supports Debian and Ubuntu only." >&2
+  echo "deps.sh: install by hand: ${kPackages[*]}" >&2
+  exit 1
+fi
+
+mapfile -t missing < <(missing_packages)
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "deps.sh: missing packages: ${missing[*]}"
+if $check_only; then
+  exit 1
+fi
+
+# Installing needs root: use sudo when we are not root, and say clearly when neither works.
+sudo=()
+if ((EUID != 0)); then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo=(sudo -n)
+  elif command -v sudo >/dev/null 2>&1 && [[ -t 0 ]]; then
+    sudo=(sudo)  # interactive: let sudo ask for the password
+  else
+    echo "deps.sh: installing packages needs root, and sudo is not available without a password." >&2
+    echo "deps.sh: run as root:  apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt_get=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q
+         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# run_quiet runs a command with its output in $log, and shows that output only if it fails.
+run_quiet() {
+  local rc=0
+  "$@" >"$log" 2>&1 || rc=$?
+  ((rc == 0)) && return 0
+  echo "deps.sh: failed (exit $rc): $*" >&2
+  tail -n 30 "$log" >&2
+  return "$rc"
+}
+
+# Try straight away first: on a machine whose lists are fresh this skips a slow network round.
+# A fresh machine or container often has no lists at all, so update first in that case.
+if compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null &&
+   "${apt_get[@]}" install --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+  :
+else
+  echo "deps.sh: refreshing package lists (apt-get update)"
+  run_quiet "${apt_get[@]}" update
+  run_quiet "${apt_get[@]}" install --no-install-recommends "${missing[@]}"
+fi
+
+mapfile -t still < <(missing_packages)
+if ((${#still[@]} != 0)); then
+  echo "deps.sh: still missing after install: ${still[*]}" >&2
+  exit 1
+fi
+echo "deps.sh: installed ${missing[*]}"
