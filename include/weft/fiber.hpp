@@ -1,7 +1,10 @@
 // Fibers: spawn, join, detach, cancel, and what a fiber can ask about itself.
 //
 // A fiber is a function running on its own small stack, scheduled cooperatively on a carrier
-// (one OS thread). It runs until it blocks in a weft call, yields, or returns.
+// (one OS thread). It runs until it blocks in a weft call, yields, or returns. A spawned fiber
+// is queued behind the ready fibers, not run at once; ready fibers run in FIFO order. A fiber
+// spawned after weft::run()'s main fiber returned starts out cancelled. An exception that a
+// fiber throws and nobody joins is reported on stderr when the fiber is destroyed.
 #pragma once
 
 #include <chrono>
@@ -224,7 +227,8 @@ namespace this_fiber {
 
 // yield() lets every other ready fiber run before the caller continues.
 void yield();
-// sleep_until() suspends the caller until the deadline; returns 0, or -ECANCELED if cancelled.
+// sleep_until() suspends the caller until the deadline (fibers with equal deadlines wake in the
+// order they slept); returns 0, or -ECANCELED if cancelled.
 int sleep_until(Deadline deadline);
 // sleep_for() suspends the caller for the duration; returns 0, or -ECANCELED if cancelled.
 template <class Rep, class Period>

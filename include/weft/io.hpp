@@ -47,7 +47,8 @@ int accept(int fd, sockaddr* addr = nullptr, unsigned* addrlen = nullptr, int fl
            Deadline deadline = {});
 // connect() connects a socket; on -ETIMEDOUT the socket is in an unspecified state.
 int connect(int fd, const sockaddr* addr, unsigned addrlen, Deadline deadline = {});
-// poll() waits until fd has one of the poll(2) events and returns the events that are set.
+// poll() waits until fd has one of the poll(2) events and returns the events that are set
+// (POLLNVAL for an fd that is not open; -EBADF for a negative fd, which poll(2) would ignore).
 int poll(int fd, short events, Deadline deadline = {});
 // close() closes fd, first waking every fiber blocked on it with -EBADF.
 int close(int fd);
