@@ -129,10 +129,12 @@ int main(int argc, char** argv) {
         if (!said_emfile) std::fprintf(stderr, "echo_server: out of file descriptors\n");
         said_emfile = true;
         weft::this_fiber::sleep_for(std::chrono::milliseconds(10));
-      } else if (fd == -EINTR || fd == -ECONNABORTED) {
-        continue;
+      } else if (fd == -EBADF || fd == -EINVAL || fd == -ECANCELED) {
+        break;  // the signal fiber closed the listener
       } else {
-        break;  // -EBADF: the signal fiber closed the listener
+        // ECONNABORTED, EPROTO, ENOBUFS, ENOMEM, network errors: accept(2) says retry.
+        std::fprintf(stderr, "echo_server: accept: %s (retrying)\n", std::strerror(-fd));
+        weft::this_fiber::sleep_for(std::chrono::milliseconds(1));
       }
     }
   });

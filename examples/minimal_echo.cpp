@@ -1,7 +1,7 @@
 // The README's example: an echo server on port 7000, one fiber per connection.
-#include <weft/weft.hpp>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <weft/weft.hpp>
 
 int main() {
   int lfd = socket(AF_INET, SOCK_STREAM, 0);

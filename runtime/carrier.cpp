@@ -9,6 +9,8 @@
 #include <string>
 #include <typeinfo>
 
+#include <cxxabi.h>
+
 #include "overflow.hpp"
 #include "sys.hpp"
 #include "uring_reactor.hpp"
@@ -22,18 +24,24 @@ namespace {
 std::atomic<std::uint64_t> g_next_fiber_id{1};
 
 constexpr std::size_t kMinStack = 16 * 1024;
+constexpr std::size_t kMaxStack = std::size_t{1} << 30;
 
 char* align_down(char* p, std::size_t align) noexcept {
   return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & ~(align - 1));
 }
 
-void validate(const Config& c) {
-  if (c.stack_size < kMinStack) {
-    throw std::invalid_argument("weft::Config::stack_size must be at least 16384 bytes, got " +
-                                std::to_string(c.stack_size));
+void validate_stack_size(std::size_t size, const char* what) {
+  if (size < kMinStack || size > kMaxStack) {
+    throw std::invalid_argument(std::string(what) + " must be 16 KiB..1 GiB, got " +
+                                std::to_string(size) + " bytes");
   }
-  if (c.ring_entries == 0 || c.ring_entries > 32768) {
-    throw std::invalid_argument("weft::Config::ring_entries must be in 1..32768, got " +
+}
+
+void validate(const Config& c) {
+  validate_stack_size(c.stack_size, "weft::Config::stack_size");
+  // The completion queue is four times the submission queue, and the kernel caps it at 65536.
+  if (c.ring_entries == 0 || c.ring_entries > 16384) {
+    throw std::invalid_argument("weft::Config::ring_entries must be in 1..16384, got " +
                                 std::to_string(c.ring_entries));
   }
 }
@@ -43,7 +51,10 @@ void report_uncaught(const FiberControl* f) noexcept {
   try {
     std::rethrow_exception(f->error_);
   } catch (const std::exception& e) {
-    what = std::string(typeid(e).name()) + ": " + e.what();
+    int status = 0;
+    char* name = abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status);
+    what = std::string(status == 0 && name != nullptr ? name : typeid(e).name()) + ": " + e.what();
+    std::free(name);
   } catch (...) {
   }
   std::string line = "weft: fiber " + std::to_string(f->id_) + " \"" + f->name_ +
@@ -62,6 +73,7 @@ Carrier::Carrier(const Config& config)
   reactor_ = std::make_unique<UringReactor>(config.ring_entries);
   install_overflow_handler();
   altstack_ = install_altstack();
+  eh_ = thread_eh_state();
   tls_carrier = this;
 }
 
@@ -71,6 +83,7 @@ Carrier::~Carrier() {
 }
 
 FiberControl* Carrier::spawn(const detail::SpawnRequest& req) {
+  if (req.stack_size != 0) validate_stack_size(req.stack_size, "weft::SpawnOptions::stack_size");
   StackSpan stack = stacks_.allocate(req.stack_size);
   char* top = stack.top();
   auto* f = new (align_down(top - sizeof(FiberControl), alignof(FiberControl))) FiberControl();
@@ -97,7 +110,7 @@ FiberControl* Carrier::spawn(const detail::SpawnRequest& req) {
   f->carrier_ = this;
   f->id_ = g_next_fiber_id.fetch_add(1, std::memory_order_relaxed);
   std::size_t n = std::min(req.name.size(), FiberControl::kNameSize - 1);
-  std::memcpy(f->name_, req.name.data(), n);
+  if (n > 0) std::memcpy(f->name_, req.name.data(), n);
   f->name_[n] = '\0';
   f->cancelled_ = shutting_down_;
   f->all_next_ = all_head_;
@@ -113,6 +126,7 @@ FiberControl* Carrier::spawn(const detail::SpawnRequest& req) {
 
 void Carrier::fiber_entry(Transfer t) {
   Carrier* c = tls_carrier;
+  *c->eh_ = EhState{};  // a new fiber has caught nothing, whatever its resumer had
   c->after_switch(t);
   FiberControl* self = c->running_;
   try {
@@ -130,11 +144,19 @@ void Carrier::after_switch(Transfer t) noexcept {
   }
 }
 
+Transfer Carrier::switch_to(ContextHandle to, ContextSlot* from) noexcept {
+  // The exception state is saved in this frame, which stays put while the context is suspended.
+  EhState mine = *eh_;
+  ++switches_;
+  Transfer t = jump(to, from);
+  *eh_ = mine;
+  return t;
+}
+
 void Carrier::resume(ContextSlot* from, FiberControl* next) noexcept {
   running_ = next;
   next->state_ = FiberState::kRunning;
-  ++switches_;
-  after_switch(jump(next->slot_.ctx, from));
+  after_switch(switch_to(next->slot_.ctx, from));
 }
 
 void Carrier::switch_away(FiberControl* self) noexcept {
@@ -146,8 +168,7 @@ void Carrier::switch_away(FiberControl* self) noexcept {
     resume(&self->slot_, next);
   } else {
     running_ = nullptr;
-    ++switches_;
-    after_switch(jump(sched_slot_.ctx, &self->slot_));
+    after_switch(switch_to(sched_slot_.ctx, &self->slot_));
   }
 }
 
@@ -170,7 +191,12 @@ void Carrier::ready(FiberControl* f) noexcept {
 
 void Carrier::yield() noexcept {
   FiberControl* self = running_;
-  if (run_queue_.empty() && handoffs_ < kTick) return;
+  // Alone, a yield is free, but it still counts toward the tick: a fiber spinning on yield must
+  // not keep the scheduler from submitting I/O, reaping completions and expiring timers.
+  if (run_queue_.empty() && handoffs_ < kTick) {
+    ++handoffs_;
+    return;
+  }
   self->state_ = FiberState::kReady;
   run_queue_.push(self);
   switch_away(self);
@@ -199,9 +225,16 @@ void Carrier::release(FiberControl* f) noexcept {
   if (f->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy(f);
 }
 
-void Carrier::destroy(FiberControl* f) noexcept {
+void Carrier::destroy_body(FiberControl* f) noexcept {
+  if (f->body_ == nullptr) return;
   if (f->error_ && !f->error_observed_) report_uncaught(f);
+  f->error_ = nullptr;
   f->body_->~FiberBody();
+  f->body_ = nullptr;
+}
+
+void Carrier::destroy(FiberControl* f) noexcept {
+  destroy_body(f);
   StackSpan stack = f->stack_;
   f->~FiberControl();
   stacks_.release(stack);
@@ -209,6 +242,9 @@ void Carrier::destroy(FiberControl* f) noexcept {
 }
 
 void Carrier::finish(FiberControl* self) noexcept {
+  // Detached: nobody will take the result, so destroy it (and an unjoined exception) here, on
+  // the fiber itself, where its destructors may still make weft calls.
+  if (self->refs_.load(std::memory_order_acquire) == 1) destroy_body(self);
   if (!StackPool::canary_intact(self->stack_)) overflow_abort(self);
   self->state_ = FiberState::kDone;
   if (self->all_prev_ != nullptr) {

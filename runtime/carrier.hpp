@@ -25,6 +25,7 @@
 #include <weft/fiber.hpp>
 #include <weft/runtime.hpp>
 
+#include "eh_state.hpp"
 #include "fd_table.hpp"
 #include "fiber_control.hpp"
 #include "fiber_queue.hpp"
@@ -87,10 +88,12 @@ class Carrier {
   RuntimeStats stats() const noexcept;
 
  private:
+  Transfer switch_to(ContextHandle to, ContextSlot* from) noexcept;
   void switch_away(FiberControl* self) noexcept;
   void resume(ContextSlot* from, FiberControl* next) noexcept;
   void after_switch(Transfer t) noexcept;
   void destroy(FiberControl* f) noexcept;
+  void destroy_body(FiberControl* f) noexcept;
   void begin_shutdown() noexcept;
   void expire_timers() noexcept;
   [[noreturn]] void deadlock() noexcept;
@@ -114,6 +117,7 @@ class Carrier {
   std::uint64_t created_ = 0;
   std::uint64_t switches_ = 0;
   void* altstack_ = nullptr;
+  EhState* eh_ = nullptr;  // this thread's exception state, carried across switches
 };
 
 }  // namespace weft::rt

@@ -2,9 +2,10 @@
 //
 // It exists for close(): an fd may only be closed once no operation of ours still refers to
 // it, or a completion could land after the number was reused by a new file. So each entry
-// counts the operations in flight on its fd; weft::close() marks the entry closing, cancels
-// those operations, waits for the count to reach zero, and only then closes the fd. Operations
-// that complete with -ECANCELED on a closing fd report -EBADF, as a call on a closed fd would.
+// lists the operations in flight on its fd; weft::close() marks the entry closing, cancels
+// each of those operations, waits for the list to empty, and only then closes the fd.
+// Operations that complete with -ECANCELED on a closing fd report -EBADF, as a call on a
+// closed fd would.
 #pragma once
 
 #include <sys/resource.h>
@@ -13,18 +14,38 @@
 #include <vector>
 
 #include "fiber_control.hpp"
+#include "reactor.hpp"
 
 namespace weft::rt {
 
 // FdEntry is the state of one fd.
 struct FdEntry {
-  // inflight is how many operations on the fd await completion.
-  std::uint32_t inflight = 0;
+  // ops lists the operations in flight on the fd, linked through IoOp::fd_next.
+  IoOp* ops = nullptr;
   // closing is set while weft::close() waits for those operations.
   bool closing = false;
   // closer is the fiber inside weft::close() for this fd.
   FiberControl* closer = nullptr;
 };
+
+// link_op() adds op to e's list of operations in flight.
+inline void link_op(FdEntry& e, IoOp* op) noexcept {
+  op->fd_prev = nullptr;
+  op->fd_next = e.ops;
+  if (e.ops != nullptr) e.ops->fd_prev = op;
+  e.ops = op;
+}
+
+// unlink_op() removes op from e's list.
+inline void unlink_op(FdEntry& e, IoOp* op) noexcept {
+  if (op->fd_prev != nullptr) {
+    op->fd_prev->fd_next = op->fd_next;
+  } else {
+    e.ops = op->fd_next;
+  }
+  if (op->fd_next != nullptr) op->fd_next->fd_prev = op->fd_prev;
+  op->fd_prev = op->fd_next = nullptr;
+}
 
 // FdTable maps fd numbers to entries, growing as larger fds appear.
 class FdTable {

@@ -31,7 +31,8 @@ FiberControl* spawn_fiber(const SpawnRequest& req) {
   return carrier_or_throw("weft::spawn").spawn(req);
 }
 
-FiberBody* join_fiber(FiberControl* f) {
+FiberBody* join_fiber(FiberControl*& handle) {
+  FiberControl* f = handle;
   rt::Carrier& c = carrier_or_throw("weft::Fiber::join");
   FiberControl* self = c.running();
   if (self == nullptr) throw std::logic_error("weft::Fiber::join called off a fiber");
@@ -44,6 +45,7 @@ FiberBody* join_fiber(FiberControl* f) {
   f->error_observed_ = true;
   if (f->error_) {
     std::exception_ptr e = f->error_;
+    handle = nullptr;
     c.release(f);
     std::rethrow_exception(e);
   }

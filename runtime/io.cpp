@@ -103,11 +103,11 @@ int close(int fd) {
   rt::FdEntry* entry = c->fds().find(fd);
   if (entry == nullptr) return -EBADF;
   if (entry->closing) return -EBADF;  // another fiber is closing it: to us it is gone
-  if (entry->inflight > 0) {
+  if (entry->ops != nullptr) {
     entry->closing = true;
     entry->closer = self;
-    c->reactor().cancel_fd(fd);
-    while (c->fds().find(fd)->inflight > 0) c->block(rt::WaitKind::kClose, nullptr);
+    for (rt::IoOp* op = entry->ops; op != nullptr; op = op->fd_next) c->reactor().cancel(op);
+    while (c->fds().find(fd)->ops != nullptr) c->block(rt::WaitKind::kClose, nullptr);
     entry = c->fds().find(fd);
     entry->closing = false;
     entry->closer = nullptr;

@@ -18,7 +18,7 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
     return -ECANCELED;
   }
   if (fd_entry->closing) return -EBADF;
-  ++fd_entry->inflight;
+  link_op(*fd_entry, &op);
   op.waiter = self;
   c->reactor().start(&op);
   TimerNode timer;
@@ -34,17 +34,20 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
   c->timers().remove(&timer);
 
   FdEntry& entry = *c->fds().find(op.fd);  // re-found: the table may have grown meanwhile
-  --entry.inflight;
+  unlink_op(entry, &op);
   bool closing = entry.closing;
-  if (closing && entry.inflight == 0 && entry.closer != nullptr) c->ready(entry.closer);
+  if (closing && entry.ops == nullptr && entry.closer != nullptr) c->ready(entry.closer);
   long res = op.res;
   // poll(2) reports an fd that is not open as POLLNVAL; io_uring's poll fails with -EBADF.
   if (op.kind == OpKind::kPoll && res == -EBADF && !closing) return POLLNVAL;
-  if (res == -ECANCELED || (res == -EINTR && closing)) {
+  // An op cancelled in the kernel's worker threads may report -EINTR instead of -ECANCELED.
+  if (res == -ECANCELED || (res == -EINTR && (closing || timer.fired || self->cancelled_))) {
     if (closing) {
       res = -EBADF;
     } else if (timer.fired) {
       res = -ETIMEDOUT;
+    } else if (self->cancelled_) {
+      res = -ECANCELED;
     }
   }
   return res;

@@ -54,8 +54,9 @@ void chain(int sig, siginfo_t* info, void* uctx, const struct sigaction& old) no
     old.sa_sigaction(sig, info, uctx);
     return;
   }
-  if (old.sa_handler == SIG_IGN) return;
-  if (old.sa_handler != SIG_DFL && old.sa_handler != nullptr) {
+  // An ignored SIGSEGV from a real fault is fatal anyway (the kernel forces the default), so
+  // SIG_IGN falls through to the default action instead of re-faulting forever.
+  if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN && old.sa_handler != nullptr) {
     old.sa_handler(sig);
     return;
   }

@@ -8,8 +8,8 @@
 //   op->waiter to the list it returns. The reactor never calls the scheduler; it only returns
 //   ready fibers, so it can be tested and replaced on its own.
 // - cancel(op) asks the backend to finish op early with -ECANCELED; op still completes through
-//   poll(), possibly with its real result if it raced. cancel_fd(fd) does so for every
-//   operation on fd.
+//   poll(), possibly with its real result if it raced. (There is deliberately no "cancel by fd":
+//   io_uring matches that by open file, so it would also hit operations on dup()s of the fd.)
 // - Every started operation completes exactly once through poll(): the frame that owns the op
 //   never returns before that, cancel paths included, so no completion can ever write into a
 //   dead frame or reach an fd number that was closed and reused.
@@ -68,6 +68,10 @@ struct IoOp {
   bool completed = false;
   // waiter is the fiber to wake on completion.
   FiberControl* waiter = nullptr;
+  // fd_prev and fd_next link the op into its fd's list of operations in flight.
+  IoOp* fd_prev = nullptr;
+  // fd_next is the next operation in flight on the same fd.
+  IoOp* fd_next = nullptr;
   // kCurrentPosition makes read/write use (and move) the file position.
   static constexpr std::uint64_t kCurrentPosition = ~std::uint64_t{0};
 };
@@ -82,8 +86,6 @@ class Reactor {
   virtual void start(IoOp* op) = 0;
   // cancel() asks for op to complete early with -ECANCELED.
   virtual void cancel(IoOp* op) = 0;
-  // cancel_fd() asks for every operation on fd to complete early with -ECANCELED.
-  virtual void cancel_fd(int fd) = 0;
   // poll() submits queued work, waits (if block) at most until deadline (if set), and appends the
   // waiters of completed operations to ready.
   virtual void poll(bool block, const Deadline& deadline, FiberQueue& ready) = 0;

@@ -34,6 +34,10 @@ long initial_mprotect_budget() {
   return spare > 0 ? spare / 2 : 0;
 }
 
+void refund_mprotect_budget(long n) {
+  g_mprotect_budget.fetch_add(n);
+}
+
 bool take_mprotect_budget() {
   long expected = g_mprotect_budget.load(std::memory_order_relaxed);
   if (expected < 0) {
@@ -55,6 +59,7 @@ StackPool::StackPool(std::size_t default_size, bool guard, std::size_t cache_lim
     : page_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))),
       default_size_(0),
       guard_(guard),
+      guard_size_(guard ? kGuardPages * page_ : 0),
       cache_limit_(cache_limit),
       mode_(GuardMode::kNone) {
   default_size_ = round_size(default_size);
@@ -66,6 +71,7 @@ StackPool::StackPool(std::size_t default_size, bool guard, std::size_t cache_lim
 
 StackPool::~StackPool() {
   for (const Slab& s : slabs_) ::munmap(s.addr, s.len);
+  refund_mprotect_budget(static_cast<long>(mprotect_guards_));
 }
 
 std::size_t StackPool::round_size(std::size_t size) const noexcept {
@@ -87,15 +93,24 @@ std::size_t StackPool::cold() const noexcept {
 bool StackPool::install_guard(char* guard_low) {
   auto support = static_cast<GuardSupport>(g_guard_support.load(std::memory_order_relaxed));
   if (support != GuardSupport::kMprotect) {
-    if (::madvise(guard_low, page_, MADV_GUARD_INSTALL) == 0) {
+    if (::madvise(guard_low, guard_size_, MADV_GUARD_INSTALL) == 0) {
       g_guard_support.store(static_cast<int>(GuardSupport::kMadvise), std::memory_order_relaxed);
       return true;
     }
     // EINVAL: the kernel predates 6.13. Anything else is as fatal for mprotect, so fall back.
+    if (errno == EINTR || errno == EAGAIN) {
+      if (::madvise(guard_low, guard_size_, MADV_GUARD_INSTALL) == 0) return true;
+    }
     g_guard_support.store(static_cast<int>(GuardSupport::kMprotect), std::memory_order_relaxed);
     mode_ = GuardMode::kMprotect;
   }
-  if (take_mprotect_budget() && ::mprotect(guard_low, page_, PROT_NONE) == 0) return true;
+  if (take_mprotect_budget()) {
+    if (::mprotect(guard_low, guard_size_, PROT_NONE) == 0) {
+      ++mprotect_guards_;
+      return true;
+    }
+    refund_mprotect_budget(1);
+  }
   if (!g_budget_warned.exchange(true)) {
     sys::write_stderr(
         "weft: vm.max_map_count leaves no room for more mprotect guard pages; new fiber "
@@ -106,7 +121,7 @@ bool StackPool::install_guard(char* guard_low) {
 }
 
 StackSpan StackPool::new_slot(SizeClass& sc, std::size_t size) {
-  std::size_t slot = size + (guard_ ? page_ : 0);
+  std::size_t slot = size + guard_size_;
   if (sc.slots_left == 0) {
     std::size_t count = kSlabTarget / slot;
     if (count == 0) count = 1;
@@ -124,7 +139,7 @@ StackSpan StackPool::new_slot(SizeClass& sc, std::size_t size) {
   sc.next_slot += slot;
   --sc.slots_left;
   bool guarded = guard_ && install_guard(low);
-  return StackSpan{low + (guard_ ? page_ : 0), size, guarded};
+  return StackSpan{low + guard_size_, size, guarded};
 }
 
 StackSpan StackPool::allocate(std::size_t size) {

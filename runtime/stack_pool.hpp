@@ -1,6 +1,6 @@
 // stack: fiber stacks carved from large slabs, guarded, pooled and reused.
 //
-// Each slab is one mmap holding many stack slots; a slot is a guard page followed by the usable
+// Each slab is one mmap holding many stack slots; a slot is a 64 KiB guard followed by the usable
 // stack (stacks grow down, so the guard sits at the low end). Guards are installed lazily, when
 // a slot is first handed out, so a fresh slab costs one mmap and no per-slot syscalls.
 //
@@ -9,7 +9,8 @@
 // 32K guarded fibers. Linux 6.13's MADV_GUARD_INSTALL marks guard pages inside one VMA instead;
 // we use it when the kernel has it (GuardMode::kMadvise). On older kernels we fall back to
 // mprotect while a process-wide budget of mappings lasts (half of what vm.max_map_count leaves
-// after the program's own), then hand out unguarded stacks and say so once on stderr. Every
+// after the program's own; a pool gives its share back at teardown), then hand out unguarded
+// stacks and say so once on stderr. Every
 // unguarded stack carries a canary word at its low end instead, checked whenever its fiber
 // switches out. Guarded stacks carry none: writing it would dirty the stack's lowest page, and a
 // parked fiber would cost two resident pages instead of one.
@@ -69,7 +70,12 @@ class StackPool {
   // guard_mode() is how this pool's stacks are guarded.
   GuardMode guard_mode() const noexcept { return mode_; }
   // guard_size() is the size of the guard region under each stack (0 without guards).
-  std::size_t guard_size() const noexcept { return guard_ ? page_ : 0; }
+  std::size_t guard_size() const noexcept { return guard_size_; }
+  // kGuardPages is the guard's size in pages: 64 KiB, so a frame that skips one page of it
+  // still faults instead of landing on the neighbouring fiber's stack (Debian's GCC does not
+  // enable -fstack-clash-protection, which would probe every page). Guards cost address space
+  // only.
+  static constexpr std::size_t kGuardPages = 16;
   // in_use() is how many stacks are handed out.
   std::size_t in_use() const noexcept { return in_use_; }
   // cached() is how many freed stacks keep their memory for reuse (at most the cache limit).
@@ -98,7 +104,9 @@ class StackPool {
   std::size_t page_;
   std::size_t default_size_;
   bool guard_;
+  std::size_t guard_size_;
   std::size_t cache_limit_;
+  std::size_t mprotect_guards_ = 0;  // budget units to refund at teardown
   GuardMode mode_;
   std::size_t in_use_ = 0;
   std::size_t bytes_mapped_ = 0;

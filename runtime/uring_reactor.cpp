@@ -78,19 +78,21 @@ UringReactor::~UringReactor() {
   io_uring_queue_exit(&ring_);
 }
 
-bool UringReactor::task_work_pending() const noexcept {
+bool UringReactor::kernel_holds_completions() const noexcept {
   // With TASKRUN_FLAG the kernel raises IORING_SQ_TASKRUN while completions wait for this
-  // thread to enter the kernel; without it (flags 0) completions are posted asynchronously.
-  if ((flags_ & IORING_SETUP_TASKRUN_FLAG) == 0) return false;
-  return (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN) != 0;
+  // thread to enter the kernel (without it, flags 0, they are posted asynchronously);
+  // IORING_SQ_CQ_OVERFLOW says completions that did not fit in the CQ wait to be flushed.
+  unsigned flags = IO_URING_READ_ONCE(*ring_.sq.kflags);
+  return (flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
 }
 
 io_uring_sqe* UringReactor::get_sqe() {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   while (sqe == nullptr) {
-    // SQ full: hand the batch to the kernel now. A failing submit (CQ backlog with NODROP)
-    // leaves the SQEs queued; reaping is then the caller's next poll's job, so just retry.
+    // SQ full: hand the batch to the kernel now. If that fails for a CQ backlog (older kernels
+    // say EBUSY), reap into early_ready_ to make room; poll() hands those fibers on.
     int r = io_uring_submit(&ring_);
+    if (r == -EBUSY || r == -EAGAIN) reap(early_ready_);
     if (r < 0 && r != -EBUSY && r != -EAGAIN && r != -EINTR) {
       throw std::runtime_error(std::string("weft: io_uring_submit: ") + std::strerror(-r));
     }
@@ -152,20 +154,15 @@ void UringReactor::cancel(IoOp* op) {
   io_uring_sqe_set_data(sqe, nullptr);
 }
 
-void UringReactor::cancel_fd(int fd) {
-  io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-  io_uring_sqe_set_data(sqe, nullptr);
-}
-
 void UringReactor::poll(bool block, const Deadline& deadline, FiberQueue& ready) {
   int r;
   Clock::time_point now{};
   if (block && deadline.is_set()) now = Clock::now();
   if (!block || (deadline.is_set() && deadline.at() <= now)) {
-    if (io_uring_sq_ready(&ring_) == 0 && !task_work_pending()) {
+    if (io_uring_sq_ready(&ring_) == 0 && !kernel_holds_completions()) {
       // Nothing to submit and no completion waiting in the kernel: skip the syscall, which
       // would otherwise cost a scheduler tick more than all the switches it separates.
+      ready.splice(early_ready_);
       reap(ready);
       return;
     }
@@ -180,6 +177,7 @@ void UringReactor::poll(bool block, const Deadline& deadline, FiberQueue& ready)
   } else {
     r = io_uring_submit_and_wait(&ring_, 1);
   }
+  ready.splice(early_ready_);
   // ETIME: the deadline came; EINTR: a signal; EBUSY/EAGAIN: CQ backlog, which reaping clears.
   if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN) {
     throw std::runtime_error(std::string("weft: io_uring_enter: ") + std::strerror(-r));

@@ -31,7 +31,6 @@ class UringReactor final : public Reactor {
   const char* name() const noexcept override { return "io_uring"; }
   void start(IoOp* op) override;
   void cancel(IoOp* op) override;
-  void cancel_fd(int fd) override;
   void poll(bool block, const Deadline& deadline, FiberQueue& ready) override;
   std::size_t inflight() const noexcept override { return inflight_; }
   std::uint64_t submitted() const noexcept override { return submitted_; }
@@ -39,13 +38,14 @@ class UringReactor final : public Reactor {
 
  private:
   io_uring_sqe* get_sqe();
-  bool task_work_pending() const noexcept;
+  bool kernel_holds_completions() const noexcept;
   void reap(FiberQueue& ready) noexcept;
 
   io_uring ring_{};
   std::uint32_t flags_ = 0;
   std::size_t inflight_ = 0;
   std::uint64_t submitted_ = 0;
+  FiberQueue early_ready_;  // completions reaped while making room for an SQE
 };
 
 }  // namespace weft::rt

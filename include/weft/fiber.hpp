@@ -91,9 +91,10 @@ struct SpawnRequest {
 // spawn_fiber creates a fiber on the current carrier and returns it with one reference held for
 // the caller's handle; it throws std::logic_error outside weft::run().
 FiberControl* spawn_fiber(const SpawnRequest& req);
-// join_fiber waits until f has finished and returns its body, or rethrows its exception after
-// dropping the caller's reference.
-FiberBody* join_fiber(FiberControl* f);
+// join_fiber waits until f has finished and returns its body (the caller keeps its reference),
+// or drops the caller's reference, clears f and rethrows the fiber's exception; it throws
+// std::logic_error, leaving f untouched, when the caller may not join f.
+FiberBody* join_fiber(FiberControl*& f);
 // release_fiber drops the handle's reference; the fiber keeps running if it has not finished.
 void release_fiber(FiberControl* f) noexcept;
 // fiber_id returns f's id.
@@ -169,12 +170,13 @@ class Fiber {
   // the handle is empty afterwards.
   T join() {
     if (f_ == nullptr) throw_not_joinable();
-    detail::FiberControl* f = std::exchange(f_, nullptr);
-    auto* body = static_cast<detail::ResultBody<T>*>(detail::join_fiber(f));
+    // join_fiber() leaves f_ alone when it refuses (joining oneself) and clears it when it
+    // rethrows the fiber's exception.
+    auto* body = static_cast<detail::ResultBody<T>*>(detail::join_fiber(f_));
     struct Release {
       detail::FiberControl* f;
       ~Release() { detail::release_fiber(f); }
-    } release{f};
+    } release{std::exchange(f_, nullptr)};
     return body->take();
   }
   // detach() lets the fiber run on its own; the handle is empty afterwards.
@@ -187,7 +189,8 @@ class Fiber {
   bool done() const noexcept { return f_ != nullptr && detail::fiber_done(f_); }
   // id() returns the fiber's id, or 0 for an empty handle.
   std::uint64_t id() const noexcept { return f_ != nullptr ? detail::fiber_id(f_) : 0; }
-  // cancel() makes the fiber's current and later blocking weft calls fail with -ECANCELED.
+  // cancel() makes the fiber's current and later blocking weft calls fail with -ECANCELED
+  // (join() and close() are not interrupted: they finish, as the fibers they wait for do).
   void cancel() noexcept {
     if (f_ != nullptr) detail::cancel_fiber(f_);
   }
