@@ -6,8 +6,10 @@
 #   make test       deps + build, then the whole test suite; ends with "N passed, N failed, ..."
 #   make demo       deps + build, then the echo server under load (scripts/demo.sh)
 #   make bench      deps + build, then the benchmarks (bench/run.sh)
+#   make test-asan  the test suite built with ASan + UBSan (LeakSanitizer on) in ./build-asan
+#   make test-tsan  the test suite built with ThreadSanitizer in ./build-tsan
 #   make install    install libweft, its headers and weft.pc (DESTDIR=... is honoured)
-#   make clean      remove ./build and bench results
+#   make clean      remove ./build, ./build-asan, ./build-tsan and bench results
 #
 # MESON_ARGS adds options to `meson setup`, e.g. make MESON_ARGS=-Dbench=false. Giving it to an
 # already configured build dir reconfigures that dir with them.
@@ -19,7 +21,7 @@ BUILDTYPE_ARG := $(if $(findstring buildtype,$(MESON_ARGS)),,--buildtype=release
 
 # The steps depend on each other in order; ninja does the parallel work.
 .NOTPARALLEL:
-.PHONY: all build deps test demo bench clean install
+.PHONY: all build deps test test-asan test-tsan demo bench clean install
 
 all: build
 
@@ -46,6 +48,31 @@ test:
 	  echo "0 passed, 1 failed"; exit 1; }
 	@bash scripts/run_tests.sh "$(BUILD_DIR)"
 
+# Sanitizer suites: own build dirs, LTO off (the sanitizers' instrumentation and LTO do not mix
+# well), -O2 -g for readable reports. Sanitized code is slow, hence the longer timeouts
+# (WEFT_TEST_TIMEOUT_MULTIPLIER in the environment overrides them). halt_on_error makes UBSan
+# fail the test instead of printing and going on.
+SAN_MESON_ARGS := --buildtype=debugoptimized -Db_lto=false -Dbench=false
+ASAN_RUN_ENV := ASAN_OPTIONS=$${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:abort_on_error=1:print_summary=1} \
+  UBSAN_OPTIONS=$${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:print_summary=1} \
+  WEFT_TEST_TIMEOUT_MULTIPLIER=$${WEFT_TEST_TIMEOUT_MULTIPLIER:-4}
+TSAN_RUN_ENV := TSAN_OPTIONS=$${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:print_summary=1} \
+  WEFT_TEST_TIMEOUT_MULTIPLIER=$${WEFT_TEST_TIMEOUT_MULTIPLIER:-10}
+
+test-asan:
+	@$(MAKE) --no-print-directory deps build BUILD_DIR=build-asan \
+	  MESON_ARGS="$(SAN_MESON_ARGS) -Db_sanitize=address,undefined" || { \
+	  echo "make test-asan: installing dependencies or building failed (see above)" >&2; \
+	  echo "0 passed, 1 failed"; exit 1; }
+	@$(ASAN_RUN_ENV) bash scripts/run_tests.sh build-asan
+
+test-tsan:
+	@$(MAKE) --no-print-directory deps build BUILD_DIR=build-tsan \
+	  MESON_ARGS="$(SAN_MESON_ARGS) -Db_sanitize=thread" || { \
+	  echo "make test-tsan: installing dependencies or building failed (see above)" >&2; \
+	  echo "0 passed, 1 failed"; exit 1; }
+	@$(TSAN_RUN_ENV) bash scripts/run_tests.sh build-tsan
+
 demo: deps build
 	@bash scripts/demo.sh "$(BUILD_DIR)"
 
@@ -56,4 +83,4 @@ install: build
 	meson install -C "$(BUILD_DIR)"
 
 clean:
-	rm -rf "$(BUILD_DIR)" bench/out
+	rm -rf "$(BUILD_DIR)" build-asan build-tsan bench/out

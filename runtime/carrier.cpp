@@ -74,6 +74,7 @@ Carrier::Carrier(const Config& config)
   install_overflow_handler();
   altstack_ = install_altstack();
   eh_ = thread_eh_state();
+  san::on_carrier_start(sched_slot_.san);
   tls_carrier = this;
 }
 
@@ -112,6 +113,7 @@ FiberControl* Carrier::spawn(const detail::SpawnRequest& req) {
   std::size_t n = std::min(req.name.size(), FiberControl::kNameSize - 1);
   if (n > 0) std::memcpy(f->name_, req.name.data(), n);
   f->name_[n] = '\0';
+  san::on_spawn(f->slot_.san, stack.base, stack.size, f->name_);
   f->cancelled_ = shutting_down_;
   f->all_next_ = all_head_;
   if (all_head_ != nullptr) all_head_->all_prev_ = f;
@@ -125,6 +127,7 @@ FiberControl* Carrier::spawn(const detail::SpawnRequest& req) {
 }
 
 void Carrier::fiber_entry(Transfer t) {
+  san::finish_switch(san::FakeStack{}, static_cast<ContextSlot*>(t.data)->san);
   Carrier* c = tls_carrier;
   *c->eh_ = EhState{};  // a new fiber has caught nothing, whatever its resumer had
   c->after_switch(t);
@@ -144,11 +147,14 @@ void Carrier::after_switch(Transfer t) noexcept {
   }
 }
 
-Transfer Carrier::switch_to(ContextHandle to, ContextSlot* from) noexcept {
+Transfer Carrier::switch_to(ContextSlot* to, ContextSlot* from) noexcept {
   // The exception state is saved in this frame, which stays put while the context is suspended.
   EhState mine = *eh_;
   ++switches_;
-  Transfer t = jump(to, from);
+  san::FakeStack fake;
+  san::start_switch(fake, from->san, to->san);
+  Transfer t = jump(to->ctx, from);
+  san::finish_switch(fake, static_cast<ContextSlot*>(t.data)->san);
   *eh_ = mine;
   return t;
 }
@@ -156,7 +162,7 @@ Transfer Carrier::switch_to(ContextHandle to, ContextSlot* from) noexcept {
 void Carrier::resume(ContextSlot* from, FiberControl* next) noexcept {
   running_ = next;
   next->state_ = FiberState::kRunning;
-  after_switch(switch_to(next->slot_.ctx, from));
+  after_switch(switch_to(&next->slot_, from));
 }
 
 void Carrier::switch_away(FiberControl* self) noexcept {
@@ -168,7 +174,7 @@ void Carrier::switch_away(FiberControl* self) noexcept {
     resume(&self->slot_, next);
   } else {
     running_ = nullptr;
-    after_switch(switch_to(sched_slot_.ctx, &self->slot_));
+    after_switch(switch_to(&sched_slot_, &self->slot_));
   }
 }
 
@@ -236,6 +242,7 @@ void Carrier::destroy_body(FiberControl* f) noexcept {
 void Carrier::destroy(FiberControl* f) noexcept {
   destroy_body(f);
   StackSpan stack = f->stack_;
+  san::on_destroy(f->slot_.san);
   f->~FiberControl();
   stacks_.release(stack);
   --live_;
@@ -257,6 +264,7 @@ void Carrier::finish(FiberControl* self) noexcept {
   if (self->joiner_ != nullptr) ready(self->joiner_);
   if (self->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) to_free_ = self;
   // Never resumed: whoever runs next frees this stack once the switch is done.
+  san::on_finish(self->slot_.san);
   switch_away(self);
   std::abort();
 }

@@ -88,7 +88,7 @@ class Carrier {
   RuntimeStats stats() const noexcept;
 
  private:
-  Transfer switch_to(ContextHandle to, ContextSlot* from) noexcept;
+  Transfer switch_to(ContextSlot* to, ContextSlot* from) noexcept;
   void switch_away(FiberControl* self) noexcept;
   void resume(ContextSlot* from, FiberControl* next) noexcept;
   void after_switch(Transfer t) noexcept;

@@ -22,6 +22,7 @@
 #include <weft/fiber.hpp>
 
 #include "context.hpp"
+#include "sanitizer.hpp"
 #include "stack_pool.hpp"
 
 namespace weft::rt {
@@ -40,7 +41,12 @@ enum class WaitKind : std::uint8_t { kNone, kIo, kTimer, kJoin, kClose };
 struct ContextSlot {
   // ctx is the suspended context, valid while its owner is not running.
   ContextHandle ctx = nullptr;
+  // san is what ASan and TSan know of the context; empty (no bytes) in other builds.
+  [[no_unique_address]] san::SanitizerContext san;
 };
+#if !defined(WEFT_ASAN) && !defined(WEFT_TSAN)
+static_assert(sizeof(ContextSlot) == sizeof(ContextHandle));
+#endif
 
 }  // namespace weft::rt
 

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <new>
 
+#include "sanitizer.hpp"
 #include "sys.hpp"
 
 #ifndef MADV_GUARD_INSTALL
@@ -70,6 +71,7 @@ StackPool::StackPool(std::size_t default_size, bool guard, std::size_t cache_lim
 }
 
 StackPool::~StackPool() {
+  for (unsigned id : valgrind_stacks_) san::deregister_stack(id);
   for (const Slab& s : slabs_) ::munmap(s.addr, s.len);
   refund_mprotect_budget(static_cast<long>(mprotect_guards_));
 }
@@ -139,6 +141,8 @@ StackSpan StackPool::new_slot(SizeClass& sc, std::size_t size) {
   sc.next_slot += slot;
   --sc.slots_left;
   bool guarded = guard_ && install_guard(low);
+  // Under valgrind, a switch to an unregistered stack reads as "client switching stacks?".
+  if (san::on_valgrind()) valgrind_stacks_.push_back(san::register_stack(low + guard_size_, size));
   return StackSpan{low + guard_size_, size, guarded};
 }
 
@@ -155,6 +159,7 @@ StackSpan StackPool::allocate(std::size_t size) {
   } else {
     stack = new_slot(sc, size);
   }
+  san::stack_reused(stack.base, stack.size);
   if (!stack.guarded) *reinterpret_cast<std::uint64_t*>(stack.base) = kStackCanary;
   ++in_use_;
   return stack;

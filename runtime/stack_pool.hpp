@@ -112,6 +112,7 @@ class StackPool {
   std::size_t bytes_mapped_ = 0;
   std::unordered_map<std::size_t, SizeClass> classes_;
   std::vector<Slab> slabs_;
+  std::vector<unsigned> valgrind_stacks_;  // ids of the stacks registered with valgrind
 };
 
 }  // namespace weft::rt

@@ -305,8 +305,15 @@ void main_throws_with_fibers_blocked(Outcome& o) {
 }
 
 void ten_thousand_mixed(Outcome& o) {
+  // ThreadSanitizer tracks each fiber as a thread: it dies past 8128 live ones and keeps about
+  // 850 KiB for each.
+#if defined(__SANITIZE_THREAD__)
+  constexpr int kFibers = 1000;
+#else
+  constexpr int kFibers = 10000;
+#endif
   int r = o.pipe().first;
-  for (int i = 0; i < 10000; ++i) {
+  for (int i = 0; i < kFibers; ++i) {
     ++o.spawned;
     switch (i % 4) {
       case 0:
@@ -412,13 +419,17 @@ TEST(Leak, RepeatedRunsDoNotGrowMappingsOrFds) {
   };
   one_run();
   one_run();
-  int maps_before = count_mappings();
+  [[maybe_unused]] int maps_before = count_mappings();
   int fds_before = count_fds();
   for (int i = 0; i < 20; ++i) one_run();
-  int maps_after = count_mappings();
+  [[maybe_unused]] int maps_after = count_mappings();
   EXPECT_EQ(count_fds(), fds_before);
+#if !defined(__SANITIZE_THREAD__)
+  // Not under TSan: it remaps its shadow memory as the program's mappings come and go, and its
+  // own mapping count drifts up by a few every 20 runs whatever the program does.
   EXPECT_LE(maps_after, maps_before + 4)
       << "mappings grew from " << maps_before << " to " << maps_after << " over 20 runs";
+#endif
 }
 
 TEST(Leak, LastRunStatsOnAThreadThatNeverRan) {
