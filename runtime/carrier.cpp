@@ -183,7 +183,6 @@ void Carrier::block(WaitKind kind, void* obj) noexcept {
   self->state_ = FiberState::kBlocked;
   self->wait_kind_ = kind;
   self->wait_obj_ = obj;
-  self->wait_since_ = Clock::now();
   switch_away(self);
   self->wait_kind_ = WaitKind::kNone;
   self->wait_obj_ = nullptr;

@@ -86,8 +86,6 @@ class FiberControl {
   bool error_observed_ = false;
   // wait_obj_ is the IoOp, TimerNode or FiberControl waited for, by wait_kind_.
   void* wait_obj_ = nullptr;
-  // wait_since_ is when the fiber last blocked.
-  Clock::time_point wait_since_{};
   // joiner_ is the fiber blocked in join() on this one.
   FiberControl* joiner_ = nullptr;
   // error_ is the exception the body threw, if any.

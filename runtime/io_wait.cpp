@@ -1,11 +1,50 @@
 #include "io_wait.hpp"
 
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <cerrno>
 
 #include "carrier.hpp"
+#include "sanitizer.hpp"
 
 namespace weft::rt {
+
+namespace {
+
+// mark_filled() tells valgrind which bytes a completed read-like op received.
+void mark_filled(const IoOp& op, std::size_t n) noexcept {
+  auto fill_iov = [n](const iovec* iov, std::size_t count) mutable {
+    for (std::size_t i = 0; i < count && n > 0; ++i) {
+      std::size_t part = iov[i].iov_len < n ? iov[i].iov_len : n;
+      san::kernel_filled(iov[i].iov_base, part);
+      n -= part;
+    }
+  };
+  switch (op.kind) {
+    case OpKind::kRead:
+    case OpKind::kRecv:
+      san::kernel_filled(op.buf, n);
+      break;
+    case OpKind::kReadv:
+      fill_iov(static_cast<const iovec*>(op.buf), op.len);
+      break;
+    case OpKind::kRecvmsg: {
+      const auto* msg = static_cast<const msghdr*>(op.buf);
+      fill_iov(msg->msg_iov, msg->msg_iovlen);
+      if (msg->msg_control != nullptr) san::kernel_filled(msg->msg_control, msg->msg_controllen);
+      if (msg->msg_name != nullptr) san::kernel_filled(msg->msg_name, msg->msg_namelen);
+      break;
+    }
+    case OpKind::kAccept:
+      if (op.buf != nullptr && op.addrlen != nullptr) san::kernel_filled(op.buf, *op.addrlen);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
 
 long await_op(IoOp& op, const Deadline& deadline) noexcept {
   Carrier* c = Carrier::current();
@@ -38,6 +77,7 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
   bool closing = entry.closing;
   if (closing && entry.ops == nullptr && entry.closer != nullptr) c->ready(entry.closer);
   long res = op.res;
+  if (res > 0) mark_filled(op, static_cast<std::size_t>(res));
   // poll(2) reports an fd that is not open as POLLNVAL; io_uring's poll fails with -EBADF.
   if (op.kind == OpKind::kPoll && res == -EBADF && !closing) return POLLNVAL;
   // An op cancelled in the kernel's worker threads may report -EINTR instead of -ECANCELED.

@@ -65,6 +65,9 @@ UringReactor::UringReactor(unsigned entries) {
         io_uring_queue_exit(&ring_);
         throw;
       }
+      // A registered ring fd spares io_uring_enter an fget/fput of the ring on every call; an
+      // older kernel refusing it costs nothing but that.
+      io_uring_register_ring_fd(&ring_);
       return;
     }
     err = -r;
