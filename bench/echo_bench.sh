@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# echo_bench.sh: weft's echo server against the epoll and io_uring reference servers.
+#
+#   bench/echo_bench.sh [BUILD_DIR]          (default: build; builds nothing itself)
+#
+# For each connection count and each server: start the server pinned to CPU 0, drive it with
+# weft-loadgen pinned to CPU 1 (one client thread: the only other core), 64-byte ping-pong
+# messages, ECHO_BENCH_SECONDS measured after a 1 s warmup. Each combination runs
+# ECHO_BENCH_REPS times and the medians are reported. Repetitions are interleaved (every server
+# once, then every server again) so a slow spell of a shared machine hits all servers alike.
+# Another process on a 2-core box skews everything, so before each run the script waits (up to
+# ECHO_BENCH_QUIET_WAIT s) for the machine to be idle, and weft-loadgen measures how much CPU
+# other processes took during the window; a run where they took more than ECHO_BENCH_MAX_OTHER
+# percent of a core is run again, up to ECHO_BENCH_RETRIES times, then kept with a warning.
+# Packets the kernel's loopback backlog dropped during a run are counted and warned about too.
+#
+# Writes bench/out/echo_runs.csv (every run), bench/out/echo.csv (medians), bench/out/echo.md
+# (the table printed at the end) and bench/out/echo.png (msgs/s against connections).
+# Exits non-zero if any server fails to start or to exit 0 on SIGTERM, or any load run fails.
+#
+# Settings (environment): ECHO_BENCH_SECONDS (5), ECHO_BENCH_REPS (3), ECHO_BENCH_CONNS
+# ("100 1000 10000"), ECHO_BENCH_SIZE (64), ECHO_BENCH_SERVERS ("weft epoll_echo uring_echo"),
+# ECHO_BENCH_QUIET_WAIT (30), ECHO_BENCH_MAX_OTHER (10), ECHO_BENCH_RETRIES (3).
+set -euo pipefail
+
+build=${1:-build}
+secs=${ECHO_BENCH_SECONDS:-5}
+reps=${ECHO_BENCH_REPS:-3}
+conns_list=${ECHO_BENCH_CONNS:-"100 1000 10000"}
+size=${ECHO_BENCH_SIZE:-64}
+servers=${ECHO_BENCH_SERVERS:-"weft epoll_echo uring_echo"}
+quiet_wait=${ECHO_BENCH_QUIET_WAIT:-30}
+drops=0
+max_other=${ECHO_BENCH_MAX_OTHER:-10}
+retries=${ECHO_BENCH_RETRIES:-3}
+warmup=1
+address=127.0.0.1
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+out=$here/out
+logs=$out/echo_logs
+
+die() {
+  echo "echo_bench: $*" >&2
+  exit 1
+}
+
+[[ -d $build ]] || die "no build directory '$build' (build first: make, or meson setup + ninja)"
+build=$(cd "$build" && pwd)
+loadgen=$build/bench/weft-loadgen
+
+server_bin() {
+  case $1 in
+    weft) echo "$build/examples/echo_server" ;;
+    epoll_echo) echo "$build/bench/epoll_echo" ;;
+    uring_echo) echo "$build/bench/uring_echo" ;;
+    *) die "unknown server '$1'" ;;
+  esac
+}
+
+[[ -x $loadgen ]] || die "missing $loadgen (is the build complete?)"
+for s in $servers; do
+  [[ -x $(server_bin "$s") ]] || die "missing $(server_bin "$s") (is the build complete?)"
+done
+
+# File descriptors: the biggest run needs one per connection on each side, plus a few.
+max_conns=0
+min_conns=
+for c in $conns_list; do
+  ((c > max_conns)) && max_conns=$c
+  [[ -z $min_conns ]] || ((c < min_conns)) && min_conns=$c
+done
+need=$((max_conns + 256))
+if (($(ulimit -Sn) < need)); then
+  ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+  if (($(ulimit -Sn) < need)); then
+    ulimit -n "$need" 2>/dev/null || die "need $need file descriptors, ulimit -n allows $(ulimit -Sn)"
+  fi
+fi
+
+# Pinning: server on CPU 0, client on CPU 1, when the machine has two CPUs and taskset.
+pin_server=()
+pin_client=()
+if command -v taskset >/dev/null && (($(nproc) >= 2)); then
+  pin_server=(taskset -c 0)
+  pin_client=(taskset -c 1)
+else
+  echo "echo_bench: warning: no taskset or fewer than 2 CPUs; running unpinned" >&2
+fi
+
+# busy_pct prints how much CPU (percent of one core, all CPUs summed) the machine used over
+# half a second.
+busy_pct() {
+  local a b
+  a=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
+  sleep 0.5
+  b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
+  echo "$a $b" | awk '{busy=$3-$1; idle=$4-$2; n=(busy+idle)>0?(busy+idle):1;
+                       printf "%d", 100*busy/n*'"$(nproc)"'}'
+}
+
+# wait_quiet waits until the machine is (nearly) idle and prints the busy percentage it saw.
+# Between runs only our own processes should be gone, so anything busy is someone else.
+wait_quiet() {
+  local deadline=$((SECONDS + quiet_wait)) pct
+  pct=$(busy_pct)
+  while ((pct > 15 && SECONDS < deadline)); do
+    sleep 1
+    pct=$(busy_pct)
+  done
+  if ((pct > 15)); then
+    echo "echo_bench: warning: machine still ${pct}% busy before this run; results are noisy" >&2
+  fi
+  echo "$pct"
+}
+
+server_pid=
+stop_server() {
+  local pid=$1 name=$2 i rc
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    die "$name did not exit within 10 s of SIGTERM"
+  fi
+  rc=0
+  wait "$pid" || rc=$?
+  server_pid=
+  ((rc == 0)) || die "$name exited with status $rc after SIGTERM (expected 0); see $logs"
+}
+cleanup() {
+  if [[ -n $server_pid ]]; then kill -KILL "$server_pid" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+# softnet_drops prints how many packets all CPUs' input backlogs have dropped so far. Loopback
+# traffic goes through that backlog; when a burst overflows it (net.core.netdev_max_backlog),
+# TCP retransmits after a timeout and the run measures that, not the server.
+softnet_drops() {
+  local total=0 d
+  while read -r _ d _; do total=$((total + 16#$d)); done </proc/net/softnet_stat
+  echo "$total"
+}
+
+# attempt SERVER CONNS REP runs the server and one load run, leaving the loadgen output in
+# $log.loadgen.out (log is set by run_one).
+attempt() {
+  local name=$1 conns=$2 rep=$3 bin port line rc i
+  bin=$(server_bin "$name")
+  wait_quiet >/dev/null
+  # Old logs must go first: the server truncates its log only once it has started, and a
+  # stale "listening on" line would send the client to the last run's port.
+  rm -f "$log".*
+  "${pin_server[@]}" "$bin" --port 0 --address "$address" >"$log.server.out" 2>"$log.server.err" &
+  server_pid=$!
+  line=
+  for ((i = 0; i < 100; i++)); do
+    line=$(grep -m1 '^listening on ' "$log.server.out" 2>/dev/null || true)
+    [[ -n $line ]] && break
+    kill -0 "$server_pid" 2>/dev/null || {
+      cat "$log.server.err" >&2
+      die "$name exited before listening"
+    }
+    sleep 0.1
+  done
+  [[ -n $line ]] || die "$name printed no 'listening on ADDR:PORT' line within 10 s"
+  port=${line##*:}
+  [[ $port =~ ^[0-9]+$ ]] || die "$name: cannot read the port from '$line'"
+
+  rc=0
+  drops=$(softnet_drops)
+  timeout --kill-after=10 $((secs + warmup + 120)) "${pin_client[@]}" "$loadgen" \
+    --host "$address" --port "$port" --conns "$conns" --size "$size" --duration "$secs" \
+    --warmup "$warmup" --server-pid "$server_pid" >"$log.loadgen.out" 2>"$log.loadgen.err" ||
+    rc=$?
+  drops=$(($(softnet_drops) - drops))
+  stop_server "$server_pid" "$name"
+  if ((rc != 0)); then
+    cat "$log.loadgen.err" >&2
+    die "load run failed: $name, $conns connections, repetition $rep (loadgen status $rc)"
+  fi
+}
+
+# run_one SERVER CONNS REP measures one combination, again if other processes disturbed it,
+# and appends one line to echo_runs.csv.
+run_one() {
+  local name=$1 conns=$2 rep=$3 try result srv cli other
+  log=$logs/$name-$conns-$rep
+  for ((try = 1; ; try++)); do
+    attempt "$name" "$conns" "$rep"
+    result=$(tail -n1 "$log.loadgen.out")
+    [[ $result == RESULT* ]] || die "no RESULT line from weft-loadgen ($log.loadgen.out)"
+    other=$(sed -n 's/^  other processes \([0-9.]*\)%.*/\1/p' "$log.loadgen.out")
+    ((${other:-0} <= max_other || try > retries)) && break
+    echo "echo_bench: other processes took ${other}% of a core during $name/$conns; again" >&2
+  done
+  if ((${other:-0} > max_other)); then
+    echo "echo_bench: warning: $name/$conns kept despite ${other}% CPU taken by other processes" >&2
+  fi
+  if ((drops > 0)); then
+    echo "echo_bench: warning: the kernel dropped $drops loopback packets during $name/$conns" \
+      "(TCP retransmits skew it; try sysctl net.core.netdev_max_backlog=65536)" >&2
+  fi
+  srv=$(sed -n 's/^  server CPU \([0-9.]*\)%.*/\1/p' "$log.loadgen.out")
+  cli=$(sed -n 's/^  client CPU \([0-9.]*\)%.*/\1/p' "$log.loadgen.out")
+  field() { echo "$result" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+  printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$name" "$conns" "$rep" "$(field msgs_per_s)" \
+    "$(field p50_us)" "$(field p99_us)" "$(field p999_us)" "${srv:-}" "${cli:-}" "${other:-}" \
+    "$try" "$drops" >>"$out/echo_runs.csv"
+  printf 'echo_bench: %-10s conns=%-5s rep=%s  %8s msgs/s  p99 %9s us  CPU: server %s%% client %s%% other %s%%\n' \
+    "$name" "$conns" "$rep" "$(field msgs_per_s)" "$(field p99_us)" "${srv:-?}" "${cli:-?}" \
+    "${other:-?}" >&2
+}
+
+mkdir -p "$out" "$logs"
+echo "server,conns,rep,msgs_per_s,p50_us,p99_us,p999_us,server_cpu_pct,client_cpu_pct,other_cpu_pct,attempts,backlog_drops" \
+  >"$out/echo_runs.csv"
+
+for ((rep = 1; rep <= reps; rep++)); do
+  for conns in $conns_list; do
+    for name in $servers; do
+      run_one "$name" "$conns" "$rep"
+    done
+  done
+done
+
+# median COLUMN SERVER CONNS prints the median of one column over the repetitions.
+median() {
+  awk -F, -v col="$1" -v s="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == c && $col != "" {print $col}' \
+    "$out/echo_runs.csv" | sort -g | awk '{v[NR] = $1} END {
+      if (NR == 0) { print ""; exit }
+      if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+echo "server,conns,msgs_per_s,p50_us,p99_us,p999_us,server_cpu_pct,server_us_per_msg,ratio_vs_uring,ratio_vs_epoll" \
+  >"$out/echo.csv"
+for conns in $conns_list; do
+  ref_uring=$(median 4 uring_echo "$conns")
+  ref_epoll=$(median 4 epoll_echo "$conns")
+  for name in $servers; do
+    rate=$(median 4 "$name" "$conns")
+    cpu=$(median 8 "$name" "$conns")
+    awk -v n="$name" -v c="$conns" -v r="$rate" -v p50="$(median 5 "$name" "$conns")" \
+      -v p99="$(median 6 "$name" "$conns")" -v p999="$(median 7 "$name" "$conns")" -v cpu="$cpu" \
+      -v ru="$ref_uring" -v re="$ref_epoll" 'BEGIN {
+        per = (cpu != "" && r > 0) ? sprintf("%.2f", cpu / 100 * 1e6 / r) : ""
+        vu = (ru > 0) ? sprintf("%.2f", r / ru) : ""
+        ve = (re > 0) ? sprintf("%.2f", r / re) : ""
+        printf "%s,%s,%.0f,%s,%s,%s,%s,%s,%s,%s\n", n, c, r, p50, p99, p999, cpu, per, vu, ve }' \
+      >>"$out/echo.csv"
+  done
+done
+
+{
+  echo "### Echo: ${size}-byte ping-pong, ${secs} s x ${reps} (medians), server on CPU 0, client on CPU 1"
+  echo
+  echo "| server | conns | msgs/s | p50 us | p99 us | p99.9 us | server CPU | server CPU us/msg | vs uring_echo | vs epoll_echo |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  awk -F, 'NR > 1 {printf "| %s | %s | %s | %s | %s | %s | %s%% | %s | %s | %s |\n",
+                   $1, $2, $3, $4, $5, $6, $7, $8, ($9 == "" ? "-" : $9 "x"), ($10 == "" ? "-" : $10 "x")}' \
+    "$out/echo.csv"
+} >"$out/echo.md"
+cat "$out/echo.md"
+
+if command -v gnuplot >/dev/null; then
+  plot=""
+  for name in $servers; do
+    awk -F, -v n="$name" 'NR > 1 && $1 == n {print $2, $3}' "$out/echo.csv" >"$out/echo_$name.dat"
+    plot+="${plot:+, }'$out/echo_$name.dat' using 1:2 with linespoints lw 2 pt 7 title '$name'"
+  done
+  gnuplot <<EOF || echo "echo_bench: warning: gnuplot failed; no echo.png" >&2
+set terminal pngcairo size 900,560 noenhanced
+set output '$out/echo.png'
+set title "TCP echo, ${size}-byte ping-pong, 1 server core + 1 client core (median of ${reps})"
+set xlabel 'connections'
+set ylabel 'messages per second'
+set logscale x
+set xrange [$min_conns / 1.6 : $max_conns * 1.6]
+set xtics ($(read -ra cs <<<"$conns_list" && IFS=, && echo "${cs[*]}"))
+set yrange [0:*]
+set format y '%.0f'
+set grid
+set key bottom left
+plot $plot
+EOF
+  [[ -f $out/echo.png ]] && echo "echo_bench: wrote $out/echo.png" >&2
+else
+  echo "echo_bench: warning: gnuplot not found; no echo.png" >&2
+fi
+echo "echo_bench: wrote $out/echo.csv, $out/echo_runs.csv, $out/echo.md" >&2
