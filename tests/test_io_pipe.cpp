@@ -27,30 +27,14 @@
 
 #include <weft/weft.hpp>
 
+#include "support.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
 using weft::Clock;
 
-// Pipe owns both ends of a pipe2(O_CLOEXEC); close_r()/close_w() close an end early.
-struct Pipe {
-  int r = -1;
-  int w = -1;
-  Pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-    r = fds[0];
-    w = fds[1];
-  }
-  ~Pipe() {
-    if (r >= 0) ::close(r);
-    if (w >= 0) ::close(w);
-  }
-  void close_r() { ::close(std::exchange(r, -1)); }
-  void close_w() { ::close(std::exchange(w, -1)); }
-  Pipe(const Pipe&) = delete;
-  Pipe& operator=(const Pipe&) = delete;
-};
+using weft_test::Pipe;
 
 // IgnoreSigpipe sets SIGPIPE to SIG_IGN for its lifetime.
 struct IgnoreSigpipe {

@@ -14,24 +14,13 @@
 
 #include <weft/weft.hpp>
 
+#include "support.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
 
-struct Pipe {
-  int r = -1, w = -1;
-  Pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) == 0) {
-      r = fds[0];
-      w = fds[1];
-    }
-  }
-  ~Pipe() {
-    if (r >= 0) ::close(r);
-    if (w >= 0) ::close(w);
-  }
-};
+using weft_test::Pipe;
 
 }  // namespace
 

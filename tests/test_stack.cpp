@@ -13,6 +13,8 @@
 
 #include <weft/weft.hpp>
 
+#include "support.hpp"
+
 namespace {
 
 using ::testing::AllOf;
@@ -209,21 +211,7 @@ TEST(Stack, CacheSizeIsBounded) {
             0u);
 }
 
-// rss_kib returns the resident set size of this process in KiB (0 if unknown).
-long rss_kib() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  long kib = 0;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    if (std::strncmp(line, "VmRSS:", 6) == 0) {
-      kib = std::strtol(line + 6, nullptr, 10);
-      break;
-    }
-  }
-  std::fclose(f);
-  return kib;
-}
+using weft_test::rss_kib;
 
 // touch_and_park uses about 200 KiB of stack and yields at the deepest point.
 [[gnu::noinline]] int touch_and_park(int depth) {

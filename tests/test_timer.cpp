@@ -13,26 +13,14 @@
 
 #include <weft/weft.hpp>
 
+#include "support.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
 using weft::Clock;
 
-// rss_kib returns the resident set size of this process in KiB (0 if unknown).
-long rss_kib() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  long kib = 0;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    if (std::strncmp(line, "VmRSS:", 6) == 0) {
-      kib = std::strtol(line + 6, nullptr, 10);
-      break;
-    }
-  }
-  std::fclose(f);
-  return kib;
-}
+using weft_test::rss_kib;
 
 TEST(Sleep, WakesInDeadlineOrder) {
   std::vector<int> order;
