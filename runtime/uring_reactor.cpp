@@ -158,18 +158,17 @@ void UringReactor::cancel(IoOp* op) {
 }
 
 void UringReactor::poll(bool block, const Deadline& deadline, FiberQueue& ready) {
-  int r;
+  // Fibers reaped while making room for an SQE are ready already: never sleep on top of them.
+  if (!early_ready_.empty()) block = false;
+  int r = 0;
   Clock::time_point now{};
   if (block && deadline.is_set()) now = Clock::now();
   if (!block || (deadline.is_set() && deadline.at() <= now)) {
-    if (io_uring_sq_ready(&ring_) == 0 && !kernel_holds_completions()) {
-      // Nothing to submit and no completion waiting in the kernel: skip the syscall, which
-      // would otherwise cost a scheduler tick more than all the switches it separates.
-      ready.splice(early_ready_);
-      reap(ready);
-      return;
+    // With nothing to submit and no completion held in the kernel, skip the syscall, which
+    // would otherwise cost a scheduler tick more than all the switches it separates.
+    if (io_uring_sq_ready(&ring_) != 0 || kernel_holds_completions()) {
+      r = io_uring_submit_and_get_events(&ring_);
     }
-    r = io_uring_submit_and_get_events(&ring_);
   } else if (deadline.is_set()) {
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.at() - now).count();
     __kernel_timespec ts{};
@@ -180,11 +179,11 @@ void UringReactor::poll(bool block, const Deadline& deadline, FiberQueue& ready)
   } else {
     r = io_uring_submit_and_wait(&ring_, 1);
   }
-  ready.splice(early_ready_);
   // ETIME: the deadline came; EINTR: a signal; EBUSY/EAGAIN: CQ backlog, which reaping clears.
   if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN) {
     throw std::runtime_error(std::string("weft: io_uring_enter: ") + std::strerror(-r));
   }
+  ready.splice(early_ready_);
   reap(ready);
 }
 

@@ -32,7 +32,9 @@ class UringReactor final : public Reactor {
   void start(IoOp* op) override;
   void cancel(IoOp* op) override;
   void poll(bool block, const Deadline& deadline, FiberQueue& ready) override;
-  std::size_t inflight() const noexcept override { return inflight_; }
+  // Fibers held in early_ready_ count as in flight until poll() hands them on, so the
+  // scheduler never takes them for a deadlock.
+  std::size_t inflight() const noexcept override { return inflight_ + early_ready_.size(); }
   std::uint64_t submitted() const noexcept override { return submitted_; }
   std::uint32_t setup_flags() const noexcept override { return flags_; }
 
