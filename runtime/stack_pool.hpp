@@ -65,12 +65,8 @@ class StackPool {
     return stack.guarded || *reinterpret_cast<const std::uint64_t*>(stack.base) == kStackCanary;
   }
 
-  // default_size() is the usable size of a default stack.
-  std::size_t default_size() const noexcept { return default_size_; }
   // guard_mode() is how this pool's stacks are guarded.
   GuardMode guard_mode() const noexcept { return mode_; }
-  // guard_size() is the size of the guard region under each stack (0 without guards).
-  std::size_t guard_size() const noexcept { return guard_size_; }
   // kGuardPages is the guard's size in pages: 64 KiB, so a frame that skips one page of it
   // still faults instead of landing on the neighbouring fiber's stack (Debian's GCC does not
   // enable -fstack-clash-protection, which would probe every page). Guards cost address space

@@ -50,8 +50,4 @@ void write_stderr(const char* msg) noexcept {
   errno = saved;
 }
 
-int gettid() noexcept {
-  return static_cast<int>(::syscall(SYS_gettid));
-}
-
 }  // namespace weft::sys

@@ -25,7 +25,5 @@ int poll(pollfd* fds, unsigned nfds, int timeout_ms) noexcept;
 int check_seekable(int fd) noexcept;
 // write_stderr() writes a whole message to fd 2, async-signal-safe, ignoring errors.
 void write_stderr(const char* msg) noexcept;
-// gettid() returns the calling thread's kernel id.
-int gettid() noexcept;
 
 }  // namespace weft::sys
