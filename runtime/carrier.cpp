@@ -86,17 +86,15 @@ Carrier::~Carrier() {
 FiberControl* Carrier::spawn(const detail::SpawnRequest& req) {
   if (req.stack_size != 0) validate_stack_size(req.stack_size, "weft::SpawnOptions::stack_size");
   StackSpan stack = stacks_.allocate(req.stack_size);
-  char* top = stack.top();
-  auto* f = new (align_down(top - sizeof(FiberControl), alignof(FiberControl))) FiberControl();
-  char* body = align_down(reinterpret_cast<char*>(f) - req.body_size,
-                          std::max<std::size_t>(req.body_align, 16));
+  char* control = align_down(stack.top() - sizeof(FiberControl), alignof(FiberControl));
+  char* body = align_down(control - req.body_size, std::max<std::size_t>(req.body_align, 16));
   if (body < stack.base + stack.size / 2) {
-    f->~FiberControl();
     stacks_.release(stack);
     throw std::length_error("weft::spawn: the callable and its arguments (" +
                             std::to_string(req.body_size) +
                             " bytes) take more than half of the fiber's stack");
   }
+  auto* f = new (control) FiberControl();
   try {
     f->body_ = req.place(body, req.arg);
   } catch (...) {
@@ -104,7 +102,7 @@ FiberControl* Carrier::spawn(const detail::SpawnRequest& req) {
     stacks_.release(stack);
     throw;
   }
-  // The lowest 16 bytes hold the canary; frames start below the body.
+  // Frames start below the body; the lowest 16 bytes stay free for an unguarded stack's canary.
   char* sp = align_down(body, 16);
   f->slot_.ctx = make_context(sp, static_cast<std::size_t>(sp - stack.base - 16), &fiber_entry);
   f->stack_ = stack;
