@@ -217,6 +217,9 @@ void Carrier::cancel(FiberControl* f) noexcept {
       timers_.remove(static_cast<TimerNode*>(f->wait_obj_));
       ready(f);
       break;
+    case WaitKind::kPark:  // park() sees cancelled_ and unlinks itself
+      ready(f);
+      break;
     case WaitKind::kJoin:   // join waits for a fiber that is itself cancelled at shutdown
     case WaitKind::kClose:  // close waits only for operations it already cancelled
     case WaitKind::kNone:
@@ -283,6 +286,38 @@ void Carrier::expire_timers() noexcept {
   }
 }
 
+void Carrier::post(Waiter* w) noexcept {
+  Waiter* head = mail_.load(std::memory_order_relaxed);
+  do {
+    w->mail_next = head;
+  } while (!mail_.compare_exchange_weak(head, w, std::memory_order_seq_cst,
+                                        std::memory_order_relaxed));
+  // Pairs with run(): it sets sleeping_ and then re-checks mail_, both seq_cst, so either it
+  // sees this mail or this sees it sleeping.
+  if (sleeping_.load(std::memory_order_seq_cst) && sleeping_.exchange(false)) reactor_->wake();
+}
+
+bool Carrier::drain_mail() noexcept {
+  if (mail_.load(std::memory_order_relaxed) == nullptr) return false;
+  Waiter* list = mail_.exchange(nullptr, std::memory_order_acquire);
+  // The stack holds the newest first; reverse it so fibers wake in the order they were notified.
+  Waiter* fifo = nullptr;
+  while (list != nullptr) {
+    Waiter* next = list->mail_next;
+    list->mail_next = fifo;
+    fifo = list;
+    list = next;
+  }
+  while (fifo != nullptr) {
+    Waiter* next = fifo->mail_next;  // read first: once notified, the waiter's frame may go
+    FiberControl* f = fifo->fiber;
+    fifo->notified = true;
+    ready(f);
+    fifo = next;
+  }
+  return true;
+}
+
 void Carrier::deadlock() noexcept {
   std::string msg = "weft: deadlock: every fiber is blocked and nothing can wake one:\n";
   for (FiberControl* f = all_head_; f != nullptr; f = f->all_next_) {
@@ -297,13 +332,26 @@ void Carrier::run(FiberControl* main) {
   main_ = main;
   FiberQueue completed;
   for (;;) {
+    drain_mail();
     if (!shutting_down_ && main_->state_ == FiberState::kDone) begin_shutdown();
     if (shutting_down_ && unfinished_ == 0) break;
     bool block = run_queue_.empty();
+    if (block) {
+      sleeping_.store(true, std::memory_order_seq_cst);
+      if (mail_.load(std::memory_order_seq_cst) != nullptr) {
+        sleeping_.store(false, std::memory_order_relaxed);
+        continue;
+      }
+    }
     Deadline until = timers_.empty() ? Deadline() : Deadline(timers_.next_deadline());
-    if (block && !until.is_set() && reactor_->inflight() == 0) deadlock();
+    if (block && !until.is_set() && reactor_->inflight() == 0 &&
+        external_.load(std::memory_order_acquire) == 0) {
+      deadlock();
+    }
     reactor_->poll(block, until, completed);
+    sleeping_.store(false, std::memory_order_relaxed);
     run_queue_.splice(completed);
+    drain_mail();
     expire_timers();
     handoffs_ = 0;
     if (FiberControl* next = run_queue_.pop()) resume(&sched_slot_, next);

@@ -18,6 +18,7 @@
 // blocking calls fail with -ECANCELED) and the loop runs until all have finished.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -29,6 +30,7 @@
 #include "fd_table.hpp"
 #include "fiber_control.hpp"
 #include "fiber_queue.hpp"
+#include "park.hpp"
 #include "reactor.hpp"
 #include "stack_pool.hpp"
 #include "timer_heap.hpp"
@@ -71,6 +73,17 @@ class Carrier {
   void ready(FiberControl* f) noexcept;
   // yield() queues the running fiber behind every ready fiber and runs them first.
   void yield() noexcept;
+  // park_begin() records what the running fiber is about to park on, for diagnostics.
+  void park_begin(const Waiter* w) noexcept { running_->wait_obj_ = const_cast<Waiter*>(w); }
+  // park_end() clears what park_begin() recorded.
+  void park_end() noexcept {}
+  // expect_mail() and mail_done() bracket a wait for a notification from a thread that is no
+  // carrier (the blocking pool), so an idle carrier does not take it for a deadlock.
+  void expect_mail() noexcept { external_.fetch_add(1, std::memory_order_relaxed); }
+  // mail_done() ends what expect_mail() began.
+  void mail_done() noexcept { external_.fetch_sub(1, std::memory_order_release); }
+  // post() hands a notification for one of this carrier's fibers over from another thread.
+  void post(Waiter* w) noexcept;
   // cancel() marks f cancelled and interrupts what it blocks on.
   void cancel(FiberControl* f) noexcept;
   // release() drops one reference to f, destroying it when it was the last.
@@ -96,6 +109,7 @@ class Carrier {
   void destroy_body(FiberControl* f) noexcept;
   void begin_shutdown() noexcept;
   void expire_timers() noexcept;
+  bool drain_mail() noexcept;
   [[noreturn]] void deadlock() noexcept;
   static void fiber_entry(Transfer t);
 
@@ -118,6 +132,12 @@ class Carrier {
   std::uint64_t switches_ = 0;
   void* altstack_ = nullptr;
   EhState* eh_ = nullptr;  // this thread's exception state, carried across switches
+  // Notifications from other threads: a lock-free stack of Waiters (linked by mail_next), taken
+  // whole by drain_mail(). sleeping_ is set while the carrier may sleep in the reactor, so a
+  // poster knows it must wake it.
+  std::atomic<Waiter*> mail_{nullptr};
+  std::atomic<bool> sleeping_{false};
+  std::atomic<std::size_t> external_{0};
 };
 
 }  // namespace weft::rt

@@ -109,13 +109,16 @@ int sleep_until(Deadline deadline) {
     c->yield();
     return -ECANCELED;
   }
+  Clock::time_point own = deadline.is_set() ? deadline.at() : Clock::time_point::max();
+  bool scope_first = self->scope_deadline_ < own;
   rt::TimerNode node;
-  node.deadline = deadline.at();
+  node.deadline = scope_first ? self->scope_deadline_ : own;
   node.fiber = self;
-  if (deadline.is_set()) c->timers().add(&node);
+  if (node.deadline != Clock::time_point::max()) c->timers().add(&node);
   while (!node.fired && !self->cancelled_) c->block(rt::WaitKind::kTimer, &node);
   c->timers().remove(&node);
-  return node.fired ? 0 : -ECANCELED;
+  if (!node.fired) return -ECANCELED;
+  return scope_first ? -ETIMEDOUT : 0;
 }
 
 std::uint64_t id() noexcept {

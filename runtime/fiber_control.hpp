@@ -20,6 +20,7 @@
 
 #include <weft/deadline.hpp>
 #include <weft/fiber.hpp>
+#include <weft/timeout.hpp>
 
 #include "context.hpp"
 #include "sanitizer.hpp"
@@ -35,7 +36,7 @@ struct TimerNode;
 enum class FiberState : std::uint8_t { kReady, kRunning, kBlocked, kDone };
 
 // WaitKind is what a blocked fiber waits for, so cancellation knows how to wake it.
-enum class WaitKind : std::uint8_t { kNone, kIo, kTimer, kJoin, kClose };
+enum class WaitKind : std::uint8_t { kNone, kIo, kTimer, kJoin, kClose, kPark };
 
 // ContextSlot holds the saved context of a suspended fiber or of the scheduler.
 struct ContextSlot {
@@ -88,6 +89,12 @@ class FiberControl {
   void* wait_obj_ = nullptr;
   // joiner_ is the fiber blocked in join() on this one.
   FiberControl* joiner_ = nullptr;
+  // scope_ is the fiber's innermost weft::Timeout scope, or nullptr.
+  Timeout* scope_ = nullptr;
+  // scope_deadline_ is the earliest deadline of the fiber's Timeout scopes (max() when none).
+  Clock::time_point scope_deadline_ = Clock::time_point::max();
+  // fls_ is the fiber's local storage (weft/fiber_local.hpp), created on first use.
+  void* fls_ = nullptr;
   // error_ is the exception the body threw, if any.
   std::exception_ptr error_;
   // name_ is the fiber's name, zero-terminated.

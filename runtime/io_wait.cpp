@@ -60,9 +60,12 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
   link_op(*fd_entry, &op);
   op.waiter = self;
   c->reactor().start(&op);
+  // A Timeout scope bounds the op like its own deadline does; both report -ETIMEDOUT.
+  Clock::time_point until = deadline.is_set() ? deadline.at() : Clock::time_point::max();
+  if (self->scope_deadline_ < until) until = self->scope_deadline_;
   TimerNode timer;
-  if (deadline.is_set()) {
-    timer.deadline = deadline.at();
+  if (until != Clock::time_point::max()) {
+    timer.deadline = until;
     timer.fiber = self;
     timer.op = &op;
     c->timers().add(&timer);

@@ -10,6 +10,7 @@
 // - cancel(op) asks the backend to finish op early with -ECANCELED; op still completes through
 //   poll(), possibly with its real result if it raced. (There is deliberately no "cancel by fd":
 //   io_uring matches that by open file, so it would also hit operations on dup()s of the fd.)
+// - wake() may be called from any thread; it ends the current or next blocking poll().
 // - Every started operation completes exactly once through poll(): the frame that owns the op
 //   never returns before that, cancel paths included, so no completion can ever write into a
 //   dead frame or reach an fd number that was closed and reused.
@@ -89,6 +90,9 @@ class Reactor {
   // poll() submits queued work, waits (if block) at most until deadline (if set), and appends the
   // waiters of completed operations to ready.
   virtual void poll(bool block, const Deadline& deadline, FiberQueue& ready) = 0;
+  // wake() makes a poll() that sleeps now, or the next one, return promptly; it may be called
+  // from any thread, and a wake is never lost.
+  virtual void wake() noexcept = 0;
   // inflight() is the number of started operations that have not completed.
   virtual std::size_t inflight() const noexcept = 0;
   // submitted() is the number of operations handed to the kernel so far.

@@ -36,6 +36,25 @@ int check_seekable(int fd) noexcept {
   return r < 0 ? static_cast<int>(r) : 0;
 }
 
+ThreadHooks& thread_hooks() noexcept {
+  static ThreadHooks hooks;
+  return hooks;
+}
+
+int start_thread(pthread_t* thread, void* (*fn)(void*), void* arg,
+                 std::size_t stack_size) noexcept {
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) != 0) return -ENOMEM;
+  pthread_attr_setstacksize(&attr, stack_size);
+  int r = thread_hooks().create(thread, &attr, fn, arg);
+  pthread_attr_destroy(&attr);
+  return -r;
+}
+
+int join_thread(pthread_t thread) noexcept {
+  return -thread_hooks().join(thread, nullptr);
+}
+
 void write_stderr(const char* msg) noexcept {
   // errno is saved because this runs inside signal handlers too.
   int saved = errno;

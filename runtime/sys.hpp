@@ -5,6 +5,7 @@
 // -errno, like a CQE's res, so callers never touch errno.
 #pragma once
 
+#include <pthread.h>
 #include <sys/types.h>
 #include <cstddef>
 
@@ -23,6 +24,24 @@ int poll(pollfd* fds, unsigned nfds, int timeout_ms) noexcept;
 // check_seekable() returns 0 if fd can be read at an offset, else -ESPIPE (pipes, sockets)
 // or -EBADF. io_uring silently ignores the offset of a stream, where pread(2) refuses.
 int check_seekable(int fd) noexcept;
+// ThreadHooks are the pthread functions the runtime starts and joins its own threads with
+// (carriers, the blocking pool, the watchdog). The shim interposes pthread_create to turn the
+// program's threads into fibers, so it points these at libc's real ones.
+struct ThreadHooks {
+  // create is pthread_create.
+  int (*create)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*) = &pthread_create;
+  // join is pthread_join.
+  int (*join)(pthread_t, void**) = &pthread_join;
+};
+// thread_hooks() is the process-wide table; set it before the first weft::run.
+ThreadHooks& thread_hooks() noexcept;
+// start_thread() starts an OS thread running fn(arg) on a stack of stack_size bytes; returns 0
+// or -errno.
+int start_thread(pthread_t* thread, void* (*fn)(void*), void* arg,
+                 std::size_t stack_size = 256 * 1024) noexcept;
+// join_thread() waits for an OS thread started by start_thread(); returns 0 or -errno.
+int join_thread(pthread_t thread) noexcept;
+
 // write_stderr() writes a whole message to fd 2, async-signal-safe, ignoring errors.
 void write_stderr(const char* msg) noexcept;
 

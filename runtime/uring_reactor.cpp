@@ -1,5 +1,8 @@
 #include "uring_reactor.hpp"
 
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -68,6 +71,19 @@ UringReactor::UringReactor(unsigned entries) {
       // A registered ring fd spares io_uring_enter an fget/fput of the ring on every call; an
       // older kernel refusing it costs nothing but that.
       io_uring_register_ring_fd(&ring_);
+      // Blocking on purpose: io_uring completes a read of an O_NONBLOCK file with -EAGAIN.
+      long fd = ::syscall(SYS_eventfd2, 0, EFD_CLOEXEC);
+      if (fd < 0) {
+        int e = errno;
+        io_uring_queue_exit(&ring_);
+        fail_setup(e, "eventfd");
+      }
+      wake_fd_ = static_cast<int>(fd);
+      wake_op_.kind = OpKind::kRead;
+      wake_op_.fd = wake_fd_;
+      wake_op_.buf = &wake_buf_;
+      wake_op_.len = sizeof wake_buf_;
+      arm_wake();
       return;
     }
     err = -r;
@@ -78,7 +94,22 @@ UringReactor::UringReactor(unsigned entries) {
 }
 
 UringReactor::~UringReactor() {
+  // Exiting the ring cancels the pending eventfd read before the fd goes.
   io_uring_queue_exit(&ring_);
+  if (wake_fd_ >= 0) ::syscall(SYS_close, wake_fd_);
+}
+
+void UringReactor::arm_wake() {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_read(sqe, wake_fd_, &wake_buf_, sizeof wake_buf_, 0);
+  io_uring_sqe_set_data(sqe, &wake_op_);
+  wake_armed_ = true;
+}
+
+void UringReactor::wake() noexcept {
+  std::uint64_t one = 1;
+  // EAGAIN means the counter is saturated: the ring will wake anyway.
+  ::syscall(SYS_write, wake_fd_, &one, sizeof one);
 }
 
 bool UringReactor::kernel_holds_completions() const noexcept {
@@ -185,6 +216,7 @@ void UringReactor::poll(bool block, const Deadline& deadline, FiberQueue& ready)
   }
   ready.splice(early_ready_);
   reap(ready);
+  if (!wake_armed_) arm_wake();
 }
 
 void UringReactor::reap(FiberQueue& ready) noexcept {
@@ -195,6 +227,10 @@ void UringReactor::reap(FiberQueue& ready) noexcept {
     ++seen;
     auto* op = static_cast<IoOp*>(io_uring_cqe_get_data(cqe));
     if (op == nullptr) continue;  // a cancellation's own completion
+    if (op == &wake_op_) {
+      wake_armed_ = false;  // re-armed by poll(): reap() may run inside get_sqe()
+      continue;
+    }
     op->res = cqe->res;
     op->completed = true;
     --inflight_;

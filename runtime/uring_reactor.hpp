@@ -13,6 +13,8 @@
 // (submit and wait are one call), the sleep is bounded by the next timer deadline, and with
 // IORING_FEAT_NODROP a full completion queue holds completions back instead of dropping them.
 // Cancellation SQEs carry user_data 0, so their own completions are recognised and ignored.
+// Cross-thread wakes (another carrier's notify, the blocking pool) write an eventfd whose read
+// the ring keeps pending, so a sleeping io_uring_enter returns.
 #pragma once
 
 #include <liburing.h>
@@ -32,6 +34,7 @@ class UringReactor final : public Reactor {
   void start(IoOp* op) override;
   void cancel(IoOp* op) override;
   void poll(bool block, const Deadline& deadline, FiberQueue& ready) override;
+  void wake() noexcept override;
   // Fibers held in early_ready_ count as in flight until poll() hands them on, so the
   // scheduler never takes them for a deadlock.
   std::size_t inflight() const noexcept override { return inflight_ + early_ready_.size(); }
@@ -40,6 +43,7 @@ class UringReactor final : public Reactor {
 
  private:
   io_uring_sqe* get_sqe();
+  void arm_wake();
   bool kernel_holds_completions() const noexcept;
   void reap(FiberQueue& ready) noexcept;
 
@@ -48,6 +52,12 @@ class UringReactor final : public Reactor {
   std::size_t inflight_ = 0;
   std::uint64_t submitted_ = 0;
   FiberQueue early_ready_;  // completions reaped while making room for an SQE
+  // Other threads wake a sleeping poll() by writing wake_fd_, an eventfd this ring always has a
+  // read pending on (wake_op_, not counted in flight: it is no fiber's operation).
+  int wake_fd_ = -1;
+  IoOp wake_op_{};
+  std::uint64_t wake_buf_ = 0;
+  bool wake_armed_ = false;
 };
 
 }  // namespace weft::rt

@@ -16,6 +16,16 @@ struct Config {
   std::size_t stack_cache = 1024;
   // ring_entries is the io_uring submission queue size (the completion queue is 4x larger).
   unsigned ring_entries = 1024;
+  // carriers is how many OS threads run fibers; 0 means one per CPU the process may use.
+  unsigned carriers = 0;
+  // blocking_threads caps the helper threads weft::blocking() runs work on (1..4096).
+  unsigned blocking_threads = 64;
+  // stall_ms is how long a carrier may go without scheduling before the watchdog reports the
+  // fiber that holds it and moves its unstarted fibers to a spare carrier; 0 turns it off.
+  unsigned stall_ms = 100;
+  // dump_signal, when non-zero, is a signal whose arrival prints every fiber to stderr
+  // (weft::dump_fibers()); 0 leaves all signals to the program.
+  int dump_signal = 0;
 };
 
 }  // namespace weft

@@ -231,9 +231,10 @@ namespace this_fiber {
 // yield() lets every other ready fiber run before the caller continues.
 void yield();
 // sleep_until() suspends the caller until the deadline (fibers with equal deadlines wake in the
-// order they slept); returns 0, or -ECANCELED if cancelled.
+// order they slept); returns 0, -ECANCELED if cancelled, or -ETIMEDOUT if a weft::Timeout scope
+// expired first.
 int sleep_until(Deadline deadline);
-// sleep_for() suspends the caller for the duration; returns 0, or -ECANCELED if cancelled.
+// sleep_for() suspends the caller for the duration; returns as sleep_until() does.
 template <class Rep, class Period>
 int sleep_for(std::chrono::duration<Rep, Period> d) {
   return sleep_until(Deadline(d));

@@ -6,3 +6,4 @@
 #include <weft/fiber.hpp>
 #include <weft/io.hpp>
 #include <weft/runtime.hpp>
+#include <weft/timeout.hpp>
