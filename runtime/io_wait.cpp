@@ -4,8 +4,12 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <cerrno>
+#include <mutex>
+#include <utility>
 
 #include "carrier.hpp"
+#include "fd_table.hpp"
+#include "park.hpp"
 #include "sanitizer.hpp"
 
 namespace weft::rt {
@@ -56,9 +60,14 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
     c->yield();
     return -ECANCELED;
   }
-  if (fd_entry->closing) return -EBADF;
-  link_op(*fd_entry, &op);
+  FdTable& fds = c->fds();
+  {
+    std::lock_guard<Lock> hold(fds.lock_for(op.fd));
+    if (fd_entry->closing) return -EBADF;
+    link_op(*fd_entry, &op);
+  }
   op.waiter = self;
+  op.carrier = c;
   c->reactor().start(&op);
   // A Timeout scope bounds the op like its own deadline does; both report -ETIMEDOUT.
   Clock::time_point until = deadline.is_set() ? deadline.at() : Clock::time_point::max();
@@ -75,10 +84,15 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
   while (!op.completed) c->block(WaitKind::kIo, &op);
   c->timers().remove(&timer);
 
-  FdEntry& entry = *c->fds().find(op.fd);  // re-found: the table may have grown meanwhile
-  unlink_op(entry, &op);
-  bool closing = entry.closing;
-  if (closing && entry.ops == nullptr && entry.closer != nullptr) c->ready(entry.closer);
+  bool closing;
+  Waiter* closer = nullptr;
+  {
+    std::lock_guard<Lock> hold(fds.lock_for(op.fd));
+    unlink_op(*fd_entry, &op);
+    closing = fd_entry->closing;
+    if (closing && fd_entry->ops == nullptr) closer = std::exchange(fd_entry->closer, nullptr);
+  }
+  if (closer != nullptr) notify(*closer);
   long res = op.res;
   if (res > 0) mark_filled(op, static_cast<std::size_t>(res));
   // poll(2) reports an fd that is not open as POLLNVAL; io_uring's poll fails with -EBADF.

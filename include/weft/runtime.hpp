@@ -23,8 +23,11 @@ enum class GuardMode : std::uint8_t {
   kMprotect,
 };
 
-// RuntimeStats are counters of one carrier, for diagnostics and leak checks.
+// RuntimeStats are counters of one weft::run (summed over its carriers), for diagnostics and
+// leak checks.
 struct RuntimeStats {
+  // carriers is how many carriers (OS threads running fibers) the run has.
+  unsigned carriers = 0;
   // fibers_live is how many fibers exist (running, ready, blocked, or finished but unjoined).
   std::size_t fibers_live = 0;
   // fibers_created is how many fibers were spawned in total.
