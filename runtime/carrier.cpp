@@ -262,7 +262,11 @@ void Carrier::push_fresh(FiberControl* f) noexcept {
 }
 
 std::size_t Carrier::steal_fresh(Carrier& thief) noexcept {
-  if (fresh_count() == 0 || !fresh_lock_.try_lock()) return 0;
+  // A carrier in its scheduler is about to take its fresh fibers itself (kFreshBatch per pass);
+  // only one busy running fibers, or holding more than a pass takes, has some to spare.
+  std::size_t waiting = fresh_count();
+  if (waiting == 0 || (!in_fiber_ && waiting <= kFreshBatch)) return 0;
+  if (!fresh_lock_.try_lock()) return 0;
   std::size_t n = (fresh_.size() + 1) / 2;
   for (std::size_t i = 0; i < n; ++i) {
     FiberControl* f = fresh_.pop();
@@ -389,7 +393,11 @@ void Carrier::loop(FiberControl* main) {
     drain_mail();
     expire_timers();
     handoffs_ = 0;
-    if (FiberControl* next = run_queue_.pop()) resume(&sched_slot_, next);
+    if (FiberControl* next = run_queue_.pop()) {
+      in_fiber_ = true;
+      resume(&sched_slot_, next);
+      in_fiber_ = false;
+    }
   }
 }
 

@@ -191,6 +191,7 @@ class Carrier {
   std::atomic<std::uint64_t> created_{0};
   std::atomic<std::size_t> load_{0};
   std::atomic<bool> stalled_{false};  // set by the watchdog while the carrier is stuck
+  Relaxed<bool> in_fiber_ = false;    // running fibers (not in its scheduler): busy
 
   std::atomic<std::uint8_t> sleep_{kAwake};
   std::atomic<Waiter*> mail_{nullptr};
