@@ -1,6 +1,8 @@
 #include "carrier.hpp"
 
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
@@ -41,6 +43,7 @@ Carrier::Carrier(Scheduler& sched, unsigned index) : sched_(sched), index_(index
   install_overflow_handler();
   altstack_ = install_altstack();
   eh_ = thread_eh_state();
+  tid_ = static_cast<int>(::syscall(SYS_gettid));
   san::on_carrier_start(sched_slot_.san);
   tls_carrier = this;
 }
@@ -278,6 +281,22 @@ std::size_t Carrier::steal_fresh(Carrier& thief) noexcept {
   load_.fetch_sub(n, std::memory_order_relaxed);
   thief.load_.fetch_add(n, std::memory_order_relaxed);
   return n;
+}
+
+void Carrier::hand_off_fresh(Carrier& to) noexcept {
+  FiberQueue moved;
+  {
+    std::lock_guard<Lock> hold(fresh_lock_);
+    moved.splice(fresh_);
+    fresh_count_.store(0, std::memory_order_seq_cst);
+  }
+  std::size_t n = moved.size();
+  load_.fetch_sub(n, std::memory_order_relaxed);
+  to.load_.fetch_add(n, std::memory_order_relaxed);
+  while (FiberControl* f = moved.pop()) {
+    f->carrier_ = &to;
+    to.push_fresh(f);
+  }
 }
 
 void Carrier::take_fresh() noexcept {

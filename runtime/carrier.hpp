@@ -73,6 +73,8 @@ class Carrier {
   static Carrier* current() noexcept { return tls_carrier; }
   // running() returns the fiber running now, or nullptr in the scheduler.
   FiberControl* running() const noexcept { return running_; }
+  // tid() is the carrier thread's kernel thread id.
+  int tid() const noexcept { return tid_; }
   // scheduler() is the run this carrier belongs to.
   Scheduler& scheduler() noexcept { return sched_; }
   // index() is the carrier's number within its run.
@@ -94,7 +96,10 @@ class Carrier {
   [[noreturn]] void finish(FiberControl* self) noexcept;
 
   // park_begin() records what the running fiber is about to park on, for diagnostics.
-  void park_begin(const Waiter* w) noexcept { running_->wait_obj_ = const_cast<Waiter*>(w); }
+  void park_begin(const Waiter* w) noexcept {
+    running_->wait_what_ = w->what;
+    running_->wait_fd_ = -1;
+  }
   // park_end() clears what park_begin() recorded.
   void park_end() noexcept {}
 
@@ -114,6 +119,8 @@ class Carrier {
   void push_fresh(FiberControl* f) noexcept;
   // push_local() queues a new fiber on the calling thread's own carrier, where nobody can take it.
   void push_local(FiberControl* f) noexcept { run_queue_.push(f); }
+  // hand_off_fresh() moves every unstarted fiber of this carrier to to.
+  void hand_off_fresh(Carrier& to) noexcept;
   // steal_fresh() moves up to half of this carrier's fresh fibers (at least one) to thief.
   std::size_t steal_fresh(Carrier& thief) noexcept;
   // fresh_count() is how many unstarted fibers wait in the fresh queue.
@@ -144,6 +151,7 @@ class Carrier {
 
  private:
   friend class Scheduler;
+  friend class Watchdog;
   static constexpr std::uint8_t kAwake = 0;
   static constexpr std::uint8_t kSleeping = 1;
   static constexpr std::uint8_t kHopeless = 2;  // sleeping with nothing that could wake it
@@ -174,7 +182,8 @@ class Carrier {
   TimerHeap timers_;
   FiberQueue run_queue_;
   ContextSlot sched_slot_;
-  FiberControl* running_ = nullptr;
+  Relaxed<FiberControl*> running_ = nullptr;  // read by the watchdog from its own thread
+  int tid_ = 0;
   FiberControl* main_ = nullptr;
   FiberControl* to_free_ = nullptr;  // finished fiber whose stack the next context frees
   unsigned handoffs_ = 0;

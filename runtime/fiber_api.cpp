@@ -106,6 +106,10 @@ RuntimeStats stats() {
   return carrier_or_throw("weft::stats").scheduler().stats();
 }
 
+std::string fiber_dump() {
+  return carrier_or_throw("weft::fiber_dump").scheduler().describe_fibers();
+}
+
 RuntimeStats last_run_stats() noexcept {
   return tls_last_stats;
 }
@@ -137,6 +141,8 @@ int sleep_until(Deadline deadline) {
   node.deadline = scope_first ? self->scope_deadline_ : own;
   node.fiber = self;
   if (node.deadline != Clock::time_point::max()) c->timers().add(&node);
+  self->wait_what_ = "sleep";
+  self->wait_fd_ = -1;
   while (!node.fired && !self->cancelled_) c->block(rt::WaitKind::kTimer, &node);
   c->timers().remove(&node);
   if (!node.fired) return -ECANCELED;

@@ -49,6 +49,8 @@ class Relaxed {
  public:
   // Relaxed() starts with v.
   constexpr Relaxed(T v = T{}) noexcept : v_(v) {}  // NOLINT: implicit on purpose
+  // operator->() loads a pointer value and dereferences it.
+  T operator->() const noexcept { return v_.load(std::memory_order_relaxed); }
   // operator T() loads the value.
   operator T() const noexcept { return v_.load(std::memory_order_relaxed); }
   // operator=() stores v.
@@ -116,6 +118,10 @@ class FiberControl {
   bool error_observed_ = false;
   // wait_obj_ is the IoOp, TimerNode, Waiter or FiberControl waited for, by wait_kind_.
   rt::Relaxed<void*> wait_obj_ = nullptr;
+  // wait_what_ names what a blocked fiber waits in ("read", "sleep", "mutex", ...), for dumps.
+  rt::Relaxed<const char*> wait_what_ = nullptr;
+  // wait_fd_ is the fd a blocked fiber's I/O waits on, or -1.
+  rt::Relaxed<int> wait_fd_ = -1;
   // wait_since_ is when the fiber last blocked (CLOCK_MONOTONIC_COARSE, ns), for fiber dumps.
   rt::Relaxed<std::int64_t> wait_since_ = 0;
   // join_ is the Waiter of the fiber blocked in join() on this one, or kJoinDone once finished.

@@ -48,6 +48,23 @@ void mark_filled(const IoOp& op, std::size_t n) noexcept {
   }
 }
 
+const char* op_name(OpKind k) noexcept {
+  switch (k) {
+    case OpKind::kRead: return "read";
+    case OpKind::kWrite: return "write";
+    case OpKind::kReadv: return "readv";
+    case OpKind::kWritev: return "writev";
+    case OpKind::kRecv: return "recv";
+    case OpKind::kSend: return "send";
+    case OpKind::kRecvmsg: return "recvmsg";
+    case OpKind::kSendmsg: return "sendmsg";
+    case OpKind::kAccept: return "accept";
+    case OpKind::kConnect: return "connect";
+    case OpKind::kPoll: return "poll";
+  }
+  return "io";
+}
+
 }  // namespace
 
 long await_op(IoOp& op, const Deadline& deadline) noexcept {
@@ -81,6 +98,8 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
   }
   // Only the op's own completion ends the wait: cancellation, deadlines and close all act by
   // cancelling the op, so the kernel is done with this frame's buffers when we return.
+  self->wait_what_ = op_name(op.kind);
+  self->wait_fd_ = op.fd;
   while (!op.completed) c->block(WaitKind::kIo, &op);
   c->timers().remove(&timer);
 

@@ -2,6 +2,7 @@
 
 #include <linux/futex.h>
 #include <sched.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <cxxabi.h>
 
 #include "carrier.hpp"
+#include "watchdog.hpp"
 #include "sys.hpp"
 
 namespace weft::rt {
@@ -227,22 +229,63 @@ bool Scheduler::confirm_deadlock() const noexcept {
 }
 
 std::string Scheduler::describe_fibers() const {
-  std::string out;
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  std::int64_t now = std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
   unsigned n = carriers();
+  std::string out = "weft: fibers of the run (" + std::to_string(n) + " carriers):\n";
   for (unsigned i = 0; i < n; ++i) {
     Carrier* c = carrier(i);
     if (c == nullptr) continue;
     c->for_each_fiber([&](const FiberControl& f) {
-      out += "  fiber " + std::to_string(f.id_) + " \"" + f.name_ + "\" on carrier " +
-             std::to_string(i) +
-             (f.wait_kind_ == WaitKind::kJoin ? " waits in join\n" : " is blocked\n");
+      out += "  fiber " + std::to_string(f.id_) + " \"" + f.name_ + "\" carrier " +
+             std::to_string(i) + ": ";
+      FiberState st = f.state_;
+      if (st == FiberState::kRunning) {
+        out += "running";
+      } else if (st == FiberState::kReady) {
+        out += "ready";
+      } else if (st == FiberState::kBlocked) {
+        const char* what = f.wait_what_;
+        out += std::string("blocked in ") + (what != nullptr ? what : "wait");
+        int fd = f.wait_fd_;
+        if (fd >= 0) out += " fd " + std::to_string(fd);
+        std::int64_t since = f.wait_since_;
+        if (since != 0) out += " for " + std::to_string((now - since) / 1000000) + " ms";
+        if (f.cancelled_) out += " (cancelled)";
+      } else {
+        out += "finishing";
+      }
+      out += "\n";
     });
+    std::size_t fresh = c->fresh_count();
+    if (fresh != 0) {
+      out += "  carrier " + std::to_string(i) + ": " + std::to_string(fresh) +
+             " fibers not started yet\n";
+    }
+    if (c->stalled_.load(std::memory_order_relaxed)) {
+      out += "  carrier " + std::to_string(i) + " is stalled\n";
+    }
   }
   return out;
 }
 
+Carrier* Scheduler::add_spare() noexcept {
+  unsigned n = carriers();
+  if (n >= kMaxCarriers) return nullptr;
+  try {
+    start_carriers(n, 1);
+  } catch (...) {
+    return nullptr;
+  }
+  Carrier* c = carrier(n);
+  if (c == nullptr) return nullptr;
+  count_.store(n + 1, std::memory_order_release);
+  return c;
+}
+
 void Scheduler::deadlock() noexcept {
-  std::string msg = "weft: deadlock: every fiber is blocked and nothing can wake one:\n";
+  std::string msg = "weft: deadlock: every fiber is blocked and nothing can wake one. ";
   msg += describe_fibers();
   sys::write_stderr(msg.c_str());
   std::abort();
@@ -334,12 +377,23 @@ FiberControl* Scheduler::run(const detail::SpawnRequest& main) {
     join_carriers();
     throw std::runtime_error("weft::run: " + start_error_);
   }
+  if (config_.stall_ms != 0 || config_.dump_signal != 0) {
+    try {
+      watchdog_ = std::make_unique<Watchdog>(*this);
+    } catch (...) {
+      go_.store(2, std::memory_order_release);
+      futex_wake_all(go_);
+      join_carriers();
+      throw;
+    }
+  }
   // The other carriers wait for go_, so while count_ is 1 spawn() keeps main on carrier 0.
   count_.store(1, std::memory_order_release);
   FiberControl* f = nullptr;
   try {
     f = spawn(*c0, main);
   } catch (...) {
+    watchdog_.reset();
     go_.store(2, std::memory_order_release);
     futex_wake_all(go_);
     join_carriers();
@@ -349,6 +403,7 @@ FiberControl* Scheduler::run(const detail::SpawnRequest& main) {
   go_.store(1, std::memory_order_release);
   futex_wake_all(go_);
   c0->loop(f);
+  watchdog_.reset();  // before the carriers go: it must not add spares to a finished run
   wake_all();
   join_carriers();
   c0->leave_thread();

@@ -40,6 +40,7 @@
 namespace weft::rt {
 
 class Carrier;
+class Watchdog;
 
 // Scheduler is one weft::run: its carriers and their shared state.
 class Scheduler {
@@ -103,8 +104,12 @@ class Scheduler {
   void wake_all() noexcept;
   // stats() sums the counters of every carrier.
   RuntimeStats stats() const noexcept;
-  // describe_fibers() lists every unfinished fiber of the run, one per line.
+  // describe_fibers() formats a dump of every fiber of the run: id, name, state, carrier, what
+  // it waits on and for how long.
   std::string describe_fibers() const;
+  // add_spare() starts one more carrier while the run is going (for the watchdog); returns it,
+  // or nullptr if it could not start.
+  Carrier* add_spare() noexcept;
 
  private:
   struct Thread {
@@ -138,6 +143,7 @@ class Scheduler {
   std::atomic<unsigned> go_{0};  // 1: carriers may run; 2: the run was abandoned at start
   std::string start_error_;
   Lock start_lock_;
+  std::unique_ptr<Watchdog> watchdog_;
 };
 
 }  // namespace weft::rt

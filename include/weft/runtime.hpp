@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -60,6 +61,10 @@ RuntimeStats stats();
 RuntimeStats last_run_stats() noexcept;
 // in_fiber() tells whether the caller runs on a weft fiber.
 bool in_fiber() noexcept;
+// fiber_dump() describes every fiber of the caller's run, one per line: id, name, carrier,
+// state, and for a blocked fiber what it waits in (read, sleep, mutex, join, ...), on which fd,
+// and for how long; throws std::logic_error off a run.
+std::string fiber_dump();
 
 namespace detail {
 // run_main turns the calling thread into a carrier, runs main to completion, cancels and drains
