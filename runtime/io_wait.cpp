@@ -78,13 +78,13 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
     return -ECANCELED;
   }
   FdTable& fds = c->fds();
+  op.waiter = self;
+  op.carrier = c;  // before linking: a closer on another carrier reads it under the lock
   {
     std::lock_guard<Lock> hold(fds.lock_for(op.fd));
     if (fd_entry->closing) return -EBADF;
     link_op(*fd_entry, &op);
   }
-  op.waiter = self;
-  op.carrier = c;
   c->reactor().start(&op);
   // A Timeout scope bounds the op like its own deadline does; both report -ETIMEDOUT.
   Clock::time_point until = deadline.is_set() ? deadline.at() : Clock::time_point::max();

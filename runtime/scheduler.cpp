@@ -221,9 +221,12 @@ bool Scheduler::confirm_deadlock() const noexcept {
   unsigned n = carriers();
   if (hopeless_.load(std::memory_order_seq_cst) != n) return false;
   if (external_.load(std::memory_order_seq_cst) != 0) return false;
+  // Look at each carrier itself too: a spare that is starting counts itself hopeless before the
+  // run's carrier count includes it.
   for (unsigned i = 0; i < n; ++i) {
     Carrier* c = carrier(i);
     if (c == nullptr || c->has_work_posted()) return false;
+    if (c->sleep_.load(std::memory_order_seq_cst) != Carrier::kHopeless) return false;
   }
   return true;
 }
