@@ -7,4 +7,5 @@
 #include <weft/fiber.hpp>
 #include <weft/io.hpp>
 #include <weft/runtime.hpp>
+#include <weft/select.hpp>
 #include <weft/timeout.hpp>
