@@ -1,9 +1,11 @@
 // Umbrella header: the whole public API of weft.
 #pragma once
 
+#include <weft/channel.hpp>
 #include <weft/config.hpp>
 #include <weft/deadline.hpp>
 #include <weft/fiber.hpp>
 #include <weft/io.hpp>
 #include <weft/runtime.hpp>
+#include <weft/select.hpp>
 #include <weft/timeout.hpp>
