@@ -6,6 +6,7 @@
 #include <weft/fiber.hpp>
 #include <weft/runtime.hpp>
 
+#include "blocking_pool.hpp"
 #include "carrier.hpp"
 
 namespace weft {
@@ -70,6 +71,9 @@ void cancel_fiber(FiberControl* f) noexcept {
 
 void run_main(const Config& config, const SpawnRequest& main) {
   rt::Carrier carrier(config);
+  // Declared after the carrier, so its threads are joined before the carrier goes: a helper
+  // thread may still be inside Carrier::post() just after its last notify.
+  rt::BlockingPool blocking(config);
   FiberControl* f = carrier.spawn(main);
   carrier.run(f);
   // main's body reports through run()'s frame, so its handle is dropped unobserved.

@@ -1,6 +1,7 @@
 // Umbrella header: the whole public API of weft.
 #pragma once
 
+#include <weft/blocking.hpp>
 #include <weft/config.hpp>
 #include <weft/deadline.hpp>
 #include <weft/fiber.hpp>
