@@ -5,6 +5,8 @@
 #include <weft/config.hpp>
 #include <weft/deadline.hpp>
 #include <weft/fiber.hpp>
+#include <weft/gather.hpp>
 #include <weft/io.hpp>
+#include <weft/outcome.hpp>
 #include <weft/runtime.hpp>
 #include <weft/timeout.hpp>
