@@ -11,6 +11,7 @@
 
 #include <cxxabi.h>
 
+#include "fls.hpp"
 #include "overflow.hpp"
 #include "sys.hpp"
 #include "uring_reactor.hpp"
@@ -252,6 +253,8 @@ void Carrier::finish(FiberControl* self) noexcept {
   // Detached: nobody will take the result, so destroy it (and an unjoined exception) here, on
   // the fiber itself, where its destructors may still make weft calls.
   if (self->refs_.load(std::memory_order_acquire) == 1) destroy_body(self);
+  // Fiber-local values are destroyed on the fiber too, while its stack is still there.
+  if (self->fls_ != nullptr) fls_run_destructors(self);
   if (!StackPool::canary_intact(self->stack_)) overflow_abort(self);
   self->state_ = FiberState::kDone;
   if (self->all_prev_ != nullptr) {

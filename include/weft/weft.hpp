@@ -5,6 +5,7 @@
 #include <weft/config.hpp>
 #include <weft/deadline.hpp>
 #include <weft/fiber.hpp>
+#include <weft/fiber_local.hpp>
 #include <weft/gather.hpp>
 #include <weft/io.hpp>
 #include <weft/outcome.hpp>
