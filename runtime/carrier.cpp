@@ -9,6 +9,7 @@
 #include <new>
 #include <stdexcept>
 
+#include "fls.hpp"
 #include "overflow.hpp"
 #include "scheduler.hpp"
 #include "sys.hpp"
@@ -194,6 +195,8 @@ void Carrier::finish(FiberControl* self) noexcept {
   // Detached: nobody will take the result, so destroy it (and an unjoined exception) here, on
   // the fiber itself, where its destructors may still make weft calls.
   if (self->refs_.load(std::memory_order_acquire) == 1) Scheduler::destroy_body(self);
+  // Fiber-local values are destroyed on the fiber too, while its stack is still there.
+  if (self->fls_ != nullptr) fls_run_destructors(self);
   if (!StackPool::canary_intact(self->stack_)) overflow_abort(self);
   {
     std::lock_guard<Lock> hold(all_lock_);

@@ -6,6 +6,7 @@
 #include <weft/fiber.hpp>
 #include <weft/runtime.hpp>
 
+#include "blocking_pool.hpp"
 #include "carrier.hpp"
 #include "park.hpp"
 #include "scheduler.hpp"
@@ -93,6 +94,10 @@ void cancel_fiber(FiberControl* f) noexcept {
 
 void run_main(const Config& config, const SpawnRequest& main) {
   rt::Scheduler sched(config);
+  // Declared after the scheduler, so its threads are joined before the carriers go: a helper
+  // thread may still be inside Carrier::post() just after its last notify.
+  rt::BlockingPool blocking(config);
+  sched.set_blocking_pool(&blocking);
   FiberControl* f = sched.run(main);
   // main's body reports through run()'s frame, so its handle is dropped unobserved.
   f->error_observed_ = true;

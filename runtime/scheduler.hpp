@@ -41,6 +41,7 @@ namespace weft::rt {
 
 class Carrier;
 class Watchdog;
+class BlockingPool;
 
 // Scheduler is one weft::run: its carriers and their shared state.
 class Scheduler {
@@ -73,6 +74,10 @@ class Scheduler {
   Carrier* carrier(unsigned i) const noexcept { return slots_[i].load(std::memory_order_acquire); }
   // stacks() is the shared stack pool.
   StackPool& stacks() noexcept { return stacks_; }
+  // blocking_pool() is the run's helper thread pool for weft::blocking().
+  BlockingPool* blocking_pool() const noexcept { return blocking_; }
+  // set_blocking_pool() attaches the pool (owned by the caller, outliving run()).
+  void set_blocking_pool(BlockingPool* pool) noexcept { blocking_ = pool; }
   // fds() is the shared fd table.
   FdTable& fds() noexcept { return fds_; }
 
@@ -144,6 +149,7 @@ class Scheduler {
   std::string start_error_;
   Lock start_lock_;
   std::unique_ptr<Watchdog> watchdog_;
+  BlockingPool* blocking_ = nullptr;
 };
 
 }  // namespace weft::rt
