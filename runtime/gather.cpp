@@ -34,6 +34,11 @@ LatchState& state(GatherLatch& latch) noexcept {
 // wait() waits for the count to reach zero; when interruptible, it gives up on cancellation or
 // scope expiry and says which, else it returns kNotified.
 rt::Wake wait(GatherLatch& latch, bool interruptible) noexcept {
+  // An already cancelled (or timed out) gatherer fails even if the children were quick.
+  if (interruptible) {
+    rt::Wake now = rt::interrupted();
+    if (now != rt::Wake::kNotified) return now;
+  }
   LatchState& s = state(latch);
   rt::Waiter w("gather", &latch);
   s.lock.lock();
