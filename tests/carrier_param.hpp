@@ -1,13 +1,13 @@
-// Helpers for tests parameterised over the number of carriers, and leak counters.
+// Helpers for tests parameterised over the number of carriers (leak counters: support.hpp).
 #pragma once
-
-#include <dirent.h>
 
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include <weft/config.hpp>
+
+#include "support.hpp"
 
 namespace weft_test {
 
@@ -21,27 +21,6 @@ class CarrierTest : public ::testing::TestWithParam<unsigned> {
     return c;
   }
 };
-
-// count_dir counts the entries of a /proc directory (without . and ..), or -1.
-inline int count_dir(const char* path) {
-  DIR* d = ::opendir(path);
-  if (d == nullptr) return -1;
-  int n = 0;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
-  }
-  ::closedir(d);
-  return n;
-}
-
-// count_threads is how many threads the process has.
-inline int count_threads() {
-  return count_dir("/proc/self/task");
-}
-// count_fds is how many fds the process has open (the directory stream's own fd included).
-inline int count_fds() {
-  return count_dir("/proc/self/fd");
-}
 
 }  // namespace weft_test
 

@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <dirent.h>
 
 #include <atomic>
 #include <chrono>
@@ -14,6 +13,8 @@
 #include <vector>
 
 #include <weft/weft.hpp>
+
+#include "support.hpp"
 
 namespace weft_test {
 
@@ -40,29 +41,20 @@ struct Payload {
   }
 };
 
-// open_fds counts the process's open file descriptors.
-inline int open_fds() {
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
-  int n = 0;
-  while (::readdir(d) != nullptr) ++n;
-  ::closedir(d);
-  return n;
-}
 
 // CarriersTest runs each test with Config::carriers = 1, 2, 4 and checks at teardown that no
 // fiber, payload or fd was left behind.
 class CarriersTest : public ::testing::TestWithParam<unsigned> {
  protected:
   void SetUp() override {
-    fds_ = open_fds();
+    fds_ = count_fds();
     live_ = Payload::live.load();
   }
   void TearDown() override {
     EXPECT_EQ(weft::last_run_stats().fibers_live, 0u);
     EXPECT_EQ(weft::last_run_stats().timers_pending, 0u);
     EXPECT_EQ(Payload::live.load(), live_) << "payloads leaked or destroyed twice";
-    EXPECT_EQ(open_fds(), fds_) << "fds leaked";
+    EXPECT_EQ(count_fds(), fds_) << "fds leaked";
   }
   // cfg() is the Config for this run.
   weft::Config cfg() const {

@@ -1,6 +1,7 @@
 // Helpers shared by the test programs: owned fds and memory readings.
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -57,6 +58,28 @@ struct Pipe {
   void close_r() { ::close(std::exchange(r, -1)); }
   void close_w() { ::close(std::exchange(w, -1)); }
 };
+
+// count_dir counts the entries of a /proc directory (without . and ..), or -1.
+inline int count_dir(const char* path) {
+  DIR* d = ::opendir(path);
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
+// count_threads is how many threads the process has.
+inline int count_threads() {
+  return count_dir("/proc/self/task");
+}
+
+// count_fds is how many fds the process has open (the directory stream's own fd included).
+inline int count_fds() {
+  return count_dir("/proc/self/fd");
+}
 
 // rss_kib returns the resident set size of this process in KiB (0 if unknown).
 inline long rss_kib() {

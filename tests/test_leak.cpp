@@ -96,16 +96,6 @@ void wait_until(Pred pred) {
   while (!pred() && Clock::now() < until) weft::this_fiber::sleep_for(1ms);
 }
 
-// count_fds returns how many fds this process has open.
-int count_fds() {
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
-  int n = 0;
-  while (::readdir(d) != nullptr) ++n;
-  ::closedir(d);
-  return n;
-}
-
 // count_mappings returns how many lines /proc/self/maps has.
 int count_mappings() {
   FILE* f = std::fopen("/proc/self/maps", "r");
@@ -364,7 +354,7 @@ TEST_P(LeakTest, NothingLeftAfterRun) {
   const Scenario& sc = GetParam();
   Counted::live = 0;
   Outcome o;
-  int fds_before = count_fds();
+  int fds_before = weft_test::count_fds();
   auto t0 = Clock::now();
   if (sc.main_throws) {
     EXPECT_THROW(weft_test::run([&] { sc.main(o); }), std::runtime_error);
@@ -383,7 +373,7 @@ TEST_P(LeakTest, NothingLeftAfterRun) {
   EXPECT_GT(s.switches, 0u);
   EXPECT_EQ(Counted::live, 0) << "results or exceptions were not destroyed";
   EXPECT_EQ(o.got, o.want);
-  EXPECT_EQ(count_fds(), fds_before) << "fds leaked";
+  EXPECT_EQ(weft_test::count_fds(), fds_before) << "fds leaked";
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, LeakTest, ::testing::ValuesIn(scenarios()),
@@ -422,10 +412,10 @@ TEST(Leak, RepeatedRunsDoNotGrowMappingsOrFds) {
   one_run();
   one_run();
   [[maybe_unused]] int maps_before = count_mappings();
-  int fds_before = count_fds();
+  int fds_before = weft_test::count_fds();
   for (int i = 0; i < 20; ++i) one_run();
   [[maybe_unused]] int maps_after = count_mappings();
-  EXPECT_EQ(count_fds(), fds_before);
+  EXPECT_EQ(weft_test::count_fds(), fds_before);
 #if !defined(__SANITIZE_THREAD__)
   // Not under TSan: it remaps its shadow memory as the program's mappings come and go, and its
   // own mapping count drifts up by a few every 20 runs whatever the program does.
