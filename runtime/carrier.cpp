@@ -240,22 +240,21 @@ void Carrier::post(Waiter* w) noexcept {
   wake();
 }
 
-void Carrier::post_cancel(FiberControl* f) {
+void Carrier::post_ctl(Ctl request) {
   {
     std::lock_guard<Lock> hold(ctl_lock_);
-    ctl_.push_back(Ctl{f, -1});
+    ctl_.push_back(request);
     ctl_pending_.store(true, std::memory_order_seq_cst);
   }
   wake();
 }
 
+void Carrier::post_cancel(FiberControl* f) {
+  post_ctl(Ctl{f, -1});
+}
+
 void Carrier::post_cancel_fd(int fd) {
-  {
-    std::lock_guard<Lock> hold(ctl_lock_);
-    ctl_.push_back(Ctl{nullptr, fd});
-    ctl_pending_.store(true, std::memory_order_seq_cst);
-  }
-  wake();
+  post_ctl(Ctl{nullptr, fd});
 }
 
 void Carrier::push_fresh(FiberControl* f) noexcept {
@@ -376,6 +375,11 @@ void Carrier::expire_timers() noexcept {
   }
 }
 
+void Carrier::end_sleep() noexcept {
+  // A waker may have cleared the announcement (and the hopeless count) already.
+  if (sleep_.exchange(kAwake, std::memory_order_seq_cst) == kHopeless) sched_.hopeless_leave();
+}
+
 bool Carrier::sleep_and_poll(bool block, const Deadline& until, FiberQueue& completed) {
   if (!block) {
     reactor_->poll(false, until, completed);
@@ -387,12 +391,12 @@ bool Carrier::sleep_and_poll(bool block, const Deadline& until, FiberQueue& comp
   sleep_.store(hopeless ? kHopeless : kSleeping, std::memory_order_seq_cst);
   bool all_hopeless = hopeless && sched_.hopeless_enter();
   if (has_work_posted() || sched_.over() || (sched_.shutting_down() && !shut_down_)) {
-    if (sleep_.exchange(kAwake, std::memory_order_seq_cst) == kHopeless) sched_.hopeless_leave();
+    end_sleep();
     return false;
   }
   if (all_hopeless && sched_.confirm_deadlock()) sched_.deadlock();
   reactor_->poll(true, until, completed);
-  if (sleep_.exchange(kAwake, std::memory_order_seq_cst) == kHopeless) sched_.hopeless_leave();
+  end_sleep();
   return true;
 }
 

@@ -174,6 +174,8 @@ class Carrier {
   void take_fresh() noexcept;
   bool has_work_posted() const noexcept;
   bool sleep_and_poll(bool block, const Deadline& until, FiberQueue& completed);
+  void end_sleep() noexcept;
+  void post_ctl(Ctl request);
   static void fiber_entry(Transfer t);
 
   Scheduler& sched_;

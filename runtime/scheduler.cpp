@@ -361,6 +361,12 @@ void Scheduler::start_carriers(unsigned first, unsigned count) {
   }
 }
 
+void Scheduler::abandon_start() noexcept {
+  go_.store(2, std::memory_order_release);
+  futex_wake_all(go_);
+  join_carriers();
+}
+
 void Scheduler::join_carriers() noexcept {
   for (Thread& t : threads_) {
     if (t.started) sys::join_thread(t.id);
@@ -375,9 +381,7 @@ FiberControl* Scheduler::run(const detail::SpawnRequest& main) {
   threads_.reserve(kMaxCarriers);
   start_carriers(1, n - 1);
   if (start_failed_.load()) {
-    go_.store(2, std::memory_order_release);
-    futex_wake_all(go_);
-    join_carriers();
+    abandon_start();
     throw std::runtime_error("weft::run: " + start_error_);
   }
   if (config_.stall_ms != 0 || config_.dump_signal != 0) {
@@ -397,9 +401,7 @@ FiberControl* Scheduler::run(const detail::SpawnRequest& main) {
     f = spawn(*c0, main);
   } catch (...) {
     watchdog_.reset();
-    go_.store(2, std::memory_order_release);
-    futex_wake_all(go_);
-    join_carriers();
+    abandon_start();
     throw;
   }
   count_.store(n, std::memory_order_release);

@@ -124,6 +124,7 @@ class Scheduler {
   static void* carrier_thread(void* arg);
   void start_carriers(unsigned first, unsigned count);
   void join_carriers() noexcept;
+  void abandon_start() noexcept;  // carriers started for a run that will not begin: stop them
   Carrier* pick(Carrier& from) const noexcept;
   void steal_for(Carrier& thief) noexcept;
   friend class Carrier;

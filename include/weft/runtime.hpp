@@ -100,7 +100,7 @@ auto run(const Config& config, F&& f) -> std::decay_t<std::invoke_result_t<std::
 // run() runs f as the main fiber with the default Config.
 template <class F>
 auto run(F&& f) {
-  return run(Config{}, std::forward<F>(f));
+  return ::weft::run(Config{}, std::forward<F>(f));
 }
 
 }  // namespace weft
