@@ -85,7 +85,10 @@ int main(int argc, char** argv) {
 
   double w_single = 0;
   double w_batch = 0;
-  weft::run([&] {
+  // One carrier: both references are single-threaded.
+  weft::Config one;
+  one.carriers = 1;
+  weft::run(one, [&] {
     w_single = median_of([&] { return weft_single(n); });
     w_batch = median_of([&] { return weft_batch(n); });
   });

@@ -74,7 +74,10 @@ int main(int argc, char** argv) {
 
   std::vector<double> weft_ns;
   std::vector<double> per_yield;
-  weft::run([&] {
+  // One carrier: both references are single-threaded.
+  weft::Config one;
+  one.carriers = 1;
+  weft::run(one, [&] {
     weft_ns_per_switch(switches / 10);
     for (int r = 0; r < bench::kReps; ++r) {
       WeftSample s = weft_ns_per_switch(switches);

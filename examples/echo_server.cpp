@@ -1,7 +1,8 @@
 // A TCP echo server on the weft API: one fiber per connection, written as straight-line
 // blocking code. SIGINT or SIGTERM stops it cleanly (exit status 0).
 //
-//   echo_server [--address A] [--port P]     (defaults 127.0.0.1 and 7000; port 0 picks one)
+//   echo_server [--address A] [--port P] [--carriers N]
+//     (defaults 127.0.0.1, 7000, one carrier per CPU; port 0 picks one)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,10 +26,12 @@ namespace {
 struct Options {
   std::string address = "127.0.0.1";
   int port = 7000;
+  unsigned carriers = 0;  // 0: one per CPU
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr, "echo_server: %s\nusage: echo_server [--address A] [--port P]\n", why);
+  std::fprintf(stderr, "echo_server: %s\nusage: echo_server [--address A] [--port P] [--carriers N]\n",
+               why);
   std::exit(2);
 }
 
@@ -37,7 +40,7 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
-      std::printf("usage: echo_server [--address A] [--port P]\n");
+      std::printf("usage: echo_server [--address A] [--port P] [--carriers N]\n");
       std::exit(0);
     }
     if (i + 1 >= argc) usage(("missing value after " + arg).c_str());
@@ -49,6 +52,11 @@ Options parse(int argc, char** argv) {
       long p = std::strtol(value.c_str(), &end, 10);
       if (*end != '\0' || p < 0 || p > 65535) usage(("bad port: " + value).c_str());
       o.port = static_cast<int>(p);
+    } else if (arg == "--carriers") {
+      char* end = nullptr;
+      long n = std::strtol(value.c_str(), &end, 10);
+      if (*end != '\0' || n < 1 || n > 128) usage(("bad carrier count: " + value).c_str());
+      o.carriers = static_cast<unsigned>(n);
     } else {
       usage(("unknown option " + arg).c_str());
     }
@@ -114,7 +122,9 @@ int main(int argc, char** argv) {
   int sfd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
   int lfd = listen_on(opts);
 
-  weft::run([&] {
+  weft::Config config;
+  config.carriers = opts.carriers;
+  weft::run(config, [&] {
     weft::spawn([&] {
       signalfd_siginfo info{};
       if (weft::read(sfd, &info, sizeof info) == sizeof info) weft::close(lfd);

@@ -1,17 +1,17 @@
 #include "carrier.hpp"
 
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
-#include <cstring>
+#include <mutex>
 #include <new>
 #include <stdexcept>
-#include <string>
-#include <typeinfo>
 
-#include <cxxabi.h>
-
+#include "fls.hpp"
 #include "overflow.hpp"
+#include "scheduler.hpp"
 #include "sys.hpp"
 #include "uring_reactor.hpp"
 
@@ -21,107 +21,53 @@ constinit thread_local Carrier* tls_carrier __attribute__((tls_model("initial-ex
 
 namespace {
 
-std::atomic<std::uint64_t> g_next_fiber_id{1};
-
-constexpr std::size_t kMinStack = 16 * 1024;
-constexpr std::size_t kMaxStack = std::size_t{1} << 30;
-
-char* align_down(char* p, std::size_t align) noexcept {
-  return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & ~(align - 1));
+std::int64_t coarse_now_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
-void validate_stack_size(std::size_t size, const char* what) {
-  if (size < kMinStack || size > kMaxStack) {
-    throw std::invalid_argument(std::string(what) + " must be 16 KiB..1 GiB, got " +
-                                std::to_string(size) + " bytes");
-  }
-}
+// kJoinDone marks FiberControl::join_ once the fiber has finished (no Waiter lives there).
+Waiter* const kJoinDone = reinterpret_cast<Waiter*>(alignof(Waiter));
 
-void validate(const Config& c) {
-  validate_stack_size(c.stack_size, "weft::Config::stack_size");
-  // The completion queue is four times the submission queue, and the kernel caps it at 65536.
-  if (c.ring_entries == 0 || c.ring_entries > 16384) {
-    throw std::invalid_argument("weft::Config::ring_entries must be in 1..16384, got " +
-                                std::to_string(c.ring_entries));
-  }
-}
-
-void report_uncaught(const FiberControl* f) noexcept {
-  std::string what = "an exception not derived from std::exception";
-  try {
-    std::rethrow_exception(f->error_);
-  } catch (const std::exception& e) {
-    int status = 0;
-    char* name = abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status);
-    what = std::string(status == 0 && name != nullptr ? name : typeid(e).name()) + ": " + e.what();
-    std::free(name);
-  } catch (...) {
-  }
-  std::string line = "weft: fiber " + std::to_string(f->id_) + " \"" + f->name_ +
-                     "\" ended with an exception nobody joined: " + what + "\n";
-  sys::write_stderr(line.c_str());
-}
+// kFreshBatch is how many fresh fibers a carrier starts per scheduler pass; the rest stay
+// where an idle carrier can take them.
+constexpr std::size_t kFreshBatch = 64;
 
 }  // namespace
 
-Carrier::Carrier(const Config& config)
-    : config_((validate(config), config)),
-      stacks_(config.stack_size, config.guard_pages, config.stack_cache) {
+Carrier::Carrier(Scheduler& sched, unsigned index) : sched_(sched), index_(index) {
   if (tls_carrier != nullptr) {
     throw std::logic_error("weft::run: this thread is already running weft::run");
   }
-  reactor_ = std::make_unique<UringReactor>(config.ring_entries);
+  reactor_ = std::make_unique<UringReactor>(sched.config().ring_entries);
   install_overflow_handler();
   altstack_ = install_altstack();
   eh_ = thread_eh_state();
+  tid_ = static_cast<int>(::syscall(SYS_gettid));
   san::on_carrier_start(sched_slot_.san);
   tls_carrier = this;
 }
 
 Carrier::~Carrier() {
-  tls_carrier = nullptr;
-  remove_altstack(altstack_);
+  if (tls_carrier == this) leave_thread();
 }
 
-FiberControl* Carrier::spawn(const detail::SpawnRequest& req) {
-  if (req.stack_size != 0) validate_stack_size(req.stack_size, "weft::SpawnOptions::stack_size");
-  StackSpan stack = stacks_.allocate(req.stack_size);
-  char* control = align_down(stack.top() - sizeof(FiberControl), alignof(FiberControl));
-  char* body = align_down(control - req.body_size, std::max<std::size_t>(req.body_align, 16));
-  if (body < stack.base + stack.size / 2) {
-    stacks_.release(stack);
-    throw std::length_error("weft::spawn: the callable and its arguments (" +
-                            std::to_string(req.body_size) +
-                            " bytes) take more than half of the fiber's stack");
-  }
-  auto* f = new (control) FiberControl();
-  try {
-    f->body_ = req.place(body, req.arg);
-  } catch (...) {
-    f->~FiberControl();
-    stacks_.release(stack);
-    throw;
-  }
-  // Frames start below the body; the lowest 16 bytes stay free for an unguarded stack's canary.
-  char* sp = align_down(body, 16);
-  f->slot_.ctx = make_context(sp, static_cast<std::size_t>(sp - stack.base - 16), &fiber_entry);
-  f->stack_ = stack;
-  f->carrier_ = this;
-  f->id_ = g_next_fiber_id.fetch_add(1, std::memory_order_relaxed);
-  std::size_t n = std::min(req.name.size(), FiberControl::kNameSize - 1);
-  if (n > 0) std::memcpy(f->name_, req.name.data(), n);
-  f->name_[n] = '\0';
-  san::on_spawn(f->slot_.san, stack.base, stack.size, f->name_);
-  f->cancelled_ = shutting_down_;
-  f->all_next_ = all_head_;
-  if (all_head_ != nullptr) all_head_->all_prev_ = f;
-  all_head_ = f;
-  ++unfinished_;
-  ++live_;
-  ++created_;
-  f->state_ = FiberState::kReady;
-  run_queue_.push(f);
-  return f;
+void Carrier::leave_thread() noexcept {
+  tls_carrier = nullptr;
+  remove_altstack(std::exchange(altstack_, nullptr));
+}
+
+FdTable& Carrier::fds() noexcept {
+  return sched_.fds();
+}
+
+void Carrier::expect_mail() noexcept {
+  sched_.expect_external();
+}
+
+void Carrier::mail_done() noexcept {
+  sched_.external_done();
 }
 
 void Carrier::fiber_entry(Transfer t) {
@@ -130,6 +76,7 @@ void Carrier::fiber_entry(Transfer t) {
   *c->eh_ = EhState{};  // a new fiber has caught nothing, whatever its resumer had
   c->after_switch(t);
   FiberControl* self = c->running_;
+  c->start_fresh(self);
   try {
     self->body_->run();
   } catch (...) {
@@ -138,17 +85,33 @@ void Carrier::fiber_entry(Transfer t) {
   c->finish(self);
 }
 
+void Carrier::start_fresh(FiberControl* f) noexcept {
+  // Pairs with detail::cancel_fiber(): it sets cancel_requested_ and then reads started_, so
+  // either it sees this fiber started (and asks this carrier to cancel it) or this sees its flag.
+  f->started_.store(true, std::memory_order_seq_cst);
+  if (f->cancel_requested_.load(std::memory_order_seq_cst) || sched_.shutting_down()) {
+    f->cancelled_ = true;
+  }
+  std::lock_guard<Lock> hold(all_lock_);
+  f->all_prev_ = nullptr;
+  f->all_next_ = all_head_;
+  if (all_head_ != nullptr) all_head_->all_prev_ = f;
+  all_head_ = f;
+}
+
 void Carrier::after_switch(Transfer t) noexcept {
   static_cast<ContextSlot*>(t.data)->ctx = t.from;
   if (to_free_ != nullptr) {
-    destroy(std::exchange(to_free_, nullptr));
+    // The fiber's own reference, dropped only now that nothing runs on its stack.
+    FiberControl* f = std::exchange(to_free_, nullptr);
+    if (f->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) sched_.destroy(f);
   }
 }
 
 Transfer Carrier::switch_to(ContextSlot* to, ContextSlot* from) noexcept {
   // The exception state is saved in this frame, which stays put while the context is suspended.
   EhState mine = *eh_;
-  ++switches_;
+  switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   san::FakeStack fake;
   san::start_switch(fake, from->san, to->san);
   Transfer t = jump(to->ctx, from);
@@ -181,6 +144,7 @@ void Carrier::block(WaitKind kind, void* obj) noexcept {
   self->state_ = FiberState::kBlocked;
   self->wait_kind_ = kind;
   self->wait_obj_ = obj;
+  self->wait_since_ = coarse_now_ns();
   switch_away(self);
   self->wait_kind_ = WaitKind::kNone;
   self->wait_obj_ = nullptr;
@@ -211,13 +175,13 @@ void Carrier::cancel(FiberControl* f) noexcept {
   if (f->state_ != FiberState::kBlocked) return;
   switch (f->wait_kind_) {
     case WaitKind::kIo:
-      reactor_->cancel(static_cast<IoOp*>(f->wait_obj_));
+      reactor_->cancel(static_cast<IoOp*>(static_cast<void*>(f->wait_obj_)));
       break;
     case WaitKind::kTimer:
-      timers_.remove(static_cast<TimerNode*>(f->wait_obj_));
+      timers_.remove(static_cast<TimerNode*>(static_cast<void*>(f->wait_obj_)));
       ready(f);
       break;
-    case WaitKind::kPark:  // park() sees cancelled_ and unlinks itself
+    case WaitKind::kPark:  // park() sees cancelled_ and withdraws itself
       ready(f);
       break;
     case WaitKind::kJoin:   // join waits for a fiber that is itself cancelled at shutdown
@@ -227,63 +191,44 @@ void Carrier::cancel(FiberControl* f) noexcept {
   }
 }
 
-void Carrier::release(FiberControl* f) noexcept {
-  if (f->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy(f);
-}
-
-void Carrier::destroy_body(FiberControl* f) noexcept {
-  if (f->body_ == nullptr) return;
-  if (f->error_ && !f->error_observed_) report_uncaught(f);
-  f->error_ = nullptr;
-  f->body_->~FiberBody();
-  f->body_ = nullptr;
-}
-
-void Carrier::destroy(FiberControl* f) noexcept {
-  destroy_body(f);
-  StackSpan stack = f->stack_;
-  san::on_destroy(f->slot_.san);
-  f->~FiberControl();
-  stacks_.release(stack);
-  --live_;
-}
-
 void Carrier::finish(FiberControl* self) noexcept {
   // Detached: nobody will take the result, so destroy it (and an unjoined exception) here, on
   // the fiber itself, where its destructors may still make weft calls.
-  if (self->refs_.load(std::memory_order_acquire) == 1) destroy_body(self);
+  if (self->refs_.load(std::memory_order_acquire) == 1) Scheduler::destroy_body(self);
+  // Fiber-local values are destroyed on the fiber too, while its stack is still there.
+  if (self->fls_ != nullptr) fls_run_destructors(self);
   if (!StackPool::canary_intact(self->stack_)) overflow_abort(self);
-  self->state_ = FiberState::kDone;
-  if (self->all_prev_ != nullptr) {
-    self->all_prev_->all_next_ = self->all_next_;
-  } else {
-    all_head_ = self->all_next_;
+  {
+    std::lock_guard<Lock> hold(all_lock_);
+    if (self->all_prev_ != nullptr) {
+      self->all_prev_->all_next_ = self->all_next_;
+    } else {
+      all_head_ = self->all_next_;
+    }
+    if (self->all_next_ != nullptr) self->all_next_->all_prev_ = self->all_prev_;
   }
-  if (self->all_next_ != nullptr) self->all_next_->all_prev_ = self->all_prev_;
-  --unfinished_;
-  if (self->joiner_ != nullptr) ready(self->joiner_);
-  if (self->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) to_free_ = self;
-  // Never resumed: whoever runs next frees this stack once the switch is done.
+  self->state_ = FiberState::kDone;
+  load_.fetch_sub(1, std::memory_order_relaxed);
+  // done_ first: a joiner that reads it set needs no wake-up; one that registered in join_
+  // before the exchange below gets one.
+  self->done_.store(true, std::memory_order_release);
+  Waiter* joiner = self->join_.exchange(kJoinDone, std::memory_order_acq_rel);
+  if (joiner != nullptr) notify(*joiner);
+  sched_.fiber_finished();
+  // Never resumed: whoever runs next drops the fiber's own reference once the switch is done,
+  // so a joiner on another carrier cannot free this stack while it is still in use.
+  to_free_ = self;
   san::on_finish(self->slot_.san);
   switch_away(self);
   std::abort();
 }
 
-void Carrier::begin_shutdown() noexcept {
-  shutting_down_ = true;
-  for (FiberControl* f = all_head_; f != nullptr; f = f->all_next_) cancel(f);
-}
-
-void Carrier::expire_timers() noexcept {
-  if (timers_.empty()) return;
-  Clock::time_point now = Clock::now();
-  while (TimerNode* n = timers_.pop_expired(now)) {
-    if (n->op != nullptr) {
-      reactor_->cancel(n->op);
-    } else {
-      ready(n->fiber);
-    }
-  }
+void Carrier::wake() noexcept {
+  if (sleep_.load(std::memory_order_seq_cst) == kAwake) return;
+  std::uint8_t was = sleep_.exchange(kAwake, std::memory_order_seq_cst);
+  if (was == kAwake) return;
+  if (was == kHopeless) sched_.hopeless_leave();
+  reactor_->wake();
 }
 
 void Carrier::post(Waiter* w) noexcept {
@@ -292,13 +237,80 @@ void Carrier::post(Waiter* w) noexcept {
     w->mail_next = head;
   } while (!mail_.compare_exchange_weak(head, w, std::memory_order_seq_cst,
                                         std::memory_order_relaxed));
-  // Pairs with run(): it sets sleeping_ and then re-checks mail_, both seq_cst, so either it
-  // sees this mail or this sees it sleeping.
-  if (sleeping_.load(std::memory_order_seq_cst) && sleeping_.exchange(false)) reactor_->wake();
+  wake();
 }
 
-bool Carrier::drain_mail() noexcept {
-  if (mail_.load(std::memory_order_relaxed) == nullptr) return false;
+void Carrier::post_cancel(FiberControl* f) {
+  {
+    std::lock_guard<Lock> hold(ctl_lock_);
+    ctl_.push_back(Ctl{f, -1});
+    ctl_pending_.store(true, std::memory_order_seq_cst);
+  }
+  wake();
+}
+
+void Carrier::post_cancel_fd(int fd) {
+  {
+    std::lock_guard<Lock> hold(ctl_lock_);
+    ctl_.push_back(Ctl{nullptr, fd});
+    ctl_pending_.store(true, std::memory_order_seq_cst);
+  }
+  wake();
+}
+
+void Carrier::push_fresh(FiberControl* f) noexcept {
+  {
+    std::lock_guard<Lock> hold(fresh_lock_);
+    fresh_.push(f);
+    fresh_count_.store(fresh_.size(), std::memory_order_seq_cst);
+  }
+  wake();
+}
+
+std::size_t Carrier::steal_fresh(Carrier& thief) noexcept {
+  // A carrier in its scheduler is about to take its fresh fibers itself (kFreshBatch per pass);
+  // only one busy running fibers, or holding more than a pass takes, has some to spare.
+  std::size_t waiting = fresh_count();
+  if (waiting == 0 || (!in_fiber_ && waiting <= kFreshBatch)) return 0;
+  if (!fresh_lock_.try_lock()) return 0;
+  std::size_t n = (fresh_.size() + 1) / 2;
+  for (std::size_t i = 0; i < n; ++i) {
+    FiberControl* f = fresh_.pop();
+    f->carrier_ = &thief;
+    thief.run_queue_.push(f);
+  }
+  fresh_count_.store(fresh_.size(), std::memory_order_seq_cst);
+  fresh_lock_.unlock();
+  load_.fetch_sub(n, std::memory_order_relaxed);
+  thief.load_.fetch_add(n, std::memory_order_relaxed);
+  return n;
+}
+
+void Carrier::hand_off_fresh(Carrier& to) noexcept {
+  FiberQueue moved;
+  {
+    std::lock_guard<Lock> hold(fresh_lock_);
+    moved.splice(fresh_);
+    fresh_count_.store(0, std::memory_order_seq_cst);
+  }
+  std::size_t n = moved.size();
+  load_.fetch_sub(n, std::memory_order_relaxed);
+  to.load_.fetch_add(n, std::memory_order_relaxed);
+  while (FiberControl* f = moved.pop()) {
+    f->carrier_ = &to;
+    to.push_fresh(f);
+  }
+}
+
+void Carrier::take_fresh() noexcept {
+  if (fresh_count() == 0) return;
+  std::lock_guard<Lock> hold(fresh_lock_);
+  for (std::size_t i = 0; i < kFreshBatch && !fresh_.empty(); ++i) run_queue_.push(fresh_.pop());
+  fresh_count_.store(fresh_.size(), std::memory_order_seq_cst);
+}
+
+void Carrier::drain_mail() noexcept {
+  if (mail_.load(std::memory_order_relaxed) == nullptr) return;
   Waiter* list = mail_.exchange(nullptr, std::memory_order_acquire);
   // The stack holds the newest first; reverse it so fibers wake in the order they were notified.
   Waiter* fifo = nullptr;
@@ -315,64 +327,108 @@ bool Carrier::drain_mail() noexcept {
     ready(f);
     fifo = next;
   }
+}
+
+void Carrier::drain_ctl() noexcept {
+  if (!ctl_pending_.load(std::memory_order_relaxed)) return;
+  std::vector<Ctl> todo;
+  {
+    std::lock_guard<Lock> hold(ctl_lock_);
+    todo.swap(ctl_);
+    ctl_pending_.store(false, std::memory_order_relaxed);
+  }
+  for (const Ctl& c : todo) {
+    if (c.fiber != nullptr) {
+      cancel(c.fiber);
+      if (c.fiber->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) sched_.destroy(c.fiber);
+      continue;
+    }
+    FdEntry* e = sched_.fds().find(c.fd);
+    std::lock_guard<Lock> hold(sched_.fds().lock_for(c.fd));
+    if (!e->closing) continue;  // the close already finished
+    for (IoOp* op = e->ops; op != nullptr; op = op->fd_next) {
+      if (op->carrier == this) reactor_->cancel(op);
+    }
+  }
+}
+
+bool Carrier::has_work_posted() const noexcept {
+  return mail_.load(std::memory_order_seq_cst) != nullptr ||
+         ctl_pending_.load(std::memory_order_seq_cst) ||
+         fresh_count_.load(std::memory_order_seq_cst) != 0;
+}
+
+void Carrier::shutdown_local() noexcept {
+  shut_down_ = true;
+  std::lock_guard<Lock> hold(all_lock_);
+  for (FiberControl* f = all_head_; f != nullptr; f = f->all_next_) cancel(f);
+}
+
+void Carrier::expire_timers() noexcept {
+  if (timers_.empty()) return;
+  Clock::time_point now = Clock::now();
+  while (TimerNode* n = timers_.pop_expired(now)) {
+    if (n->op != nullptr) {
+      reactor_->cancel(n->op);
+    } else {
+      ready(n->fiber);
+    }
+  }
+}
+
+bool Carrier::sleep_and_poll(bool block, const Deadline& until, FiberQueue& completed) {
+  if (!block) {
+    reactor_->poll(false, until, completed);
+    return true;
+  }
+  bool hopeless = !until.is_set() && reactor_->inflight() == 0;
+  // Announce the sleep, then look at the mailboxes once more: a poster either sees the
+  // announcement (and wakes the ring) or its mail is seen here. Both sides are seq_cst.
+  sleep_.store(hopeless ? kHopeless : kSleeping, std::memory_order_seq_cst);
+  bool all_hopeless = hopeless && sched_.hopeless_enter();
+  if (has_work_posted() || sched_.over() || (sched_.shutting_down() && !shut_down_)) {
+    if (sleep_.exchange(kAwake, std::memory_order_seq_cst) == kHopeless) sched_.hopeless_leave();
+    return false;
+  }
+  if (all_hopeless && sched_.confirm_deadlock()) sched_.deadlock();
+  reactor_->poll(true, until, completed);
+  if (sleep_.exchange(kAwake, std::memory_order_seq_cst) == kHopeless) sched_.hopeless_leave();
   return true;
 }
 
-void Carrier::deadlock() noexcept {
-  std::string msg = "weft: deadlock: every fiber is blocked and nothing can wake one:\n";
-  for (FiberControl* f = all_head_; f != nullptr; f = f->all_next_) {
-    msg += "  fiber " + std::to_string(f->id_) + " \"" + f->name_ + "\"" +
-           (f->wait_kind_ == WaitKind::kJoin ? " waits in join\n" : " is blocked\n");
-  }
-  sys::write_stderr(msg.c_str());
-  std::abort();
-}
-
-void Carrier::run(FiberControl* main) {
+void Carrier::loop(FiberControl* main) {
   main_ = main;
   FiberQueue completed;
   for (;;) {
     drain_mail();
-    if (!shutting_down_ && main_->state_ == FiberState::kDone) begin_shutdown();
-    if (shutting_down_ && unfinished_ == 0) break;
-    bool block = run_queue_.empty();
-    if (block) {
-      sleeping_.store(true, std::memory_order_seq_cst);
-      if (mail_.load(std::memory_order_seq_cst) != nullptr) {
-        sleeping_.store(false, std::memory_order_relaxed);
-        continue;
-      }
+    drain_ctl();
+    if (main_ != nullptr && main_->state_ == FiberState::kDone && !sched_.shutting_down()) {
+      sched_.main_finished();
     }
+    if (sched_.shutting_down() && !shut_down_) shutdown_local();
+    if (sched_.over()) break;
+    take_fresh();
+    if (run_queue_.empty() && sched_.carriers() > 1) sched_.steal_for(*this);
     Deadline until = timers_.empty() ? Deadline() : Deadline(timers_.next_deadline());
-    if (block && !until.is_set() && reactor_->inflight() == 0 &&
-        external_.load(std::memory_order_acquire) == 0) {
-      deadlock();
-    }
-    reactor_->poll(block, until, completed);
-    sleeping_.store(false, std::memory_order_relaxed);
+    if (!sleep_and_poll(run_queue_.empty(), until, completed)) continue;
     run_queue_.splice(completed);
     drain_mail();
     expire_timers();
     handoffs_ = 0;
-    if (FiberControl* next = run_queue_.pop()) resume(&sched_slot_, next);
+    if (FiberControl* next = run_queue_.pop()) {
+      in_fiber_ = true;
+      resume(&sched_slot_, next);
+      in_fiber_ = false;
+    }
   }
 }
 
-RuntimeStats Carrier::stats() const noexcept {
-  RuntimeStats s;
-  s.fibers_live = live_;
-  s.fibers_created = created_;
-  s.switches = switches_;
-  s.stacks_in_use = stacks_.in_use();
-  s.stacks_cached = stacks_.cached();
-  s.stacks_cold = stacks_.cold();
-  s.stack_bytes_mapped = stacks_.bytes_mapped();
-  s.guard_mode = stacks_.guard_mode();
-  s.io_submitted = reactor_->submitted();
-  s.io_inflight = reactor_->inflight();
-  s.timers_pending = timers_.size();
-  s.ring_setup_flags = reactor_->setup_flags();
-  return s;
+void Carrier::add_stats(RuntimeStats& s) const noexcept {
+  s.fibers_created += created_.load(std::memory_order_relaxed);
+  s.switches += switches_.load(std::memory_order_relaxed);
+  s.io_submitted += reactor_->submitted();
+  s.io_inflight += reactor_->inflight();
+  s.timers_pending += timers_.size();
 }
 
 }  // namespace weft::rt

@@ -25,6 +25,7 @@
 
 #include "carrier.hpp"
 #include "channel_core.hpp"
+#include "interrupt.hpp"
 #include "sys.hpp"
 
 namespace weft::detail {
@@ -231,11 +232,6 @@ void check_interrupted() {
   if (why == Wake::kNotified) return;
   if (why == Wake::kCancelled) Carrier::current()->yield();
   throw_wake(why);
-}
-
-void throw_wake(Wake why) {
-  if (why == Wake::kCancelled) throw Cancelled();
-  throw TimedOut(detail::expired_scope(running_fiber()));
 }
 
 bool expired(const Deadline& deadline) noexcept {

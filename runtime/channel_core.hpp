@@ -31,6 +31,7 @@
 #include <weft/channel.hpp>
 
 #include "lock.hpp"
+#include "interrupt.hpp"
 #include "park.hpp"
 
 namespace weft::detail {
@@ -166,8 +167,6 @@ void wake_claimed(ChanLink* l) noexcept;
 // at once; a cancelled fiber yields first, so a loop that swallows the error cannot starve the
 // others.
 void check_interrupted();
-// throw_wake() throws the error for a wait that ended with kCancelled or kScope.
-[[noreturn]] void throw_wake(Wake why);
 // expired() tells whether deadline has already passed.
 bool expired(const Deadline& deadline) noexcept;
 // fiber_or_throw() returns the running fiber, or throws std::logic_error naming what would

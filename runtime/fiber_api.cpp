@@ -6,7 +6,10 @@
 #include <weft/fiber.hpp>
 #include <weft/runtime.hpp>
 
+#include "blocking_pool.hpp"
 #include "carrier.hpp"
+#include "park.hpp"
+#include "scheduler.hpp"
 
 namespace weft {
 namespace {
@@ -28,7 +31,8 @@ void throw_not_joinable_error() {
 namespace detail {
 
 FiberControl* spawn_fiber(const SpawnRequest& req) {
-  return carrier_or_throw("weft::spawn").spawn(req);
+  rt::Carrier& c = carrier_or_throw("weft::spawn");
+  return c.scheduler().spawn(c, req);
 }
 
 FiberBody* join_fiber(FiberControl*& handle) {
@@ -37,23 +41,32 @@ FiberBody* join_fiber(FiberControl*& handle) {
   FiberControl* self = c.running();
   if (self == nullptr) throw std::logic_error("weft::Fiber::join called off a fiber");
   if (self == f) throw std::logic_error("weft::Fiber::join: a fiber cannot join itself");
-  if (f->state_ != rt::FiberState::kDone) {
-    f->joiner_ = self;
-    while (f->state_ != rt::FiberState::kDone) c.block(rt::WaitKind::kJoin, f);
-    f->joiner_ = nullptr;
+  if (!f->done_.load(std::memory_order_acquire)) {
+    rt::Waiter w("join", f);
+    rt::Waiter* expected = nullptr;
+    // Fails only if f finished meanwhile (join_ then holds the done mark).
+    if (f->join_.compare_exchange_strong(expected, &w, std::memory_order_acq_rel)) {
+      rt::park_notified(w);
+    }
   }
+  // The fiber wrote its result and exception before done_ (release), which the load above, the
+  // failed exchange or the notification (acquire) ordered before this point.
   f->error_observed_ = true;
   if (f->error_) {
     std::exception_ptr e = f->error_;
     handle = nullptr;
-    c.release(f);
+    release_fiber(f);
     std::rethrow_exception(e);
   }
   return f->body_;
 }
 
 void release_fiber(FiberControl* f) noexcept {
-  f->carrier_->release(f);
+  // The fiber itself holds a reference until it has left its stack, so the last one dropped
+  // here belongs to a finished fiber, which any thread may free.
+  if (f->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    f->carrier_->scheduler().destroy(f);
+  }
 }
 
 std::uint64_t fiber_id(const FiberControl* f) noexcept {
@@ -61,27 +74,45 @@ std::uint64_t fiber_id(const FiberControl* f) noexcept {
 }
 
 bool fiber_done(const FiberControl* f) noexcept {
-  return f->state_ == rt::FiberState::kDone;
+  return f->done_.load(std::memory_order_acquire);
 }
 
 void cancel_fiber(FiberControl* f) noexcept {
-  f->carrier_->cancel(f);
+  if (f->done_.load(std::memory_order_acquire)) return;
+  // Pairs with Carrier::start_fresh(): a fiber not started yet sees the flag when it starts.
+  f->cancel_requested_.store(true, std::memory_order_seq_cst);
+  if (!f->started_.load(std::memory_order_seq_cst)) return;
+  rt::Carrier* owner = f->carrier_;
+  if (owner == rt::Carrier::current()) {
+    owner->cancel(f);
+    return;
+  }
+  // Only the owner may touch the fiber's wait; keep the fiber alive until it has acted.
+  f->refs_.fetch_add(1, std::memory_order_relaxed);
+  owner->post_cancel(f);
 }
 
 void run_main(const Config& config, const SpawnRequest& main) {
-  rt::Carrier carrier(config);
-  FiberControl* f = carrier.spawn(main);
-  carrier.run(f);
+  rt::Scheduler sched(config);
+  // Declared after the scheduler, so its threads are joined before the carriers go: a helper
+  // thread may still be inside Carrier::post() just after its last notify.
+  rt::BlockingPool blocking(config);
+  sched.set_blocking_pool(&blocking);
+  FiberControl* f = sched.run(main);
   // main's body reports through run()'s frame, so its handle is dropped unobserved.
   f->error_observed_ = true;
-  carrier.release(f);
-  tls_last_stats = carrier.stats();
+  release_fiber(f);
+  tls_last_stats = sched.stats();
 }
 
 }  // namespace detail
 
 RuntimeStats stats() {
-  return carrier_or_throw("weft::stats").stats();
+  return carrier_or_throw("weft::stats").scheduler().stats();
+}
+
+std::string fiber_dump() {
+  return carrier_or_throw("weft::fiber_dump").scheduler().describe_fibers();
 }
 
 RuntimeStats last_run_stats() noexcept {
@@ -115,6 +146,8 @@ int sleep_until(Deadline deadline) {
   node.deadline = scope_first ? self->scope_deadline_ : own;
   node.fiber = self;
   if (node.deadline != Clock::time_point::max()) c->timers().add(&node);
+  self->wait_what_ = "sleep";
+  self->wait_fd_ = -1;
   while (!node.fired && !self->cancelled_) c->block(rt::WaitKind::kTimer, &node);
   c->timers().remove(&node);
   if (!node.fired) return -ECANCELED;

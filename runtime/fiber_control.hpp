@@ -5,7 +5,11 @@
 // one resident page and no heap allocation.
 //
 // States: kReady (in a run queue) -> kRunning -> kBlocked (parked, waiting on wait_kind_) ->
-// kReady ... -> kDone. Only the carrier that owns a fiber changes its state.
+// kReady ... -> kDone. Only the carrier that owns a fiber changes its state; fiber dumps read it
+// from other threads, hence the Relaxed fields (plain loads and stores on x86 and arm64).
+//
+// Threads other than the owner touch only the atomics: refs_, done_, join_ (a joiner on another
+// carrier), cancel_requested_ and started_.
 //
 // Lifetime: two references at spawn, the fiber's own and its handle's. The fiber drops its own
 // when its function returns; whoever drops the last one destroys the body and frees the stack.
@@ -31,12 +35,33 @@ namespace weft::rt {
 class Carrier;
 struct IoOp;
 struct TimerNode;
+struct Waiter;
 
 // FiberState is where a fiber is in its life.
 enum class FiberState : std::uint8_t { kReady, kRunning, kBlocked, kDone };
 
 // WaitKind is what a blocked fiber waits for, so cancellation knows how to wake it.
 enum class WaitKind : std::uint8_t { kNone, kIo, kTimer, kJoin, kClose, kPark };
+
+// Relaxed is a value other threads may read while its owner writes it, with no ordering.
+template <class T>
+class Relaxed {
+ public:
+  // Relaxed() starts with v.
+  constexpr Relaxed(T v = T{}) noexcept : v_(v) {}  // NOLINT: implicit on purpose
+  // operator->() loads a pointer value and dereferences it.
+  T operator->() const noexcept { return v_.load(std::memory_order_relaxed); }
+  // operator T() loads the value.
+  operator T() const noexcept { return v_.load(std::memory_order_relaxed); }
+  // operator=() stores v.
+  Relaxed& operator=(T v) noexcept {
+    v_.store(v, std::memory_order_relaxed);
+    return *this;
+  }
+
+ private:
+  std::atomic<T> v_;
+};
 
 // ContextSlot holds the saved context of a suspended fiber or of the scheduler.
 struct ContextSlot {
@@ -78,17 +103,29 @@ class FiberControl {
   // refs_ counts the fiber itself (until done) and its handle (until released).
   std::atomic<int> refs_{2};
   // state_ is the fiber's state.
-  rt::FiberState state_ = rt::FiberState::kReady;
+  rt::Relaxed<rt::FiberState> state_ = rt::FiberState::kReady;
   // wait_kind_ is what a blocked fiber waits for.
-  rt::WaitKind wait_kind_ = rt::WaitKind::kNone;
+  rt::Relaxed<rt::WaitKind> wait_kind_ = rt::WaitKind::kNone;
+  // started_ is set when the fiber first runs; from then on it never changes carrier.
+  std::atomic<bool> started_{false};
+  // cancel_requested_ is set by a cancel from another thread before the owner acts on it.
+  std::atomic<bool> cancel_requested_{false};
+  // done_ is set (release) once the fiber has finished; join() and done() read it.
+  std::atomic<bool> done_{false};
   // cancelled_ makes blocking calls fail with -ECANCELED.
   bool cancelled_ = false;
   // error_observed_ is set once join() has taken the exception (or none was thrown).
   bool error_observed_ = false;
-  // wait_obj_ is the IoOp, TimerNode or FiberControl waited for, by wait_kind_.
-  void* wait_obj_ = nullptr;
-  // joiner_ is the fiber blocked in join() on this one.
-  FiberControl* joiner_ = nullptr;
+  // wait_obj_ is the IoOp, TimerNode, Waiter or FiberControl waited for, by wait_kind_.
+  rt::Relaxed<void*> wait_obj_ = nullptr;
+  // wait_what_ names what a blocked fiber waits in ("read", "sleep", "mutex", ...), for dumps.
+  rt::Relaxed<const char*> wait_what_ = nullptr;
+  // wait_fd_ is the fd a blocked fiber's I/O waits on, or -1.
+  rt::Relaxed<int> wait_fd_ = -1;
+  // wait_since_ is when the fiber last blocked (CLOCK_MONOTONIC_COARSE, ns), for fiber dumps.
+  rt::Relaxed<std::int64_t> wait_since_ = 0;
+  // join_ is the Waiter of the fiber blocked in join() on this one, or kJoinDone once finished.
+  std::atomic<rt::Waiter*> join_{nullptr};
   // scope_ is the fiber's innermost weft::Timeout scope, or nullptr.
   Timeout* scope_ = nullptr;
   // scope_deadline_ is the earliest deadline of the fiber's Timeout scopes (max() when none).

@@ -2,10 +2,14 @@
 #include <weft/io.hpp>
 
 #include <sys/socket.h>
+#include <algorithm>
 #include <cerrno>
+#include <mutex>
 
 #include "carrier.hpp"
 #include "io_wait.hpp"
+#include "park.hpp"
+#include "scheduler.hpp"
 #include "sys.hpp"
 
 namespace weft {
@@ -100,17 +104,39 @@ int close(int fd) {
   rt::Carrier* c = rt::Carrier::current();
   rt::FiberControl* self = c != nullptr ? c->running() : nullptr;
   if (self == nullptr || fd < 0) return sys::close(fd);
-  rt::FdEntry* entry = c->fds().find(fd);
+  rt::FdTable& fds = c->fds();
+  rt::FdEntry* entry = fds.find(fd);
   if (entry == nullptr) return -EBADF;
-  if (entry->closing) return -EBADF;  // another fiber is closing it: to us it is gone
-  if (entry->ops != nullptr) {
+  rt::Waiter w("close", entry);
+  // Carriers other than this one whose operations on fd must be cancelled (by themselves: only
+  // a ring's owner may submit to it).
+  rt::Carrier* others[rt::Scheduler::kMaxCarriers];
+  unsigned n_others = 0;
+  {
+    // close(2) itself runs outside the lock: it can block (NFS, SO_LINGER).
+    std::unique_lock<rt::Lock> hold(fds.lock_for(fd));
+    if (entry->closing) return -EBADF;  // another fiber is closing it: to us it is gone
+    if (entry->ops == nullptr) {
+      hold.unlock();
+      return sys::close(fd);
+    }
     entry->closing = true;
-    entry->closer = self;
-    for (rt::IoOp* op = entry->ops; op != nullptr; op = op->fd_next) c->reactor().cancel(op);
-    while (c->fds().find(fd)->ops != nullptr) c->block(rt::WaitKind::kClose, nullptr);
-    entry = c->fds().find(fd);
+    entry->closer = &w;
+    for (rt::IoOp* op = entry->ops; op != nullptr; op = op->fd_next) {
+      if (op->carrier == c) {
+        c->reactor().cancel(op);
+      } else if (std::find(others, others + n_others, op->carrier) == others + n_others) {
+        others[n_others++] = op->carrier;
+      }
+    }
+  }
+  for (unsigned i = 0; i < n_others; ++i) others[i]->post_cancel_fd(fd);
+  // The last operation to leave the list notifies us; the wait is not interruptible, since
+  // the operations it waits for are already cancelled.
+  rt::park_notified(w);
+  {
+    std::lock_guard<rt::Lock> hold(fds.lock_for(fd));
     entry->closing = false;
-    entry->closer = nullptr;
   }
   return sys::close(fd);
 }

@@ -4,8 +4,12 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <cerrno>
+#include <mutex>
+#include <utility>
 
 #include "carrier.hpp"
+#include "fd_table.hpp"
+#include "park.hpp"
 #include "sanitizer.hpp"
 
 namespace weft::rt {
@@ -44,6 +48,23 @@ void mark_filled(const IoOp& op, std::size_t n) noexcept {
   }
 }
 
+const char* op_name(OpKind k) noexcept {
+  switch (k) {
+    case OpKind::kRead: return "read";
+    case OpKind::kWrite: return "write";
+    case OpKind::kReadv: return "readv";
+    case OpKind::kWritev: return "writev";
+    case OpKind::kRecv: return "recv";
+    case OpKind::kSend: return "send";
+    case OpKind::kRecvmsg: return "recvmsg";
+    case OpKind::kSendmsg: return "sendmsg";
+    case OpKind::kAccept: return "accept";
+    case OpKind::kConnect: return "connect";
+    case OpKind::kPoll: return "poll";
+  }
+  return "io";
+}
+
 }  // namespace
 
 long await_op(IoOp& op, const Deadline& deadline) noexcept {
@@ -56,9 +77,14 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
     c->yield();
     return -ECANCELED;
   }
-  if (fd_entry->closing) return -EBADF;
-  link_op(*fd_entry, &op);
+  FdTable& fds = c->fds();
   op.waiter = self;
+  op.carrier = c;  // before linking: a closer on another carrier reads it under the lock
+  {
+    std::lock_guard<Lock> hold(fds.lock_for(op.fd));
+    if (fd_entry->closing) return -EBADF;
+    link_op(*fd_entry, &op);
+  }
   c->reactor().start(&op);
   // A Timeout scope bounds the op like its own deadline does; both report -ETIMEDOUT.
   Clock::time_point until = deadline.is_set() ? deadline.at() : Clock::time_point::max();
@@ -72,13 +98,20 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
   }
   // Only the op's own completion ends the wait: cancellation, deadlines and close all act by
   // cancelling the op, so the kernel is done with this frame's buffers when we return.
+  self->wait_what_ = op_name(op.kind);
+  self->wait_fd_ = op.fd;
   while (!op.completed) c->block(WaitKind::kIo, &op);
   c->timers().remove(&timer);
 
-  FdEntry& entry = *c->fds().find(op.fd);  // re-found: the table may have grown meanwhile
-  unlink_op(entry, &op);
-  bool closing = entry.closing;
-  if (closing && entry.ops == nullptr && entry.closer != nullptr) c->ready(entry.closer);
+  bool closing;
+  Waiter* closer = nullptr;
+  {
+    std::lock_guard<Lock> hold(fds.lock_for(op.fd));
+    unlink_op(*fd_entry, &op);
+    closing = fd_entry->closing;
+    if (closing && fd_entry->ops == nullptr) closer = std::exchange(fd_entry->closer, nullptr);
+  }
+  if (closer != nullptr) notify(*closer);
   long res = op.res;
   if (res > 0) mark_filled(op, static_cast<std::size_t>(res));
   // poll(2) reports an fd that is not open as POLLNVAL; io_uring's poll fails with -EBADF.

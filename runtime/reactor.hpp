@@ -29,6 +29,8 @@ struct iovec;
 
 namespace weft::rt {
 
+class Carrier;
+
 // OpKind names the operation an IoOp performs.
 enum class OpKind : std::uint8_t {
   kRead,
@@ -69,6 +71,8 @@ struct IoOp {
   bool completed = false;
   // waiter is the fiber to wake on completion.
   FiberControl* waiter = nullptr;
+  // carrier is the carrier whose reactor runs the op (for close() from another carrier).
+  Carrier* carrier = nullptr;
   // fd_prev and fd_next link the op into its fd's list of operations in flight.
   IoOp* fd_prev = nullptr;
   // fd_next is the next operation in flight on the same fd.

@@ -1,5 +1,7 @@
 #include "stack_pool.hpp"
 
+#include <mutex>
+
 #include <sys/mman.h>
 #include <unistd.h>
 #include <atomic>
@@ -81,12 +83,14 @@ std::size_t StackPool::round_size(std::size_t size) const noexcept {
 }
 
 std::size_t StackPool::cached() const noexcept {
+  std::lock_guard<Lock> hold(lock_);
   std::size_t n = 0;
   for (const auto& [size, sc] : classes_) n += sc.warm.size();
   return n;
 }
 
 std::size_t StackPool::cold() const noexcept {
+  std::lock_guard<Lock> hold(lock_);
   std::size_t n = 0;
   for (const auto& [size, sc] : classes_) n += sc.cold.size();
   return n;
@@ -147,6 +151,7 @@ StackSpan StackPool::new_slot(SizeClass& sc, std::size_t size) {
 }
 
 StackSpan StackPool::allocate(std::size_t size) {
+  std::lock_guard<Lock> hold(lock_);
   size = size == 0 ? default_size_ : round_size(size);
   SizeClass& sc = classes_[size];
   StackSpan stack;
@@ -166,6 +171,7 @@ StackSpan StackPool::allocate(std::size_t size) {
 }
 
 void StackPool::release(StackSpan stack) noexcept {
+  std::lock_guard<Lock> hold(lock_);
   SizeClass& sc = classes_[stack.size];
   --in_use_;
   try {

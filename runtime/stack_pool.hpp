@@ -22,11 +22,14 @@
 #pragma once
 
 #include <cstddef>
+#include <mutex>
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
 
 #include <weft/runtime.hpp>
+
+#include "lock.hpp"
 
 namespace weft::rt {
 
@@ -73,13 +76,19 @@ class StackPool {
   // only.
   static constexpr std::size_t kGuardPages = 16;
   // in_use() is how many stacks are handed out.
-  std::size_t in_use() const noexcept { return in_use_; }
+  std::size_t in_use() const noexcept {
+    std::lock_guard<Lock> hold(lock_);
+    return in_use_;
+  }
   // cached() is how many freed stacks keep their memory for reuse (at most the cache limit).
   std::size_t cached() const noexcept;
   // cold() is how many freed stacks keep only their address space for reuse.
   std::size_t cold() const noexcept;
   // bytes_mapped() is the address space all slabs take.
-  std::size_t bytes_mapped() const noexcept { return bytes_mapped_; }
+  std::size_t bytes_mapped() const noexcept {
+    std::lock_guard<Lock> hold(lock_);
+    return bytes_mapped_;
+  }
 
  private:
   struct SizeClass {
@@ -97,6 +106,9 @@ class StackPool {
   StackSpan new_slot(SizeClass& sc, std::size_t size);
   bool install_guard(char* guard_low);
 
+  // Every carrier of a run allocates from and frees to this one pool (a fiber may be freed by
+  // another carrier than the one that spawned it), so each call takes lock_.
+  mutable Lock lock_;
   std::size_t page_;
   std::size_t default_size_;
   bool guard_;

@@ -6,6 +6,7 @@ void TimerHeap::add(TimerNode* node) {
   node->seq = seq_++;
   node->fired = false;
   heap_.push_back(node);
+  count_ = heap_.size();
   node->index = heap_.size() - 1;
   sift_up(node->index);
 }
@@ -16,6 +17,7 @@ void TimerHeap::remove(TimerNode* node) noexcept {
   node->index = TimerNode::kNotArmed;
   TimerNode* last = heap_.back();
   heap_.pop_back();
+  count_ = heap_.size();
   if (last == node) return;
   place(i, last);
   sift_up(i);

@@ -49,7 +49,7 @@ class TimerHeap {
   // empty() tells whether no timer is armed.
   bool empty() const noexcept { return heap_.empty(); }
   // size() is the number of armed timers.
-  std::size_t size() const noexcept { return heap_.size(); }
+  std::size_t size() const noexcept { return count_; }
   // next_deadline() is the earliest deadline; only valid when not empty().
   Clock::time_point next_deadline() const noexcept { return heap_.front()->deadline; }
   // pop_expired() disarms and returns the earliest timer if it expired by now, else nullptr.
@@ -67,6 +67,7 @@ class TimerHeap {
   void sift_down(std::size_t i) noexcept;
 
   std::vector<TimerNode*> heap_;
+  Relaxed<std::size_t> count_ = 0;  // heap_.size(), readable by other threads for stats
   std::uint64_t seq_ = 0;
 };
 

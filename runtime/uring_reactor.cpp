@@ -126,7 +126,10 @@ io_uring_sqe* UringReactor::get_sqe() {
     // SQ full: hand the batch to the kernel now. If that fails for a CQ backlog (older kernels
     // say EBUSY), reap into early_ready_ to make room; poll() hands those fibers on.
     int r = io_uring_submit(&ring_);
-    if (r == -EBUSY || r == -EAGAIN) reap(early_ready_);
+    if (r == -EBUSY || r == -EAGAIN) {
+      reap(early_ready_);
+      early_count_ = early_ready_.size();
+    }
     if (r < 0 && r != -EBUSY && r != -EAGAIN && r != -EINTR) {
       throw std::runtime_error(std::string("weft: io_uring_submit: ") + std::strerror(-r));
     }
@@ -178,8 +181,8 @@ void UringReactor::start(IoOp* op) {
   }
   io_uring_sqe_set_data(sqe, op);
   op->completed = false;
-  ++inflight_;
-  ++submitted_;
+  inflight_ = inflight_ + 1;
+  submitted_ = submitted_ + 1;
 }
 
 void UringReactor::cancel(IoOp* op) {
@@ -215,6 +218,7 @@ void UringReactor::poll(bool block, const Deadline& deadline, FiberQueue& ready)
     throw std::runtime_error(std::string("weft: io_uring_enter: ") + std::strerror(-r));
   }
   ready.splice(early_ready_);
+  early_count_ = 0;
   reap(ready);
   if (!wake_armed_) arm_wake();
 }
@@ -233,7 +237,7 @@ void UringReactor::reap(FiberQueue& ready) noexcept {
     }
     op->res = cqe->res;
     op->completed = true;
-    --inflight_;
+    inflight_ = inflight_ - 1;
     FiberControl* w = op->waiter;
     if (w != nullptr && w->state_ == FiberState::kBlocked) {
       w->state_ = FiberState::kReady;

@@ -37,7 +37,7 @@ class UringReactor final : public Reactor {
   void wake() noexcept override;
   // Fibers held in early_ready_ count as in flight until poll() hands them on, so the
   // scheduler never takes them for a deadlock.
-  std::size_t inflight() const noexcept override { return inflight_ + early_ready_.size(); }
+  std::size_t inflight() const noexcept override { return inflight_ + early_count_; }
   std::uint64_t submitted() const noexcept override { return submitted_; }
   std::uint32_t setup_flags() const noexcept override { return flags_; }
 
@@ -49,8 +49,10 @@ class UringReactor final : public Reactor {
 
   io_uring ring_{};
   std::uint32_t flags_ = 0;
-  std::size_t inflight_ = 0;
-  std::uint64_t submitted_ = 0;
+  // Counters other threads read for stats(); only this carrier writes them.
+  Relaxed<std::size_t> inflight_ = 0;
+  Relaxed<std::uint64_t> submitted_ = 0;
+  Relaxed<std::size_t> early_count_ = 0;  // early_ready_.size()
   FiberQueue early_ready_;  // completions reaped while making room for an SQE
   // Other threads wake a sleeping poll() by writing wake_fd_, an eventfd this ring always has a
   // read pending on (wake_op_, not counted in flight: it is no fiber's operation).

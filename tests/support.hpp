@@ -10,7 +10,33 @@
 #include <stdexcept>
 #include <utility>
 
+#include <weft/runtime.hpp>
+
 namespace weft_test {
+
+// carriers() is how many carriers the suites written for one carrier run with:
+// WEFT_TEST_CARRIERS if set (meson runs some suites a second time with 2), else 1. Those suites
+// check orderings and counters that only one carrier makes deterministic.
+inline unsigned carriers() {
+  const char* v = std::getenv("WEFT_TEST_CARRIERS");
+  return v != nullptr && *v != '\0' ? static_cast<unsigned>(std::strtoul(v, nullptr, 10)) : 1u;
+}
+
+// run() is weft::run with Config::carriers defaulted to carriers() instead of the CPU count.
+// The stall watchdog is off: these suites spawn 100,000 fibers in one loop, which it would
+// rightly report, and its spare carrier would change the orderings they check.
+template <class F>
+auto run(weft::Config cfg, F&& f) {
+  if (cfg.carriers == 0) cfg.carriers = carriers();
+  cfg.stall_ms = 0;
+  return weft::run(cfg, std::forward<F>(f));
+}
+
+// run() is weft::run with the default Config but carriers().
+template <class F>
+auto run(F&& f) {
+  return weft_test::run(weft::Config{}, std::forward<F>(f));
+}
 
 // Pipe owns both ends of a pipe2(O_CLOEXEC); close_r()/close_w() close an end early.
 struct Pipe {

@@ -45,12 +45,12 @@ struct DerivedError : std::runtime_error {
 // spawn / join
 
 TEST(Spawn, JoinReturnsInt) {
-  int got = weft::run([] { return weft::spawn([] { return 42; }).join(); });
+  int got = weft_test::run([] { return weft::spawn([] { return 42; }).join(); });
   EXPECT_EQ(got, 42);
 }
 
 TEST(Spawn, JoinReturnsString) {
-  std::string got = weft::run([] {
+  std::string got = weft_test::run([] {
     auto f = weft::spawn([] { return std::string(1000, 'x') + "tail"; });
     return f.join();
   });
@@ -59,7 +59,7 @@ TEST(Spawn, JoinReturnsString) {
 }
 
 TEST(Spawn, JoinReturnsMoveOnly) {
-  std::unique_ptr<int> got = weft::run([] {
+  std::unique_ptr<int> got = weft_test::run([] {
     auto f = weft::spawn([] { return std::make_unique<int>(7); });
     return f.join();
   });
@@ -69,7 +69,7 @@ TEST(Spawn, JoinReturnsMoveOnly) {
 
 TEST(Spawn, JoinVoid) {
   int side = 0;
-  weft::run([&] {
+  weft_test::run([&] {
     weft::Fiber<void> f = weft::spawn([&] { side = 5; });
     EXPECT_TRUE(f.joinable());
     f.join();
@@ -79,7 +79,7 @@ TEST(Spawn, JoinVoid) {
 }
 
 TEST(Spawn, JoinEmptiesHandle) {
-  weft::run([] {
+  weft_test::run([] {
     auto f = weft::spawn([] { return 1; });
     EXPECT_TRUE(f.joinable());
     EXPECT_NE(f.id(), 0u);
@@ -91,7 +91,7 @@ TEST(Spawn, JoinEmptiesHandle) {
 }
 
 TEST(Spawn, JoinRethrowsStdException) {
-  weft::run([] {
+  weft_test::run([] {
     auto f = weft::spawn([]() -> int { throw DerivedError(17); });
     try {
       f.join();
@@ -107,7 +107,7 @@ TEST(Spawn, JoinRethrowsStdException) {
 }
 
 TEST(Spawn, JoinRethrowsNonStdException) {
-  weft::run([] {
+  weft_test::run([] {
     auto f = weft::spawn([] { throw CustomError{99}; });
     try {
       f.join();
@@ -120,7 +120,7 @@ TEST(Spawn, JoinRethrowsNonStdException) {
 
 TEST(Spawn, ExceptionAfterBlocking) {
   // The fiber throws after it has been suspended and resumed; the exception still reaches join.
-  weft::run([] {
+  weft_test::run([] {
     auto f = weft::spawn([]() -> std::string {
       weft::this_fiber::sleep_for(1ms);
       weft::this_fiber::yield();
@@ -131,7 +131,7 @@ TEST(Spawn, ExceptionAfterBlocking) {
 }
 
 TEST(Spawn, WithArgumentsAreCopied) {
-  weft::run([] {
+  weft_test::run([] {
     std::string s = "abc";
     auto f = weft::spawn(
         [](int a, const std::string& str, std::unique_ptr<int> p) {
@@ -145,12 +145,12 @@ TEST(Spawn, WithArgumentsAreCopied) {
 
 TEST(Spawn, WithReferenceWrapper) {
   int v = 0;
-  weft::run([&] { weft::spawn([](int& x) { x = 11; }, std::ref(v)).join(); });
+  weft_test::run([&] { weft::spawn([](int& x) { x = 11; }, std::ref(v)).join(); });
   EXPECT_EQ(v, 11);
 }
 
 TEST(Spawn, SpawnWithNameAndStackSize) {
-  weft::run([] {
+  weft_test::run([] {
     auto f = weft::spawn_with({.name = "worker-1", .stack_size = 256 * 1024}, [] {
       // Uses ~128 KiB, more than the 64 KiB default stack could hold.
       volatile char big[128 * 1024];
@@ -175,11 +175,11 @@ TEST(Spawn, NestedSpawns) {
       return 1 + l.join() + r.join();
     }
   };
-  EXPECT_EQ(weft::run([] { return Tree::grow(8); }), (1 << 9) - 1);
+  EXPECT_EQ(weft_test::run([] { return Tree::grow(8); }), (1 << 9) - 1);
 }
 
 TEST(Spawn, JoinAlreadyFinished) {
-  weft::run([] {
+  weft_test::run([] {
     auto f = weft::spawn([] { return 3; });
     for (int i = 0; i < 100 && !f.done(); ++i) weft::this_fiber::yield();
     EXPECT_TRUE(f.done());
@@ -189,7 +189,7 @@ TEST(Spawn, JoinAlreadyFinished) {
 
 TEST(Spawn, MoveAssignmentDetachesOld) {
   int finished = 0;
-  weft::run([&] {
+  weft_test::run([&] {
     auto a = weft::spawn([&] {
       weft::this_fiber::yield();
       ++finished;
@@ -204,7 +204,7 @@ TEST(Spawn, MoveAssignmentDetachesOld) {
 }
 
 TEST(Spawn, JoinFromAnotherFiber) {
-  weft::run([] {
+  weft_test::run([] {
     auto target = weft::spawn([] {
       weft::this_fiber::sleep_for(2ms);
       return 21;
@@ -221,7 +221,7 @@ TEST(Spawn, JoinFromAnotherFiber) {
 
 TEST(Detach, DetachedFiberRunsToCompletion) {
   int done = 0;
-  weft::run([&] {
+  weft_test::run([&] {
     for (int i = 0; i < 10; ++i) {
       auto f = weft::spawn([&] {
         weft::this_fiber::sleep_for(2ms);
@@ -240,7 +240,7 @@ TEST(Detach, DetachedFiberRunsToCompletion) {
 
 TEST(Detach, HandleDestructorDetaches) {
   int done = 0;
-  weft::run([&] {
+  weft_test::run([&] {
     {
       auto f = weft::spawn([&] {
         weft::this_fiber::yield();
@@ -258,7 +258,7 @@ TEST(Detach, RunWaitsForNonBlockingDetachedFibers) {
   // Yield is not a blocking call, so cancellation at shutdown cannot stop these fibers:
   // run() must wait for them to finish.
   int done = 0;
-  weft::run([&] {
+  weft_test::run([&] {
     for (int i = 0; i < 5; ++i) {
       weft::spawn([&] {
         for (int k = 0; k < 100; ++k) weft::this_fiber::yield();
@@ -274,7 +274,7 @@ TEST(Detach, RunWaitsForNonBlockingDetachedFibers) {
 
 TEST(Identity, IdsUniqueAndNonZero) {
   std::vector<std::uint64_t> ids;
-  weft::run([&] {
+  weft_test::run([&] {
     ids.push_back(weft::this_fiber::id());
     std::vector<weft::Fiber<std::uint64_t>> fs;
     for (int i = 0; i < 100; ++i) fs.push_back(weft::spawn([] { return weft::this_fiber::id(); }));
@@ -291,8 +291,8 @@ TEST(Identity, IdsUniqueAndNonZero) {
 }
 
 TEST(Identity, IdsUniqueAcrossRuns) {
-  auto a = weft::run([] { return weft::spawn([] { return weft::this_fiber::id(); }).join(); });
-  auto b = weft::run([] { return weft::spawn([] { return weft::this_fiber::id(); }).join(); });
+  auto a = weft_test::run([] { return weft::spawn([] { return weft::this_fiber::id(); }).join(); });
+  auto b = weft_test::run([] { return weft::spawn([] { return weft::this_fiber::id(); }).join(); });
   EXPECT_NE(a, 0u);
   EXPECT_NE(b, 0u);
   EXPECT_NE(a, b);
@@ -309,7 +309,7 @@ TEST(Identity, OffFiber) {
 }
 
 TEST(Identity, InFiber) {
-  weft::run([] {
+  weft_test::run([] {
     EXPECT_TRUE(weft::in_fiber());
     EXPECT_TRUE(weft::spawn([] { return weft::in_fiber(); }).join());
     EXPECT_NO_THROW(weft::stats());
@@ -318,11 +318,11 @@ TEST(Identity, InFiber) {
 }
 
 TEST(Names, MainFiberIsNamedMain) {
-  EXPECT_EQ(weft::run([] { return std::string(weft::this_fiber::name()); }), "main");
+  EXPECT_EQ(weft_test::run([] { return std::string(weft::this_fiber::name()); }), "main");
 }
 
 TEST(Names, SetAndGet) {
-  weft::run([] {
+  weft_test::run([] {
     auto f = weft::spawn([] {
       std::string before(weft::this_fiber::name());
       weft::this_fiber::set_name("renamed");
@@ -334,7 +334,7 @@ TEST(Names, SetAndGet) {
 }
 
 TEST(Names, SpawnWithNameIsKept) {
-  weft::run([] {
+  weft_test::run([] {
     auto f =
         weft::spawn_with({.name = "reader"}, [] { return std::string(weft::this_fiber::name()); });
     EXPECT_EQ(f.join(), "reader");
@@ -343,7 +343,7 @@ TEST(Names, SpawnWithNameIsKept) {
 
 TEST(Names, TruncatedTo31Bytes) {
   const std::string long_name = "0123456789abcdefghijklmnopqrstuvwxyzABCDEF";  // 42 bytes
-  weft::run([&] {
+  weft_test::run([&] {
     auto a =
         weft::spawn_with({.name = long_name}, [] { return std::string(weft::this_fiber::name()); });
     EXPECT_EQ(a.join(), long_name.substr(0, 31));
@@ -361,7 +361,7 @@ TEST(Names, TruncatedTo31Bytes) {
 }
 
 TEST(Names, NameArgumentNeedNotOutliveSpawn) {
-  weft::run([] {
+  weft_test::run([] {
     weft::Fiber<std::string> f;
     {
       std::string temp = "temporary-name";
@@ -379,7 +379,7 @@ TEST(Names, NameArgumentNeedNotOutliveSpawn) {
 // scheduling order
 
 TEST(Yield, SpawnQueuesRatherThanRuns) {
-  weft::run([] {
+  weft_test::run([] {
     bool ran = false;
     auto f = weft::spawn([&] { ran = true; });
     EXPECT_FALSE(ran) << "spawn() ran the new fiber before returning";
@@ -391,7 +391,7 @@ TEST(Yield, SpawnQueuesRatherThanRuns) {
 
 TEST(Yield, RoundRobinFifo) {
   std::string log;
-  weft::run([&] {
+  weft_test::run([&] {
     auto mk = [&](char c) {
       return weft::spawn([&log, c] {
         log += c;
@@ -417,7 +417,7 @@ TEST(Yield, RoundRobinFifo) {
 }
 
 TEST(Yield, AloneReturnsImmediately) {
-  weft::run([] {
+  weft_test::run([] {
     auto t0 = Clock::now();
     for (int i = 0; i < 10000; ++i) weft::this_fiber::yield();
     EXPECT_LT(Clock::now() - t0, 5s);
@@ -425,7 +425,7 @@ TEST(Yield, AloneReturnsImmediately) {
 }
 
 TEST(Yield, EveryReadyFiberRunsBeforeCaller) {
-  weft::run([] {
+  weft_test::run([] {
     int count = 0;
     std::vector<weft::Fiber<void>> fs;
     for (int i = 0; i < 50; ++i) fs.push_back(weft::spawn([&] { ++count; }));
@@ -439,7 +439,7 @@ TEST(Yield, EveryReadyFiberRunsBeforeCaller) {
 // cancellation
 
 TEST(Cancel, SleepingFiber) {
-  weft::run([] {
+  weft_test::run([] {
     auto f = weft::spawn([] {
       int r = weft::this_fiber::sleep_for(1h);
       return std::make_pair(r, weft::this_fiber::cancelled());
@@ -457,7 +457,7 @@ TEST(Cancel, SleepingFiber) {
 
 TEST(Cancel, FiberBlockedInRead) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     auto f = weft::spawn([&] {
       char buf[16];
       return weft::read(p.r, buf, sizeof buf);
@@ -476,7 +476,7 @@ TEST(Cancel, FiberBlockedInRead) {
 }
 
 TEST(Cancel, BeforeFirstRunAndLaterCallsFailToo) {
-  weft::run([] {
+  weft_test::run([] {
     auto f = weft::spawn([] {
       std::vector<int> rs;
       rs.push_back(weft::this_fiber::sleep_for(1h));
@@ -491,7 +491,7 @@ TEST(Cancel, BeforeFirstRunAndLaterCallsFailToo) {
 }
 
 TEST(Cancel, FinishedFiberKeepsResult) {
-  weft::run([] {
+  weft_test::run([] {
     auto f = weft::spawn([] { return 8; });
     for (int i = 0; i < 100 && !f.done(); ++i) weft::this_fiber::yield();
     f.cancel();
@@ -500,7 +500,7 @@ TEST(Cancel, FinishedFiberKeepsResult) {
 }
 
 TEST(Cancel, OnlyTheTargetIsCancelled) {
-  weft::run([] {
+  weft_test::run([] {
     auto victim = weft::spawn([] { return weft::this_fiber::sleep_for(1h); });
     auto bystander = weft::spawn([] { return weft::this_fiber::sleep_for(20ms); });
     weft::this_fiber::yield();
@@ -516,30 +516,30 @@ TEST(Cancel, OnlyTheTargetIsCancelled) {
 // weft::run
 
 TEST(Run, ReturnsValue) {
-  EXPECT_EQ(weft::run([] { return 5; }), 5);
-  EXPECT_EQ(weft::run(weft::Config{}, [] { return std::string("cfg"); }), "cfg");
-  auto p = weft::run([] { return std::make_unique<int>(3); });
+  EXPECT_EQ(weft_test::run([] { return 5; }), 5);
+  EXPECT_EQ(weft_test::run(weft::Config{}, [] { return std::string("cfg"); }), "cfg");
+  auto p = weft_test::run([] { return std::make_unique<int>(3); });
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(*p, 3);
 }
 
 TEST(Run, RethrowsMainException) {
-  EXPECT_THROW(weft::run([] { throw DerivedError(1); }), DerivedError);
+  EXPECT_THROW(weft_test::run([] { throw DerivedError(1); }), DerivedError);
   try {
-    weft::run([]() -> int { throw CustomError{4}; });
+    weft_test::run([]() -> int { throw CustomError{4}; });
     ADD_FAILURE() << "run() did not rethrow";
   } catch (const CustomError& e) {
     EXPECT_EQ(e.code, 4);
   }
   // The thread is usable again afterwards.
-  EXPECT_EQ(weft::run([] { return 1; }), 1);
+  EXPECT_EQ(weft_test::run([] { return 1; }), 1);
 }
 
 TEST(Run, MainReturnsWhileOthersBlocked) {
   Pipe p;
   int sleep_r = 1, sleep_r2 = 1, read_r = 1, join_r = 1, finished = 0;
   auto t0 = Clock::now();
-  weft::run([&] {
+  weft_test::run([&] {
     weft::spawn([&] {
       sleep_r = weft::this_fiber::sleep_for(1h);
       sleep_r2 = weft::this_fiber::sleep_for(1h);  // later calls fail too
@@ -573,7 +573,7 @@ TEST(Run, MainReturnsWhileOthersBlocked) {
 TEST(Run, FibersSpawnedDuringShutdownAreCancelledToo) {
   int outer = 1, inner = 1;
   auto t0 = Clock::now();
-  weft::run([&] {
+  weft_test::run([&] {
     weft::spawn([&] {
       outer = weft::this_fiber::sleep_for(1h);
       // Spawned after main returned: starts cancelled, or run() could never return.
@@ -594,7 +594,7 @@ TEST(Run, SpawnOutsideRunThrows) {
 TEST(Run, JoinEmptyHandleThrows) {
   weft::Fiber<int> outside;
   EXPECT_THROW(outside.join(), std::logic_error);
-  weft::run([] {
+  weft_test::run([] {
     weft::Fiber<int> empty;
     EXPECT_FALSE(empty.joinable());
     EXPECT_THROW(empty.join(), std::logic_error);
@@ -606,12 +606,12 @@ TEST(Run, JoinEmptyHandleThrows) {
 
 TEST(Run, TwiceSequentially) {
   std::uint64_t created_first = 0, created_second = 0;
-  int a = weft::run([&] {
+  int a = weft_test::run([&] {
     created_first = weft::stats().fibers_created;
     return weft::spawn([] { return 10; }).join();
   });
   auto first = weft::last_run_stats();
-  int b = weft::run([&] {
+  int b = weft_test::run([&] {
     created_second = weft::stats().fibers_created;
     return weft::spawn([] { return 20; }).join();
   });
@@ -626,7 +626,7 @@ TEST(Run, TwiceSequentially) {
 TEST(Run, ConcurrentOnTwoThreads) {
   // Each thread is its own carrier, with fibers that sleep, yield and do pipe I/O.
   auto work = [](int seed, long* out, std::set<std::uint64_t>* ids, std::uint64_t* created) {
-    *out = weft::run([&] {
+    *out = weft_test::run([&] {
       Pipe p;
       auto reader = weft::spawn([&] {
         long sum = 0;
@@ -673,7 +673,7 @@ TEST(Run, CarrierPerThreadIsIndependent) {
   // A thread that never ran weft has no carrier even while another thread is inside run().
   std::atomic<int> phase{0};
   bool other_threw = false, other_in_fiber = true;
-  weft::run([&] {
+  weft_test::run([&] {
     std::thread t([&] {
       try {
         weft::stats();

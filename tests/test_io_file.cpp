@@ -16,6 +16,8 @@
 
 #include <weft/weft.hpp>
 
+#include "support.hpp"
+
 namespace {
 
 // TempFile is an anonymous read-write file in /tmp (O_TMPFILE, or mkstemp + unlink).
@@ -46,7 +48,7 @@ std::uint64_t fnv1a(const unsigned char* p, std::size_t n) {
 TEST(FileIo, PwritePreadAtOffsets) {
   TempFile t;
   ASSERT_GE(t.fd, 0);
-  weft::run([&] {
+  weft_test::run([&] {
     EXPECT_EQ(weft::pwrite(t.fd, "world", 5, 100), 5);
     EXPECT_EQ(weft::pwrite(t.fd, "hello", 5, 0), 5);
     struct stat st {};
@@ -72,7 +74,7 @@ TEST(FileIo, PwritePreadAtOffsets) {
 TEST(FileIo, ReadWriteUseAndAdvanceFilePosition) {
   TempFile t;
   ASSERT_GE(t.fd, 0);
-  weft::run([&] {
+  weft_test::run([&] {
     EXPECT_EQ(weft::write(t.fd, "abc", 3), 3);
     EXPECT_EQ(weft::write(t.fd, "def", 3), 3);
     EXPECT_EQ(::lseek(t.fd, 0, SEEK_CUR), 6);
@@ -93,7 +95,7 @@ TEST(FileIo, ReadWriteUseAndAdvanceFilePosition) {
 TEST(FileIo, ReadvWritevAtPosition) {
   TempFile t;
   ASSERT_GE(t.fd, 0);
-  weft::run([&] {
+  weft_test::run([&] {
     char a[] = "12", b[] = "345";
     iovec out[2] = {{a, 2}, {b, 3}};
     EXPECT_EQ(weft::writev(t.fd, out, 2), 5);
@@ -113,7 +115,7 @@ TEST(FileIo, AppendMode) {
   ASSERT_EQ(::pwrite(t.fd, "base", 4, 0), 4);
   int fd = ::open(("/proc/self/fd/" + std::to_string(t.fd)).c_str(), O_WRONLY | O_APPEND);
   if (fd < 0) GTEST_SKIP() << "cannot reopen the temp file for O_APPEND";
-  weft::run([&] {
+  weft_test::run([&] {
     EXPECT_EQ(weft::write(fd, "+more", 5), 5);
     char buf[16] = {};
     EXPECT_EQ(weft::pread(t.fd, buf, sizeof buf, 0), 9);
@@ -134,7 +136,7 @@ TEST(FileIo, EightMiBWrittenConcurrentlyThenReadBack) {
     b = static_cast<unsigned char>(x >> 16);
   }
   std::vector<unsigned char> back(kBytes, 0);
-  weft::run([&] {
+  weft_test::run([&] {
     // 16 fibers each pwrite every 16th chunk, so writes land out of order.
     std::vector<weft::Fiber<bool>> writers;
     for (std::size_t w = 0; w < 16; ++w) {
@@ -167,7 +169,7 @@ TEST(FileIo, WriteAllThenPreadFromManyFibers) {
   ASSERT_GE(t.fd, 0);
   std::vector<unsigned char> data(kBytes);
   for (std::size_t i = 0; i < kBytes; ++i) data[i] = static_cast<unsigned char>(i * 31 + i / 977);
-  weft::run([&] {
+  weft_test::run([&] {
     ASSERT_EQ(weft::write_all(t.fd, data.data(), kBytes), static_cast<ssize_t>(kBytes));
     EXPECT_EQ(::lseek(t.fd, 0, SEEK_CUR), static_cast<off_t>(kBytes));
     std::vector<weft::Fiber<bool>> readers;
@@ -187,7 +189,7 @@ TEST(FileIo, ErrorsAreNegativeErrno) {
   TempFile t;
   ASSERT_GE(t.fd, 0);
   int ro = ::open(("/proc/self/fd/" + std::to_string(t.fd)).c_str(), O_RDONLY | O_CLOEXEC);
-  weft::run([&] {
+  weft_test::run([&] {
     char buf[4] = {};
     if (ro >= 0) {
       EXPECT_EQ(weft::write(ro, "x", 1), -EBADF);

@@ -75,7 +75,7 @@ int unused_fd() {
 
 TEST(PipeIo, WriteThenReadBetweenFibers) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     auto reader = weft::spawn([&] {
       char buf[64] = {};
       ssize_t n = weft::read(p.r, buf, sizeof buf);
@@ -89,7 +89,7 @@ TEST(PipeIo, WriteThenReadBetweenFibers) {
 
 TEST(PipeIo, ReadBlocksOnlyTheCaller) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     int ticks = 0;
     auto reader = weft::spawn([&] {
       char c = 0;
@@ -114,7 +114,7 @@ TEST(PipeIo, ReadBlocksOnlyTheCaller) {
 
 TEST(PipeIo, ShortReadReturnsWhatIsAvailable) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     ASSERT_EQ(weft::write(p.w, "abcde", 5), 5);
     char buf[100];
     EXPECT_EQ(weft::read(p.r, buf, sizeof buf), 5);
@@ -124,7 +124,7 @@ TEST(PipeIo, ShortReadReturnsWhatIsAvailable) {
 
 TEST(PipeIo, EofReturnsZero) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     ASSERT_EQ(weft::write(p.w, "ab", 2), 2);
     p.close_w();
     char buf[8];
@@ -136,7 +136,7 @@ TEST(PipeIo, EofReturnsZero) {
 
 TEST(PipeIo, EofWakesBlockedReader) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     auto reader = weft::spawn([&] {
       char buf[8];
       return weft::read(p.r, buf, sizeof buf);
@@ -150,7 +150,7 @@ TEST(PipeIo, EofWakesBlockedReader) {
 
 TEST(PipeIo, ReadExactAssemblesPiecesAndStopsAtEof) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     auto writer = weft::spawn([&] {
       for (int i = 0; i < 10; ++i) {
         char c = static_cast<char>('0' + i);
@@ -174,7 +174,7 @@ TEST(PipeIo, ReadExactAssemblesPiecesAndStopsAtEof) {
 
 TEST(PipeIo, ReadvWritev) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     char a[] = "head-", b[] = "body-", c[] = "tail";
     iovec out[3] = {{a, 5}, {b, 5}, {c, 4}};
     EXPECT_EQ(weft::writev(p.w, out, 3), 14);
@@ -187,7 +187,7 @@ TEST(PipeIo, ReadvWritev) {
 
 TEST(PipeIo, PollInWaitsForData) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     auto poller = weft::spawn([&] { return weft::poll(p.r, POLLIN); });
     weft::this_fiber::sleep_for(5ms);
     EXPECT_FALSE(poller.done());
@@ -204,7 +204,7 @@ TEST(PipeIo, PollInWaitsForData) {
 
 TEST(PipeIo, PollReadyReturnsAtOnce) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     EXPECT_TRUE(weft::poll(p.w, POLLOUT, 1s) & POLLOUT);
     ASSERT_EQ(weft::write(p.w, "!", 1), 1);
     auto t0 = Clock::now();
@@ -221,7 +221,7 @@ TEST(PipeIo, PollReadyReturnsAtOnce) {
 
 TEST(PipeIo, ReadDeadlineTimesOutAndTransfersNothing) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     char buf[8];
     auto t0 = Clock::now();
     EXPECT_EQ(weft::read(p.r, buf, sizeof buf, 30ms), -ETIMEDOUT);
@@ -239,7 +239,7 @@ TEST(PipeIo, ReadDeadlineTimesOutAndTransfersNothing) {
 
 TEST(PipeIo, AbsoluteAndExpiredDeadlines) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     char buf[8];
     auto at = Clock::now() + 20ms;
     EXPECT_EQ(weft::read(p.r, buf, sizeof buf, at), -ETIMEDOUT);
@@ -254,7 +254,7 @@ TEST(PipeIo, AbsoluteAndExpiredDeadlines) {
 
 TEST(PipeIo, PollDeadline) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     auto t0 = Clock::now();
     EXPECT_EQ(weft::poll(p.r, POLLIN, 25ms), -ETIMEDOUT);
     EXPECT_GE(Clock::now() - t0, 25ms);
@@ -264,7 +264,7 @@ TEST(PipeIo, PollDeadline) {
 
 TEST(PipeIo, DeadlineDoesNotFireWhenDataArrivesInTime) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     auto reader = weft::spawn([&] {
       char buf[8] = {};
       ssize_t n = weft::read(p.r, buf, sizeof buf, 5s);
@@ -284,7 +284,7 @@ TEST(PipeIo, DeadlineDoesNotFireWhenDataArrivesInTime) {
 TEST(PipeIo, CloseWhileBlockedGivesEbadfAndFdReuseIsClean) {
   IgnoreSigpipe ignore;
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     const int old_r = p.r;
     auto reader = weft::spawn([&] {
       char buf[16];
@@ -336,7 +336,7 @@ TEST(PipeIo, CloseWhileBlockedGivesEbadfAndFdReuseIsClean) {
 }
 
 TEST(PipeIo, CloseWithoutWaitersAndDoubleClose) {
-  weft::run([] {
+  weft_test::run([] {
     int fds[2];
     ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
     EXPECT_EQ(weft::close(fds[0]), 0);
@@ -350,7 +350,7 @@ TEST(PipeIo, WriteWithReadEndClosedGivesEpipe) {
   IgnoreSigpipe ignore;
   Pipe p;
   p.close_r();
-  weft::run([&] {
+  weft_test::run([&] {
     EXPECT_EQ(weft::write(p.w, "x", 1), -EPIPE);
     EXPECT_EQ(weft::write_all(p.w, "xyz", 3), -EPIPE);
   });
@@ -359,7 +359,7 @@ TEST(PipeIo, WriteWithReadEndClosedGivesEpipe) {
 TEST(PipeIo, BlockedWriterGetsEpipeWhenReaderCloses) {
   IgnoreSigpipe ignore;
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     auto writer = weft::spawn([&] {
       std::vector<char> big(1 << 20, 'w');  // more than the pipe holds
       return weft::write_all(p.w, big.data(), big.size());
@@ -372,7 +372,7 @@ TEST(PipeIo, BlockedWriterGetsEpipeWhenReaderCloses) {
 }
 
 TEST(PipeIo, ErrorsAreNegativeErrno) {
-  weft::run([] {
+  weft_test::run([] {
     char buf[4];
     int bad = unused_fd();
     ASSERT_GE(bad, 0);
@@ -388,7 +388,7 @@ TEST(PipeIo, ErrorsAreNegativeErrno) {
 TEST(PipeIo, PreadPwriteOnPipeAreEspipe) {
   // pread(2)/pwrite(2) refuse non-seekable fds; io_uring would quietly ignore the offset.
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     char buf[4];
     EXPECT_EQ(weft::pwrite(p.w, "data", 4, 0, 1s), -ESPIPE);
     ASSERT_EQ(weft::write(p.w, "data", 4), 4);
@@ -405,7 +405,7 @@ TEST(PipeIo, LargeTransferWithChecksum) {
   Pipe p;
   std::vector<unsigned char> out(kBytes), in(kBytes);
   pattern(out, 3);
-  weft::run([&] {
+  weft_test::run([&] {
     auto writer = weft::spawn([&] {
       // Odd-sized chunks so reads and writes do not line up.
       std::size_t off = 0, chunk = 1;
@@ -427,7 +427,7 @@ TEST(PipeIo, ManyReadersOnManyPipes) {
   constexpr int kPipes = 200;
   std::vector<std::unique_ptr<Pipe>> pipes;
   for (int i = 0; i < kPipes; ++i) pipes.push_back(std::make_unique<Pipe>());
-  weft::run([&] {
+  weft_test::run([&] {
     std::vector<weft::Fiber<int>> readers;
     for (int i = 0; i < kPipes; ++i) {
       readers.push_back(weft::spawn([&, i] {
@@ -448,7 +448,7 @@ TEST(PipeIo, ManyReadersOnManyPipes) {
 
 TEST(PipeIo, ZeroLengthReadReturnsAtOnce) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     char buf[1];
     auto t0 = Clock::now();
     EXPECT_EQ(weft::read(p.r, buf, 0, 5s), 0);  // like read(2): no wait for data
@@ -458,7 +458,7 @@ TEST(PipeIo, ZeroLengthReadReturnsAtOnce) {
 
 TEST(PipeIo, WriteDeadlineOnFullPipeTransfersNothing) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     std::vector<char> chunk(4096, 'f');
     std::size_t filled = 0;
     ssize_t r = 0;
@@ -482,7 +482,7 @@ TEST(PipeIo, WriteDeadlineOnFullPipeTransfersNothing) {
 
 TEST(PipeIo, CancelledFiberFailsEvenWhenDataIsReady) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     ASSERT_EQ(weft::write(p.w, "keep", 4), 4);
     auto f = weft::spawn([&] {
       weft::this_fiber::sleep_for(1h);  // cancelled here
@@ -503,7 +503,7 @@ TEST(PipeIo, CancelledFiberFailsEvenWhenDataIsReady) {
 
 TEST(PipeIo, TwoClosersOfOneFd) {
   Pipe p;
-  weft::run([&] {
+  weft_test::run([&] {
     const int fd = p.r;
     auto reader = weft::spawn([&] {
       char c;
@@ -529,7 +529,7 @@ TEST(PipeIo, NonBlockingFdWaitsOnFiberButNotOff) {
   ASSERT_EQ(::pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
   char buf[4];
   EXPECT_EQ(weft::read(fds[0], buf, sizeof buf), -EAGAIN);
-  weft::run([&] {
+  weft_test::run([&] {
     auto t0 = Clock::now();
     EXPECT_EQ(weft::read(fds[0], buf, sizeof buf, 30ms), -ETIMEDOUT);
     EXPECT_GE(Clock::now() - t0, 30ms);
@@ -554,7 +554,7 @@ TEST(PipeIo, PollOnBadFdMatchesOffFiber) {
   int bad = unused_fd();
   ASSERT_GE(bad, 0);
   int off = weft::poll(bad, POLLIN, 100ms);
-  int on = weft::run([&] { return weft::poll(bad, POLLIN, 100ms); });
+  int on = weft_test::run([&] { return weft::poll(bad, POLLIN, 100ms); });
   EXPECT_EQ(on, off) << "on a fiber " << on << ", off a fiber " << off;
 }
 
@@ -565,7 +565,7 @@ TEST(PipeIo, CompletionBurstLargerThanCompletionQueue) {
   for (int i = 0; i < kPipes; ++i) pipes.push_back(std::make_unique<Pipe>());
   weft::Config cfg;
   cfg.ring_entries = 32;
-  int good = weft::run(cfg, [&] {
+  int good = weft_test::run(cfg, [&] {
     std::vector<weft::Fiber<int>> readers;
     for (int i = 0; i < kPipes; ++i) {
       readers.push_back(weft::spawn([&, i] {
@@ -593,7 +593,7 @@ TEST(PipeIoDeathTest, HugeFdNumbersGiveEbadf) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        long r = weft::run([] {
+        long r = weft_test::run([] {
           char buf[4];
           long a = weft::read(INT_MAX, buf, sizeof buf);
           long b = weft::close(INT_MAX - 1);
@@ -633,7 +633,7 @@ struct Pty {
 TEST(PtyIo, ReadWriteDeadlineCancelAndClose) {
   Pty pty;
   if (!pty.ok()) GTEST_SKIP() << "no pseudo-terminals here";
-  weft::run([&] {
+  weft_test::run([&] {
     char buf[16] = {};
     ASSERT_EQ(weft::write(pty.master, "tty!", 4), 4);
     EXPECT_EQ(weft::read_exact(pty.slave, buf, 4, 5s), 4);

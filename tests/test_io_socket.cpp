@@ -22,6 +22,8 @@
 
 #include <weft/weft.hpp>
 
+#include "support.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -67,7 +69,7 @@ void fill(std::vector<unsigned char>& buf, std::uint32_t seed) {
 
 TEST(SocketIo, SendRecv) {
   SocketPair sp;
-  weft::run([&] {
+  weft_test::run([&] {
     auto rx = weft::spawn([&] {
       char buf[32] = {};
       ssize_t n = weft::recv(sp.b, buf, sizeof buf);
@@ -85,7 +87,7 @@ TEST(SocketIo, SendRecv) {
 
 TEST(SocketIo, RecvFlags) {
   SocketPair sp;
-  weft::run([&] {
+  weft_test::run([&] {
     char buf[16];
     // MSG_DONTWAIT on an empty socket fails like recv(2) instead of blocking.
     EXPECT_EQ(weft::recv(sp.b, buf, sizeof buf, MSG_DONTWAIT), -EAGAIN);
@@ -99,7 +101,7 @@ TEST(SocketIo, RecvFlags) {
 
 TEST(SocketIo, RecvWaitAllGathersPieces) {
   SocketPair sp;
-  weft::run([&] {
+  weft_test::run([&] {
     auto tx = weft::spawn([&] {
       for (char c : std::string("abcdef")) {
         EXPECT_EQ(weft::send(sp.a, &c, 1), 1);
@@ -115,7 +117,7 @@ TEST(SocketIo, RecvWaitAllGathersPieces) {
 
 TEST(SocketIo, PeerShutdownGivesEof) {
   SocketPair sp;
-  weft::run([&] {
+  weft_test::run([&] {
     auto rx = weft::spawn([&] {
       char buf[8];
       return weft::recv(sp.b, buf, sizeof buf);
@@ -133,7 +135,7 @@ TEST(SocketIo, SendToClosedPeerIsEpipeWithoutSignal) {
   SocketPair sp;
   ::close(sp.b);
   sp.b = -1;
-  weft::run([&] {
+  weft_test::run([&] {
     EXPECT_EQ(weft::send(sp.a, "x", 1), -EPIPE);
     char c = 'y';
     iovec iov{&c, 1};
@@ -146,7 +148,7 @@ TEST(SocketIo, SendToClosedPeerIsEpipeWithoutSignal) {
 
 TEST(SocketIo, ReadvWritev) {
   SocketPair sp;
-  weft::run([&] {
+  weft_test::run([&] {
     std::string parts[4] = {"one,", "two,", "three,", "four"};
     iovec out[4];
     for (int i = 0; i < 4; ++i) out[i] = {parts[i].data(), parts[i].size()};
@@ -164,7 +166,7 @@ TEST(SocketIo, SendmsgRecvmsgPassesFd) {
   SocketPair sp;
   int pfd[2];
   ASSERT_EQ(::pipe2(pfd, O_CLOEXEC), 0);
-  weft::run([&] {
+  weft_test::run([&] {
     auto sender = weft::spawn([&] {
       char byte = 'F';
       iovec iov{&byte, 1};
@@ -220,7 +222,7 @@ TEST(SocketIo, SendmsgRecvmsgPassesFd) {
 
 TEST(SocketIo, SeqpacketKeepsMessageBoundaries) {
   SocketPair sp(SOCK_SEQPACKET);
-  weft::run([&] {
+  weft_test::run([&] {
     ASSERT_EQ(weft::send(sp.a, "first", 5), 5);
     ASSERT_EQ(weft::send(sp.a, "second!", 7), 7);
     char buf[64];
@@ -244,7 +246,7 @@ TEST(SocketIo, SeqpacketKeepsMessageBoundaries) {
 
 TEST(SocketIo, RecvDeadline) {
   SocketPair sp;
-  weft::run([&] {
+  weft_test::run([&] {
     char buf[8];
     auto t0 = Clock::now();
     EXPECT_EQ(weft::recv(sp.b, buf, sizeof buf, 0, 30ms), -ETIMEDOUT);
@@ -266,7 +268,7 @@ TEST(SocketIo, SendDeadlineWhenBufferFull) {
   SocketPair sp;
   int small = 4096;
   ASSERT_EQ(::setsockopt(sp.a, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
-  weft::run([&] {
+  weft_test::run([&] {
     std::vector<char> chunk(4096, 'q');
     // Fill the socket until a send times out; nobody reads the other end.
     ssize_t r = 0;
@@ -285,7 +287,7 @@ TEST(SocketIo, SendDeadlineWhenBufferFull) {
 
 TEST(SocketIo, CloseWhileBlockedInRecv) {
   SocketPair sp;
-  weft::run([&] {
+  weft_test::run([&] {
     auto rx = weft::spawn([&] {
       char buf[8];
       return weft::recv(sp.b, buf, sizeof buf);
@@ -313,7 +315,7 @@ TEST(SocketIo, CloseWhileBlockedInRecv) {
 
 TEST(SocketIo, PollOnSocket) {
   SocketPair sp;
-  weft::run([&] {
+  weft_test::run([&] {
     EXPECT_TRUE(weft::poll(sp.a, POLLOUT, 1s) & POLLOUT);
     auto t0 = Clock::now();
     EXPECT_EQ(weft::poll(sp.b, POLLIN, 20ms), -ETIMEDOUT);
@@ -335,7 +337,7 @@ TEST(SocketIo, SixtyFourMiBThroughSmallBuffers) {
   fill(out, 11);
   auto t0 = Clock::now();
   ssize_t first_write = 0;
-  weft::run([&] {
+  weft_test::run([&] {
     auto writer = weft::spawn([&] {
       // One plain write first: it may be short, but never more than asked.
       first_write = weft::write(sp.a, out.data(), 1 << 20);
@@ -363,7 +365,7 @@ TEST(SocketIo, BidirectionalTransferWithOddChunks) {
   std::vector<unsigned char> out_a(kBytes), out_b(kBytes), in_a(kBytes), in_b(kBytes);
   fill(out_a, 1);
   fill(out_b, 2);
-  weft::run([&] {
+  weft_test::run([&] {
     auto pump = [](int fd, const unsigned char* src) {
       std::size_t off = 0, chunk = 3;
       while (off < kBytes) {

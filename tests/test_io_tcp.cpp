@@ -19,6 +19,8 @@
 
 #include <weft/weft.hpp>
 
+#include "support.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -58,7 +60,7 @@ int tcp_socket() {
 
 TEST(TcpIo, AcceptAndConnectInFibers) {
   Listener l;
-  weft::run([&] {
+  weft_test::run([&] {
     auto server = weft::spawn([&] {
       sockaddr_in peer{};
       unsigned len = sizeof peer;
@@ -99,7 +101,7 @@ TEST(TcpIo, TwoHundredConcurrentEchoClients) {
   Listener l;
   int echoed_ok = 0;
   auto t0 = Clock::now();
-  weft::run([&] {
+  weft_test::run([&] {
     auto server = weft::spawn_with({.name = "acceptor"}, [&] {
       std::vector<weft::Fiber<long>> handlers;
       for (int i = 0; i < kClients; ++i) {
@@ -154,7 +156,7 @@ TEST(TcpIo, TwoHundredConcurrentEchoClients) {
 
 TEST(TcpIo, AcceptDeadline) {
   Listener l;
-  weft::run([&] {
+  weft_test::run([&] {
     auto t0 = Clock::now();
     EXPECT_EQ(weft::accept(l.fd, nullptr, nullptr, 0, 30ms), -ETIMEDOUT);
     EXPECT_GE(Clock::now() - t0, 30ms);
@@ -185,7 +187,7 @@ TEST(TcpIo, ConnectDeadline) {
   ::usleep(20000);
   int result = 1;
   std::chrono::nanoseconds waited{};
-  weft::run([&] {
+  weft_test::run([&] {
     int s = tcp_socket();
     auto t0 = Clock::now();
     result = weft::connect(s, l.sa(), sizeof l.addr, 100ms);
@@ -207,7 +209,7 @@ TEST(TcpIo, ConnectRefused) {
     Listener l;
     addr = l.addr;
   }
-  weft::run([&] {
+  weft_test::run([&] {
     int s = tcp_socket();
     EXPECT_EQ(weft::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr, 5s), -ECONNREFUSED);
     weft::close(s);
@@ -216,7 +218,7 @@ TEST(TcpIo, ConnectRefused) {
 
 TEST(TcpIo, PollForReadinessAndDeadline) {
   Listener l;
-  weft::run([&] {
+  weft_test::run([&] {
     auto t0 = Clock::now();
     EXPECT_EQ(weft::poll(l.fd, POLLIN, 20ms), -ETIMEDOUT);
     EXPECT_GE(Clock::now() - t0, 20ms);
@@ -235,7 +237,7 @@ TEST(TcpIo, PollForReadinessAndDeadline) {
 
 TEST(TcpIo, CloseWhileBlockedInAccept) {
   Listener l;
-  weft::run([&] {
+  weft_test::run([&] {
     auto acceptor = weft::spawn([&] { return weft::accept(l.fd); });
     weft::this_fiber::sleep_for(5ms);
     EXPECT_FALSE(acceptor.done());
@@ -250,7 +252,7 @@ TEST(TcpIo, CloseWhileBlockedInAccept) {
 
 TEST(TcpIo, CancelWhileBlockedInAccept) {
   Listener l;
-  weft::run([&] {
+  weft_test::run([&] {
     auto acceptor = weft::spawn([&] { return weft::accept(l.fd); });
     weft::this_fiber::sleep_for(5ms);
     acceptor.cancel();

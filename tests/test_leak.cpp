@@ -1,4 +1,4 @@
-// Leak checks: after weft::run() returns, last_run_stats() must show nothing left behind
+// Leak checks: after weft_test::run() returns, last_run_stats() must show nothing left behind
 // (no live fibers, no stacks in use, no I/O in flight, no armed timers), in every way a fiber
 // can end: joined, detached, dropped handles, thrown exceptions, cancelled at shutdown while
 // blocked. Also checks that results and exceptions nobody collected are destroyed, that fds
@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include <weft/weft.hpp>
+
+#include "support.hpp"
 
 namespace {
 
@@ -125,7 +127,7 @@ void PrintTo(const Scenario& s, std::ostream* os) {
   *os << s.name;
 }
 
-// Each scenario runs as weft::run()'s main function.
+// Each scenario runs as weft_test::run()'s main function.
 
 void joined(Outcome& o) {
   std::vector<weft::Fiber<int>> fs;
@@ -365,9 +367,9 @@ TEST_P(LeakTest, NothingLeftAfterRun) {
   int fds_before = count_fds();
   auto t0 = Clock::now();
   if (sc.main_throws) {
-    EXPECT_THROW(weft::run([&] { sc.main(o); }), std::runtime_error);
+    EXPECT_THROW(weft_test::run([&] { sc.main(o); }), std::runtime_error);
   } else {
-    weft::run([&] { sc.main(o); });
+    weft_test::run([&] { sc.main(o); });
   }
   EXPECT_LT(Clock::now() - t0, 20s);
   for (int fd : o.fds) ::close(fd);
@@ -390,14 +392,14 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, LeakTest, ::testing::ValuesIn(scenarios()),
                          });
 
 TEST(Leak, StatsStartFreshEachRun) {
-  weft::run([] {
+  weft_test::run([] {
     for (int i = 0; i < 10; ++i) weft::spawn([] { weft::this_fiber::sleep_for(1h); });
     weft::this_fiber::yield();
     EXPECT_GE(weft::stats().timers_pending, 10u);
   });
   auto first = weft::last_run_stats();
   EXPECT_GE(first.fibers_created, 10u);
-  weft::run([] {
+  weft_test::run([] {
     auto s = weft::stats();
     EXPECT_EQ(s.timers_pending, 0u);
     EXPECT_EQ(s.io_inflight, 0u);
@@ -409,7 +411,7 @@ TEST(Leak, StatsStartFreshEachRun) {
 
 TEST(Leak, RepeatedRunsDoNotGrowMappingsOrFds) {
   auto one_run = [] {
-    weft::run([] {
+    weft_test::run([] {
       std::vector<weft::Fiber<int>> fs;
       for (int i = 0; i < 200; ++i)
         fs.push_back(weft::spawn([] { return weft::this_fiber::sleep_for(1ms); }));

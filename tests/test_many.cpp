@@ -9,6 +9,8 @@
 
 #include <weft/weft.hpp>
 
+#include "support.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -27,7 +29,7 @@ constexpr int kChainDepth = 10000;
 
 // mprotect_guards tells whether 100k stacks would exceed vm.max_map_count.
 bool mprotect_guards() {
-  return weft::run([] { return weft::stats().guard_mode; }) == weft::GuardMode::kMprotect;
+  return weft_test::run([] { return weft::stats().guard_mode; }) == weft::GuardMode::kMprotect;
 }
 
 TEST(Many, HundredThousandFibersYieldSleepAndJoin) {
@@ -38,7 +40,7 @@ TEST(Many, HundredThousandFibersYieldSleepAndJoin) {
   std::size_t live_peak = 0;
   std::uint64_t sum = 0;
   int order_errors = 0;
-  weft::run([&] {
+  weft_test::run([&] {
     std::vector<weft::Fiber<std::uint64_t>> fs;
     fs.reserve(kFibers);
     int phase_count[3] = {0, 0, 0};
@@ -81,7 +83,7 @@ TEST(Many, HundredThousandBlockedFibersCancelledAtShutdown) {
   }
   int cancelled = 0;
   auto t0 = Clock::now();
-  weft::run([&] {
+  weft_test::run([&] {
     for (int i = 0; i < kFibers; ++i) {
       weft::spawn([&] {
         if (weft::this_fiber::sleep_for(1h) == -ECANCELED) ++cancelled;
@@ -105,7 +107,7 @@ TEST(Many, DeepSpawnChain) {
       return weft::spawn(link, left - 1).join() + 1;
     }
   };
-  EXPECT_EQ(weft::run([] { return Chain::link(kChainDepth); }), kChainDepth);
+  EXPECT_EQ(weft_test::run([] { return Chain::link(kChainDepth); }), kChainDepth);
 }
 
 }  // namespace

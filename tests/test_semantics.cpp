@@ -29,7 +29,7 @@ using weft_test::Pipe;
 TEST(Semantics, CaughtExceptionsArePerFiber) {
   std::string a_saw, b_saw;
   bool b_current_null = true;
-  weft::run([&] {
+  weft_test::run([&] {
     auto a = weft::spawn([&] {
       try {
         throw std::runtime_error("A");
@@ -62,7 +62,7 @@ TEST(Semantics, CaughtExceptionsArePerFiber) {
 // std::uncaught_exceptions() belongs to the fiber that is unwinding, not to its neighbours.
 TEST(Semantics, UncaughtExceptionCountIsPerFiber) {
   int seen = -1;
-  weft::run([&] {
+  weft_test::run([&] {
     auto unwinding = weft::spawn([] {
       struct BlockWhileUnwinding {
         ~BlockWhileUnwinding() { weft::this_fiber::sleep_for(10ms); }
@@ -88,7 +88,7 @@ TEST(Semantics, LoneYieldingFiberDoesNotStarveTimersOrIo) {
   Pipe p;
   bool slept = false;
   long got = 0;
-  weft::run([&] {
+  weft_test::run([&] {
     auto sleeper = weft::spawn([&] {
       weft::this_fiber::sleep_for(10ms);
       slept = true;
@@ -114,7 +114,7 @@ TEST(Semantics, CloseDoesNotDisturbOperationsOnADup) {
   int dup_fd = ::fcntl(p.r, F_DUPFD_CLOEXEC, 0);
   ASSERT_GE(dup_fd, 0);
   long on_closed = 0, on_dup = 0;
-  weft::run([&] {
+  weft_test::run([&] {
     auto r1 = weft::spawn([&] {
       char c;
       on_closed = weft::read(p.r, &c, 1);
@@ -151,7 +151,7 @@ TEST(Semantics, DetachedResultIsDestroyedOnItsFiber) {
       *slept = weft::this_fiber::sleep_for(1ms);
     }
   };
-  weft::run([&] {
+  weft_test::run([&] {
     weft::spawn([&] { return Conn(&in_fiber, &slept); }).detach();
     weft::this_fiber::sleep_for(20ms);
   });
@@ -161,7 +161,7 @@ TEST(Semantics, DetachedResultIsDestroyedOnItsFiber) {
 
 // Joining oneself is refused without consuming the handle or leaking the fiber.
 TEST(Semantics, JoiningOneselfKeepsTheHandle) {
-  weft::run([] {
+  weft_test::run([] {
     weft::Fiber<void>* self_handle = nullptr;
     bool threw = false, still_joinable = false;
     auto f = weft::spawn([&] {
@@ -186,14 +186,14 @@ TEST(Semantics, JoiningOneselfKeepsTheHandle) {
 TEST(Semantics, BadSettingsAreRefusedWithAClearError) {
   weft::Config huge_ring;
   huge_ring.ring_entries = 16385;
-  EXPECT_THROW(weft::run(huge_ring, [] {}), std::invalid_argument);
+  EXPECT_THROW(weft_test::run(huge_ring, [] {}), std::invalid_argument);
   weft::Config huge_stack;
   huge_stack.stack_size = SIZE_MAX;
-  EXPECT_THROW(weft::run(huge_stack, [] {}), std::invalid_argument);
+  EXPECT_THROW(weft_test::run(huge_stack, [] {}), std::invalid_argument);
   weft::Config tiny_stack;
   tiny_stack.stack_size = 4096;
-  EXPECT_THROW(weft::run(tiny_stack, [] {}), std::invalid_argument);
-  weft::run([] {
+  EXPECT_THROW(weft_test::run(tiny_stack, [] {}), std::invalid_argument);
+  weft_test::run([] {
     weft::SpawnOptions opts;
     opts.stack_size = SIZE_MAX;
     EXPECT_THROW(weft::spawn_with(opts, [] {}), std::invalid_argument);
@@ -209,7 +209,7 @@ TEST(Semantics, DeadlineAtTheStartOfTimeFailsAtOnce) {
   char c;
   auto t0 = weft::Clock::now();
   EXPECT_EQ(weft::read(p.r, &c, 1, weft::Deadline(weft::Clock::time_point::min())), -ETIMEDOUT);
-  EXPECT_EQ(weft::run([&] {
+  EXPECT_EQ(weft_test::run([&] {
               return weft::read(p.r, &c, 1, weft::Deadline(weft::Clock::time_point::min()));
             }),
             -ETIMEDOUT);
@@ -226,7 +226,7 @@ __attribute__((noinline)) void touch_far_below() {
 // not a silent write into the neighbouring fiber's stack.
 TEST(SemanticsDeathTest, LargeFrameOverflowIsReported) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_DEATH(weft::run([] {
+  EXPECT_DEATH(weft_test::run([] {
                  auto victim = weft::spawn([] { weft::this_fiber::yield(); });
                  weft::spawn_with({.name = "bigframe"}, touch_far_below).join();
                  victim.join();
@@ -240,7 +240,7 @@ TEST(SemanticsDeathTest, IgnoredSegvStillKills) {
   EXPECT_EXIT(
       {
         std::signal(SIGSEGV, SIG_IGN);
-        weft::run([] {
+        weft_test::run([] {
           // Not null but in the never-mapped first page: UBSan would catch a store through
           // nullptr itself and exit before the fault this test is about.
           volatile std::uintptr_t first_page = alignof(int);

@@ -49,7 +49,7 @@ TEST(StackDeathTest, OverflowIsReportedWithNameAndSize) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(
       {
-        weft::run([] { weft::spawn_with({.name = "deep"}, [] { g_sink += overflow(0); }).join(); });
+        weft_test::run([] { weft::spawn_with({.name = "deep"}, [] { g_sink += overflow(0); }).join(); });
       },
       AllOf(ContainsRegex("[Oo]verflow"), HasSubstr("deep"), ContainsRegex("65536|64 ?KiB")));
 }
@@ -58,7 +58,7 @@ TEST(StackDeathTest, OverflowWithCustomStackSize) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(
       {
-        weft::run([] {
+        weft_test::run([] {
           weft::spawn_with({.name = "custom-size", .stack_size = 128 * 1024}, [] {
             g_sink += overflow(0);
           }).join();
@@ -73,7 +73,7 @@ TEST(StackDeathTest, DefaultStackCannotHold200KiB) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(
       {
-        weft::run([] {
+        weft_test::run([] {
           weft::spawn_with({.name = "small"}, [] { g_sink += recurse<1024>(200); }).join();
         });
       },
@@ -84,7 +84,7 @@ TEST(StackDeathTest, DefaultStackCannotHold200KiB) {
 // Stack sizes.
 
 TEST(Stack, CustomStackSizeHonoured) {
-  int r = weft::run([] {
+  int r = weft_test::run([] {
     return weft::spawn_with({.name = "big", .stack_size = 256 * 1024},
                             [] { return recurse<1024>(200); })
         .join();
@@ -95,7 +95,7 @@ TEST(Stack, CustomStackSizeHonoured) {
 TEST(Stack, ConfigStackSizeAppliesToMainAndSpawned) {
   weft::Config cfg;
   cfg.stack_size = 256 * 1024;
-  int r = weft::run(cfg, [] {
+  int r = weft_test::run(cfg, [] {
     int in_main = recurse<1024>(200);
     int in_child = weft::spawn([] { return recurse<1024>(200); }).join();
     return in_main + in_child;
@@ -111,7 +111,7 @@ TEST(Stack, OddStackSizeGivesAtLeastTheRequest) {
 #else
   constexpr int kDepth = 85;
 #endif
-  int r = weft::run([] {
+  int r = weft_test::run([] {
     return weft::spawn_with({.name = "", .stack_size = 100000},
                             [] { return recurse<1024>(kDepth); })
         .join();
@@ -123,7 +123,7 @@ TEST(Stack, OddStackSizeGivesAtLeastTheRequest) {
 // Guard modes.
 
 TEST(Stack, GuardModeWithGuardPages) {
-  weft::GuardMode mode = weft::run([] { return weft::stats().guard_mode; });
+  weft::GuardMode mode = weft_test::run([] { return weft::stats().guard_mode; });
   EXPECT_NE(mode, weft::GuardMode::kNone);
   RecordProperty("guard_mode", mode == weft::GuardMode::kMadvise ? "madvise" : "mprotect");
 }
@@ -131,7 +131,7 @@ TEST(Stack, GuardModeWithGuardPages) {
 TEST(Stack, GuardModeWithoutGuardPages) {
   weft::Config cfg;
   cfg.guard_pages = false;
-  auto [mode, sum] = weft::run(cfg, [] {
+  auto [mode, sum] = weft_test::run(cfg, [] {
     // Stacks still work without guard pages.
     std::vector<weft::Fiber<int>> fs;
     for (int i = 0; i < 100; ++i) fs.push_back(weft::spawn([i] { return recurse<256>(i % 50); }));
@@ -159,7 +159,7 @@ constexpr int kWave = 1000;
 constexpr int kWaves = 10;
 
 TEST(Stack, StacksAreCachedAndReused) {
-  weft::run([] {
+  weft_test::run([] {
     auto s0 = weft::stats();
     EXPECT_EQ(s0.stacks_in_use, 1u);  // main's
     wave(kWave);
@@ -179,7 +179,7 @@ TEST(Stack, StacksAreCachedAndReused) {
 }
 
 TEST(Stack, SequentialSpawnJoinReusesOneStack) {
-  weft::run([] {
+  weft_test::run([] {
     weft::spawn([] {}).join();
     weft::this_fiber::yield();
     auto s1 = weft::stats();
@@ -196,14 +196,14 @@ TEST(Stack, SequentialSpawnJoinReusesOneStack) {
 TEST(Stack, CacheSizeIsBounded) {
   weft::Config cfg;
   cfg.stack_cache = 8;
-  auto cached = weft::run(cfg, [] {
+  auto cached = weft_test::run(cfg, [] {
     wave(100);
     return weft::stats().stacks_cached;
   });
   EXPECT_LE(cached, 8u);
   EXPECT_GE(cached, 1u);
   cfg.stack_cache = 0;
-  EXPECT_EQ(weft::run(cfg,
+  EXPECT_EQ(weft_test::run(cfg,
                       [] {
                         wave(10);
                         return weft::stats().stacks_cached;
@@ -233,7 +233,7 @@ TEST(Stack, FreedStacksBeyondCacheGiveMemoryBack) {
   cfg.stack_cache = 8;
   cfg.stack_size = 256 * 1024;
   long before = 0, peak = 0, after = 0;
-  weft::run(cfg, [&] {
+  weft_test::run(cfg, [&] {
     before = rss_kib();
     std::vector<weft::Fiber<int>> fs;
     for (int i = 0; i < kFibers; ++i) fs.push_back(weft::spawn([] { return touch_and_park(190); }));
@@ -251,7 +251,7 @@ TEST(Stack, FreedStacksBeyondCacheGiveMemoryBack) {
 
 TEST(Stack, CustomSizedStacksDoNotBreakTheCache) {
   // Fibers of several sizes, interleaved: each still gets at least the stack it asked for.
-  int r = weft::run([] {
+  int r = weft_test::run([] {
     int total = 0;
     for (int round = 0; round < 20; ++round) {
       auto a = weft::spawn_with({.name = "", .stack_size = 256 * 1024},

@@ -24,7 +24,7 @@ using weft_test::rss_kib;
 
 TEST(Sleep, WakesInDeadlineOrder) {
   std::vector<int> order;
-  weft::run([&] {
+  weft_test::run([&] {
     std::vector<weft::Fiber<void>> fs;
     for (int ms : {30, 10, 20}) {
       fs.push_back(weft::spawn([&order, ms] {
@@ -38,7 +38,7 @@ TEST(Sleep, WakesInDeadlineOrder) {
 }
 
 TEST(Sleep, SleepsAtLeastTheDuration) {
-  weft::run([] {
+  weft_test::run([] {
     for (auto d : {1ms, 5ms, 20ms}) {
       auto t0 = Clock::now();
       EXPECT_EQ(weft::this_fiber::sleep_for(d), 0);
@@ -53,7 +53,7 @@ TEST(Sleep, SleepsAtLeastTheDuration) {
 TEST(Sleep, SleepingFibersRunConcurrently) {
   // 10 fibers each sleeping 50 ms overlap: far less than 10 x 50 ms in total.
   auto t0 = Clock::now();
-  weft::run([] {
+  weft_test::run([] {
     std::vector<weft::Fiber<int>> fs;
     for (int i = 0; i < 10; ++i)
       fs.push_back(weft::spawn([] { return weft::this_fiber::sleep_for(50ms); }));
@@ -65,7 +65,7 @@ TEST(Sleep, SleepingFibersRunConcurrently) {
 }
 
 TEST(Sleep, SleepUntilPastReturnsImmediately) {
-  weft::run([] {
+  weft_test::run([] {
     auto t0 = Clock::now();
     EXPECT_EQ(weft::this_fiber::sleep_until(Clock::now() - 1h), 0);
     EXPECT_EQ(weft::this_fiber::sleep_until(Clock::time_point{}), 0);
@@ -75,7 +75,7 @@ TEST(Sleep, SleepUntilPastReturnsImmediately) {
 }
 
 TEST(Sleep, SleepForZeroAndNegative) {
-  weft::run([] {
+  weft_test::run([] {
     auto t0 = Clock::now();
     for (int i = 0; i < 1000; ++i) {
       EXPECT_EQ(weft::this_fiber::sleep_for(0ms), 0);
@@ -87,7 +87,7 @@ TEST(Sleep, SleepForZeroAndNegative) {
 }
 
 TEST(Sleep, TimersPendingCountsSleepers) {
-  weft::run([] {
+  weft_test::run([] {
     EXPECT_EQ(weft::stats().timers_pending, 0u);
     std::vector<weft::Fiber<int>> fs;
     for (int i = 0; i < 5; ++i)
@@ -106,7 +106,7 @@ TEST(Sleep, ManyEqualDeadlinesAllWake) {
   std::vector<int> order;
   Clock::time_point at;
   std::vector<Clock::time_point> woke(1000);
-  weft::run([&] {
+  weft_test::run([&] {
     at = Clock::now() + 30ms;
     std::vector<weft::Fiber<int>> fs;
     for (int i = 0; i < 1000; ++i) {
@@ -127,7 +127,7 @@ TEST(Sleep, ManyEqualDeadlinesAllWake) {
 }
 
 TEST(Sleep, NeverDeadlineSleepsUntilCancelled) {
-  weft::run([] {
+  weft_test::run([] {
     auto f = weft::spawn([] { return weft::this_fiber::sleep_until(weft::Deadline::never()); });
     weft::this_fiber::sleep_for(10ms);
     EXPECT_FALSE(f.done());
@@ -137,7 +137,7 @@ TEST(Sleep, NeverDeadlineSleepsUntilCancelled) {
 }
 
 TEST(Sleep, CancelSleepingFiberIsPrompt) {
-  weft::run([] {
+  weft_test::run([] {
     auto f = weft::spawn([] {
       auto t0 = Clock::now();
       int r = weft::this_fiber::sleep_for(30s);
@@ -153,7 +153,7 @@ TEST(Sleep, CancelSleepingFiberIsPrompt) {
 }
 
 TEST(Sleep, CancelOneOfManyLeavesOthers) {
-  weft::run([] {
+  weft_test::run([] {
     std::vector<weft::Fiber<int>> fs;
     for (int i = 0; i < 20; ++i)
       fs.push_back(weft::spawn([] { return weft::this_fiber::sleep_for(20ms); }));
@@ -167,7 +167,7 @@ TEST(Sleep, HugeDurationsDoNotWrapAround) {
   // A duration too large for the clock's nanoseconds means "practically never", not "already".
   int fds[2];
   ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-  weft::run([&] {
+  weft_test::run([&] {
     auto a = weft::spawn([] { return weft::this_fiber::sleep_for(std::chrono::seconds::max()); });
     auto b = weft::spawn([] {
       return weft::this_fiber::sleep_for(std::chrono::hours(24 * 365 * 1000));  // 1000 years
@@ -201,7 +201,7 @@ TEST(Sleep, HundredThousandSleepers) {
 #endif
   // With mprotect'd guard pages every stack costs two mappings: 100k stacks exceed the default
   // vm.max_map_count, so this scale needs MADV_GUARD_INSTALL (or no guards).
-  weft::GuardMode mode = weft::run([] { return weft::stats().guard_mode; });
+  weft::GuardMode mode = weft_test::run([] { return weft::stats().guard_mode; });
   if (mode == weft::GuardMode::kMprotect) {
     GTEST_SKIP() << "guard pages use mprotect on this kernel; 100k stacks exceed max_map_count";
   }
@@ -212,7 +212,7 @@ TEST(Sleep, HundredThousandSleepers) {
   int woke = 0;
   int early = 0;
   auto t0 = Clock::now();
-  weft::run([&] {
+  weft_test::run([&] {
     Clock::time_point at{};
     std::vector<weft::Fiber<int>> fs;
     fs.reserve(kFibers);

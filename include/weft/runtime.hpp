@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -23,8 +24,11 @@ enum class GuardMode : std::uint8_t {
   kMprotect,
 };
 
-// RuntimeStats are counters of one carrier, for diagnostics and leak checks.
+// RuntimeStats are counters of one weft::run (summed over its carriers), for diagnostics and
+// leak checks.
 struct RuntimeStats {
+  // carriers is how many carriers (OS threads running fibers) the run has.
+  unsigned carriers = 0;
   // fibers_live is how many fibers exist (running, ready, blocked, or finished but unjoined).
   std::size_t fibers_live = 0;
   // fibers_created is how many fibers were spawned in total.
@@ -57,6 +61,10 @@ RuntimeStats stats();
 RuntimeStats last_run_stats() noexcept;
 // in_fiber() tells whether the caller runs on a weft fiber.
 bool in_fiber() noexcept;
+// fiber_dump() describes every fiber of the caller's run, one per line: id, name, carrier,
+// state, and for a blocked fiber what it waits in (read, sleep, mutex, join, ...), on which fd,
+// and for how long; throws std::logic_error off a run.
+std::string fiber_dump();
 
 namespace detail {
 // run_main turns the calling thread into a carrier, runs main to completion, cancels and drains

@@ -1,11 +1,15 @@
 // Umbrella header: the whole public API of weft.
 #pragma once
 
+#include <weft/blocking.hpp>
 #include <weft/channel.hpp>
 #include <weft/config.hpp>
 #include <weft/deadline.hpp>
 #include <weft/fiber.hpp>
+#include <weft/fiber_local.hpp>
+#include <weft/gather.hpp>
 #include <weft/io.hpp>
+#include <weft/outcome.hpp>
 #include <weft/runtime.hpp>
 #include <weft/select.hpp>
 #include <weft/timeout.hpp>

@@ -1,0 +1,65 @@
+// watchdog: the monitor thread of a run -- stall reports, spare carriers and fiber dumps.
+//
+// The cooperative model's weak spot is a fiber that does not yield: a long computation, or a
+// call that blocks without the runtime seeing it (a raw syscall, a library lock). Every fiber
+// of its carrier waits behind it. The watchdog samples each carrier's switch counter every
+// stall_ms/4; a carrier that is running fibers (not sleeping in its reactor) whose counter has
+// not moved for stall_ms is stalled. Then, once per stall:
+//   - it reports on stderr which fiber holds the carrier (id, name), for how long, and a
+//     backtrace taken on the carrier thread itself (SIGURG, the signal Go preempts with: rarely
+//     used by programs; skipped, with a note, when the program has its own SIGURG handler);
+//   - it marks the carrier stalled, so new fibers are placed elsewhere, moves the carrier's
+//     unstarted fibers away, and, when fewer carriers than Config::carriers are left unstalled,
+//     starts a spare carrier (Go's sysmon hands off a P from a thread stuck in a syscall the
+//     same way). Started fibers stay where they are: they cannot change threads.
+// When the carrier moves again the mark is cleared and the end of the stall is reported. Spare
+// carriers stay until the run ends; at most Scheduler::kMaxCarriers carriers exist.
+//
+// Fiber dumps: dump_fibers() formats every fiber of the run; Config::dump_signal installs a
+// handler that only writes to the watchdog's eventfd (async-signal-safe), and the watchdog
+// thread prints the dump.
+#pragma once
+
+#include <pthread.h>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+namespace weft::rt {
+
+class Scheduler;
+
+// Watchdog watches the carriers of one run from its own thread.
+class Watchdog {
+ public:
+  // Watchdog() starts the monitor thread; throws std::runtime_error if it cannot.
+  explicit Watchdog(Scheduler& sched);
+  // ~Watchdog() stops and joins the monitor thread.
+  ~Watchdog();
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+ private:
+  struct Seen {
+    std::uint64_t progress = 0;
+    std::int64_t since_ns = 0;
+    bool reported = false;
+  };
+  static void* thread_main(void* arg);
+  void watch();
+  void check(unsigned i, Seen& seen, std::int64_t now_ns);
+  void report_stall(unsigned i, std::int64_t stalled_ns);
+  void relieve(unsigned i);
+
+  Scheduler& sched_;
+  int event_fd_ = -1;
+  int dump_slot_ = -1;
+  pthread_t thread_{};
+  std::atomic<bool> stop_{false};
+  std::vector<Seen> seen_;
+};
+
+// install_dump_signal() makes sig print a fiber dump of every run; returns 0 or -errno.
+int install_dump_signal(int sig) noexcept;
+
+}  // namespace weft::rt

@@ -1,0 +1,271 @@
+// Many carriers: placement, pinning, cross-carrier join/cancel/close, stealing, shutdown and
+// deadlock detection across carriers. Each test runs with 1, 2 and 4 carriers.
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <set>
+#include <stdexcept>
+#include <vector>
+
+#include <weft/weft.hpp>
+
+#include "support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+long tid() {
+  return ::syscall(SYS_gettid);
+}
+
+class Carriers : public ::testing::TestWithParam<unsigned> {
+ protected:
+  weft::Config cfg() const {
+    weft::Config c;
+    c.carriers = GetParam();
+    return c;
+  }
+};
+
+TEST_P(Carriers, StatsReportTheCarrierCount) {
+  unsigned n = weft::run(cfg(), [] { return weft::stats().carriers; });
+  EXPECT_EQ(n, GetParam());
+  EXPECT_EQ(weft::last_run_stats().carriers, GetParam());
+}
+
+TEST_P(Carriers, FibersSpreadOverCarrierThreads) {
+  std::set<long> tids = weft::run(cfg(), [] {
+    std::vector<weft::Fiber<long>> fs;
+    for (int i = 0; i < 64; ++i) {
+      fs.push_back(weft::spawn([] {
+        weft::this_fiber::sleep_for(20ms);
+        return tid();
+      }));
+    }
+    std::set<long> out;
+    for (auto& f : fs) out.insert(f.join());
+    return out;
+  });
+  EXPECT_EQ(tids.size(), GetParam());
+}
+
+TEST_P(Carriers, StartedFiberNeverChangesThread) {
+  std::atomic<int> moved{0};
+  weft::run(cfg(), [&] {
+    weft_test::Pipe p;
+    std::vector<weft::Fiber<void>> fs;
+    for (int i = 0; i < 200; ++i) {
+      fs.push_back(weft::spawn([&] {
+        long mine = tid();
+        for (int k = 0; k < 20; ++k) {
+          weft::this_fiber::yield();
+          if (k % 5 == 0) weft::this_fiber::sleep_for(1ms);
+          if (tid() != mine) moved.fetch_add(1);
+        }
+      }));
+    }
+    for (auto& f : fs) f.join();
+  });
+  EXPECT_EQ(moved.load(), 0);
+  EXPECT_EQ(weft::last_run_stats().fibers_live, 0u);
+}
+
+TEST_P(Carriers, JoinAcrossCarriersReturnsValuesAndExceptions) {
+  weft::run(cfg(), [] {
+    std::vector<weft::Fiber<int>> fs;
+    for (int i = 0; i < 1000; ++i) {
+      fs.push_back(weft::spawn([i] {
+        if (i % 2 == 0) weft::this_fiber::yield();
+        if (i % 7 == 0) throw std::runtime_error("seven");
+        return i;
+      }));
+    }
+    long sum = 0;
+    int thrown = 0;
+    for (auto& f : fs) {
+      try {
+        sum += f.join();
+      } catch (const std::runtime_error&) {
+        ++thrown;
+      }
+    }
+    long want = 0;
+    int want_thrown = 0;
+    for (int i = 0; i < 1000; ++i) {
+      if (i % 7 == 0) {
+        ++want_thrown;
+      } else {
+        want += i;
+      }
+    }
+    EXPECT_EQ(sum, want);
+    EXPECT_EQ(thrown, want_thrown);
+  });
+  EXPECT_EQ(weft::last_run_stats().fibers_live, 0u);
+}
+
+TEST_P(Carriers, CancelFromAnotherFiberWakesBlockedRead) {
+  weft::run(cfg(), [] {
+    std::vector<weft_test::Pipe> pipes(16);
+    std::vector<weft::Fiber<ssize_t>> readers;
+    for (auto& p : pipes) {
+      readers.push_back(weft::spawn([&p] {
+        char c;
+        return weft::read(p.r, &c, 1);
+      }));
+    }
+    weft::this_fiber::sleep_for(20ms);  // let every reader block, wherever it runs
+    // Cancel from fibers that may sit on other carriers than the readers.
+    std::vector<weft::Fiber<void>> cancellers;
+    for (auto& r : readers) cancellers.push_back(weft::spawn([&r] { r.cancel(); }));
+    for (auto& c : cancellers) c.join();
+    for (auto& r : readers) EXPECT_EQ(r.join(), -ECANCELED);
+  });
+  EXPECT_EQ(weft::last_run_stats().io_inflight, 0u);
+}
+
+TEST_P(Carriers, CloseWakesReadersOnEveryCarrier) {
+  weft_test::Pipe p;
+  weft::run(cfg(), [&] {
+    std::vector<weft::Fiber<ssize_t>> readers;
+    for (int i = 0; i < 32; ++i) {
+      readers.push_back(weft::spawn([&] {
+        char c;
+        return weft::read(p.r, &c, 1);
+      }));
+    }
+    weft::this_fiber::sleep_for(20ms);
+    EXPECT_EQ(weft::close(p.r), 0);
+    p.r = -1;
+    for (auto& r : readers) EXPECT_EQ(r.join(), -EBADF);
+  });
+  EXPECT_EQ(weft::last_run_stats().io_inflight, 0u);
+}
+
+TEST_P(Carriers, PingPongAcrossPipes) {
+  // Two fibers, likely on different carriers, bounce a counter 2,000 times through pipes.
+  weft_test::Pipe a, b;
+  int last = weft::run(cfg(), [&] {
+    auto peer = weft::spawn([&] {
+      int v = 0;
+      while (weft::read_exact(a.r, &v, sizeof v) == sizeof v) {
+        ++v;
+        weft::write_all(b.w, &v, sizeof v);
+        if (v >= 2000) break;
+      }
+    });
+    int v = 0;
+    while (v < 2000) {
+      ++v;
+      weft::write_all(a.w, &v, sizeof v);
+      weft::read_exact(b.r, &v, sizeof v);
+    }
+    peer.join();
+    return v;
+  });
+  EXPECT_EQ(last, 2000);
+}
+
+TEST_P(Carriers, UnstartedFibersAreSharedOut) {
+  // Every fiber computes without yielding; with more than one carrier, idle carriers must take
+  // some of them (placement or stealing), so more than one thread does work.
+  std::set<long> tids;
+  weft::run(cfg(), [&] {
+    std::vector<weft::Fiber<long>> fs;
+    for (int i = 0; i < 400; ++i) {
+      fs.push_back(weft::spawn([] {
+        volatile unsigned x = 0;
+        for (int k = 0; k < 20000; ++k) x = x + k;
+        return tid();
+      }));
+    }
+    for (auto& f : fs) tids.insert(f.join());
+  });
+  if (GetParam() > 1) {
+    EXPECT_GT(tids.size(), 1u);
+  } else {
+    EXPECT_EQ(tids.size(), 1u);
+  }
+}
+
+TEST_P(Carriers, ShutdownCancelsFibersOnEveryCarrier) {
+  std::atomic<int> cancelled{0};
+  weft::run(cfg(), [&] {
+    for (int i = 0; i < 1000; ++i) {
+      weft::spawn([&] {
+        if (weft::this_fiber::sleep_for(1h) == -ECANCELED) cancelled.fetch_add(1);
+      });
+    }
+    weft::this_fiber::sleep_for(20ms);
+  });
+  EXPECT_EQ(cancelled.load(), 1000);
+  auto s = weft::last_run_stats();
+  EXPECT_EQ(s.fibers_live, 0u);
+  EXPECT_EQ(s.timers_pending, 0u);
+  EXPECT_EQ(s.stacks_in_use, 0u);
+}
+
+TEST_P(Carriers, HandlesDroppedOnOtherCarriersFreeTheirFibers) {
+  weft::run(cfg(), [] {
+    std::vector<weft::Fiber<int>> fs;
+    for (int i = 0; i < 500; ++i) fs.push_back(weft::spawn([i] { return i; }));
+    // Hand the handles to fibers that will be placed anywhere, and drop them there.
+    std::vector<weft::Fiber<void>> droppers;
+    for (auto& f : fs) {
+      droppers.push_back(weft::spawn([h = std::move(f)]() mutable {
+        weft::this_fiber::yield();
+        h.detach();
+      }));
+    }
+    for (auto& d : droppers) d.join();
+  });
+  EXPECT_EQ(weft::last_run_stats().fibers_live, 0u);
+  EXPECT_EQ(weft::last_run_stats().stacks_in_use, 0u);
+}
+
+TEST_P(Carriers, RunsBackToBack) {
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(weft::run(cfg(), [i] { return weft::spawn([i] { return i * 2; }).join(); }), i * 2);
+  }
+}
+
+TEST_P(Carriers, DeadlockAcrossCarriersIsReported) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  weft::Config c = cfg();
+  EXPECT_DEATH(weft::run(c,
+                         [] {
+                           // Fibers that sleep with no deadline, on every carrier, and a main
+                           // that joins one: only a cancel could wake any of them.
+                           std::vector<weft::Fiber<int>> fs;
+                           for (int i = 0; i < 8; ++i) {
+                             fs.push_back(weft::spawn(
+                                 [] { return weft::this_fiber::sleep_until(weft::Deadline()); }));
+                           }
+                           fs[0].join();
+                         }),
+               "deadlock");
+}
+
+INSTANTIATE_TEST_SUITE_P(, Carriers, ::testing::Values(1u, 2u, 4u),
+                         [](const auto& info) { return std::to_string(info.param) + "carriers"; });
+
+TEST(CarrierConfig, TooManyCarriersIsRefused) {
+  weft::Config c;
+  c.carriers = 100000;
+  EXPECT_THROW(weft::run(c, [] {}), std::invalid_argument);
+}
+
+TEST(CarrierConfig, DefaultIsTheCpuCount) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+  EXPECT_EQ(weft::run([] { return weft::stats().carriers; }),
+            static_cast<unsigned>(CPU_COUNT(&set)));
+}
+
+}  // namespace

@@ -1,0 +1,148 @@
+// The stall watchdog and fiber dumps: a fiber that computes for a second is named on stderr with
+// a backtrace, the other fibers keep running, and dumps show what each fiber waits in.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <weft/weft.hpp>
+
+#include "support.hpp"
+
+// spin_for() computes without yielding for d. Outside the anonymous namespace and exported
+// (the test links with -rdynamic) so the stall report's backtrace can name it.
+__attribute__((noinline)) void spin_for(std::chrono::milliseconds d) {
+  auto end = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < end) {
+  }
+}
+
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+class Stall : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(Stall, SpinningFiberIsReportedAndOthersKeepServing) {
+  weft::Config cfg;
+  cfg.carriers = GetParam();
+  cfg.stall_ms = 100;
+  std::atomic<int> served{0};
+  int served_during_spin = 0;
+  testing::internal::CaptureStderr();
+  unsigned carriers_after = weft::run(cfg, [&] {
+    auto spinner = weft::spawn_with(weft::SpawnOptions{"spinner"}, [&] {
+      spin_for(1000ms);
+      return served.load();
+    });
+    weft::this_fiber::sleep_for(10ms);  // the spinner holds its carrier from here on
+    // Servers spawned now are placed away from the stalled carrier (or on the spare).
+    std::vector<weft::Fiber<void>> servers;
+    for (int i = 0; i < 8; ++i) {
+      servers.push_back(weft::spawn([&] {
+        for (int k = 0; k < 20; ++k) {
+          weft::this_fiber::sleep_for(5ms);
+          served.fetch_add(1);
+        }
+      }));
+    }
+    served_during_spin = spinner.join();
+    for (auto& s : servers) s.join();
+    weft::this_fiber::sleep_for(80ms);  // long enough for the watchdog to see the stall end
+    return weft::stats().carriers;
+  });
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_THAT(err, HasSubstr("weft: stall: carrier"));
+  EXPECT_THAT(err, HasSubstr("\"spinner\""));
+  EXPECT_THAT(err, HasSubstr("spin_for"));  // the backtrace shows where it spins
+  EXPECT_THAT(err, HasSubstr("stall over"));
+  if (GetParam() > 1) {
+    // Main sat on another carrier than the spinner, so the servers ran during the spin.
+    EXPECT_GE(served_during_spin, 8 * 10);
+  }
+  // One carrier stalled of N: a spare restored N unstalled ones.
+  EXPECT_EQ(carriers_after, GetParam() + 1);
+  EXPECT_EQ(served.load(), 8 * 20);
+}
+
+INSTANTIATE_TEST_SUITE_P(, Stall, ::testing::Values(1u, 2u, 4u),
+                         [](const auto& info) { return std::to_string(info.param) + "carriers"; });
+
+TEST(Watchdog, ZeroTurnsItOff) {
+  weft::Config cfg;
+  cfg.carriers = 1;
+  cfg.stall_ms = 0;
+  testing::internal::CaptureStderr();
+  weft::run(cfg, [] { spin_for(300ms); });
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+}
+
+TEST(Watchdog, ProgramsOwnSigurgHandlerIsLeftAlone) {
+  static std::atomic<int> mine{0};
+  struct sigaction sa {}, old{};
+  sa.sa_handler = [](int) { mine.fetch_add(1); };
+  sigemptyset(&sa.sa_mask);
+  ASSERT_EQ(sigaction(SIGURG, &sa, &old), 0);
+  weft::Config cfg;
+  cfg.carriers = 1;
+  cfg.stall_ms = 50;
+  testing::internal::CaptureStderr();
+  weft::run(cfg, [] { spin_for(300ms); });
+  std::string err = testing::internal::GetCapturedStderr();
+  sigaction(SIGURG, &old, nullptr);
+  EXPECT_THAT(err, HasSubstr("no backtrace: the program handles SIGURG itself"));
+  EXPECT_EQ(mine.load(), 0);
+}
+
+TEST(Dump, ShowsWhatEachFiberWaitsIn) {
+  weft_test::Pipe p;
+  std::string dump = weft_test::run([&] {
+    auto reader = weft::spawn_with(weft::SpawnOptions{"reader"}, [&] {
+      char c;
+      return weft::read(p.r, &c, 1);
+    });
+    auto sleeper = weft::spawn_with(weft::SpawnOptions{"sleeper"},
+                                    [] { return weft::this_fiber::sleep_for(1h); });
+    weft::this_fiber::sleep_for(30ms);
+    std::string d = weft::fiber_dump();
+    reader.cancel();
+    sleeper.cancel();
+    reader.join();
+    sleeper.join();
+    return d;
+  });
+  EXPECT_THAT(dump, HasSubstr("\"reader\""));
+  EXPECT_THAT(dump, HasSubstr("blocked in read fd " + std::to_string(p.r) + " for "));
+  EXPECT_THAT(dump, HasSubstr("\"sleeper\""));
+  EXPECT_THAT(dump, HasSubstr("blocked in sleep for "));
+  EXPECT_THAT(dump, HasSubstr("\"main\" carrier 0: running"));
+}
+
+TEST(Dump, SignalPrintsTheDump) {
+  weft::Config cfg;
+  cfg.carriers = 2;
+  cfg.dump_signal = SIGUSR2;
+  testing::internal::CaptureStderr();
+  weft::run(cfg, [] {
+    auto idle = weft::spawn_with(weft::SpawnOptions{"idler"},
+                                 [] { weft::this_fiber::sleep_for(300ms); });
+    weft::this_fiber::sleep_for(20ms);
+    ::kill(::getpid(), SIGUSR2);
+    idle.join();
+  });
+  std::string err = testing::internal::GetCapturedStderr();
+  signal(SIGUSR2, SIG_DFL);
+  EXPECT_THAT(err, HasSubstr("weft: fibers of the run (2 carriers)"));
+  EXPECT_THAT(err, HasSubstr("\"idler\""));
+}
+
+TEST(Dump, OffTheRunThrows) {
+  EXPECT_THROW(weft::fiber_dump(), std::logic_error);
+}
+
+}  // namespace
