@@ -67,7 +67,12 @@ ChannelCore* channel_init(void* storage, std::size_t capacity, const ChannelOps*
 }
 
 void channel_destroy(ChannelCore* c) noexcept {
-  if (!c->senders.empty() || !c->receivers.empty()) {
+  // Locked although nobody may use the channel any more: a fiber of another carrier that
+  // still does must be reported, not raced with.
+  c->lock.lock();
+  bool waited_on = !c->senders.empty() || !c->receivers.empty();
+  c->lock.unlock();
+  if (waited_on) {
     sys::write_stderr(
         "weft: a Channel was destroyed while a fiber still waits on it; a channel must outlive "
         "its users\n");

@@ -71,17 +71,22 @@ class CarriersTest : public ::testing::TestWithParam<unsigned> {
 // run_on_threads runs fn(i) as the main fiber of weft::run() on each of n OS threads, so
 // fibers of different carriers share channels and wake each other through the carriers'
 // mailboxes, whatever Config::carriers does today. A ticker fiber keeps each carrier from
-// mistaking a wait for another thread's fibers for a deadlock.
+// mistaking a wait for another thread's fibers for a deadlock. No run() returns before every
+// fn has: a carrier must not be torn down while a fiber of another one may still be inside
+// rt::notify() for it (Carrier::post touches the target carrier after queueing the waiter).
 inline void run_on_threads(int n, const std::function<void(int)>& fn) {
+  std::atomic<int> finished{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < n; ++i) {
-    threads.emplace_back([&fn, i] {
-      weft::run([&fn, i] {
+    threads.emplace_back([&fn, &finished, n, i] {
+      weft::run([&fn, &finished, n, i] {
         auto ticker = weft::spawn([] {
           while (weft::this_fiber::sleep_for(std::chrono::milliseconds(1)) == 0) {
           }
         });
         fn(i);
+        finished.fetch_add(1);
+        while (finished.load() < n) weft::this_fiber::sleep_for(std::chrono::milliseconds(1));
       });
     });
   }

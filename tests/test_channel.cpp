@@ -515,13 +515,16 @@ TEST(ChannelThreads, MpmcAcrossCarriers) {
 
 TEST(ChannelDeathTest, DestroyedWhileWaitedOn) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_DEATH(weft::run([] {
-                 auto* ch = new Channel<int>;
-                 auto f = weft::spawn([ch] { ch->recv(); });
-                 weft::this_fiber::yield();
-                 weft::this_fiber::sleep_for(5ms);
-                 delete ch;
-               }),
+  weft::Config one;  // the waiter surely parked before the delete
+  one.carriers = 1;
+  EXPECT_DEATH(weft::run(one,
+                         [] {
+                           auto* ch = new Channel<int>;
+                           auto f = weft::spawn([ch] { ch->recv(); });
+                           weft::this_fiber::yield();
+                           weft::this_fiber::sleep_for(5ms);
+                           delete ch;
+                         }),
                "destroyed while a fiber still waits");
 }
 

@@ -75,8 +75,12 @@ struct RecvResult {
   explicit operator bool() const noexcept { return ok(); }
   // operator*() is the received value; only valid when ok().
   T& operator*() noexcept { return *value; }
+  // operator*() is the received value; only valid when ok().
+  const T& operator*() const noexcept { return *value; }
   // operator->() reaches into the received value; only valid when ok().
   T* operator->() noexcept { return &*value; }
+  // operator->() reaches into the received value; only valid when ok().
+  const T* operator->() const noexcept { return &*value; }
 };
 
 // UnboundedTag selects the unbounded Channel constructor.

@@ -59,6 +59,10 @@ struct SelectCase {
 // (nonblocking and none ready) or kSelectTimeout.
 int select_wait(SelectCase* cases, std::size_t n, const Deadline& deadline, bool nonblocking);
 
+// select_impl erases the cases, waits, and tells the case that fired.
+template <class... Cases>
+int select_impl(const Deadline& deadline, bool nonblocking, Cases&... cases);
+
 }  // namespace detail
 
 // RecvCase is a select case that receives from a channel; it keeps what it received.
@@ -73,6 +77,10 @@ class RecvCase {
   // closed() tells whether the case last fired because its channel was closed and drained.
   bool closed() const noexcept { return closed_; }
 
+ private:
+  template <class... Cases>
+  friend int detail::select_impl(const Deadline&, bool, Cases&...);
+
   // erase() resets the case and describes it to the runtime (used by select).
   detail::SelectCase erase() noexcept {
     value_.reset();
@@ -82,7 +90,6 @@ class RecvCase {
   // fired() records the outcome after the runtime picked this case (used by select).
   void fired(ChannelStatus status) noexcept { closed_ = status == ChannelStatus::kClosed; }
 
- private:
   Channel<T>* ch_;
   std::optional<T> value_;
   bool closed_ = false;
@@ -101,6 +108,10 @@ class SendCase {
   // value() is the value still to be sent; empty once sent.
   std::optional<T>& value() noexcept { return value_; }
 
+ private:
+  template <class... Cases>
+  friend int detail::select_impl(const Deadline&, bool, Cases&...);
+
   // erase() describes the case to the runtime (used by select); throws std::logic_error if
   // the value was already sent.
   detail::SelectCase erase() {
@@ -114,7 +125,6 @@ class SendCase {
     value_.reset();  // moved from by the receiver
   }
 
- private:
   Channel<T>* ch_;
   std::optional<T> value_;
 };
@@ -133,7 +143,6 @@ SendCase<T> send_case(Channel<T>& ch, V&& v) {
 
 namespace detail {
 
-// select_impl erases the cases, waits, and tells the case that fired.
 template <class... Cases>
 int select_impl(const Deadline& deadline, bool nonblocking, Cases&... cases) {
   static_assert(sizeof...(Cases) > 0, "weft::select needs at least one case");
