@@ -37,8 +37,8 @@ TEST_P(TimeoutScope, InnerShorterFiresFirst) {
   weft::run(config(), [] {
     weft::Timeout outer(10s);
     {
+      auto t0 = Clock::now();  // before the scope: its deadline counts from its creation
       weft::Timeout inner(30ms);
-      auto t0 = Clock::now();
       EXPECT_EQ(weft::this_fiber::sleep_for(1h), -ETIMEDOUT);
       EXPECT_GE(Clock::now() - t0, 30ms);
       EXPECT_TRUE(inner.expired());
@@ -87,8 +87,8 @@ TEST_P(TimeoutScope, BoundsReadOnAPipe) {
   weft::run(config(), [&] {
     char c = 0;
     {
-      weft::Timeout t(30ms);
       auto t0 = Clock::now();
+      weft::Timeout t(30ms);
       EXPECT_EQ(weft::read(p.r, &c, 1), -ETIMEDOUT);
       EXPECT_GE(Clock::now() - t0, 30ms);
       EXPECT_TRUE(t.expired());
