@@ -79,6 +79,9 @@ Carrier::Carrier(const Config& config)
 }
 
 Carrier::~Carrier() {
+  // A notifier on another thread may still be inside post() for mail this carrier has already
+  // taken; its window is a few instructions and at most one eventfd write.
+  while (posting_.load(std::memory_order_acquire) != 0) sys::yield_thread();
   tls_carrier = nullptr;
   remove_altstack(altstack_);
 }
@@ -287,6 +290,8 @@ void Carrier::expire_timers() noexcept {
 }
 
 void Carrier::post(Waiter* w) noexcept {
+  // Counted before the mail goes in: once it is in, this carrier may finish and be destroyed.
+  posting_.fetch_add(1, std::memory_order_seq_cst);
   Waiter* head = mail_.load(std::memory_order_relaxed);
   do {
     w->mail_next = head;
@@ -295,6 +300,7 @@ void Carrier::post(Waiter* w) noexcept {
   // Pairs with run(): it sets sleeping_ and then re-checks mail_, both seq_cst, so either it
   // sees this mail or this sees it sleeping.
   if (sleeping_.load(std::memory_order_seq_cst) && sleeping_.exchange(false)) reactor_->wake();
+  posting_.fetch_sub(1, std::memory_order_release);
 }
 
 bool Carrier::drain_mail() noexcept {

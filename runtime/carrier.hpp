@@ -138,6 +138,10 @@ class Carrier {
   std::atomic<Waiter*> mail_{nullptr};
   std::atomic<bool> sleeping_{false};
   std::atomic<std::size_t> external_{0};
+  // posting_ counts post() calls in progress: a poster still reads sleeping_ and wakes the
+  // reactor after its mail is in, by when the woken fiber may have finished the run, so the
+  // destructor waits for it to reach zero before freeing any of this.
+  std::atomic<unsigned> posting_{0};
 };
 
 }  // namespace weft::rt
