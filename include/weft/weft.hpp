@@ -1,9 +1,14 @@
 // Umbrella header: the whole public API of weft.
 #pragma once
 
+#include <weft/condition_variable.hpp>
 #include <weft/config.hpp>
 #include <weft/deadline.hpp>
+#include <weft/event.hpp>
 #include <weft/fiber.hpp>
 #include <weft/io.hpp>
+#include <weft/mutex.hpp>
 #include <weft/runtime.hpp>
+#include <weft/semaphore.hpp>
 #include <weft/timeout.hpp>
+#include <weft/wait_group.hpp>
