@@ -8,6 +8,7 @@
 #include <weft/fiber.hpp>
 #include <weft/io.hpp>
 #include <weft/mutex.hpp>
+#include <weft/pool.hpp>
 #include <weft/runtime.hpp>
 #include <weft/semaphore.hpp>
 #include <weft/timeout.hpp>
