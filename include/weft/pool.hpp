@@ -1,8 +1,8 @@
 // Pool: a group of at most size() fibers running at once (gevent.pool.Pool).
 //
-// spawn() waits while the pool is full, then starts the function on a new fiber of the calling
-// carrier and returns its handle, as weft::spawn() does: join it for the result, or drop it to
-// let the fiber run detached. Either way the fiber is a member until its function returns,
+// spawn() waits while the pool is full, then starts the function on a new fiber and returns its
+// handle, as weft::spawn() does: join it for the result, or drop it to let the fiber run
+// detached. Either way the fiber is a member until its function returns,
 // when its place is handed to the longest-waiting spawn(). join() waits until every member has
 // finished; cancel() cancels every member, those spawned but not yet started included;
 // kill() cancels them and then joins.
