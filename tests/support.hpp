@@ -1,6 +1,7 @@
-// Helpers shared by the test programs: owned fds and memory readings.
+// Helpers shared by the test programs: owned fds, fd counts and memory readings.
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -31,6 +32,16 @@ struct Pipe {
   void close_r() { ::close(std::exchange(r, -1)); }
   void close_w() { ::close(std::exchange(w, -1)); }
 };
+
+// count_fds returns how many fds this process has open.
+inline int count_fds() {
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (::readdir(d) != nullptr) ++n;
+  ::closedir(d);
+  return n;
+}
 
 // rss_kib returns the resident set size of this process in KiB (0 if unknown).
 inline long rss_kib() {

@@ -1,10 +1,9 @@
 // Helpers for the sync and pool tests: the carriers parameter, runtimes spread over OS threads,
-// a ticker that keeps a waiting runtime from taking itself for deadlocked, and leak checks.
+// a ticker that keeps a waiting runtime from taking itself for deadlocked, leak checks, and
+// tiny timeouts for races.
 #pragma once
 
 #include <gtest/gtest.h>
-
-#include <dirent.h>
 
 #include <chrono>
 #include <exception>
@@ -15,16 +14,29 @@
 
 #include <weft/weft.hpp>
 
+#include "support.hpp"
+
 namespace weft_test {
 
-// open_fds() counts the process's open file descriptors.
-inline int open_fds() {
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
-  int n = 0;
-  while (::readdir(d) != nullptr) ++n;
-  ::closedir(d);
-  return n;
+// tiny() is a pseudo-random timeout of 0..63 microseconds, different per (seed, i).
+inline std::chrono::microseconds tiny(unsigned seed, unsigned i) {
+  unsigned x = (seed * 2654435761u) ^ (i * 40503u);
+  x ^= x >> 13;
+  return std::chrono::microseconds((x * 2246822519u) >> 26);
+}
+
+// hold() spends a while in a critical section: nothing, a yield, or a tiny sleep, so that
+// waiters of other carriers time out while queued and race with the hand-off.
+inline void hold(unsigned k, unsigned i) {
+  switch ((k + i) % 3) {
+    case 0:
+      break;
+    case 1:
+      weft::this_fiber::yield();
+      break;
+    default:
+      weft::this_fiber::sleep_for(tiny(k, i));
+  }
 }
 
 // expect_no_leaks() checks that the calling thread's last weft::run() left nothing behind.
@@ -51,8 +63,8 @@ inline void start_ticker() {
 // leaked fds at the end.
 class CarriersTest : public ::testing::TestWithParam<unsigned> {
  protected:
-  void SetUp() override { fds_ = open_fds(); }
-  void TearDown() override { EXPECT_EQ(open_fds(), fds_) << "file descriptors leaked"; }
+  void SetUp() override { fds_ = count_fds(); }
+  void TearDown() override { EXPECT_EQ(count_fds(), fds_) << "file descriptors leaked"; }
 
   // carriers() is the parameter.
   unsigned carriers() const { return GetParam(); }

@@ -16,7 +16,6 @@
 #include <vector>
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -25,10 +24,14 @@
 
 #include <weft/weft.hpp>
 
+#include "support.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
 using weft::Clock;
+
+using weft_test::count_fds;
 
 constexpr long kUnset = LONG_MIN;
 
@@ -92,16 +95,6 @@ template <class Pred>
 void wait_until(Pred pred) {
   auto until = Clock::now() + 5s;
   while (!pred() && Clock::now() < until) weft::this_fiber::sleep_for(1ms);
-}
-
-// count_fds returns how many fds this process has open.
-int count_fds() {
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
-  int n = 0;
-  while (::readdir(d) != nullptr) ++n;
-  ::closedir(d);
-  return n;
 }
 
 // count_mappings returns how many lines /proc/self/maps has.

@@ -21,27 +21,8 @@ namespace {
 using namespace std::chrono_literals;
 using weft::Clock;
 using weft_test::CarriersTest;
-
-// tiny() is a pseudo-random timeout of 0..63 microseconds, different per (seed, i).
-std::chrono::microseconds tiny(unsigned seed, unsigned i) {
-  unsigned x = (seed * 2654435761u) ^ (i * 40503u);
-  x ^= x >> 13;
-  return std::chrono::microseconds((x * 2246822519u) >> 26);
-}
-
-// hold() spends a while in a critical section: nothing, a yield, or a tiny sleep, so that
-// waiters of other carriers time out while queued and race with the hand-off.
-void hold(unsigned k, unsigned i) {
-  switch ((k + i) % 3) {
-    case 0:
-      break;
-    case 1:
-      weft::this_fiber::yield();
-      break;
-    default:
-      weft::this_fiber::sleep_for(tiny(k, i));
-  }
-}
+using weft_test::hold;
+using weft_test::tiny;
 
 // expect_cancelled_and_scoped() checks that wait (a blocking call) throws Cancelled in a
 // cancelled fiber and TimedOut naming the right scope when a Timeout expires, and that after
