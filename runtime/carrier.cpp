@@ -50,6 +50,9 @@ Carrier::Carrier(Scheduler& sched, unsigned index) : sched_(sched), index_(index
 }
 
 Carrier::~Carrier() {
+  // A notifier on another thread may still be inside post() for mail this carrier has already
+  // taken; its window is a few instructions and at most one eventfd write.
+  while (posting_.load(std::memory_order_acquire) != 0) sys::yield_thread();
   if (tls_carrier == this) leave_thread();
 }
 
@@ -232,12 +235,15 @@ void Carrier::wake() noexcept {
 }
 
 void Carrier::post(Waiter* w) noexcept {
+  // Counted before the mail goes in: once it is in, this carrier may finish and be destroyed.
+  posting_.fetch_add(1, std::memory_order_seq_cst);
   Waiter* head = mail_.load(std::memory_order_relaxed);
   do {
     w->mail_next = head;
   } while (!mail_.compare_exchange_weak(head, w, std::memory_order_seq_cst,
                                         std::memory_order_relaxed));
   wake();
+  posting_.fetch_sub(1, std::memory_order_release);
 }
 
 void Carrier::post_ctl(Ctl request) {

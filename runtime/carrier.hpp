@@ -212,6 +212,10 @@ class Carrier {
   Lock fresh_lock_;
   FiberQueue fresh_;
   std::atomic<std::size_t> fresh_count_{0};
+  // posting_ counts post() calls in progress: a poster still wakes the carrier after its mail
+  // is in, by when the woken fiber may have finished the run, so the destructor waits for it to
+  // reach zero before freeing any of this.
+  std::atomic<unsigned> posting_{0};
 };
 
 }  // namespace weft::rt

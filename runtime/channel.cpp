@@ -91,8 +91,8 @@ ChannelStatus channel_send(ChannelCore* core, void* value, const Deadline& deadl
     step = rt::send_locked(c, value);
     if (!step.done) {
       if (nonblocking) return ChannelStatus::kWouldBlock;
-      if (rt::expired(deadline)) return ChannelStatus::kTimeout;
-      rt::fiber_or_throw("weft::Channel::send");
+      if (rt::deadline_passed(deadline)) return ChannelStatus::kTimeout;
+      rt::require_fiber("weft::Channel::send");
       // Queued under the lock, parked after it: the protocol of park.hpp.
       rt::Waiter w("channel send", core);
       rt::ChanLink l;
@@ -118,8 +118,8 @@ ChannelStatus channel_recv(ChannelCore* core, void* out, const Deadline& deadlin
     step = rt::recv_locked(c, out);
     if (!step.done) {
       if (nonblocking) return ChannelStatus::kWouldBlock;
-      if (rt::expired(deadline)) return ChannelStatus::kTimeout;
-      rt::fiber_or_throw("weft::Channel::recv");
+      if (rt::deadline_passed(deadline)) return ChannelStatus::kTimeout;
+      rt::require_fiber("weft::Channel::recv");
       rt::Waiter w("channel recv", core);
       rt::ChanLink l;
       l.core = core;
@@ -232,16 +232,6 @@ void check_interrupted() {
   if (why == Wake::kNotified) return;
   if (why == Wake::kCancelled) Carrier::current()->yield();
   throw_wake(why);
-}
-
-bool expired(const Deadline& deadline) noexcept {
-  return deadline.is_set() && Clock::now() >= deadline.at();
-}
-
-FiberControl* fiber_or_throw(const char* what) {
-  FiberControl* self = running_fiber();
-  if (self == nullptr) throw std::logic_error(std::string(what) + " would block off a fiber");
-  return self;
 }
 
 }  // namespace weft::rt

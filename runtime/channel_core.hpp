@@ -34,11 +34,6 @@
 #include "interrupt.hpp"
 #include "park.hpp"
 
-namespace weft::detail {
-// expired_scope() is the Timeout scope whose expiry stopped f's wait (timeout.cpp).
-const Timeout* expired_scope(const FiberControl* f) noexcept;
-}  // namespace weft::detail
-
 namespace weft::rt {
 
 struct SelectRecord;
@@ -167,10 +162,5 @@ void wake_claimed(ChanLink* l) noexcept;
 // at once; a cancelled fiber yields first, so a loop that swallows the error cannot starve the
 // others.
 void check_interrupted();
-// expired() tells whether deadline has already passed.
-bool expired(const Deadline& deadline) noexcept;
-// fiber_or_throw() returns the running fiber, or throws std::logic_error naming what would
-// have had to block off a fiber.
-FiberControl* fiber_or_throw(const char* what);
 
 }  // namespace weft::rt

@@ -135,7 +135,7 @@ int sleep_until(Deadline deadline) {
   rt::Carrier* c = rt::Carrier::current();
   detail::FiberControl* self = c != nullptr ? c->running() : nullptr;
   if (self == nullptr) throw std::logic_error("weft::this_fiber::sleep called off a fiber");
-  if (self->cancelled_) {
+  if (self->cancel_seen()) {
     // Let the others run, so a loop that ignores the error still cannot starve them.
     c->yield();
     return -ECANCELED;
@@ -176,7 +176,7 @@ void set_name(std::string_view name) noexcept {
 
 bool cancelled() noexcept {
   rt::Carrier* c = rt::Carrier::current();
-  return c != nullptr && c->running() != nullptr && c->running()->cancelled_;
+  return c != nullptr && c->running() != nullptr && c->running()->cancel_seen();
 }
 
 }  // namespace this_fiber

@@ -114,6 +114,13 @@ class FiberControl {
   std::atomic<bool> done_{false};
   // cancelled_ makes blocking calls fail with -ECANCELED.
   bool cancelled_ = false;
+  // cancel_seen() is cancelled_, first taking in a cancel that another carrier requested but
+  // this fiber's own has not handled yet, so a cancel is visible as soon as cancel() returns.
+  // Only the owning carrier calls it, for its running fiber.
+  bool cancel_seen() noexcept {
+    if (!cancelled_ && cancel_requested_.load(std::memory_order_acquire)) cancelled_ = true;
+    return cancelled_;
+  }
   // error_observed_ is set once join() has taken the exception (or none was thrown).
   bool error_observed_ = false;
   // wait_obj_ is the IoOp, TimerNode, Waiter or FiberControl waited for, by wait_kind_.

@@ -1,6 +1,8 @@
 #include "interrupt.hpp"
 
 #include <cstdlib>
+#include <stdexcept>
+#include <string>
 
 namespace weft::rt {
 
@@ -13,6 +15,16 @@ void throw_wake(Wake why) {
 void throw_if_interrupted() {
   Wake why = interrupted();
   if (why != Wake::kNotified) throw_wake(why);
+}
+
+FiberControl* require_fiber(const char* what) {
+  FiberControl* self = running_fiber();
+  if (self == nullptr) throw std::logic_error(std::string(what) + " would block off a fiber");
+  return self;
+}
+
+bool deadline_passed(const Deadline& deadline) noexcept {
+  return deadline.is_set() && Clock::now() >= deadline.at();
 }
 
 }  // namespace weft::rt

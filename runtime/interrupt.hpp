@@ -2,6 +2,7 @@
 // that blocking sync calls throw (weft::Cancelled, weft::TimedOut), per weft/timeout.hpp.
 #pragma once
 
+#include <weft/deadline.hpp>
 #include <weft/timeout.hpp>
 
 #include "fiber_control.hpp"
@@ -21,5 +22,10 @@ namespace weft::rt {
 // throw_if_interrupted() throws as throw_wake() does if a wait by the running fiber would fail
 // at once (rt::interrupted()); it does nothing off a fiber.
 void throw_if_interrupted();
+// require_fiber() returns the running fiber, or throws std::logic_error saying that the call
+// (what, e.g. "weft::Mutex::lock") would block off a fiber.
+FiberControl* require_fiber(const char* what);
+// deadline_passed() tells whether deadline is set and has already passed.
+bool deadline_passed(const Deadline& deadline) noexcept;
 
 }  // namespace weft::rt

@@ -73,7 +73,7 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
   if (self == nullptr) return blocking_op(op, deadline);
   FdEntry* fd_entry = c->fds().find(op.fd);
   if (fd_entry == nullptr) return -EBADF;
-  if (self->cancelled_) {
+  if (self->cancel_seen()) {
     c->yield();
     return -ECANCELED;
   }

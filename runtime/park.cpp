@@ -12,7 +12,7 @@ FiberControl* running_fiber() noexcept {
 Wake interrupted() noexcept {
   FiberControl* self = running_fiber();
   if (self == nullptr) return Wake::kNotified;
-  if (self->cancelled_) return Wake::kCancelled;
+  if (self->cancel_seen()) return Wake::kCancelled;
   if (self->scope_deadline_ != Clock::time_point::max() && Clock::now() >= self->scope_deadline_) {
     return Wake::kScope;
   }
@@ -23,7 +23,7 @@ Wake park(Waiter& w, const Deadline& deadline) noexcept {
   Carrier* c = Carrier::current();
   FiberControl* self = w.fiber;
   if (w.notified) return Wake::kNotified;
-  if (self->cancelled_) return Wake::kCancelled;
+  if (self->cancel_seen()) return Wake::kCancelled;
   Clock::time_point own = deadline.is_set() ? deadline.at() : Clock::time_point::max();
   // On a tie the call's own deadline wins: it is the more specific of the two.
   bool scope_first = self->scope_deadline_ < own;

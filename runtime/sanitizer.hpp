@@ -51,6 +51,9 @@
 #endif
 #if defined(WEFT_TSAN)
 #include <sanitizer/tsan_interface.h>
+// AnnotateNewMemory() is TSan's dynamic annotation that forgets what it knew of a range.
+extern "C" void AnnotateNewMemory(const char* file, int line, const volatile void* mem,
+                                  std::size_t size);
 #endif
 
 #if defined(__has_include)
@@ -152,6 +155,17 @@ inline void finish_switch([[maybe_unused]] const FakeStack& fake,
 inline void stack_reused([[maybe_unused]] void* base, [[maybe_unused]] std::size_t size) noexcept {
 #if defined(WEFT_ASAN)
   ASAN_UNPOISON_MEMORY_REGION(base, size);
+#endif
+}
+
+// kernel_mapped() tells TSan that [base, base + size) is a new mapping. liburing maps and unmaps
+// its rings with raw system calls, which TSan does not see, so a ring mapped where another
+// thread's ring was before still carries that thread's accesses, and TSan reports writes to the
+// new ring's SQEs as races with the old one's.
+inline void kernel_mapped([[maybe_unused]] const void* base,
+                          [[maybe_unused]] std::size_t size) noexcept {
+#if defined(WEFT_TSAN)
+  AnnotateNewMemory(__FILE__, __LINE__, base, size);
 #endif
 }
 

@@ -106,8 +106,8 @@ int select_wait(SelectCase* cases, std::size_t n, const Deadline& deadline, bool
     }
   }
   if (nonblocking) return kSelectDefault;
-  if (rt::expired(deadline)) return kSelectTimeout;
-  rt::fiber_or_throw("weft::select");
+  if (rt::deadline_passed(deadline)) return kSelectTimeout;
+  rt::require_fiber("weft::select");
 
   rt::Waiter w("select", cases);
   rt::SelectRecord record;

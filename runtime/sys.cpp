@@ -31,6 +31,10 @@ int poll(pollfd* fds, unsigned nfds, int timeout_ms) noexcept {
   return static_cast<int>(ret(::syscall(SYS_poll, fds, nfds, timeout_ms)));
 }
 
+void yield_thread() noexcept {
+  ::syscall(SYS_sched_yield);
+}
+
 int check_seekable(int fd) noexcept {
   long r = ret(::syscall(SYS_lseek, fd, 0, SEEK_CUR));
   return r < 0 ? static_cast<int>(r) : 0;

@@ -21,6 +21,8 @@ ssize_t write(int fd, const void* buf, std::size_t n) noexcept;
 int close(int fd) noexcept;
 // poll() is poll(2) returning -errno.
 int poll(pollfd* fds, unsigned nfds, int timeout_ms) noexcept;
+// yield_thread() is sched_yield(2): it lets another OS thread run.
+void yield_thread() noexcept;
 // check_seekable() returns 0 if fd can be read at an offset, else -ESPIPE (pipes, sockets)
 // or -EBADF. io_uring silently ignores the offset of a stream, where pread(2) refuses.
 int check_seekable(int fd) noexcept;

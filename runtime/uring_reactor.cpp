@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "sanitizer.hpp"
+
 namespace weft::rt {
 namespace {
 
@@ -62,6 +64,9 @@ UringReactor::UringReactor(unsigned entries) {
     int r = io_uring_queue_init_params(entries, &ring_, &params);
     if (r == 0) {
       flags_ = params.flags;
+      san::kernel_mapped(ring_.sq.ring_ptr, ring_.sq.ring_sz);
+      san::kernel_mapped(ring_.cq.ring_ptr, ring_.cq.ring_sz);
+      san::kernel_mapped(ring_.sq.sqes, ring_.sq.ring_entries * sizeof(io_uring_sqe));
       try {
         check_ring(&ring_);
       } catch (...) {

@@ -1,4 +1,4 @@
-// Helpers shared by the test programs: owned fds and memory readings.
+// Helpers shared by the test programs: owned fds, fd counts and memory readings.
 #pragma once
 
 #include <dirent.h>

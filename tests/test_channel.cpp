@@ -22,7 +22,7 @@ using weft::ChannelStatus;
 using weft::Clock;
 using weft_test::Payload;
 
-class ChannelTest : public weft_test::CarriersTest {};
+class ChannelTest : public weft_test::ChanTest {};
 
 // make_channel makes a channel of the given capacity, kUnbounded standing for unbounded.
 constexpr std::size_t kUnb = Channel<int>::kUnboundedCapacity;
@@ -33,7 +33,7 @@ std::unique_ptr<Channel<T>> make_channel(std::size_t capacity) {
 }
 
 TEST_P(ChannelTest, PingPong) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     for (std::size_t cap : {std::size_t{0}, std::size_t{1}, std::size_t{8}, kUnb}) {
       auto ping = make_channel<int>(cap);
       auto pong = make_channel<int>(cap);
@@ -56,7 +56,7 @@ TEST_P(ChannelTest, MpmcExactlyOnce) {
   constexpr int kConsumers = 100;
   constexpr int kEach = 100;
   constexpr int kTotal = kProducers * kEach;
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     for (std::size_t cap : {std::size_t{0}, std::size_t{1}, std::size_t{16}, kUnb}) {
       auto ch = make_channel<int>(cap);
       std::vector<std::atomic<int>> seen(kTotal);
@@ -90,7 +90,7 @@ TEST_P(ChannelTest, MpmcExactlyOnce) {
 }
 
 TEST_P(ChannelTest, BoundedCapacityNeverExceeded) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> ch(3);
     EXPECT_EQ(ch.capacity(), 3u);
     // Filling without a receiver: exactly three fit.
@@ -134,7 +134,7 @@ TEST_P(ChannelTest, BoundedCapacityNeverExceeded) {
 }
 
 TEST_P(ChannelTest, UnboundedNeverBlocksSenders) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> ch(weft::kUnbounded);
     EXPECT_EQ(ch.capacity(), Channel<int>::kUnboundedCapacity);
     for (int i = 0; i < 100000; ++i) {
@@ -152,7 +152,7 @@ TEST_P(ChannelTest, UnboundedNeverBlocksSenders) {
 }
 
 TEST_P(ChannelTest, RendezvousWaitsForReceiver) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> ch;
     EXPECT_EQ(ch.capacity(), 0u);
     EXPECT_EQ(ch.try_send(1), ChannelStatus::kWouldBlock);
@@ -171,7 +171,7 @@ TEST_P(ChannelTest, RendezvousWaitsForReceiver) {
 }
 
 TEST_P(ChannelTest, WrapAroundKeepsOrder) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> ch(5);
     int next_in = 0;
     int next_out = 0;
@@ -183,7 +183,7 @@ TEST_P(ChannelTest, WrapAroundKeepsOrder) {
 }
 
 TEST_P(ChannelTest, FifoAmongWaitingReceivers) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> ch;
     constexpr int kN = 5;
     std::atomic<int> started{0};
@@ -203,7 +203,7 @@ TEST_P(ChannelTest, FifoAmongWaitingReceivers) {
 }
 
 TEST_P(ChannelTest, CloseDrainsThenNullopt) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> ch(4);
     ch.send(1);
     ch.send(2);
@@ -226,7 +226,7 @@ TEST_P(ChannelTest, CloseDrainsThenNullopt) {
 }
 
 TEST_P(ChannelTest, CloseWakesEveryBlockedReceiver) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> ch(2);
     std::atomic<int> woke{0};
     std::vector<weft::Fiber<void>> fibers;
@@ -244,7 +244,7 @@ TEST_P(ChannelTest, CloseWakesEveryBlockedReceiver) {
 }
 
 TEST_P(ChannelTest, CloseWakesEveryBlockedSender) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<Payload> ch(1);
     ch.send(Payload(-1));
     std::atomic<int> refused{0};
@@ -273,7 +273,7 @@ TEST_P(ChannelTest, CloseWakesEveryBlockedSender) {
 }
 
 TEST_P(ChannelTest, MoveOnlyPayload) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     for (std::size_t cap : {std::size_t{0}, std::size_t{2}, kUnb}) {
       auto ch = make_channel<std::unique_ptr<int>>(cap);
       auto producer = weft::spawn([&] {
@@ -302,7 +302,7 @@ TEST_P(ChannelTest, MoveOnlyPayload) {
 
 // A value handed to a waiting receiver is moved once, never copied.
 TEST_P(ChannelTest, HandOffMovesOnce) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<Payload> ch;
     auto receiver = weft::spawn([&] { return ch.recv()->v; });
     Payload::reset_counts();
@@ -328,7 +328,7 @@ TEST_P(ChannelTest, HandOffMovesOnce) {
 }
 
 TEST_P(ChannelTest, OwnDeadlines) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> ch(1);
     Clock::time_point t0 = Clock::now();
     weft::RecvResult<int> r = ch.recv_for(20ms);
@@ -364,7 +364,7 @@ TEST_P(ChannelTest, OwnDeadlines) {
 }
 
 TEST_P(ChannelTest, CancelBlockedRecvAndSend) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> empty;   // nobody ever sends
     Channel<int> nobody;  // nobody ever receives
     Channel<int> full(1);
@@ -401,7 +401,7 @@ TEST_P(ChannelTest, CancelBlockedRecvAndSend) {
 }
 
 TEST_P(ChannelTest, CancelledFiberThrowsAtOnce) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> ch(weft::kUnbounded);
     auto f = weft::spawn([&] {
       while (!weft::this_fiber::cancelled()) weft::this_fiber::yield();
@@ -420,7 +420,7 @@ TEST_P(ChannelTest, CancelledFiberThrowsAtOnce) {
 }
 
 TEST_P(ChannelTest, TimeoutScopeExpires) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> ch(1);
     {
       weft::Timeout t(20ms);
@@ -448,7 +448,7 @@ TEST_P(ChannelTest, TimeoutScopeExpires) {
 }
 
 TEST_P(ChannelTest, DestructionDestroysBufferedValues) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     long before = Payload::live.load();
     {
       Channel<Payload> bounded(8);
@@ -473,7 +473,7 @@ TEST_P(ChannelTest, OffFiber) {
   EXPECT_EQ(ch.recv(), std::nullopt);
   // A channel made off a fiber can be used by fibers.
   Channel<int> shared(weft::kUnbounded);
-  weft::run(cfg(), [&] {
+  weft::run(config(), [&] {
     auto f = weft::spawn([&] { shared.send(3); });
     EXPECT_EQ(shared.recv(), 3);
     f.join();
@@ -528,7 +528,6 @@ TEST(ChannelDeathTest, DestroyedWhileWaitedOn) {
                "destroyed while a fiber still waits");
 }
 
-INSTANTIATE_TEST_SUITE_P(Carriers, ChannelTest, ::testing::Values(1u, 2u, 4u),
-                         weft_test::carriers_name);
+INSTANTIATE_CARRIERS(ChannelTest);
 
 }  // namespace

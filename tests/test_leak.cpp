@@ -16,7 +16,6 @@
 #include <vector>
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -31,6 +30,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using weft::Clock;
+
+using weft_test::count_fds;
 
 constexpr long kUnset = LONG_MIN;
 

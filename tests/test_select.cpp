@@ -25,10 +25,10 @@ using weft::recv_case;
 using weft::send_case;
 using weft_test::Payload;
 
-class SelectTest : public weft_test::CarriersTest {};
+class SelectTest : public weft_test::ChanTest {};
 
 TEST_P(SelectTest, ReadyCaseFires) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> a(1);
     Channel<int> b(1);
     b.send(42);
@@ -48,7 +48,7 @@ TEST_P(SelectTest, ReadyCaseFires) {
 }
 
 TEST_P(SelectTest, BlocksUntilASenderComes) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> a;
     Channel<int> b;
     Channel<int> c;
@@ -70,7 +70,7 @@ TEST_P(SelectTest, BlocksUntilASenderComes) {
 
 // With every case always ready, each one fires a fair share of the time.
 TEST_P(SelectTest, FairAmongReadyCases) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     constexpr int kRounds = 3000;
     Channel<int> ch[3] = {Channel<int>(weft::kUnbounded), Channel<int>(weft::kUnbounded),
                           Channel<int>(weft::kUnbounded)};
@@ -95,7 +95,7 @@ TEST_P(SelectTest, FairAmongReadyCases) {
 }
 
 TEST_P(SelectTest, SendAndRecvCases) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> in;
     Channel<int> out;
     // A relay that accepts input and offers its oldest pending value in the same select.
@@ -139,7 +139,7 @@ TEST_P(SelectTest, SendAndRecvCases) {
 }
 
 TEST_P(SelectTest, SelectMeetsSelect) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> c;
     Channel<int> unused;
     auto sender = weft::spawn([&] {
@@ -161,7 +161,7 @@ TEST_P(SelectTest, SelectMeetsSelect) {
 }
 
 TEST_P(SelectTest, SameChannelTwice) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> a(1);
     a.send(1);
     auto r1 = recv_case(a);
@@ -185,7 +185,7 @@ TEST_P(SelectTest, SameChannelTwice) {
 }
 
 TEST_P(SelectTest, TimeoutAndDefault) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> a;
     Channel<Payload> b(1);
     b.send(Payload(0));  // full: a send case on b cannot fire
@@ -215,7 +215,7 @@ TEST_P(SelectTest, TimeoutAndDefault) {
 }
 
 TEST_P(SelectTest, CloseWakesSelectors) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> a;
     Channel<int> b;
     std::atomic<int> saw_close{0};
@@ -236,7 +236,7 @@ TEST_P(SelectTest, CloseWakesSelectors) {
 }
 
 TEST_P(SelectTest, SendCaseOnClosedChannelThrows) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<std::unique_ptr<int>> c;
     Channel<int> never;
     // Blocked first, then woken by the close.
@@ -264,7 +264,7 @@ TEST_P(SelectTest, RacingWithCloseExactlyOnce) {
   constexpr int kConsumers = 20;
   constexpr int kEach = 200;
   constexpr int kTotal = kProducers * kEach;
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     for (std::size_t cap : {std::size_t{0}, std::size_t{4}}) {
       Channel<int> a(cap);
       Channel<int> b(cap);
@@ -319,7 +319,7 @@ TEST_P(SelectTest, RacingWithCloseExactlyOnce) {
 }
 
 TEST_P(SelectTest, ManyCases) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     constexpr int kN = 12;  // more than the select keeps inline
     std::vector<std::unique_ptr<Channel<int>>> ch;
     for (int i = 0; i < kN; ++i) ch.push_back(std::make_unique<Channel<int>>());
@@ -339,7 +339,7 @@ TEST_P(SelectTest, ManyCases) {
 }
 
 TEST_P(SelectTest, CancelBlockedSelect) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> a;
     Channel<int> b(1);
     b.send(0);
@@ -368,7 +368,7 @@ TEST_P(SelectTest, CancelBlockedSelect) {
 }
 
 TEST_P(SelectTest, TimeoutScopeExpires) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     Channel<int> a;
     auto ra = recv_case(a);
     {
@@ -391,7 +391,7 @@ TEST_P(SelectTest, TimeoutScopeExpires) {
 }
 
 TEST_P(SelectTest, PayloadsNeitherLostNorLeaked) {
-  weft::run(cfg(), [] {
+  weft::run(config(), [] {
     long before = Payload::live.load();
     {
       Channel<Payload> a(2);
@@ -485,7 +485,6 @@ TEST(SelectErrors, SentCaseCannotFireAgain) {
   });
 }
 
-INSTANTIATE_TEST_SUITE_P(Carriers, SelectTest, ::testing::Values(1u, 2u, 4u),
-                         weft_test::carriers_name);
+INSTANTIATE_CARRIERS(SelectTest);
 
 }  // namespace

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <type_traits>
 
 namespace weft {
 
@@ -46,5 +47,22 @@ class Deadline {
   Clock::time_point at_{};
   bool set_ = false;
 };
+
+namespace detail {
+
+// to_deadline() turns a time point of any clock into a Deadline on weft's Clock, as the
+// std::chrono *_until calls accept: another clock's instant is taken as the same distance from
+// now on Clock, and a time point too far out for Clock saturates like a long duration.
+template <class C, class D>
+Deadline to_deadline(const std::chrono::time_point<C, D>& t) noexcept {
+  if constexpr (std::is_same_v<C, Clock> && std::is_same_v<D, Clock::duration>) {
+    return Deadline(t);
+  } else {
+    using Seconds = std::chrono::duration<double>;
+    return Deadline(Seconds(t.time_since_epoch()) - Seconds(C::now().time_since_epoch()));
+  }
+}
+
+}  // namespace detail
 
 }  // namespace weft
