@@ -14,13 +14,17 @@
 # percent of a core is run again, up to ECHO_BENCH_RETRIES times, then kept with a warning.
 # Packets the kernel's loopback backlog dropped during a run are counted and warned about too.
 #
-# Writes bench/out/echo_runs.csv (every run), bench/out/echo.csv (medians), bench/out/echo.md
-# (the table printed at the end) and bench/out/echo.png (msgs/s against connections).
+# Writes bench/out/TAG_runs.csv (every run), bench/out/TAG.csv (medians), bench/out/TAG.md
+# (the table printed at the end) and bench/out/TAG.png (msgs/s against connections); TAG is
+# ECHO_BENCH_TAG, "echo" by default.
 # Exits non-zero if any server fails to start or to exit 0 on SIGTERM, or any load run fails.
 #
 # Settings (environment): ECHO_BENCH_SECONDS (5), ECHO_BENCH_REPS (3), ECHO_BENCH_CONNS
 # ("100 1000 10000"), ECHO_BENCH_SIZE (64), ECHO_BENCH_SERVERS ("weft epoll_echo uring_echo"),
-# ECHO_BENCH_QUIET_WAIT (30), ECHO_BENCH_MAX_OTHER (10), ECHO_BENCH_RETRIES (3).
+# ECHO_BENCH_QUIET_WAIT (30), ECHO_BENCH_MAX_OTHER (10), ECHO_BENCH_RETRIES (3),
+# ECHO_BENCH_PIN (1; 0 runs server and client unpinned, sharing both CPUs), ECHO_BENCH_TAG
+# (echo; the prefix of the output files).
+# A server named weft-cN is weft's echo server with --carriers N (meaningful unpinned).
 set -euo pipefail
 
 build=${1:-build}
@@ -33,12 +37,14 @@ quiet_wait=${ECHO_BENCH_QUIET_WAIT:-30}
 drops=0
 max_other=${ECHO_BENCH_MAX_OTHER:-10}
 retries=${ECHO_BENCH_RETRIES:-3}
+pin=${ECHO_BENCH_PIN:-1}
+tag=${ECHO_BENCH_TAG:-echo}
 warmup=1
 address=127.0.0.1
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=$here/out
-logs=$out/echo_logs
+logs=$out/${tag}_logs
 
 die() {
   echo "echo_bench: $*" >&2
@@ -51,7 +57,7 @@ loadgen=$build/bench/weft-loadgen
 
 server_bin() {
   case $1 in
-    weft) echo "$build/examples/echo_server" ;;
+    weft | weft-c[0-9]*) echo "$build/examples/echo_server" ;;
     epoll_echo) echo "$build/bench/epoll_echo" ;;
     uring_echo) echo "$build/bench/uring_echo" ;;
     *) die "unknown server '$1'" ;;
@@ -78,10 +84,20 @@ if (($(ulimit -Sn) < need)); then
   fi
 fi
 
+# server_args SERVER prints the server's extra arguments.
+server_args() {
+  case $1 in
+    weft-c[0-9]*) echo "--carriers ${1#weft-c}" ;;
+  esac
+}
+
 # Pinning: server on CPU 0, client on CPU 1, when the machine has two CPUs and taskset.
 pin_server=()
 pin_client=()
-if command -v taskset >/dev/null && (($(nproc) >= 2)); then
+placement="server on CPU 0, client on CPU 1"
+if ((pin == 0)); then
+  placement="server and client unpinned on $(nproc) CPUs"
+elif command -v taskset >/dev/null && (($(nproc) >= 2)); then
   pin_server=(taskset -c 0)
   pin_client=(taskset -c 1)
 else
@@ -155,7 +171,9 @@ attempt() {
   # Old logs must go first: the server truncates its log only once it has started, and a
   # stale "listening on" line would send the client to the last run's port.
   rm -f "$log".*
-  "${pin_server[@]}" "$bin" --port 0 --address "$address" >"$log.server.out" 2>"$log.server.err" &
+  # shellcheck disable=SC2046 # server_args is zero or more words
+  "${pin_server[@]}" "$bin" --port 0 --address "$address" $(server_args "$name") \
+    >"$log.server.out" 2>"$log.server.err" &
   server_pid=$!
   line=
   for ((i = 0; i < 100; i++)); do
@@ -210,7 +228,7 @@ run_one() {
   field() { echo "$result" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
   printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$name" "$conns" "$rep" "$(field msgs_per_s)" \
     "$(field p50_us)" "$(field p99_us)" "$(field p999_us)" "${srv:-}" "${cli:-}" "${other:-}" \
-    "$try" "$drops" >>"$out/echo_runs.csv"
+    "$try" "$drops" >>"$out/${tag}_runs.csv"
   printf 'echo_bench: %-10s conns=%-5s rep=%s  %8s msgs/s  p99 %9s us  CPU: server %s%% client %s%% other %s%%\n' \
     "$name" "$conns" "$rep" "$(field msgs_per_s)" "$(field p99_us)" "${srv:-?}" "${cli:-?}" \
     "${other:-?}" >&2
@@ -218,7 +236,7 @@ run_one() {
 
 mkdir -p "$out" "$logs"
 echo "server,conns,rep,msgs_per_s,p50_us,p99_us,p999_us,server_cpu_pct,client_cpu_pct,other_cpu_pct,attempts,backlog_drops" \
-  >"$out/echo_runs.csv"
+  >"$out/${tag}_runs.csv"
 
 for ((rep = 1; rep <= reps; rep++)); do
   for conns in $conns_list; do
@@ -231,13 +249,13 @@ done
 # median COLUMN SERVER CONNS prints the median of one column over the repetitions.
 median() {
   awk -F, -v col="$1" -v s="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == c && $col != "" {print $col}' \
-    "$out/echo_runs.csv" | sort -g | awk '{v[NR] = $1} END {
+    "$out/${tag}_runs.csv" | sort -g | awk '{v[NR] = $1} END {
       if (NR == 0) { print ""; exit }
       if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 echo "server,conns,msgs_per_s,p50_us,p99_us,p999_us,server_cpu_pct,server_us_per_msg,ratio_vs_uring,ratio_vs_epoll" \
-  >"$out/echo.csv"
+  >"$out/$tag.csv"
 for conns in $conns_list; do
   ref_uring=$(median 4 uring_echo "$conns")
   ref_epoll=$(median 4 epoll_echo "$conns")
@@ -251,31 +269,31 @@ for conns in $conns_list; do
         vu = (ru > 0) ? sprintf("%.2f", r / ru) : ""
         ve = (re > 0) ? sprintf("%.2f", r / re) : ""
         printf "%s,%s,%.0f,%s,%s,%s,%s,%s,%s,%s\n", n, c, r, p50, p99, p999, cpu, per, vu, ve }' \
-      >>"$out/echo.csv"
+      >>"$out/$tag.csv"
   done
 done
 
 {
-  echo "### Echo: ${size}-byte ping-pong, ${secs} s x ${reps} (medians), server on CPU 0, client on CPU 1"
+  echo "### Echo: ${size}-byte ping-pong, ${secs} s x ${reps} (medians), $placement"
   echo
   echo "| server | conns | msgs/s | p50 us | p99 us | p99.9 us | server CPU | server CPU us/msg | vs uring_echo | vs epoll_echo |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   awk -F, 'NR > 1 {printf "| %s | %s | %s | %s | %s | %s | %s%% | %s | %s | %s |\n",
                    $1, $2, $3, $4, $5, $6, $7, $8, ($9 == "" ? "-" : $9 "x"), ($10 == "" ? "-" : $10 "x")}' \
-    "$out/echo.csv"
-} >"$out/echo.md"
-cat "$out/echo.md"
+    "$out/$tag.csv"
+} >"$out/$tag.md"
+cat "$out/$tag.md"
 
 if command -v gnuplot >/dev/null; then
   plot=""
   for name in $servers; do
-    awk -F, -v n="$name" 'NR > 1 && $1 == n {print $2, $3}' "$out/echo.csv" >"$out/echo_$name.dat"
-    plot+="${plot:+, }'$out/echo_$name.dat' using 1:2 with linespoints lw 2 pt 7 title '$name'"
+    awk -F, -v n="$name" 'NR > 1 && $1 == n {print $2, $3}' "$out/$tag.csv" >"$out/${tag}_$name.dat"
+    plot+="${plot:+, }'$out/${tag}_$name.dat' using 1:2 with linespoints lw 2 pt 7 title '$name'"
   done
   gnuplot <<EOF || echo "echo_bench: warning: gnuplot failed; no echo.png" >&2
 set terminal pngcairo size 900,560 noenhanced
-set output '$out/echo.png'
-set title "TCP echo, ${size}-byte ping-pong, 1 server core + 1 client core (median of ${reps})"
+set output '$out/$tag.png'
+set title "TCP echo, ${size}-byte ping-pong, $placement (median of ${reps})"
 set xlabel 'connections'
 set ylabel 'messages per second'
 set logscale x
@@ -287,8 +305,8 @@ set grid
 set key bottom left
 plot $plot
 EOF
-  [[ -f $out/echo.png ]] && echo "echo_bench: wrote $out/echo.png" >&2
+  [[ -f $out/$tag.png ]] && echo "echo_bench: wrote $out/$tag.png" >&2
 else
   echo "echo_bench: warning: gnuplot not found; no echo.png" >&2
 fi
-echo "echo_bench: wrote $out/echo.csv, $out/echo_runs.csv, $out/echo.md" >&2
+echo "echo_bench: wrote $out/$tag.csv, $out/${tag}_runs.csv, $out/$tag.md" >&2

@@ -3,21 +3,24 @@
 #
 #   bench/run.sh [BUILD_DIR]          (default: build; builds nothing itself)
 #
-# Runs switch_bench, spawn_bench, parked_bench and echo_bench.sh, keeps each one's output in
+# Runs switch_bench, spawn_bench, parked_bench, chan_bench, echo_bench.sh (weft against the
+# reference servers, pinned) and echo_bench.sh again for weft with 2 carriers against 1 at
+# 10,000 connections (unpinned: the client shares both CPUs), keeps each one's output in
 # bench/out/<name>.txt, and ends with a markdown table (also written to bench/out/summary.md):
 #   what | measured | reference | ratio | target | met?
 # Exit status: non-zero when a benchmark failed to run (crashed, timed out, lost or corrupted
 # an echo). A target that is missed is a finding, not a failure, and exits 0 unless
 # BENCH_STRICT=1. Needs no terminal and reads no input (CI=true safe).
 #
-# Settings (environment): PARKED_FIBERS (1000000), BENCH_STRICT (0), and echo_bench.sh's
-# ECHO_BENCH_* settings.
+# Settings (environment): PARKED_FIBERS (1000000), BENCH_STRICT (0), CARRIERS_BENCH_CONNS
+# (10000), and echo_bench.sh's ECHO_BENCH_* settings.
 set -uo pipefail
 
 build=${1:-build}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=$here/out
 parked_fibers=${PARKED_FIBERS:-1000000}
+carriers_conns=${CARRIERS_BENCH_CONNS:-10000}
 strict=${BENCH_STRICT:-0}
 # The echo targets at 1,000 connections (issue #2): at least 1.15x the plain epoll server and
 # 1.0x the plain liburing server, measured in the same run.
@@ -59,7 +62,7 @@ yes_no() { awk "BEGIN { print (($1) ? \"yes\" : \"no\") }"; }
 echo "weft benchmarks: $(uname -sr), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo |
   cut -d: -f2 | sed 's/^ //'), build $build"
 
-for b in switch_bench spawn_bench parked_bench; do
+for b in switch_bench spawn_bench parked_bench chan_bench; do
   if [[ ! -x $build/bench/$b ]]; then
     echo "bench/run.sh: missing $build/bench/$b (configure with -Dbench=true and build)" >&2
     exit 1
@@ -69,7 +72,11 @@ done
 step switch_bench 600 "$build/bench/switch_bench"
 step spawn_bench 900 "$build/bench/spawn_bench"
 step parked_bench 900 "$build/bench/parked_bench" "$parked_fibers"
+step chan_bench 600 "$build/bench/chan_bench"
 step echo_bench 3600 bash "$here/echo_bench.sh" "$build"
+step carriers_bench 1800 env ECHO_BENCH_PIN=0 ECHO_BENCH_TAG=echo_carriers \
+  ECHO_BENCH_SERVERS="weft-c1 weft-c2" ECHO_BENCH_CONNS="$carriers_conns" \
+  bash "$here/echo_bench.sh" "$build"
 
 rows=()
 unmet=0
@@ -118,6 +125,28 @@ else
   row "RSS per parked fiber" "failed" "-" "-" "<= 4.5 KiB" "no"
 fi
 
+r=$(result chan_bench)
+if [[ -n $r ]]; then
+  row "channel round trip, 2 fibers on 1 carrier" "$(field "$r" one_ns) ns" \
+    "$(field "$r" threads_ns) ns (2 threads, std::mutex + condition_variable)" \
+    "$(field "$r" ratio_one)x faster" "(report)" "-"
+  row "channel round trip, 2 fibers on 2 carriers" "$(field "$r" two_ns) ns" \
+    "$(field "$r" threads_ns) ns (2 threads, std::mutex + condition_variable)" \
+    "$(field "$r" ratio_two)x faster" "(report)" "-"
+else
+  row "channel round trip" "failed" "-" "-" "(report)" "-"
+fi
+
+ccsv=$out/echo_carriers.csv
+if [[ -f $ccsv ]] && ! [[ " ${failed[*]} " == *" carriers_bench "* ]]; then
+  c1=$(awk -F, -v c="$carriers_conns" 'NR > 1 && $1 == "weft-c1" && $2 == c {print $3}' "$ccsv")
+  c2=$(awk -F, -v c="$carriers_conns" 'NR > 1 && $1 == "weft-c2" && $2 == c {print $3}' "$ccsv")
+  row "echo, $carriers_conns conns, 2 carriers (client shares the CPUs)" "$c2 msgs/s" \
+    "$c1 msgs/s (1 carrier)" "$(calc "$c2 / $c1")x" "(report)" "-"
+else
+  row "echo, 2 carriers vs 1" "failed" "-" "-" "(report)" "-"
+fi
+
 csv=$out/echo.csv
 # echo_rate SERVER CONNS prints the median msgs/s from echo.csv.
 echo_rate() { awk -F, -v s="$1" -v c="$2" 'NR > 1 && $1 == s && $2 == c {print $3}' "$csv"; }
@@ -152,10 +181,12 @@ fi
   echo "| what | measured | reference | ratio | target | met? |"
   echo "|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
-  if [[ -f $out/echo.md ]]; then
-    echo
-    cat "$out/echo.md"
-  fi
+  for md in echo echo_carriers; do
+    if [[ -f $out/$md.md ]]; then
+      echo
+      cat "$out/$md.md"
+    fi
+  done
   if ((${#failed[@]} > 0)); then
     echo
     echo "FAILED to run: ${failed[*]} (see bench/out/*.txt)"

@@ -124,7 +124,7 @@ Transfer Carrier::switch_to(ContextSlot* to, ContextSlot* from) noexcept {
 }
 
 void Carrier::resume(ContextSlot* from, FiberControl* next) noexcept {
-  running_ = next;
+  running_.store_release(next);  // the watchdog reads the fiber through it
   next->state_ = FiberState::kRunning;
   after_switch(switch_to(&next->slot_, from));
 }

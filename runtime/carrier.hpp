@@ -98,6 +98,7 @@ class Carrier {
   // park_begin() records what the running fiber is about to park on, for diagnostics.
   void park_begin(const Waiter* w) noexcept {
     running_->wait_what_ = w->what;
+    running_->wait_outside_ = !w->in_run_only;
     running_->wait_fd_ = -1;
   }
   // park_end() clears what park_begin() recorded.

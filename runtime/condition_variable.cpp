@@ -28,7 +28,9 @@ ConditionVariable::ConditionVariable() noexcept {
 
 ConditionVariable::~ConditionVariable() {
   auto& c = rt::impl_of<CondImpl>(impl_);
-  if (!c.waiters.empty()) rt::misuse("weft::ConditionVariable destroyed while fibers wait on it");
+  if (rt::has_waiters(c.lock, c.waiters)) {
+    rt::misuse("weft::ConditionVariable destroyed while fibers wait on it");
+  }
   c.~CondImpl();
 }
 

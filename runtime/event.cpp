@@ -22,7 +22,9 @@ Event::Event() noexcept {
 
 Event::~Event() {
   auto& e = rt::impl_of<EventImpl>(impl_);
-  if (!e.waiters.empty()) rt::misuse("weft::Event destroyed while fibers wait on it");
+  if (rt::has_waiters(e.lock, e.waiters)) {
+    rt::misuse("weft::Event destroyed while fibers wait on it");
+  }
   e.~EventImpl();
 }
 

@@ -43,6 +43,7 @@ FiberBody* join_fiber(FiberControl*& handle) {
   if (self == f) throw std::logic_error("weft::Fiber::join: a fiber cannot join itself");
   if (!f->done_.load(std::memory_order_acquire)) {
     rt::Waiter w("join", f);
+    w.in_run_only = true;
     rt::Waiter* expected = nullptr;
     // Fails only if f finished meanwhile (join_ then holds the done mark).
     if (f->join_.compare_exchange_strong(expected, &w, std::memory_order_acq_rel)) {

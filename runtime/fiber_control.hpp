@@ -58,6 +58,11 @@ class Relaxed {
     v_.store(v, std::memory_order_relaxed);
     return *this;
   }
+  // store_release() stores v so that a load_acquire() that sees it also sees what the storing
+  // thread wrote before (for a pointer another thread dereferences).
+  void store_release(T v) noexcept { v_.store(v, std::memory_order_release); }
+  // load_acquire() loads the value, pairing with store_release().
+  T load_acquire() const noexcept { return v_.load(std::memory_order_acquire); }
 
  private:
   std::atomic<T> v_;
@@ -127,6 +132,9 @@ class FiberControl {
   rt::Relaxed<void*> wait_obj_ = nullptr;
   // wait_what_ names what a blocked fiber waits in ("read", "sleep", "mutex", ...), for dumps.
   rt::Relaxed<const char*> wait_what_ = nullptr;
+  // wait_outside_ tells whether a parked fiber's wait may be ended from outside its run
+  // (Waiter::in_run_only unset), for the deadlock check.
+  rt::Relaxed<bool> wait_outside_ = false;
   // wait_fd_ is the fd a blocked fiber's I/O waits on, or -1.
   rt::Relaxed<int> wait_fd_ = -1;
   // wait_since_ is when the fiber last blocked (CLOCK_MONOTONIC_COARSE, ns), for fiber dumps.

@@ -41,6 +41,7 @@ rt::Wake wait(GatherLatch& latch, bool interruptible) noexcept {
   }
   LatchState& s = state(latch);
   rt::Waiter w("gather", &latch);
+  w.in_run_only = true;
   s.lock.lock();
   if (s.remaining == 0) {
     s.lock.unlock();

@@ -108,6 +108,7 @@ int close(int fd) {
   rt::FdEntry* entry = fds.find(fd);
   if (entry == nullptr) return -EBADF;
   rt::Waiter w("close", entry);
+  w.in_run_only = true;
   // Carriers other than this one whose operations on fd must be cancelled (by themselves: only
   // a ring's owner may submit to it).
   rt::Carrier* others[rt::Scheduler::kMaxCarriers];

@@ -36,7 +36,10 @@ Mutex::Mutex() noexcept {
 
 Mutex::~Mutex() {
   auto& m = rt::impl_of<MutexImpl>(impl_);
-  if (m.owner != nullptr || !m.waiters.empty()) {
+  m.lock.lock();
+  bool busy = m.owner != nullptr || !m.waiters.empty();
+  m.lock.unlock();
+  if (busy) {
     rt::misuse("weft::Mutex destroyed while it is held or waited for");
   }
   m.~MutexImpl();

@@ -50,6 +50,10 @@ struct Waiter {
   long result = 0;
   // notified is set by the waiter's own carrier once a notify() for it arrived.
   bool notified = false;
+  // in_run_only is set for waits that only a fiber of the same run can end (join, gather,
+  // close): the deadlock check may then count the fiber as stuck for good. Other waits (sync
+  // primitives, channels) may be ended by a plain thread or another run.
+  bool in_run_only = false;
   // mail_next links the waiter into a carrier's mailbox while a remote notify is in transit.
   Waiter* mail_next = nullptr;
 };

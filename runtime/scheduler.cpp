@@ -288,10 +288,31 @@ Carrier* Scheduler::add_spare() noexcept {
 }
 
 void Scheduler::deadlock() noexcept {
-  std::string msg = "weft: deadlock: every fiber is blocked and nothing can wake one. ";
+  bool outside_may_wake = false;
+  unsigned n = carriers();
+  for (unsigned i = 0; i < n; ++i) {
+    Carrier* c = carrier(i);
+    if (c == nullptr) continue;
+    c->for_each_fiber([&](const FiberControl& f) {
+      if (f.state_ == FiberState::kBlocked && f.wait_kind_ == WaitKind::kPark &&
+          f.wait_outside_) {
+        outside_may_wake = true;
+      }
+    });
+  }
+  if (!outside_may_wake) {
+    std::string msg = "weft: deadlock: every fiber is blocked and nothing can wake one. ";
+    msg += describe_fibers();
+    sys::write_stderr(msg.c_str());
+    std::abort();
+  }
+  if (deadlock_warned_.exchange(true, std::memory_order_relaxed)) return;
+  std::string msg =
+      "weft: possible deadlock: every fiber is blocked. Some wait on a sync primitive or a "
+      "channel, which a thread outside this run could still signal, so weft keeps waiting; if "
+      "none will, this is a deadlock. ";
   msg += describe_fibers();
   sys::write_stderr(msg.c_str());
-  std::abort();
 }
 
 RuntimeStats Scheduler::stats() const noexcept {

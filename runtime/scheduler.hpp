@@ -16,7 +16,10 @@
 // and the count reaches zero every carrier leaves its loop. A carrier that would sleep with no
 // I/O in flight and no timer armed is "hopeless": only another thread can wake it. When every
 // carrier is hopeless and no blocking-pool job is outstanding, nothing can ever wake any fiber:
-// that is a deadlock, reported with the list of fibers, then abort(). A poster clears the
+// that is a deadlock, reported with the list of fibers, then abort() -- unless a fiber waits on
+// a sync primitive or channel (WaitKind::kPark): those may be signalled by a plain thread or
+// another run, which nothing here can see, so the report is a warning (once per run) and the
+// carriers keep sleeping until such a signal comes. A poster clears the
 // target's hopeless mark itself before it could become hopeless too, so the count never claims
 // a deadlock that a wake-up in transit would have broken.
 #pragma once
@@ -103,8 +106,9 @@ class Scheduler {
   void hopeless_leave() noexcept { hopeless_.fetch_sub(1, std::memory_order_seq_cst); }
   // confirm_deadlock() re-checks, with every carrier's mailboxes, that nothing can wake anyone.
   bool confirm_deadlock() const noexcept;
-  // deadlock() prints every fiber of the run and aborts.
-  [[noreturn]] void deadlock() noexcept;
+  // deadlock() prints every fiber of the run and aborts, or, if some fiber waits where a thread
+  // outside the run could still wake it, warns once and returns.
+  void deadlock() noexcept;
   // wake_all() wakes every sleeping carrier.
   void wake_all() noexcept;
   // stats() sums the counters of every carrier.
@@ -141,6 +145,7 @@ class Scheduler {
   std::atomic<std::size_t> unfinished_{0};
   std::atomic<std::size_t> live_{0};
   std::atomic<bool> shutdown_{false};
+  std::atomic<bool> deadlock_warned_{false};
   std::atomic<unsigned> hopeless_{0};
   std::atomic<std::size_t> external_{0};
   // Start-up handshake with the carrier threads (each builds its own ring on its own thread).

@@ -33,7 +33,9 @@ Semaphore::Semaphore(std::ptrdiff_t initial, std::ptrdiff_t max_value) {
 
 Semaphore::~Semaphore() {
   auto& s = rt::impl_of<SemaphoreImpl>(impl_);
-  if (!s.waiters.empty()) rt::misuse("weft::Semaphore destroyed while fibers wait on it");
+  if (rt::has_waiters(s.lock, s.waiters)) {
+    rt::misuse("weft::Semaphore destroyed while fibers wait on it");
+  }
   s.~SemaphoreImpl();
 }
 

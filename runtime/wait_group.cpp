@@ -23,7 +23,9 @@ WaitGroup::WaitGroup() noexcept {
 
 WaitGroup::~WaitGroup() {
   auto& g = rt::impl_of<WaitGroupImpl>(impl_);
-  if (!g.waiters.empty()) rt::misuse("weft::WaitGroup destroyed while fibers wait on it");
+  if (rt::has_waiters(g.lock, g.waiters)) {
+    rt::misuse("weft::WaitGroup destroyed while fibers wait on it");
+  }
   g.~WaitGroupImpl();
 }
 

@@ -101,6 +101,15 @@ class WaitList {
   Waiter* tail_ = nullptr;
 };
 
+// has_waiters() tells, under lock, whether anyone waits in list: a destructor's check, which
+// must not race with a waiter of another carrier that is still linking itself.
+inline bool has_waiters(Lock& lock, const WaitList& list) noexcept {
+  lock.lock();
+  bool any = !list.empty();
+  lock.unlock();
+  return any;
+}
+
 // wait_linked() is the waiter's half of the protocol: w is linked in list and lock is not held.
 // It parks until a notifier claims w or the deadline, the fiber's Timeout scope or a cancel
 // comes first. kNotified means w was claimed (a claim wins over a deadline or cancel that came

@@ -179,7 +179,7 @@ void Watchdog::check(unsigned i, Seen& seen, std::int64_t now) {
 
 void Watchdog::report_stall(unsigned i, std::int64_t stalled_ns) {
   Carrier* c = sched_.carrier(i);
-  FiberControl* f = c->running_;
+  FiberControl* f = c->running_.load_acquire();
   std::string msg = "weft: stall: carrier " + std::to_string(i) + " has run ";
   if (f != nullptr) {
     msg += "fiber " + std::to_string(f->id_) + " \"" + f->name_ + "\"";

@@ -220,6 +220,7 @@ __attribute__((noinline)) void touch_far_below() {
   // Writes 70 KiB below the frame's top: past the end of a 64 KiB stack, beyond a 4 KiB guard.
   volatile char big[70 * 1024];
   for (int i = 0; i < 2048; ++i) big[i] = 0x41;
+  asm volatile("" : : "r"(big) : "memory");  // keeps the array (and its writes) alive
 }
 
 // A frame that skips more than a page past the stack's end is still reported as an overflow,

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -131,6 +132,31 @@ TEST_P(EventTest, SetFromAnotherCarrierOrPlainThread) {
   EXPECT_THROW(e.wait(), std::logic_error) << "off a fiber";
   e.clear();
   EXPECT_FALSE(e.is_set());
+}
+
+TEST_P(EventTest, UntimedWaitForAPlainThreadIsWarnedNotAborted) {
+  // Every fiber waits with no timer and no I/O: only the plain thread can end it. The runtime
+  // cannot know that, so it warns of a possible deadlock (once) and keeps waiting.
+  weft::Event e;
+  std::atomic<bool> waiting{false};
+  std::thread setter([&] {
+    while (!waiting.load()) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(200ms);
+    e.set();
+  });
+  ::testing::internal::CaptureStderr();
+  run([&] {
+    auto f = weft::spawn([&] { e.wait(); });
+    waiting = true;
+    e.wait();
+    f.join();
+  });
+  std::string err = ::testing::internal::GetCapturedStderr();
+  setter.join();
+  EXPECT_TRUE(e.is_set());
+  EXPECT_NE(err.find("possible deadlock"), std::string::npos) << err;
+  EXPECT_EQ(err.find("possible deadlock", err.find("possible deadlock") + 1), std::string::npos)
+      << "warned more than once: " << err;
 }
 
 TEST_P(EventTest, CancellationAndScopes) {

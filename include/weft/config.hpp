@@ -24,8 +24,14 @@ struct Config {
   // fiber that holds it and moves its unstarted fibers to a spare carrier; 0 turns it off.
   unsigned stall_ms = 100;
   // dump_signal, when non-zero, is a signal whose arrival prints every fiber to stderr
-  // (weft::dump_fibers()); 0 leaves all signals to the program.
+  // (weft::fiber_dump()); 0 leaves all signals to the program.
   int dump_signal = 0;
 };
+
+// config_from_env() is the default Config with the WEFT_* environment variables applied:
+// WEFT_CARRIERS (0..128), WEFT_STALL_MS (0..3600000), WEFT_DUMP_SIGNAL (a number or a name
+// such as SIGQUIT), WEFT_BLOCKING_THREADS (1..4096) and WEFT_STACK_SIZE (bytes); unset or
+// empty variables keep the default, and a bad value throws std::invalid_argument naming it.
+Config config_from_env();
 
 }  // namespace weft

@@ -88,8 +88,9 @@ struct SpawnRequest {
   std::size_t stack_size;
 };
 
-// spawn_fiber creates a fiber on the current carrier and returns it with one reference held for
-// the caller's handle; it throws std::logic_error outside weft::run().
+// spawn_fiber creates a fiber in the current run (on its least loaded carrier) and returns it
+// with one reference held for the caller's handle; it throws std::logic_error outside
+// weft::run().
 FiberControl* spawn_fiber(const SpawnRequest& req);
 // join_fiber waits until f has finished and returns its body (the caller keeps its reference),
 // or drops the caller's reference, clears f and rethrows the fiber's exception; it throws
@@ -220,7 +221,7 @@ Fiber<detail::Result<F, Args...>> spawn_with(const SpawnOptions& opts, F&& f, Ar
   return Fiber<T>(detail::spawn_fiber(req));
 }
 
-// spawn() starts f(args...) on a new fiber of the current carrier and returns its handle.
+// spawn() starts f(args...) on a new fiber of the current run and returns its handle.
 template <class F, class... Args>
 Fiber<detail::Result<F, Args...>> spawn(F&& f, Args&&... args) {
   return spawn_with(SpawnOptions{}, std::forward<F>(f), std::forward<Args>(args)...);

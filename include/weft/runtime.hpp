@@ -97,10 +97,11 @@ auto run(const Config& config, F&& f) -> std::decay_t<std::invoke_result_t<std::
   if constexpr (!std::is_void_v<T>) return std::move(*out);
 }
 
-// run() runs f as the main fiber with the default Config.
+// run() runs f as the main fiber with config_from_env(): the defaults, as the WEFT_* environment
+// variables adjust them (a Config passed explicitly is used as given).
 template <class F>
 auto run(F&& f) {
-  return ::weft::run(Config{}, std::forward<F>(f));
+  return ::weft::run(config_from_env(), std::forward<F>(f));
 }
 
 }  // namespace weft

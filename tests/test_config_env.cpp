@@ -1,0 +1,125 @@
+// config_from_env(): the WEFT_* variables, their ranges and spellings, loud errors for bad
+// values, and weft::run(f) honouring them while an explicit Config is used as given.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <stdexcept>
+#include <string>
+
+#include <weft/weft.hpp>
+
+namespace {
+
+// Env sets one variable for the test's duration and restores what was there before.
+class Env {
+ public:
+  Env(const char* name, const char* value) : name_(name) {
+    if (const char* old = ::getenv(name)) {
+      had_ = true;
+      old_ = old;
+    }
+    ::setenv(name, value, 1);
+  }
+  ~Env() {
+    if (had_) {
+      ::setenv(name_, old_.c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+
+ private:
+  const char* name_;
+  bool had_ = false;
+  std::string old_;
+};
+
+// error_of() is the message config_from_env() throws, or "" if it does not throw.
+std::string error_of() {
+  try {
+    weft::config_from_env();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ConfigEnv, UnsetOrEmptyKeepsTheDefaults) {
+  Env a("WEFT_CARRIERS", "");
+  ::unsetenv("WEFT_STALL_MS");
+  weft::Config c = weft::config_from_env();
+  weft::Config d;
+  EXPECT_EQ(c.carriers, d.carriers);
+  EXPECT_EQ(c.stall_ms, d.stall_ms);
+  EXPECT_EQ(c.dump_signal, d.dump_signal);
+  EXPECT_EQ(c.blocking_threads, d.blocking_threads);
+  EXPECT_EQ(c.stack_size, d.stack_size);
+}
+
+TEST(ConfigEnv, ReadsEveryVariable) {
+  Env a("WEFT_CARRIERS", "3");
+  Env b("WEFT_STALL_MS", "0");
+  Env c("WEFT_DUMP_SIGNAL", "10");
+  Env d("WEFT_BLOCKING_THREADS", "7");
+  Env e("WEFT_STACK_SIZE", "131072");
+  weft::Config cfg = weft::config_from_env();
+  EXPECT_EQ(cfg.carriers, 3u);
+  EXPECT_EQ(cfg.stall_ms, 0u);
+  EXPECT_EQ(cfg.dump_signal, 10);
+  EXPECT_EQ(cfg.blocking_threads, 7u);
+  EXPECT_EQ(cfg.stack_size, 131072u);
+}
+
+TEST(ConfigEnv, SignalsByName) {
+  {
+    Env a("WEFT_DUMP_SIGNAL", "SIGQUIT");
+    EXPECT_EQ(weft::config_from_env().dump_signal, SIGQUIT);
+  }
+  {
+    Env a("WEFT_DUMP_SIGNAL", "USR2");
+    EXPECT_EQ(weft::config_from_env().dump_signal, SIGUSR2);
+  }
+  {
+    Env a("WEFT_DUMP_SIGNAL", "0");
+    EXPECT_EQ(weft::config_from_env().dump_signal, 0);
+  }
+}
+
+TEST(ConfigEnv, BadValuesNameTheVariable) {
+  const char* cases[][2] = {
+      {"WEFT_CARRIERS", "two"},         {"WEFT_CARRIERS", "-1"},
+      {"WEFT_CARRIERS", "129"},         {"WEFT_CARRIERS", "4 "},
+      {"WEFT_CARRIERS", "99999999999999999999999"},
+      {"WEFT_STALL_MS", "100ms"},       {"WEFT_STALL_MS", "3600001"},
+      {"WEFT_DUMP_SIGNAL", "SIGNOPE"},  {"WEFT_DUMP_SIGNAL", "999"},
+      {"WEFT_BLOCKING_THREADS", "0"},   {"WEFT_BLOCKING_THREADS", "4097"},
+      {"WEFT_STACK_SIZE", "1024"},      {"WEFT_STACK_SIZE", "64k"},
+  };
+  for (auto& c : cases) {
+    Env e(c[0], c[1]);
+    std::string msg = error_of();
+    EXPECT_NE(msg.find(std::string(c[0]) + "=\"" + c[1] + "\""), std::string::npos)
+        << c[0] << "=" << c[1] << " gave: " << msg;
+    EXPECT_NE(msg.find("expected"), std::string::npos) << msg;
+  }
+}
+
+TEST(ConfigEnv, RunWithoutConfigHonoursThem) {
+  {
+    Env a("WEFT_CARRIERS", "3");
+    weft::run([] {});
+    EXPECT_EQ(weft::last_run_stats().carriers, 3u);
+    // An explicit Config is used as given.
+    weft::Config one;
+    one.carriers = 1;
+    weft::run(one, [] {});
+    EXPECT_EQ(weft::last_run_stats().carriers, 1u);
+  }
+  Env bad("WEFT_CARRIERS", "lots");
+  EXPECT_THROW(weft::run([] {}), std::invalid_argument);
+}
+
+}  // namespace
