@@ -1,9 +1,13 @@
-// weft::blocking(): resolve names with getaddrinfo (which no hook reaches) on helper threads,
-// while a fiber on the carrier keeps ticking.
+// weft::blocking(): resolve names with getaddrinfo, and make a call that blocks its thread for
+// 50 ms, on helper threads, while a fiber keeps ticking every millisecond. Called directly on a
+// fiber, that call would stall its carrier (and the watchdog would report it).
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <weft/weft.hpp>
 
 // resolve() returns the first IPv4 address of host, or the resolver's error.
@@ -20,15 +24,18 @@ std::string resolve(const char* host) {
 
 int main() {
   weft::run([] {
-    int ticks = 0;
+    std::atomic<int> ticks{0};  // the ticker may run on another carrier
     auto ticker = weft::spawn([&ticks] {
       while (weft::this_fiber::sleep_for(std::chrono::milliseconds(1)) == 0) ++ticks;
     });
     for (const char* host : {"localhost", "no-such-host.invalid"}) {
       std::printf("%s -> %s\n", host, weft::blocking(resolve, host).c_str());
     }
+    int before = ticks.load();
+    weft::blocking([] { std::this_thread::sleep_for(std::chrono::milliseconds(50)); });
+    std::printf("a 50 ms blocking call: the ticker ran %d times during it\n", ticks.load() - before);
     ticker.cancel();
     ticker.join();
-    std::printf("the ticker ran %d times meanwhile\n", ticks);
+    std::printf("the ticker ran %d times in all\n", ticks.load());
   });
 }

@@ -21,10 +21,12 @@ namespace weft_test {
 // CarrierTest runs each test with Config::carriers = 1, 2 and 4 (see INSTANTIATE_CARRIERS).
 class CarrierTest : public ::testing::TestWithParam<unsigned> {
  protected:
-  // config() is the default Config with this instance's carrier count.
+  // config() is the default Config with this instance's carrier count and no stall watchdog
+  // (test_watchdog tests it): a slow, sanitized spawn loop must not add spare carriers.
   weft::Config config() const {
     weft::Config c;
     c.carriers = GetParam();
+    c.stall_ms = 0;
     return c;
   }
 };

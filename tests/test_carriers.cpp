@@ -28,6 +28,7 @@ class Carriers : public ::testing::TestWithParam<unsigned> {
   weft::Config cfg() const {
     weft::Config c;
     c.carriers = GetParam();
+    c.stall_ms = 0;  // a slow (sanitized) spawn loop must not start spares here: test_watchdog
     return c;
   }
 };
@@ -39,11 +40,19 @@ TEST_P(Carriers, StatsReportTheCarrierCount) {
 }
 
 TEST_P(Carriers, FibersSpreadOverCarrierThreads) {
+  // Each fiber yields until all 64 have started, so a carrier that has some never goes idle
+  // and cannot steal the rest: however slow the spawn loop (sanitizers), each carrier keeps
+  // what placement gave it.
   std::set<long> tids = weft::run(cfg(), [] {
+    std::atomic<int> started{0};
     std::vector<weft::Fiber<long>> fs;
     for (int i = 0; i < 64; ++i) {
-      fs.push_back(weft::spawn([] {
-        weft::this_fiber::sleep_for(20ms);
+      fs.push_back(weft::spawn([&started] {
+        started.fetch_add(1);
+        auto give_up = std::chrono::steady_clock::now() + 10s;
+        while (started.load() < 64 && std::chrono::steady_clock::now() < give_up) {
+          weft::this_fiber::yield();
+        }
         return tid();
       }));
     }
@@ -174,14 +183,29 @@ TEST_P(Carriers, PingPongAcrossPipes) {
 TEST_P(Carriers, UnstartedFibersAreSharedOut) {
   // Every fiber computes without yielding; with more than one carrier, idle carriers must take
   // some of them (placement or stealing), so more than one thread does work.
+  // The first fiber also spins (without yielding) until a fiber has run on another thread: an
+  // idle carrier that takes fibers as fast as a slow (sanitized) spawn loop makes them would
+  // otherwise run them all.
   std::set<long> tids;
+  bool many = GetParam() > 1;
   weft::run(cfg(), [&] {
+    std::atomic<long> first{0};
+    std::atomic<bool> elsewhere{false};
     std::vector<weft::Fiber<long>> fs;
     for (int i = 0; i < 400; ++i) {
-      fs.push_back(weft::spawn([] {
+      fs.push_back(weft::spawn([&, many] {
+        long me = tid();
+        long expected = 0;
+        if (!first.compare_exchange_strong(expected, me) && expected != me) {
+          elsewhere = true;
+        } else if (many && expected == 0) {
+          auto give_up = std::chrono::steady_clock::now() + 10s;
+          while (!elsewhere.load() && std::chrono::steady_clock::now() < give_up) {
+          }
+        }
         volatile unsigned x = 0;
         for (int k = 0; k < 20000; ++k) x = x + k;
-        return tid();
+        return me;
       }));
     }
     for (auto& f : fs) tids.insert(f.join());
