@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -45,14 +46,14 @@ double weft_ns_per_trip(unsigned carriers, std::uint64_t trips, bool* crossed) {
     // B is spawned while A (this main fiber) keeps its carrier busy, so with two carriers the
     // least-loaded placement puts B on the other one.
     auto b = weft::spawn([&] {
-      for (std::uint64_t i = 0; i < trips; ++i) pong.send(ping.recv());
+      for (std::uint64_t i = 0; i < trips; ++i) pong.send(*ping.recv());
       return tid();
     });
     long a_tid = tid();
     std::int64_t t0 = bench::now_ns();
     for (std::uint64_t i = 0; i < trips; ++i) {
       ping.send(static_cast<int>(i));
-      if (pong.recv() != static_cast<int>(i)) std::abort();
+      if (pong.recv() != std::optional<int>(static_cast<int>(i))) std::abort();
     }
     std::int64_t t1 = bench::now_ns();
     *crossed = b.join() != a_tid;

@@ -83,11 +83,12 @@ int main(int argc, char** argv) {
   }).detach();
 
   weft::Config config;  // The defaults are what is measured: 64 KiB stacks, guard pages on.
+  config.stall_ms = 0;   // a loop spawning a million fibers is a stall on purpose
   bool ok = true;
   weft::run(config, [&] {
     // The handles exist and are touched before the first reading, so they are not counted.
     std::vector<weft::Fiber<int>> fibers(n);
-    std::uint64_t parked = 0;
+    std::atomic<std::uint64_t> parked{0};  // fibers run on every carrier
     long rss0 = status_kib("VmRSS");
     long pte0 = status_kib("VmPTE");
     std::int64_t t0 = bench::now_ns();
@@ -105,7 +106,7 @@ int main(int argc, char** argv) {
       ok = false;
     }
     // yield() lets every ready fiber run; each runs until it parks in its sleep.
-    while (parked < spawned) weft::this_fiber::yield();
+    while (parked.load() < spawned) weft::this_fiber::yield();
     std::int64_t t1 = bench::now_ns();
     long rss1 = status_kib("VmRSS");
     long pte1 = status_kib("VmPTE");

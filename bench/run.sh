@@ -129,10 +129,10 @@ r=$(result chan_bench)
 if [[ -n $r ]]; then
   row "channel round trip, 2 fibers on 1 carrier" "$(field "$r" one_ns) ns" \
     "$(field "$r" threads_ns) ns (2 threads, std::mutex + condition_variable)" \
-    "$(field "$r" ratio_one)x faster" "(report)" "-"
+    "$(field "$r" ratio_one)x (threads/weft)" "(report)" "-"
   row "channel round trip, 2 fibers on 2 carriers" "$(field "$r" two_ns) ns" \
     "$(field "$r" threads_ns) ns (2 threads, std::mutex + condition_variable)" \
-    "$(field "$r" ratio_two)x faster" "(report)" "-"
+    "$(field "$r" ratio_two)x (threads/weft)" "(report)" "-"
 else
   row "channel round trip" "failed" "-" "-" "(report)" "-"
 fi
