@@ -1,5 +1,5 @@
 // Helpers for the sync and pool tests: a fixture over 1, 2 and 4 carriers that checks for leaks,
-// and tiny timeouts and holds for races.
+// waiting until fibers have parked, and tiny timeouts and holds for races.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -37,6 +37,30 @@ inline void hold(unsigned k, unsigned i) {
     default:
       weft::this_fiber::sleep_for(tiny(k, i));
   }
+}
+
+// waiting_in() counts the fibers of the caller's run that fiber_dump() shows blocked in what
+// ("mutex", "event", "semaphore", ...).
+inline int waiting_in(const std::string& what) {
+  std::string dump = weft::fiber_dump();
+  std::string needle = "blocked in " + what;
+  int n = 0;
+  for (std::size_t at = dump.find(needle); at != std::string::npos;
+       at = dump.find(needle, at + 1)) {
+    char after = at + needle.size() < dump.size() ? dump[at + needle.size()] : '\n';
+    if (after == ' ' || after == '\n') ++n;
+  }
+  return n;
+}
+
+// await_waiting() sleeps in 1 ms steps until at least n fibers of the run are blocked in what,
+// or 10 s have passed: a settle that holds however slow a (sanitized) carrier is to park.
+inline void await_waiting(const std::string& what, int n) {
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (waiting_in(what) < n && std::chrono::steady_clock::now() < give_up) {
+    weft::this_fiber::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_GE(waiting_in(what), n) << "fibers blocked in " << what;
 }
 
 // CarriersTest is a CarrierTest (1, 2 and 4 carriers; instantiate with INSTANTIATE_CARRIERS)

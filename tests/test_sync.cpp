@@ -59,7 +59,7 @@ TEST_P(MutexTest, ExcludesUnderHeavyContention) {
 }
 
 TEST_P(MutexTest, HandsOffInFifoOrder) {
-  // Waiters queue one at a time (each is seen arriving, then given time to park); one unlock
+  // Waiters queue one at a time (each is seen parked before the next comes); one unlock
   // after another, they get the mutex in the order they came.
   constexpr int kWaiters = 20;
   std::vector<int> order;
@@ -75,7 +75,7 @@ TEST_P(MutexTest, HandsOffInFifoOrder) {
         order.push_back(i);
       }));
       while (arrived.load() != i) weft::this_fiber::yield();
-      weft::this_fiber::sleep_for(2ms);
+      weft_test::await_waiting("mutex", i + 1);
     }
     m.unlock();
     for (auto& f : fs) f.join();
@@ -98,7 +98,7 @@ TEST_P(MutexTest, UnlockHandsOverSoNobodyBarges) {
       m.unlock();
     });
     while (!waiting) weft::this_fiber::yield();
-    weft::this_fiber::sleep_for(5ms);
+    weft_test::await_waiting("mutex", 1);
     m.unlock();
     // The waiter owns the mutex now, though it has not run yet: the unlocker cannot take it back.
     EXPECT_FALSE(m.try_lock());

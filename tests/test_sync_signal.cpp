@@ -85,7 +85,7 @@ TEST_P(EventTest, SetBeforeAndAfterWait) {
         ++woken;
       }));
     }
-    weft::this_fiber::sleep_for(5ms);
+    weft_test::await_waiting("event", 10);
     EXPECT_EQ(woken, 0);
     e.set();
     e.clear();  // too late to hold back the waiters set() already woke
@@ -253,10 +253,9 @@ TEST_P(SemaphoreTest, BoundsConcurrency) {
 }
 
 TEST_P(SemaphoreTest, GrantsInFifoOrderWithoutBarging) {
-  // Waiters queue one at a time (each is seen arriving, then given time to park). Permits go to
+  // Waiters queue one at a time (each is seen parked before the next comes). Permits go to
   // the longest waiters at release time; with several carriers the granted fibers may then run
   // in either order, so the test checks who was granted, not who ran first.
-  const auto settle = carriers() == 1 ? 2ms : 10ms;
   run([&] {
     weft::Semaphore sem(0, 10);
     EXPECT_EQ(sem.max(), 10);
@@ -271,7 +270,7 @@ TEST_P(SemaphoreTest, GrantsInFifoOrderWithoutBarging) {
         got[i] = true;
       }));
       while (arrived.load() != i) weft::this_fiber::yield();
-      weft::this_fiber::sleep_for(settle);
+      weft_test::await_waiting("semaphore", i + 1);
     }
     sem.release(2);
     // The two permits went to the first two waiters, not to the count.
@@ -279,7 +278,7 @@ TEST_P(SemaphoreTest, GrantsInFifoOrderWithoutBarging) {
     EXPECT_FALSE(sem.try_acquire());
     fs[0].join();
     fs[1].join();
-    weft::this_fiber::sleep_for(settle);
+    weft::this_fiber::sleep_for(10ms);  // time for a wrong grant to show
     for (int i = 2; i < 5; ++i) EXPECT_FALSE(got[i].load()) << "waiter " << i;
     sem.release(5);  // three waiters left: two permits remain counted
     for (int i = 2; i < 5; ++i) fs[i].join();
