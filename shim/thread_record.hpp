@@ -56,8 +56,8 @@ struct ThreadRecord {
   char name[kNameSize] = {};
   // exit_jump is where pthread_exit's unwinding lands, in the frame that called fn.
   jmp_buf exit_jump;
-  // exit_frame is that frame's address: unwinding stops at the first frame above it.
-  void* exit_frame = nullptr;
+  // exit_function is the function that called fn: pthread_exit's unwinding stops there.
+  std::uintptr_t exit_function = 0;
   // unwind is pthread_exit's exception object (forced unwinding runs the C++ destructors).
   _Unwind_Exception unwind{};
 };

@@ -75,10 +75,11 @@ void exit_unwind_cleanup(_Unwind_Reason_Code, _Unwind_Exception*) {
 _Unwind_Reason_Code exit_unwind_stop(int, _Unwind_Action actions, _Unwind_Exception_Class,
                                      _Unwind_Exception*, _Unwind_Context* ctx, void* param) {
   auto* t = static_cast<ThreadRecord*>(param);
-  // The frame that called fn has a CFA above its own frame address; every frame below it (fn's
-  // and its callees') has a CFA at or below it.
-  if ((actions & _UA_END_OF_STACK) != 0 ||
-      _Unwind_GetCFA(ctx) > reinterpret_cast<std::uintptr_t>(t->exit_frame)) {
+  // Stop at the function that called the thread's function, before its own clean-ups run (it
+  // may be noexcept, which would make the unwinder terminate). The frame is told by the function
+  // it belongs to: a CFA comparison would be off by one frame, since the stop function sees each
+  // frame with its callee's CFA.
+  if ((actions & _UA_END_OF_STACK) != 0 || _Unwind_GetRegionStart(ctx) == t->exit_function) {
     longjmp(t->exit_jump, 1);
   }
   return _URC_NO_REASON;
@@ -87,7 +88,7 @@ _Unwind_Reason_Code exit_unwind_stop(int, _Unwind_Action actions, _Unwind_Except
 // call_thread_fn() runs fn(arg) so that pthread_exit can end it; returns fn's result or the
 // value given to pthread_exit.
 __attribute__((noinline)) void* call_thread_fn(ThreadRecord* t, void* (*fn)(void*), void* arg) {
-  t->exit_frame = __builtin_frame_address(0);
+  t->exit_function = reinterpret_cast<std::uintptr_t>(&call_thread_fn);
   if (setjmp(t->exit_jump) != 0) return t->retval;
   return fn(arg);
 }
@@ -155,7 +156,7 @@ ThreadRecord* current_thread() noexcept {
 [[noreturn]] void run_main_fiber(int (*main)(int, char**, char**), int argc, char** argv,
                                  char** envp) noexcept {
   ThreadRecord* t = current_thread();
-  t->exit_frame = __builtin_frame_address(0);
+  t->exit_function = reinterpret_cast<std::uintptr_t>(&run_main_fiber);
   if (setjmp(t->exit_jump) == 0) std::exit(main(argc, argv, envp));
   // main called pthread_exit: the process lives on until its last thread has finished.
   g_main_exited.store(true, std::memory_order_seq_cst);
