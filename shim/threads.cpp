@@ -129,8 +129,12 @@ int join_fiber_thread(ThreadRecord* t, void** retval, const WaitLimit& limit) no
 
 void threads_init() noexcept {
   g_self_key = weft::detail::fls_create(nullptr);
-  static weft::Event all_done;  // never destroyed before exit: fibers may still set it
-  g_all_done = &all_done;
+  // Never destroyed: static destructors run at exit while fibers may still wait on or set it.
+  g_all_done = new (std::nothrow) weft::Event;
+  if (g_all_done == nullptr) {
+    sys::write_stderr("weft: out of memory while loading the shim\n");
+    std::abort();
+  }
   pthread_attr_t attr;
   if (pthread_attr_init(&attr) == 0) {
     pthread_attr_getstacksize(&attr, &g_default_attr_stack);
