@@ -32,6 +32,8 @@
 
 extern "C" {
 ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen);
+ssize_t __pread_chk(int fd, void* buf, size_t n, off_t offset, size_t buflen);
+ssize_t __pread64_chk(int fd, void* buf, size_t n, off64_t offset, size_t buflen);
 ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags);
 ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags, sockaddr* addr,
                        socklen_t* addrlen);
@@ -184,6 +186,56 @@ WEFT_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
   }
   ErrnoScope e;
   return e.result<ssize_t>(weft::read(fd, buf, n));
+}
+
+WEFT_EXPORT ssize_t pread(int fd, void* buf, size_t n, off_t offset) {
+  if (route(Sym::pread, fd) != Route::kWeft) {
+    return pass(WEFT_REAL(pread), SYS_pread64, fd, buf, n, offset);
+  }
+  ErrnoScope e;
+  return e.result<ssize_t>(weft::pread(fd, buf, n, offset));
+}
+
+WEFT_EXPORT ssize_t pread64(int fd, void* buf, size_t n, off64_t offset) {
+  if (route(Sym::pread64, fd) != Route::kWeft) {
+    return pass(WEFT_REAL(pread64), SYS_pread64, fd, buf, n, offset);
+  }
+  ErrnoScope e;
+  return e.result<ssize_t>(weft::pread(fd, buf, n, offset));
+}
+
+WEFT_EXPORT ssize_t __pread_chk(int fd, void* buf, size_t n, off_t offset, size_t buflen) {
+  if (n > buflen) __chk_fail();
+  if (route(Sym::__pread_chk, fd) != Route::kWeft) {
+    return pass(WEFT_REAL(pread), SYS_pread64, fd, buf, n, offset);
+  }
+  ErrnoScope e;
+  return e.result<ssize_t>(weft::pread(fd, buf, n, offset));
+}
+
+WEFT_EXPORT ssize_t __pread64_chk(int fd, void* buf, size_t n, off64_t offset, size_t buflen) {
+  if (n > buflen) __chk_fail();
+  if (route(Sym::__pread64_chk, fd) != Route::kWeft) {
+    return pass(WEFT_REAL(pread64), SYS_pread64, fd, buf, n, offset);
+  }
+  ErrnoScope e;
+  return e.result<ssize_t>(weft::pread(fd, buf, n, offset));
+}
+
+WEFT_EXPORT ssize_t pwrite(int fd, const void* buf, size_t n, off_t offset) {
+  if (route(Sym::pwrite, fd) != Route::kWeft) {
+    return pass(WEFT_REAL(pwrite), SYS_pwrite64, fd, buf, n, offset);
+  }
+  ErrnoScope e;
+  return e.result<ssize_t>(weft::pwrite(fd, buf, n, offset));
+}
+
+WEFT_EXPORT ssize_t pwrite64(int fd, const void* buf, size_t n, off64_t offset) {
+  if (route(Sym::pwrite64, fd) != Route::kWeft) {
+    return pass(WEFT_REAL(pwrite64), SYS_pwrite64, fd, buf, n, offset);
+  }
+  ErrnoScope e;
+  return e.result<ssize_t>(weft::pwrite(fd, buf, n, offset));
 }
 
 WEFT_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
