@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# echo_test.sh: examples/blocking_echo, unmodified, under weftrun on ONE carrier serves CONNS
+# echo_test.sh: examples/blocking_echo, unmodified, under weftrun on ONE carrier, serves CONNS
 # connections held open at once by a client per thread (each blocked in read on the server side),
 # echoes every message, and ends with its threads counted as fibers by --stats.
 # Usage: echo_test.sh WEFTRUN BLOCKING_ECHO ECHO_CLIENTS CONNS
@@ -22,6 +22,12 @@ fail() {
 }
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# Each connection takes an fd in the clients and one in the server (separate processes), plus a
+# margin for everything else; too few means this box cannot run the test: skip (77), not fail.
+if (($(ulimit -n) < conns + 64)); then
+  echo "SKIP: $conns connections need $((conns + 64)) fds per process, the limit is $(ulimit -n)"
+  exit 77
+fi
 "$weftrun" --carriers 1 --stats "$server" -p 0 -n "$conns" >"$out/server.out" 2>"$out/server.err" &
 server_pid=$!
 
