@@ -1,9 +1,11 @@
-// fd: the calls that make, change and close fds, recording the program's O_NONBLOCK.
+// fd: the calls that make, change and close fds, recording the program's O_NONBLOCK and its
+// socket timeouts (sock_timeouts.hpp).
 //
 // They all pass through to libc and note, on success, what the program asked for (see
 // fd_flags.hpp): socket/socketpair with SOCK_NONBLOCK, pipe2 with O_NONBLOCK, fcntl(F_SETFL)
 // and ioctl(FIONBIO) set or clear it; dup, dup2, dup3 and F_DUPFD make two fds share one
-// description, so both are asked again on each call. close on a fiber is weft::close: fibers
+// description, so both are asked again on each call; setsockopt records SO_RCVTIMEO and
+// SO_SNDTIMEO. close on a fiber is weft::close: fibers
 // blocked on the fd wake with EBADF before the fd goes, where ::close would leave them blocked
 // (io_uring holds the file until their operations end).
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include "fd_flags.hpp"
 #include "real.hpp"
 #include "shim.hpp"
+#include "sock_timeouts.hpp"
 #include "stats.hpp"
 
 extern "C" int fcntl64(int fd, int cmd, ...);
@@ -31,6 +34,7 @@ int shared(int from, int to) noexcept {
   if (to >= 0) {
     fd_forget(from);
     fd_forget(to);
+    timeout_shared(from, to);
   }
   return to;
 }
@@ -69,7 +73,10 @@ WEFT_EXPORT int socket(int domain, int type, int protocol) noexcept {
   auto real = WEFT_REAL(socket);
   int r = real != nullptr ? real(domain, type, protocol)
                           : static_cast<int>(::syscall(SYS_socket, domain, type, protocol));
-  if (r >= 0) fd_record(r, (type & SOCK_NONBLOCK) != 0);
+  if (r >= 0) {
+    fd_record(r, (type & SOCK_NONBLOCK) != 0);
+    timeout_forget(r);
+  }
   return r;
 }
 
@@ -78,8 +85,10 @@ WEFT_EXPORT int socketpair(int domain, int type, int protocol, int sv[2]) noexce
   int r = real != nullptr ? real(domain, type, protocol, sv)
                           : static_cast<int>(::syscall(SYS_socketpair, domain, type, protocol, sv));
   if (r == 0) {
-    fd_record(sv[0], (type & SOCK_NONBLOCK) != 0);
-    fd_record(sv[1], (type & SOCK_NONBLOCK) != 0);
+    for (int i = 0; i < 2; ++i) {
+      fd_record(sv[i], (type & SOCK_NONBLOCK) != 0);
+      timeout_forget(sv[i]);
+    }
   }
   return r;
 }
@@ -152,8 +161,27 @@ WEFT_EXPORT int ioctl(int fd, unsigned long request, ...) noexcept {
   return r;
 }
 
+WEFT_EXPORT int setsockopt(int fd, int level, int name, const void* value,
+                           socklen_t len) noexcept {
+  auto real = WEFT_REAL(setsockopt);
+  int r = real != nullptr
+              ? real(fd, level, name, value, len)
+              : static_cast<int>(::syscall(SYS_setsockopt, fd, level, name, value, len));
+  bool rcv = name == SO_RCVTIMEO, snd = name == SO_SNDTIMEO;
+#ifdef SO_RCVTIMEO_NEW
+  // The 64-bit-time variants carry {seconds, microseconds} as two 64-bit fields, like timeval.
+  rcv = rcv || name == SO_RCVTIMEO_NEW;
+  snd = snd || name == SO_SNDTIMEO_NEW;
+#endif
+  if (r == 0 && level == SOL_SOCKET && (rcv || snd) && value != nullptr && len >= sizeof(timeval)) {
+    timeout_set(fd, rcv ? Direction::kRecv : Direction::kSend, *static_cast<const timeval*>(value));
+  }
+  return r;
+}
+
 WEFT_EXPORT int close(int fd) {
   fd_forget(fd);
+  timeout_forget(fd);
   if (!on_fiber()) {
     count(Sym::close, Route::kOffFiber);
     auto real = WEFT_REAL(close);

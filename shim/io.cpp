@@ -27,6 +27,7 @@
 
 #include "fd_flags.hpp"
 #include "real.hpp"
+#include "sock_timeouts.hpp"
 #include "shim.hpp"
 #include "stats.hpp"
 
@@ -58,6 +59,15 @@ auto pass(Fn real, long sysno, A... args) {
   using R = decltype(real(args...));
   if (real != nullptr) return real(args...);
   return static_cast<R>(::syscall(sysno, args...));
+}
+
+// rx() and tx() are the deadlines SO_RCVTIMEO and SO_SNDTIMEO give a call on fd.
+weft::Deadline rx(int fd) noexcept { return timeout_deadline(fd, Direction::kRecv); }
+weft::Deadline tx(int fd) noexcept { return timeout_deadline(fd, Direction::kSend); }
+
+// expired() reports a call that ran into its socket timeout as the kernel does: EAGAIN.
+long expired(long r, const weft::Deadline& d) noexcept {
+  return timed_out(r, d) ? -EAGAIN : r;
 }
 
 // sigpipe() raises SIGPIPE on the calling thread for an EPIPE the kernel did not signal.
@@ -133,37 +143,65 @@ long write_fully(IovCursor& cur, Op op) noexcept {
 
 long weft_writev(int fd, const iovec* iov, int count) noexcept {
   IovCursor cur(iov, count);
-  return write_fully(cur, [fd](IovCursor& c) {
-    return static_cast<long>(weft::writev(fd, c.iov(), c.count()));
-  });
+  weft::Deadline d = tx(fd);
+  return expired(write_fully(cur, [fd, &d](IovCursor& c) {
+    return static_cast<long>(weft::writev(fd, c.iov(), c.count(), d));
+  }), d);
 }
 
 long weft_sendmsg(int fd, const msghdr* msg, int flags) noexcept {
   IovCursor cur(msg->msg_iov, static_cast<int>(msg->msg_iovlen));
   msghdr m = *msg;
-  return write_fully(cur, [fd, flags, &m](IovCursor& c) {
+  weft::Deadline d = tx(fd);
+  return expired(write_fully(cur, [fd, flags, &m, &d](IovCursor& c) {
     m.msg_iov = const_cast<iovec*>(c.iov());
     m.msg_iovlen = static_cast<std::size_t>(c.count());
-    long r = weft::sendmsg(fd, &m, flags);
+    long r = weft::sendmsg(fd, &m, flags, d);
     // Ancillary data and the address go with the first part only.
     m.msg_control = nullptr;
     m.msg_controllen = 0;
     return r;
-  });
+  }), d);
 }
 
 long weft_recvfrom(int fd, void* buf, std::size_t n, int flags, sockaddr* addr,
                    socklen_t* addrlen) noexcept {
-  if (addr == nullptr || addrlen == nullptr) return weft::recv(fd, buf, n, flags);
+  weft::Deadline d = rx(fd);
+  if (addr == nullptr || addrlen == nullptr) return expired(weft::recv(fd, buf, n, flags, d), d);
   iovec iov{buf, n};
   msghdr m{};
   m.msg_name = addr;
   m.msg_namelen = *addrlen;
   m.msg_iov = &iov;
   m.msg_iovlen = 1;
-  long r = weft::recvmsg(fd, &m, flags);
+  long r = weft::recvmsg(fd, &m, flags, d);
   if (r >= 0) *addrlen = m.msg_namelen;
-  return r;
+  return expired(r, d);
+}
+
+long weft_read(int fd, void* buf, std::size_t n) noexcept {
+  weft::Deadline d = rx(fd);
+  return expired(weft::read(fd, buf, n, d), d);
+}
+
+long weft_readv(int fd, const iovec* iov, int count) noexcept {
+  weft::Deadline d = rx(fd);
+  return expired(weft::readv(fd, iov, count, d), d);
+}
+
+long weft_recv(int fd, void* buf, std::size_t n, int flags) noexcept {
+  weft::Deadline d = rx(fd);
+  return expired(weft::recv(fd, buf, n, flags, d), d);
+}
+
+long weft_recvmsg(int fd, msghdr* msg, int flags) noexcept {
+  weft::Deadline d = rx(fd);
+  return expired(weft::recvmsg(fd, msg, flags, d), d);
+}
+
+int weft_accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags) noexcept {
+  weft::Deadline d = rx(fd);
+  return static_cast<int>(expired(weft::accept(fd, addr, addrlen, flags, d), d));
 }
 
 }  // namespace
@@ -176,7 +214,7 @@ extern "C" {
 WEFT_EXPORT ssize_t read(int fd, void* buf, size_t n) {
   if (route(Sym::read, fd) != Route::kWeft) return pass(WEFT_REAL(read), SYS_read, fd, buf, n);
   ErrnoScope e;
-  return e.result<ssize_t>(weft::read(fd, buf, n));
+  return e.result<ssize_t>(weft_read(fd, buf, n));
 }
 
 WEFT_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
@@ -185,7 +223,7 @@ WEFT_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
     return pass(WEFT_REAL(read), SYS_read, fd, buf, n);
   }
   ErrnoScope e;
-  return e.result<ssize_t>(weft::read(fd, buf, n));
+  return e.result<ssize_t>(weft_read(fd, buf, n));
 }
 
 WEFT_EXPORT ssize_t pread(int fd, void* buf, size_t n, off_t offset) {
@@ -251,7 +289,7 @@ WEFT_EXPORT ssize_t readv(int fd, const iovec* iov, int count) {
   }
   ErrnoScope e;
   if (count < 0 || count > IOV_MAX) return e.result<ssize_t>(-EINVAL);
-  return e.result<ssize_t>(weft::readv(fd, iov, count));
+  return e.result<ssize_t>(weft_readv(fd, iov, count));
 }
 
 WEFT_EXPORT ssize_t writev(int fd, const iovec* iov, int count) {
@@ -268,7 +306,7 @@ WEFT_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
     return pass(WEFT_REAL(recvfrom), SYS_recvfrom, fd, buf, n, flags, nullptr, nullptr);
   }
   ErrnoScope e;
-  return e.result<ssize_t>(weft::recv(fd, buf, n, flags));
+  return e.result<ssize_t>(weft_recv(fd, buf, n, flags));
 }
 
 WEFT_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
@@ -277,7 +315,7 @@ WEFT_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int f
     return pass(WEFT_REAL(recvfrom), SYS_recvfrom, fd, buf, n, flags, nullptr, nullptr);
   }
   ErrnoScope e;
-  return e.result<ssize_t>(weft::recv(fd, buf, n, flags));
+  return e.result<ssize_t>(weft_recv(fd, buf, n, flags));
 }
 
 WEFT_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr,
@@ -304,7 +342,7 @@ WEFT_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
     return pass(WEFT_REAL(recvmsg), SYS_recvmsg, fd, msg, flags);
   }
   ErrnoScope e;
-  return e.result<ssize_t>(weft::recvmsg(fd, msg, flags));
+  return e.result<ssize_t>(weft_recvmsg(fd, msg, flags));
 }
 
 WEFT_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
@@ -349,9 +387,12 @@ WEFT_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* addrlen, int flags) {
     r = pass(WEFT_REAL(accept4), SYS_accept4, fd, addr, addrlen, flags);
   } else {
     ErrnoScope e;
-    r = e.result<int>(weft::accept(fd, addr, addrlen, flags));
+    r = e.result<int>(weft_accept(fd, addr, addrlen, flags));
   }
-  if (r >= 0) fd_record(r, (flags & SOCK_NONBLOCK) != 0);
+  if (r >= 0) {
+    fd_record(r, (flags & SOCK_NONBLOCK) != 0);
+    timeout_inherit(fd, r);
+  }
   return r;
 }
 
@@ -361,9 +402,12 @@ WEFT_EXPORT int accept(int fd, sockaddr* addr, socklen_t* addrlen) {
     r = pass(WEFT_REAL(accept), SYS_accept, fd, addr, addrlen);
   } else {
     ErrnoScope e;
-    r = e.result<int>(weft::accept(fd, addr, addrlen, 0));
+    r = e.result<int>(weft_accept(fd, addr, addrlen, 0));
   }
-  if (r >= 0) fd_record(r, false);
+  if (r >= 0) {
+    fd_record(r, false);
+    timeout_inherit(fd, r);
+  }
   return r;
 }
 
@@ -372,7 +416,10 @@ WEFT_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) {
     return pass(WEFT_REAL(connect), SYS_connect, fd, addr, len);
   }
   ErrnoScope e;
-  return e.result<int>(weft::connect(fd, addr, len));
+  // SO_SNDTIMEO bounds a blocking connect; running into it leaves the connection in progress.
+  weft::Deadline d = tx(fd);
+  long r = weft::connect(fd, addr, len, d);
+  return e.result<int>(timed_out(r, d) ? -EINPROGRESS : r);
 }
 
 }  // extern "C"
