@@ -24,10 +24,13 @@ enum class Route : std::uint8_t {
   kNonblocking,
   // kForeign: passed through because the pthread_t is a real thread's, not a fiber's.
   kForeign,
+  // kLibcObject: passed through because the mutex or condition variable is process-shared,
+  // robust or priority-protocol, which glibc implements.
+  kLibcObject,
 };
 
 // kRouteCount is how many routes there are.
-inline constexpr int kRouteCount = 4;
+inline constexpr int kRouteCount = 5;
 
 // g_stats_on tells whether counting is enabled (WEFT_STATS=1).
 extern std::atomic<bool> g_stats_on;

@@ -7,7 +7,16 @@
 namespace weft::shim {
 
 // Policy is how an interposed symbol treats a call; interpose.def explains each.
-enum class Policy : std::uint8_t { kProcess, kIo, kWait, kFdState, kClose, kThread, kThreadHandle };
+enum class Policy : std::uint8_t {
+  kProcess,
+  kIo,
+  kWait,
+  kFdState,
+  kClose,
+  kThread,
+  kSync,
+  kThreadHandle,
+};
 
 // Sym names one interposed symbol; Sym::symbol is its row in interpose.def.
 enum class Sym : std::uint16_t {
