@@ -28,6 +28,11 @@ native_rc=$?
 shim_rc=$?
 
 fail=0
+# 126 and 127 are the shell's "cannot run it": a comparison of two such runs would prove nothing.
+if ((native_rc == 126 || native_rc == 127)); then
+  echo "FAIL: the program did not run natively (status $native_rc)"
+  fail=1
+fi
 if ! cmp -s "$out/native" "$out/shim"; then
   echo "FAIL: stdout differs (native < > weftrun ${opts[*]}):"
   diff "$out/native" "$out/shim" | head -40
