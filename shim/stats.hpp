@@ -27,10 +27,12 @@ enum class Route : std::uint8_t {
   // kLibcObject: passed through because the mutex or condition variable is process-shared,
   // robust or priority-protocol, which glibc implements.
   kLibcObject,
+  // kSignalMask: passed through because the call carries a signal mask to apply while waiting.
+  kSignalMask,
 };
 
 // kRouteCount is how many routes there are.
-inline constexpr int kRouteCount = 5;
+inline constexpr int kRouteCount = 6;
 
 // g_stats_on tells whether counting is enabled (WEFT_STATS=1).
 extern std::atomic<bool> g_stats_on;

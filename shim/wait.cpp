@@ -1,14 +1,8 @@
 // wait: poll and the sleeps, yielding on fibers.
 //
-// poll on a fiber: a timeout of 0 is a plain poll(2) (it never blocks). One fd waits as one
-// io_uring poll. Several fds are first polled with a zero timeout, and if none is ready, put in
-// a short-lived epoll set that one io_uring poll waits on; once it fires, poll(2) with a zero
-// timeout fills in revents (looping if another thread took the readiness meanwhile). An fd
-// whose poll(2) would say POLLNVAL is seen by the first zero-timeout poll, so the epoll set only
-// ever holds open fds. Regular files (which epoll refuses) are always ready for what they can
-// be ready for, so the first poll returns them too. The sleeps are weft timers on the fiber.
-// Signals do not interrupt a fiber's wait (no EINTR): the handler runs on whichever fiber its
-// carrier was running.
+// poll on a fiber waits as poll_wait.hpp describes; a timeout of 0 is a plain poll(2), which
+// never blocks. The sleeps are weft timers on the fiber. Signals do not interrupt a fiber's wait
+// (no EINTR): the handler runs on whichever fiber its carrier was running.
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -21,6 +15,7 @@
 #include <weft/fiber.hpp>
 #include <weft/io.hpp>
 
+#include "poll_wait.hpp"
 #include "real.hpp"
 #include "shim.hpp"
 #include "stats.hpp"
@@ -42,12 +37,6 @@ bool use_weft(Sym s) noexcept {
   return weft;
 }
 
-int real_poll(pollfd* fds, nfds_t nfds, int timeout) noexcept {
-  auto real = WEFT_REAL(poll);
-  if (real != nullptr) return real(fds, nfds, timeout);
-  return static_cast<int>(::syscall(SYS_poll, fds, nfds, timeout));
-}
-
 weft::Deadline deadline_ms(int timeout) noexcept {
   return timeout < 0 ? weft::Deadline() : weft::Deadline(std::chrono::milliseconds(timeout));
 }
@@ -55,74 +44,6 @@ weft::Deadline deadline_ms(int timeout) noexcept {
 // sleep_until() sleeps the fiber; returns 0 or -errno (only a cancelled fiber wakes early).
 int sleep_until(const weft::Deadline& d) noexcept {
   return weft::this_fiber::sleep_until(d);
-}
-
-// poll_set() waits for several fds through an epoll set; returns what poll(2) returns.
-long poll_set(pollfd* fds, nfds_t nfds, const weft::Deadline& d) noexcept {
-  int ep = static_cast<int>(::syscall(SYS_epoll_create1, EPOLL_CLOEXEC));
-  if (ep < 0) return -errno;
-  for (nfds_t i = 0; i < nfds; ++i) {
-    if (fds[i].fd < 0) continue;
-    epoll_event ev{};
-    // poll's and epoll's event bits have the same values on Linux.
-    for (nfds_t j = 0; j <= i; ++j) {
-      if (fds[j].fd == fds[i].fd) ev.events |= static_cast<std::uint16_t>(fds[j].events);
-    }
-    int op = EPOLL_CTL_ADD;
-    for (nfds_t j = 0; j < i; ++j) {
-      if (fds[j].fd == fds[i].fd) op = EPOLL_CTL_MOD;
-    }
-    // EPERM: a file epoll cannot watch (a regular file), ready whenever it can be.
-    ::syscall(SYS_epoll_ctl, ep, op, fds[i].fd, &ev);
-  }
-  long r;
-  for (;;) {
-    r = weft::poll(ep, POLLIN, d);
-    if (r == -ETIMEDOUT) {
-      r = 0;
-      break;
-    }
-    if (r < 0) break;
-    r = real_poll(fds, nfds, 0);
-    if (r != 0) {
-      if (r < 0) r = -errno;
-      break;
-    }
-  }
-  ::syscall(SYS_close, ep);
-  return r;
-}
-
-long poll_fiber(pollfd* fds, nfds_t nfds, int timeout) noexcept {
-  weft::Deadline d = deadline_ms(timeout);
-  pollfd* only = nullptr;
-  nfds_t open = 0;
-  for (nfds_t i = 0; i < nfds; ++i) {
-    if (fds[i].fd >= 0) {
-      ++open;
-      only = &fds[i];
-    }
-    fds[i].revents = 0;
-  }
-  if (open == 0) {
-    int r = sleep_until(d);
-    return r == -ECANCELED ? -EINTR : 0;
-  }
-  if (open == 1) {
-    for (;;) {
-      int r = weft::poll(only->fd, only->events, d);
-      if (r == -ETIMEDOUT) return 0;
-      if (r < 0) return r;
-      auto revents = static_cast<short>(r & (only->events | POLLERR | POLLHUP | POLLNVAL));
-      if (revents != 0) {
-        only->revents = revents;
-        return 1;
-      }
-    }
-  }
-  int ready = real_poll(fds, nfds, 0);
-  if (ready != 0) return ready < 0 ? -errno : ready;
-  return poll_set(fds, nfds, d);
 }
 
 bool valid(const timespec* t) noexcept {
@@ -143,14 +64,14 @@ extern "C" {
 WEFT_EXPORT int poll(pollfd* fds, nfds_t nfds, int timeout) {
   if (timeout == 0 || !use_weft(Sym::poll)) return real_poll(fds, nfds, timeout);
   ErrnoScope e;
-  return e.result<int>(poll_fiber(fds, nfds, timeout));
+  return e.result<int>(poll_fiber(fds, nfds, deadline_ms(timeout)));
 }
 
 WEFT_EXPORT int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen) {
   if (fdslen / sizeof(pollfd) < nfds) __chk_fail();
   if (timeout == 0 || !use_weft(Sym::__poll_chk)) return real_poll(fds, nfds, timeout);
   ErrnoScope e;
-  return e.result<int>(poll_fiber(fds, nfds, timeout));
+  return e.result<int>(poll_fiber(fds, nfds, deadline_ms(timeout)));
 }
 
 WEFT_EXPORT int nanosleep(const timespec* req, timespec* rem) {
