@@ -52,5 +52,28 @@ int main() {
   std::thread t([&] { std::printf("try_lock_for held: %d\n", tm.try_lock_for(std::chrono::milliseconds(10))); });
   t.join();
   tm.unlock();
+
+  // std::call_once: a throwing call leaves it to the next caller; later callers wait for it.
+  std::once_flag flag;
+  int calls = 0;
+  try {
+    std::call_once(flag, [&] {
+      ++calls;
+      throw 42;
+    });
+  } catch (int) {
+    std::printf("call_once threw\n");
+  }
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 10; ++i) {
+    callers.emplace_back([&] {
+      std::call_once(flag, [&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        ++calls;
+      });
+    });
+  }
+  for (auto& c : callers) c.join();
+  std::printf("call_once ran %d times\n", calls);
   return 0;
 }
