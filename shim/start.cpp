@@ -20,8 +20,9 @@
 // fork: the child of a fork (the program's, or one glibc makes itself, as daemon() does) has
 // only the forking thread and none of the run's carriers, so an atfork handler turns the shim
 // off in the child: every call passes through there, and the forking fiber goes on as the
-// child's plain main thread. vfork is served by fork: a vfork child shares the parent's memory
-// and runs on the parent's fiber, where no hook can tell it apart from the parent.
+// child's plain main thread, keeping its pthread_t (so mutexes it held stay its own). vfork is
+// served by fork: a vfork child shares the parent's memory and runs on the parent's fiber, where
+// no hook can tell it apart from the parent.
 #include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -58,6 +59,7 @@ constexpr std::size_t kThreadStack = 256 * 1024;
 int (*g_program_main)(int, char**, char**) = nullptr;
 
 void after_fork_child() {
+  threads_after_fork_child();
   g_disabled.store(true, std::memory_order_relaxed);
 }
 

@@ -142,6 +142,14 @@ void threads_init() noexcept {
   }
 }
 
+// The forked child's only thread keeps the identity its fiber had, as a forked thread keeps its
+// pthread_t natively: mutexes it held before the fork stay its own. Set on that thread only.
+constinit thread_local pthread_t tls_forked_self __attribute__((tls_model("initial-exec"))) = 0;
+
+void threads_after_fork_child() noexcept {
+  if (weft::in_fiber()) tls_forked_self = handle_of(current_thread());
+}
+
 ThreadRecord* current_thread() noexcept {
   if (void* p = weft::detail::fls_get(g_self_key)) return static_cast<ThreadRecord*>(p);
   // The main fiber, the only fiber not made by pthread_create.
@@ -305,6 +313,7 @@ WEFT_EXPORT int pthread_detach(pthread_t thread) noexcept {
 
 WEFT_EXPORT pthread_t pthread_self() noexcept {
   if (!on_fiber()) {
+    if (weft::shim::tls_forked_self != 0) return weft::shim::tls_forked_self;
     auto real = WEFT_REAL(pthread_self);
     return real != nullptr ? real() : 0;
   }

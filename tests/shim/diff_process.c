@@ -57,15 +57,30 @@ static void files(void) {
   close(fd);
 }
 
+// The atfork pattern: a lock held across fork, released in parent and child alike; the child's
+// thread has the forking thread's pthread_t, as in glibc.
+static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t forking_thread;
+static int child_same_self = -1;
+static void before_fork(void) { CHECK(pthread_mutex_lock(&fork_lock) == 0); }
+static void after_fork_parent(void) { CHECK(pthread_mutex_unlock(&fork_lock) == 0); }
+static void after_fork_child(void) {
+  child_same_self = pthread_equal(pthread_self(), forking_thread) != 0;
+  if (pthread_mutex_unlock(&fork_lock) != 0) _exit(80);
+}
+
 static void* forker(void* arg) {
   (void)arg;
+  forking_thread = pthread_self();
+  CHECK(pthread_atfork(before_fork, after_fork_parent, after_fork_child) == 0);
   int p[2];
   CHECK(pipe(p) == 0);
   fflush(stdout);
   pid_t pid = fork();
   CHECK(pid >= 0);
   if (pid == 0) {
-    // The child: one thread, every call straight to libc.
+    // The child: one thread, every call straight to libc, the same pthread_t as its parent's.
+    if (child_same_self != 1) _exit(81);
     char buf[8];
     CHECK(write(p[1], "child", 5) == 5);
     usleep(1000);
