@@ -13,6 +13,7 @@ enum class Policy : std::uint8_t {
   kWait,
   kFdState,
   kClose,
+  kOffload,
   kThread,
   kSync,
   kThreadHandle,
