@@ -44,8 +44,12 @@ int main(int argc, char** argv) {
   int port = 7000;
   for (int c; (c = getopt(argc, argv, "p:n:")) != -1;) {
     switch (c) {
-      case 'p': port = atoi(optarg); break;
-      case 'n': max_connections = atol(optarg); break;
+      case 'p':
+        port = atoi(optarg);
+        break;
+      case 'n':
+        max_connections = atol(optarg);
+        break;
       default:
         fprintf(stderr, "usage: %s [-p PORT] [-n CONNECTIONS]\n", argv[0]);
         return 2;

@@ -56,8 +56,8 @@ void after_fcntl(int fd, int cmd, void* arg, int r) noexcept {
 }
 
 int do_fcntl(decltype(&::fcntl) real, int fd, int cmd, void* arg) noexcept {
-  int r = real != nullptr ? real(fd, cmd, arg)
-                          : static_cast<int>(::syscall(SYS_fcntl, fd, cmd, arg));
+  int r =
+      real != nullptr ? real(fd, cmd, arg) : static_cast<int>(::syscall(SYS_fcntl, fd, cmd, arg));
   after_fcntl(fd, cmd, arg, r);
   return r;
 }
@@ -161,8 +161,7 @@ WEFT_EXPORT int ioctl(int fd, unsigned long request, ...) noexcept {
   return r;
 }
 
-WEFT_EXPORT int setsockopt(int fd, int level, int name, const void* value,
-                           socklen_t len) noexcept {
+WEFT_EXPORT int setsockopt(int fd, int level, int name, const void* value, socklen_t len) noexcept {
   auto real = WEFT_REAL(setsockopt);
   int r = real != nullptr
               ? real(fd, level, name, value, len)

@@ -27,8 +27,8 @@
 
 #include "fd_flags.hpp"
 #include "real.hpp"
-#include "sock_timeouts.hpp"
 #include "shim.hpp"
+#include "sock_timeouts.hpp"
 #include "stats.hpp"
 
 extern "C" {
@@ -46,9 +46,9 @@ namespace {
 
 // route() decides where an I/O call on fd goes and counts it.
 Route route(Sym s, int fd, bool dontwait = false) noexcept {
-  Route r = !on_fiber()                        ? Route::kOffFiber
+  Route r = !on_fiber()                      ? Route::kOffFiber
             : dontwait || fd_nonblocking(fd) ? Route::kNonblocking
-                                               : Route::kWeft;
+                                             : Route::kWeft;
   count(s, r);
   return r;
 }
@@ -62,8 +62,12 @@ auto pass(Fn real, long sysno, A... args) {
 }
 
 // rx() and tx() are the deadlines SO_RCVTIMEO and SO_SNDTIMEO give a call on fd.
-weft::Deadline rx(int fd) noexcept { return timeout_deadline(fd, Direction::kRecv); }
-weft::Deadline tx(int fd) noexcept { return timeout_deadline(fd, Direction::kSend); }
+weft::Deadline rx(int fd) noexcept {
+  return timeout_deadline(fd, Direction::kRecv);
+}
+weft::Deadline tx(int fd) noexcept {
+  return timeout_deadline(fd, Direction::kSend);
+}
 
 // expired() reports a call that ran into its socket timeout as the kernel does: EAGAIN.
 long expired(long r, const weft::Deadline& d) noexcept {
@@ -144,24 +148,28 @@ long write_fully(IovCursor& cur, Op op) noexcept {
 long weft_writev(int fd, const iovec* iov, int count) noexcept {
   IovCursor cur(iov, count);
   weft::Deadline d = tx(fd);
-  return expired(write_fully(cur, [fd, &d](IovCursor& c) {
-    return static_cast<long>(weft::writev(fd, c.iov(), c.count(), d));
-  }), d);
+  return expired(write_fully(cur,
+                             [fd, &d](IovCursor& c) {
+                               return static_cast<long>(weft::writev(fd, c.iov(), c.count(), d));
+                             }),
+                 d);
 }
 
 long weft_sendmsg(int fd, const msghdr* msg, int flags) noexcept {
   IovCursor cur(msg->msg_iov, static_cast<int>(msg->msg_iovlen));
   msghdr m = *msg;
   weft::Deadline d = tx(fd);
-  return expired(write_fully(cur, [fd, flags, &m, &d](IovCursor& c) {
-    m.msg_iov = const_cast<iovec*>(c.iov());
-    m.msg_iovlen = static_cast<std::size_t>(c.count());
-    long r = weft::sendmsg(fd, &m, flags, d);
-    // Ancillary data and the address go with the first part only.
-    m.msg_control = nullptr;
-    m.msg_controllen = 0;
-    return r;
-  }), d);
+  return expired(write_fully(cur,
+                             [fd, flags, &m, &d](IovCursor& c) {
+                               m.msg_iov = const_cast<iovec*>(c.iov());
+                               m.msg_iovlen = static_cast<std::size_t>(c.count());
+                               long r = weft::sendmsg(fd, &m, flags, d);
+                               // Ancillary data and the address go with the first part only.
+                               m.msg_control = nullptr;
+                               m.msg_controllen = 0;
+                               return r;
+                             }),
+                 d);
 }
 
 long weft_recvfrom(int fd, void* buf, std::size_t n, int flags, sockaddr* addr,

@@ -65,8 +65,8 @@ WEFT_EXPORT int getaddrinfo(const char* node, const char* service, const addrinf
   return offload(Sym::getaddrinfo, [&] { return real(node, service, hints, res); });
 }
 
-WEFT_EXPORT int getnameinfo(const sockaddr* addr, socklen_t addrlen, char* host,
-                            socklen_t hostlen, char* serv, socklen_t servlen, int flags) {
+WEFT_EXPORT int getnameinfo(const sockaddr* addr, socklen_t addrlen, char* host, socklen_t hostlen,
+                            char* serv, socklen_t servlen, int flags) {
   auto real = WEFT_REAL(getnameinfo);
   if (real == nullptr) return EAI_SYSTEM;
   return offload(Sym::getnameinfo,
@@ -99,16 +99,16 @@ WEFT_EXPORT int gethostbyname_r(const char* name, hostent* ret, char* buf, size_
                  [&] { return real(name, ret, buf, buflen, result, h_errnop); });
 }
 
-WEFT_EXPORT int gethostbyname2_r(const char* name, int af, hostent* ret, char* buf,
-                                 size_t buflen, hostent** result, int* h_errnop) {
+WEFT_EXPORT int gethostbyname2_r(const char* name, int af, hostent* ret, char* buf, size_t buflen,
+                                 hostent** result, int* h_errnop) {
   auto real = WEFT_REAL(gethostbyname2_r);
   if (real == nullptr) return ENOSYS;
   return offload(Sym::gethostbyname2_r,
                  [&] { return real(name, af, ret, buf, buflen, result, h_errnop); });
 }
 
-WEFT_EXPORT int gethostbyaddr_r(const void* addr, socklen_t len, int type, hostent* ret,
-                                char* buf, size_t buflen, hostent** result, int* h_errnop) {
+WEFT_EXPORT int gethostbyaddr_r(const void* addr, socklen_t len, int type, hostent* ret, char* buf,
+                                size_t buflen, hostent** result, int* h_errnop) {
   auto real = WEFT_REAL(gethostbyaddr_r);
   if (real == nullptr) return ENOSYS;
   return offload(Sym::gethostbyaddr_r,

@@ -257,18 +257,19 @@ int timed(int (*lock)(pthread_rwlock_t*, const WaitLimit&), pthread_rwlock_t* l,
 using namespace weft::shim;  // NOLINT: the hooks below are this file's whole content
 
 // WEFT_RW_LIBC passes a process-shared rwlock to glibc.
-#define WEFT_RW_LIBC(name, l, ...)                        \
-  do {                                                    \
-    if (is_libc(l)) {                                     \
-      count(Sym::name, Route::kLibcObject);               \
-      return WEFT_REAL(name)(l, ##__VA_ARGS__);           \
-    }                                                     \
-    count(Sym::name, route());                            \
+#define WEFT_RW_LIBC(name, l, ...)              \
+  do {                                          \
+    if (is_libc(l)) {                           \
+      count(Sym::name, Route::kLibcObject);     \
+      return WEFT_REAL(name)(l, ##__VA_ARGS__); \
+    }                                           \
+    count(Sym::name, route());                  \
   } while (0)
 
 extern "C" {
 
-WEFT_EXPORT int pthread_rwlock_init(pthread_rwlock_t* l, const pthread_rwlockattr_t* attr) noexcept {
+WEFT_EXPORT int pthread_rwlock_init(pthread_rwlock_t* l,
+                                    const pthread_rwlockattr_t* attr) noexcept {
   int kind = PTHREAD_RWLOCK_PREFER_READER_NP;
   if (attr != nullptr) {
     int pshared = PTHREAD_PROCESS_PRIVATE;

@@ -58,10 +58,10 @@ int select_now(int nfds, fd_set* r, fd_set* w, fd_set* e) noexcept {
   if (e != nullptr) ec = *e;
   timeval zero{0, 0};
   auto real = WEFT_REAL(select);
-  int n = real != nullptr ? real(nfds, r ? &rc : nullptr, w ? &wc : nullptr, e ? &ec : nullptr,
-                                 &zero)
-                          : static_cast<int>(::syscall(SYS_select, nfds, r ? &rc : nullptr,
-                                                       w ? &wc : nullptr, e ? &ec : nullptr, &zero));
+  int n = real != nullptr
+              ? real(nfds, r ? &rc : nullptr, w ? &wc : nullptr, e ? &ec : nullptr, &zero)
+              : static_cast<int>(::syscall(SYS_select, nfds, r ? &rc : nullptr, w ? &wc : nullptr,
+                                           e ? &ec : nullptr, &zero));
   if (n != 0) {
     if (r != nullptr) *r = rc;
     if (w != nullptr) *w = wc;
@@ -164,8 +164,7 @@ WEFT_EXPORT int pselect(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespe
   return keep.result<int>(select_fiber(nfds, r, w, e, deadline_of(timeout)));
 }
 
-WEFT_EXPORT int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout,
-                      const sigset_t* sigmask) {
+WEFT_EXPORT int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* sigmask) {
   if (sigmask != nullptr || is_zero(timeout) || !use_weft(Sym::ppoll)) {
     if (sigmask != nullptr) count(Sym::ppoll, Route::kSignalMask);
     auto real = WEFT_REAL(ppoll);
@@ -179,8 +178,9 @@ WEFT_EXPORT int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout,
 WEFT_EXPORT int epoll_wait(int epfd, epoll_event* events, int max, int timeout) {
   if (timeout == 0 || !use_weft(Sym::epoll_wait)) {
     auto real = WEFT_REAL(epoll_wait);
-    return real != nullptr ? real(epfd, events, max, timeout)
-                           : static_cast<int>(::syscall(SYS_epoll_wait, epfd, events, max, timeout));
+    return real != nullptr
+               ? real(epfd, events, max, timeout)
+               : static_cast<int>(::syscall(SYS_epoll_wait, epfd, events, max, timeout));
   }
   ErrnoScope keep;
   weft::Deadline d =

@@ -118,8 +118,8 @@ int shim_main(int argc, char** argv, char** envp) {
     weft::detail::run_main(cfg, req);
   } catch (const std::exception& e) {
     // Only the start can fail: the main fiber never returns (it calls exit()).
-    std::string msg = std::string("weft: running natively, the runtime could not start: ") +
-                      e.what() + "\n";
+    std::string msg =
+        std::string("weft: running natively, the runtime could not start: ") + e.what() + "\n";
     sys::write_stderr(msg.c_str());
     g_disabled.store(true, std::memory_order_relaxed);
     return g_program_main(argc, argv, envp);

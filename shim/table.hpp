@@ -48,6 +48,8 @@ inline constexpr Policy kSymPolicies[kSymCount] = {
 };
 
 // index() is s as an array index.
-constexpr std::size_t index(Sym s) noexcept { return static_cast<std::size_t>(s); }
+constexpr std::size_t index(Sym s) noexcept {
+  return static_cast<std::size_t>(s);
+}
 
 }  // namespace weft::shim

@@ -24,14 +24,14 @@ using weft::shim::Sym;
 using weft::shim::ThreadRecord;
 
 // WEFT_FOREIGN passes a real thread's handle through to libc (ESRCH if libc lacks the call).
-#define WEFT_FOREIGN(name, thread, ...)                           \
-  do {                                                            \
-    if (!is_fiber_handle(thread)) {                               \
-      count(Sym::name, Route::kForeign);                          \
-      auto real = WEFT_REAL(name);                                \
+#define WEFT_FOREIGN(name, thread, ...)                             \
+  do {                                                              \
+    if (!is_fiber_handle(thread)) {                                 \
+      count(Sym::name, Route::kForeign);                            \
+      auto real = WEFT_REAL(name);                                  \
       return real != nullptr ? real(thread, ##__VA_ARGS__) : ESRCH; \
-    }                                                             \
-    count(Sym::name, Route::kWeft);                               \
+    }                                                               \
+    count(Sym::name, Route::kWeft);                                 \
   } while (0)
 
 extern "C" {
@@ -114,8 +114,7 @@ WEFT_EXPORT int pthread_setschedparam(pthread_t thread, int policy,
   return record_of(thread) == nullptr ? ESRCH : ENOTSUP;
 }
 
-WEFT_EXPORT int pthread_getschedparam(pthread_t thread, int* policy,
-                                      sched_param* param) noexcept {
+WEFT_EXPORT int pthread_getschedparam(pthread_t thread, int* policy, sched_param* param) noexcept {
   WEFT_FOREIGN(pthread_getschedparam, thread, policy, param);
   return record_of(thread) == nullptr ? ESRCH : ENOTSUP;
 }

@@ -68,7 +68,9 @@ inline pthread_t handle_of(ThreadRecord* t) noexcept {
 }
 
 // is_fiber_handle() tells whether h names a fiber thread (not a real one).
-inline bool is_fiber_handle(pthread_t h) noexcept { return (h & 1u) != 0; }
+inline bool is_fiber_handle(pthread_t h) noexcept {
+  return (h & 1u) != 0;
+}
 
 // record_of() returns the record behind a fiber thread's handle, or nullptr if it is not live.
 inline ThreadRecord* record_of(pthread_t h) noexcept {

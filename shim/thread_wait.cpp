@@ -29,8 +29,8 @@ int wait_off_fiber(ThreadRecord& t, const WaitLimit& limit) noexcept {
       rel.tv_nsec = static_cast<long>(ns % 1000000000);
       timeout = &rel;
     }
-    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&t.done), FUTEX_WAIT_PRIVATE, 0,
-              timeout, nullptr, 0);
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&t.done), FUTEX_WAIT_PRIVATE, 0, timeout,
+              nullptr, 0);
   }
   return 0;
 }

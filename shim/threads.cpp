@@ -186,8 +186,8 @@ using weft::shim::ThreadRecord;
 
 extern "C" {
 
-WEFT_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
-                               void* (*fn)(void*), void* arg) noexcept {
+WEFT_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*fn)(void*),
+                               void* arg) noexcept {
   if (!on_fiber()) {
     count(Sym::pthread_create, Route::kOffFiber);
     auto real = WEFT_REAL(pthread_create);
@@ -209,9 +209,9 @@ WEFT_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
   weft::shim::ErrnoScope keep;
   weft::shim::g_live.fetch_add(1, std::memory_order_seq_cst);
   try {
-    weft::spawn_with({.name = "pthread", .stack_size = weft::shim::stack_for(attr)},
-                     [t] { weft::shim::thread_main(t); })
-        .detach();
+    weft::spawn_with({.name = "pthread", .stack_size = weft::shim::stack_for(attr)}, [t] {
+      weft::shim::thread_main(t);
+    }).detach();
   } catch (...) {
     weft::shim::g_live.fetch_sub(1, std::memory_order_seq_cst);
     delete t;

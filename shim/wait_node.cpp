@@ -58,8 +58,8 @@ bool futex_sleep(WaitNode& n, const weft::Deadline& deadline) noexcept {
       rel.tv_nsec = static_cast<long>(ns % 1000000000);
       timeout = &rel;
     }
-    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&n.woken), FUTEX_WAIT_PRIVATE, 0,
-              timeout, nullptr, 0);
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&n.woken), FUTEX_WAIT_PRIVATE, 0, timeout,
+              nullptr, 0);
   }
   errno = saved;
   return n.woken.load(std::memory_order_acquire) != 0;

@@ -52,15 +52,15 @@ constexpr const char* kUsage =
     "      --dump-signal SIG     a signal (name or number) that prints every fiber to stderr\n"
     "                            (default: none)                               WEFT_DUMP_SIGNAL\n"
     "      --blocking-threads N  helper threads for calls that cannot yield (1..4096; default\n"
-    "                            64)                                           WEFT_BLOCKING_THREADS\n"
+    "                            64)                                           "
+    "WEFT_BLOCKING_THREADS\n"
     "  -h, --help                show this help and exit\n"
     "\n"
     "Limits: statically linked and setuid programs ignore LD_PRELOAD and run natively;\n"
     "see docs/shim.md for what is interposed and what is not.\n";
 
 [[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "weftrun: %s\nTry 'weftrun --help' for more information.\n",
-               msg.c_str());
+  std::fprintf(stderr, "weftrun: %s\nTry 'weftrun --help' for more information.\n", msg.c_str());
   std::exit(2);
 }
 
@@ -75,10 +75,20 @@ std::string bytes(const char* opt, const char* value) {
   unsigned shift = 0;
   if (*end != '\0') {
     switch (*end) {
-      case 'k': case 'K': shift = 10; break;
-      case 'm': case 'M': shift = 20; break;
-      case 'g': case 'G': shift = 30; break;
-      default: usage_error(std::string(opt) + ": unknown size suffix in '" + value + "'");
+      case 'k':
+      case 'K':
+        shift = 10;
+        break;
+      case 'm':
+      case 'M':
+        shift = 20;
+        break;
+      case 'g':
+      case 'G':
+        shift = 30;
+        break;
+      default:
+        usage_error(std::string(opt) + ": unknown size suffix in '" + value + "'");
     }
     if (end[1] != '\0') usage_error(std::string(opt) + ": not a size: '" + value + "'");
   }
@@ -128,15 +138,31 @@ int main(int argc, char** argv) {
   // '+': options end at the program's name, whose own options are its business.
   for (int c; (c = getopt_long(argc, argv, "+:c:s:h", kOptions, nullptr)) != -1;) {
     switch (c) {
-      case 'c': set("WEFT_CARRIERS", optarg); break;
-      case 's': set("WEFT_STACK_SIZE", bytes("--stack-size", optarg)); break;
-      case kStats: set("WEFT_STATS", "1"); break;
-      case kStall: set("WEFT_STALL_MS", optarg); break;
-      case kDump: set("WEFT_DUMP_SIGNAL", optarg); break;
-      case kBlocking: set("WEFT_BLOCKING_THREADS", optarg); break;
-      case 'h': std::fputs(kUsage, stdout); return 0;
-      case ':': usage_error(std::string("option '") + argv[optind - 1] + "' needs a value");
-      default: usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
+      case 'c':
+        set("WEFT_CARRIERS", optarg);
+        break;
+      case 's':
+        set("WEFT_STACK_SIZE", bytes("--stack-size", optarg));
+        break;
+      case kStats:
+        set("WEFT_STATS", "1");
+        break;
+      case kStall:
+        set("WEFT_STALL_MS", optarg);
+        break;
+      case kDump:
+        set("WEFT_DUMP_SIGNAL", optarg);
+        break;
+      case kBlocking:
+        set("WEFT_BLOCKING_THREADS", optarg);
+        break;
+      case 'h':
+        std::fputs(kUsage, stdout);
+        return 0;
+      case ':':
+        usage_error(std::string("option '") + argv[optind - 1] + "' needs a value");
+      default:
+        usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
     }
   }
   if (optind >= argc) usage_error("no program to run");
@@ -146,8 +172,8 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     usage_error(e.what());
   }
-  if (const char* s = std::getenv("WEFT_STATS"); s != nullptr && *s != '\0' && std::strcmp(s, "1")
-      && std::strcmp(s, "0")) {
+  if (const char* s = std::getenv("WEFT_STATS");
+      s != nullptr && *s != '\0' && std::strcmp(s, "1") && std::strcmp(s, "0")) {
     usage_error(std::string("WEFT_STATS=\"") + s + "\": expected 1 or 0");
   }
   std::string lib = preload_library();

@@ -17,12 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      printf("FAILED line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno));   \
-      exit(1);                                                                       \
-    }                                                                                \
+#define CHECK(cond)                                                                \
+  do {                                                                             \
+    if (!(cond)) {                                                                 \
+      printf("FAILED line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno)); \
+      exit(1);                                                                     \
+    }                                                                              \
   } while (0)
 
 static double now_ms(void) {
@@ -175,8 +175,7 @@ static void udp(void) {
   printf("recvfrom -> %zd '%.*s' from the sender %d (addrlen %u)\n", n, (int)n, buf,
          from.sin_port == sb.sin_port, (unsigned)fromlen);
   printf("short datagram read -> %zd\n",
-         (sendto(b, "0123456789", 10, 0, (struct sockaddr*)&sa, sizeof sa),
-          recv(a, buf, 4, 0)));
+         (sendto(b, "0123456789", 10, 0, (struct sockaddr*)&sa, sizeof sa), recv(a, buf, 4, 0)));
   close(a);
   close(b);
 }
@@ -241,8 +240,8 @@ static void sleeps(void) {
     until.tv_nsec -= 1000000000;
   }
   t0 = now_ms();
-  printf("clock_nanosleep TIMER_ABSTIME -> %d", clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME,
-                                                                 &until, NULL));
+  printf("clock_nanosleep TIMER_ABSTIME -> %d",
+         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL));
   printf(" waited: %d\n", now_ms() - t0 >= 18);
   printf("clock_nanosleep EINVAL -> %d\n", clock_nanosleep(CLOCK_MONOTONIC, 0, &bad, NULL));
   printf("sleep(0) -> %u, sched_yield -> %d\n", sleep(0), sched_yield());

@@ -7,12 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                    \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      printf("FAILED line %d: %s\n", __LINE__, #cond);                 \
-      exit(1);                                                         \
-    }                                                                  \
+#define CHECK(cond)                                    \
+  do {                                                 \
+    if (!(cond)) {                                     \
+      printf("FAILED line %d: %s\n", __LINE__, #cond); \
+      exit(1);                                         \
+    }                                                  \
   } while (0)
 
 static pthread_key_t key, again_key;

@@ -16,12 +16,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                    \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
+#define CHECK(cond)                                                                \
+  do {                                                                             \
+    if (!(cond)) {                                                                 \
       printf("FAILED line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno)); \
-      exit(1);                                                         \
-    }                                                                  \
+      exit(1);                                                                     \
+    }                                                                              \
   } while (0)
 
 static void try_read(const char* what, int fd) {

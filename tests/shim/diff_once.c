@@ -17,7 +17,8 @@ static void init(void) {
 static void* caller(void* arg) {
   (void)arg;
   pthread_once(&once, init);
-  if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) __atomic_fetch_add(&saw_unready, 1, __ATOMIC_RELAXED);
+  if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
+    __atomic_fetch_add(&saw_unready, 1, __ATOMIC_RELAXED);
   return NULL;
 }
 

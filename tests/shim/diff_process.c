@@ -11,12 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      printf("FAILED line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno));   \
-      exit(1);                                                                       \
-    }                                                                                \
+#define CHECK(cond)                                                                \
+  do {                                                                             \
+    if (!(cond)) {                                                                 \
+      printf("FAILED line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno)); \
+      exit(1);                                                                     \
+    }                                                                              \
   } while (0)
 
 static int early_pipe[2];
@@ -62,8 +62,12 @@ static void files(void) {
 static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t forking_thread;
 static int child_same_self = -1;
-static void before_fork(void) { CHECK(pthread_mutex_lock(&fork_lock) == 0); }
-static void after_fork_parent(void) { CHECK(pthread_mutex_unlock(&fork_lock) == 0); }
+static void before_fork(void) {
+  CHECK(pthread_mutex_lock(&fork_lock) == 0);
+}
+static void after_fork_parent(void) {
+  CHECK(pthread_mutex_unlock(&fork_lock) == 0);
+}
 static void after_fork_child(void) {
   child_same_self = pthread_equal(pthread_self(), forking_thread) != 0;
   if (pthread_mutex_unlock(&fork_lock) != 0) _exit(80);

@@ -58,9 +58,9 @@ int main(void) {
   r = getnameinfo((struct sockaddr*)&lo, sizeof lo, host, sizeof host, serv, sizeof serv,
                   NI_NUMERICSERV);
   printf("getnameinfo 127.0.0.1:22 -> %d %s %s\n", r, host, serv);
-  printf("getnameinfo with a short buffer -> %s\n",
-         gai_strerror(getnameinfo((struct sockaddr*)&lo, sizeof lo, host, 1, NULL, 0,
-                                  NI_NAMEREQD)));
+  printf(
+      "getnameinfo with a short buffer -> %s\n",
+      gai_strerror(getnameinfo((struct sockaddr*)&lo, sizeof lo, host, 1, NULL, 0, NI_NAMEREQD)));
 
   struct hostent* h = gethostbyname("localhost");
   printf("gethostbyname localhost -> %s, %d-byte addresses, first %s\n", h ? h->h_name : "(null)",

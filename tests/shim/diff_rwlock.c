@@ -8,12 +8,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                    \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      printf("FAILED line %d: %s\n", __LINE__, #cond);                 \
-      exit(1);                                                         \
-    }                                                                  \
+#define CHECK(cond)                                    \
+  do {                                                 \
+    if (!(cond)) {                                     \
+      printf("FAILED line %d: %s\n", __LINE__, #cond); \
+      exit(1);                                         \
+    }                                                  \
   } while (0)
 
 static struct timespec in_ms(clockid_t clock, long ms) {

@@ -12,12 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                    \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
+#define CHECK(cond)                                                                \
+  do {                                                                             \
+    if (!(cond)) {                                                                 \
       printf("FAILED line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno)); \
-      exit(1);                                                         \
-    }                                                                  \
+      exit(1);                                                                     \
+    }                                                                              \
   } while (0)
 
 static double now_ms(void) {

@@ -12,12 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                    \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
+#define CHECK(cond)                                                                \
+  do {                                                                             \
+    if (!(cond)) {                                                                 \
       printf("FAILED line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno)); \
-      exit(1);                                                         \
-    }                                                                  \
+      exit(1);                                                                     \
+    }                                                                              \
   } while (0)
 
 static struct timespec in_ms(clockid_t clock, long ms) {
@@ -95,8 +95,8 @@ int main(void) {
   printf("clockwait for a late post -> %d\n", sem_clockwait(&late, CLOCK_MONOTONIC, &soon));
   CHECK(pthread_join(p, NULL) == 0);
   errno = 0;
-  printf("sem_init above SEM_VALUE_MAX -> %d %s\n", sem_init(&late, 0, (unsigned)SEM_VALUE_MAX + 1u),
-         strerror(errno));
+  printf("sem_init above SEM_VALUE_MAX -> %d %s\n",
+         sem_init(&late, 0, (unsigned)SEM_VALUE_MAX + 1u), strerror(errno));
   CHECK(sem_destroy(&late) == 0 && sem_destroy(&items) == 0 && sem_destroy(&slots) == 0);
 
   char name[64];

@@ -10,12 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                    \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      printf("FAILED line %d: %s\n", __LINE__, #cond);                 \
-      exit(1);                                                         \
-    }                                                                  \
+#define CHECK(cond)                                    \
+  do {                                                 \
+    if (!(cond)) {                                     \
+      printf("FAILED line %d: %s\n", __LINE__, #cond); \
+      exit(1);                                         \
+    }                                                  \
   } while (0)
 
 static pthread_t spawn(void* (*fn)(void*), void* arg) {
@@ -184,7 +184,8 @@ int main(void) {
   pthread_mutex_t rec = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
   CHECK(pthread_mutex_lock(&rec) == 0 && pthread_mutex_lock(&rec) == 0);
   CHECK(pthread_mutex_trylock(&rec) == 0);
-  printf("recursive: trylock from another thread -> %s\n", strerror((int)other(try_from_other, &rec)));
+  printf("recursive: trylock from another thread -> %s\n",
+         strerror((int)other(try_from_other, &rec)));
   CHECK(pthread_mutex_unlock(&rec) == 0 && pthread_mutex_unlock(&rec) == 0);
   CHECK(pthread_mutex_unlock(&rec) == 0);
   printf("recursive: after three unlocks, trylock from another thread -> %s\n",
@@ -266,7 +267,8 @@ int main(void) {
   CHECK(pthread_mutex_init(&ps, &ma) == 0);
   pthread_mutex_lock(&ps);
   soon = in_ms(CLOCK_MONOTONIC, 10);
-  printf("process-shared cond timedwait -> %s\n", strerror(pthread_cond_timedwait(&cps, &ps, &soon)));
+  printf("process-shared cond timedwait -> %s\n",
+         strerror(pthread_cond_timedwait(&cps, &ps, &soon)));
   pthread_mutex_unlock(&ps);
   return 0;
 }

@@ -49,7 +49,9 @@ int main() {
   std::printf("total %ld\n", total);
   std::timed_mutex tm;
   tm.lock();
-  std::thread t([&] { std::printf("try_lock_for held: %d\n", tm.try_lock_for(std::chrono::milliseconds(10))); });
+  std::thread t([&] {
+    std::printf("try_lock_for held: %d\n", tm.try_lock_for(std::chrono::milliseconds(10)));
+  });
   t.join();
   tm.unlock();
 

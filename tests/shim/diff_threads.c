@@ -11,12 +11,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                    \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      printf("FAILED line %d: %s\n", __LINE__, #cond);                 \
-      exit(1);                                                         \
-    }                                                                  \
+#define CHECK(cond)                                    \
+  do {                                                 \
+    if (!(cond)) {                                     \
+      printf("FAILED line %d: %s\n", __LINE__, #cond); \
+      exit(1);                                         \
+    }                                                  \
   } while (0)
 
 static void* twice(void* arg) {
@@ -95,7 +95,8 @@ int main(void) {
   // The token ring.
   pthread_t members[kRing];
   for (int i = 0; i < kRing; ++i) CHECK(pipe(ring[i]) == 0);
-  for (long i = 0; i < kRing; ++i) CHECK(pthread_create(&members[i], NULL, ring_member, (void*)i) == 0);
+  for (long i = 0; i < kRing; ++i)
+    CHECK(pthread_create(&members[i], NULL, ring_member, (void*)i) == 0);
   long token = 0;
   CHECK(write(ring[0][1], &token, sizeof token) == sizeof token);
   for (int i = 0; i < kRing; ++i) CHECK(pthread_join(members[i], NULL) == 0);

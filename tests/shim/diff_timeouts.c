@@ -12,12 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      printf("FAILED line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno));   \
-      exit(1);                                                                       \
-    }                                                                                \
+#define CHECK(cond)                                                                \
+  do {                                                                             \
+    if (!(cond)) {                                                                 \
+      printf("FAILED line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno)); \
+      exit(1);                                                                     \
+    }                                                                              \
   } while (0)
 
 static double now_ms(void) {
@@ -32,13 +32,13 @@ static void set_timeout(int fd, int name, long ms) {
 }
 
 // report() runs a call that should time out after at least ms and prints how it ended.
-#define REPORT(what, ms, call)                                                            \
-  do {                                                                                    \
-    double t0 = now_ms();                                                                 \
-    errno = 0;                                                                            \
-    long r = (long)(call);                                                                \
+#define REPORT(what, ms, call)                                                                 \
+  do {                                                                                         \
+    double t0 = now_ms();                                                                      \
+    errno = 0;                                                                                 \
+    long r = (long)(call);                                                                     \
     printf("%-32s -> %ld %s, waited its timeout: %d\n", what, r, r < 0 ? strerror(errno) : "", \
-           now_ms() - t0 >= (ms) * 0.9);                                                  \
+           now_ms() - t0 >= (ms)*0.9);                                                         \
   } while (0)
 
 static int late_fd;
