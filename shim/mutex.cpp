@@ -135,6 +135,11 @@ int mutex_unlock(pthread_mutex_t* m) noexcept {
 }
 
 unsigned mutex_release_all(pthread_mutex_t* m, int* err) noexcept {
+  if (mutex_is_libc(m)) {
+    // A process-shared or robust mutex under a shim condition variable: glibc's unlock.
+    *err = WEFT_REAL(pthread_mutex_unlock)(m);
+    return *err == 0 ? 1 : 0;
+  }
   MutexWords& w = words(m);
   int type = w.kind & kTypeMask;
   unsigned count = 1;
@@ -151,6 +156,10 @@ unsigned mutex_release_all(pthread_mutex_t* m, int* err) noexcept {
 }
 
 void mutex_reacquire(pthread_mutex_t* m, unsigned count) noexcept {
+  if (mutex_is_libc(m)) {
+    WEFT_REAL(pthread_mutex_lock)(m);  // blocks the carrier while it waits: glibc's mutex
+    return;
+  }
   // Without a deadline only the hand-off ends the wait, so it cannot fail.
   mutex_lock(m, WaitLimit::forever());
   words(m).count = count;

@@ -28,9 +28,10 @@ int mutex_lock(pthread_mutex_t* m, const WaitLimit& limit) noexcept;
 // mutex_unlock() unlocks m; returns 0 or an error number as pthread_mutex_unlock does.
 int mutex_unlock(pthread_mutex_t* m) noexcept;
 // mutex_release_all() unlocks m entirely for a condition wait and returns the recursion count
-// to restore (0 and an error in *err if the caller does not hold it).
+// to restore (0 and an error in *err if the caller does not hold it); glibc's mutexes too.
 unsigned mutex_release_all(pthread_mutex_t* m, int* err) noexcept;
-// mutex_reacquire() relocks m after a condition wait, uninterruptibly, with count restored.
+// mutex_reacquire() relocks m after a condition wait, uninterruptibly, with count restored;
+// glibc's mutexes too.
 void mutex_reacquire(pthread_mutex_t* m, unsigned count) noexcept;
 // mutex_is_libc() tells whether m is one glibc implements (process-shared, robust, PI/PP).
 bool mutex_is_libc(const pthread_mutex_t* m) noexcept;

@@ -269,6 +269,11 @@ int main(void) {
   soon = in_ms(CLOCK_MONOTONIC, 10);
   printf("process-shared cond timedwait -> %s\n",
          strerror(pthread_cond_timedwait(&cps, &ps, &soon)));
+  // A shim condition variable with a process-shared (glibc's) mutex.
+  soon = in_ms(CLOCK_REALTIME, 10);
+  int waited = pthread_cond_timedwait(&c_rt, &ps, &soon);
+  printf("shim cond, process-shared mutex: timedwait -> %s, then held: trylock elsewhere -> %s\n",
+         strerror(waited), strerror((int)other(try_from_other, &ps)));
   pthread_mutex_unlock(&ps);
   return 0;
 }
