@@ -64,6 +64,15 @@ static void* sleeper(void* arg) {
   return (void*)7;
 }
 
+// gated() ends only once main writes to its pipe: tryjoin and timedjoin see it running for sure.
+static int gate[2];
+static void* gated(void* arg) {
+  (void)arg;
+  char c;
+  CHECK(read(gate[0], &c, 1) == 1);
+  return (void*)7;
+}
+
 static volatile int detached_ran;
 static void* detached(void* arg) {
   (void)arg;
@@ -139,7 +148,8 @@ int main(void) {
   printf("join self: %s\n", strerror(pthread_join(pthread_self(), NULL)));
 
   // tryjoin, timedjoin.
-  CHECK(pthread_create(&t[0], NULL, sleeper, (void*)200000L) == 0);
+  CHECK(pipe(gate) == 0);
+  CHECK(pthread_create(&t[0], NULL, gated, NULL) == 0);
   printf("tryjoin running: %s\n", strerror(pthread_tryjoin_np(t[0], NULL)));
   struct timespec soon;
   clock_gettime(CLOCK_REALTIME, &soon);
@@ -149,6 +159,7 @@ int main(void) {
     soon.tv_nsec -= 1000000000;
   }
   printf("timedjoin 10 ms: %s\n", strerror(pthread_timedjoin_np(t[0], NULL, &soon)));
+  CHECK(write(gate[1], "g", 1) == 1);
   CHECK(pthread_join(t[0], &r) == 0);
   printf("then join: %ld\n", (long)r);
 

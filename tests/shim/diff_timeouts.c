@@ -75,7 +75,8 @@ int main(void) {
   late_fd = s[1];
   pthread_t t;
   CHECK(pthread_create(&t, NULL, write_late, NULL) == 0);
-  REPORT("read, timeout cleared", 30, read(s[0], buf, 1));
+  // How long it waited depends on when the writer started: only the result is compared.
+  printf("read, timeout cleared, a late writer -> %zd\n", read(s[0], buf, 1));
   CHECK(pthread_join(t, NULL) == 0);
 
   // SO_SNDTIMEO: a big write into a socket nobody reads returns what fit; the next one EAGAIN.
