@@ -1,0 +1,91 @@
+// blocking_echo: a thread-per-connection echo server in plain C, written as if weft did not
+// exist: blocking accept, read and write, one pthread per connection, no weft header.
+//
+// Natively every connection costs an OS thread. Under weftrun every thread is a fiber, and the
+// same binary serves thousands of connections on one carrier:
+//
+//   blocking_echo -p 7000                      # native threads
+//   weftrun --carriers 1 blocking_echo -p 7000  # the same program, threads as fibers
+//
+// Options: -p PORT listens on 127.0.0.1:PORT (default 7000; 0 picks a free port); -n N exits
+// with status 0 once N connections have been served. It prints "blocking_echo: listening on
+// 127.0.0.1:PORT" when it is ready.
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static long max_connections;  // 0: serve forever
+static atomic_long served;
+
+static void* serve(void* arg) {
+  int fd = (int)(long)arg;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) {
+    // A blocking write writes everything (or fails): no loop needed for a short write.
+    if (write(fd, buf, (size_t)n) != n) break;
+  }
+  close(fd);
+  if (max_connections > 0 && atomic_fetch_add(&served, 1) + 1 == max_connections) exit(0);
+  return NULL;
+}
+
+int main(int argc, char** argv) {
+  int port = 7000;
+  for (int c; (c = getopt(argc, argv, "p:n:")) != -1;) {
+    switch (c) {
+      case 'p':
+        port = atoi(optarg);
+        break;
+      case 'n':
+        max_connections = atol(optarg);
+        break;
+      default:
+        fprintf(stderr, "usage: %s [-p PORT] [-n CONNECTIONS]\n", argv[0]);
+        return 2;
+    }
+  }
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (bind(lfd, (struct sockaddr*)&addr, sizeof addr) != 0 || listen(lfd, 4096) != 0 ||
+      getsockname(lfd, (struct sockaddr*)&addr, &len) != 0) {
+    perror("blocking_echo: listen");
+    return 1;
+  }
+  printf("blocking_echo: listening on 127.0.0.1:%d\n", ntohs(addr.sin_port));
+  fflush(stdout);
+  // Small stacks: a connection needs its 4 KiB buffer and little else.
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  for (;;) {
+    int fd = accept(lfd, NULL, NULL);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      perror("blocking_echo: accept");
+      // Out of fds or memory: give the connections in progress a moment, then go on.
+      sleep(1);
+      continue;
+    }
+    pthread_t t;
+    if (pthread_create(&t, &attr, serve, (void*)(long)fd) != 0) {
+      fprintf(stderr, "blocking_echo: cannot start a thread for a connection\n");
+      close(fd);
+    }
+  }
+}

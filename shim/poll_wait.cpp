@@ -1,0 +1,93 @@
+#include "poll_wait.hpp"
+
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstdint>
+
+#include <weft/fiber.hpp>
+#include <weft/io.hpp>
+
+#include "real.hpp"
+
+namespace weft::shim {
+
+int real_poll(pollfd* fds, nfds_t nfds, int timeout) noexcept {
+  auto real = WEFT_REAL(poll);
+  if (real != nullptr) return real(fds, nfds, timeout);
+  return static_cast<int>(::syscall(SYS_poll, fds, nfds, timeout));
+}
+
+namespace {
+
+// poll_set() waits for several fds through an epoll set; returns what poll(2) returns.
+long poll_set(pollfd* fds, nfds_t nfds, const weft::Deadline& d) noexcept {
+  int ep = static_cast<int>(::syscall(SYS_epoll_create1, EPOLL_CLOEXEC));
+  if (ep < 0) return -errno;
+  for (nfds_t i = 0; i < nfds; ++i) {
+    if (fds[i].fd < 0) continue;
+    epoll_event ev{};
+    // poll's and epoll's event bits have the same values on Linux.
+    for (nfds_t j = 0; j <= i; ++j) {
+      if (fds[j].fd == fds[i].fd) ev.events |= static_cast<std::uint16_t>(fds[j].events);
+    }
+    int op = EPOLL_CTL_ADD;
+    for (nfds_t j = 0; j < i; ++j) {
+      if (fds[j].fd == fds[i].fd) op = EPOLL_CTL_MOD;
+    }
+    // EPERM: a file epoll cannot watch (a regular file), ready whenever it can be.
+    ::syscall(SYS_epoll_ctl, ep, op, fds[i].fd, &ev);
+  }
+  long r;
+  for (;;) {
+    r = weft::poll(ep, POLLIN, d);
+    if (r == -ETIMEDOUT) {
+      r = 0;
+      break;
+    }
+    if (r < 0) break;
+    r = real_poll(fds, nfds, 0);
+    if (r != 0) {
+      if (r < 0) r = -errno;
+      break;
+    }
+  }
+  ::syscall(SYS_close, ep);
+  return r;
+}
+
+}  // namespace
+
+long poll_fiber(pollfd* fds, nfds_t nfds, const weft::Deadline& d) noexcept {
+  pollfd* only = nullptr;
+  nfds_t open = 0;
+  for (nfds_t i = 0; i < nfds; ++i) {
+    if (fds[i].fd >= 0) {
+      ++open;
+      only = &fds[i];
+    }
+    fds[i].revents = 0;
+  }
+  if (open == 0) {
+    int r = weft::this_fiber::sleep_until(d);
+    return r == -ECANCELED ? -EINTR : 0;
+  }
+  if (open == 1) {
+    for (;;) {
+      int r = weft::poll(only->fd, only->events, d);
+      if (r == -ETIMEDOUT) return 0;
+      if (r < 0) return r;
+      auto revents = static_cast<short>(r & (only->events | POLLERR | POLLHUP | POLLNVAL));
+      if (revents != 0) {
+        only->revents = revents;
+        return 1;
+      }
+    }
+  }
+  int ready = real_poll(fds, nfds, 0);
+  if (ready != 0) return ready < 0 ? -errno : ready;
+  return poll_set(fds, nfds, d);
+}
+
+}  // namespace weft::shim

@@ -1,0 +1,56 @@
+// shim: what every hook needs -- whether this call may use weft, and libc's error convention.
+//
+// A hook takes the weft path only on a fiber of a running runtime in the process that started
+// it; everything else (a thread that is no fiber, code before main, a forked child, a process
+// whose runtime could not start) passes straight through to libc, untouched.
+//
+// errno: weft returns -errno and may itself clobber errno on its way (a failed internal syscall),
+// so a hook saves errno before calling weft and sets it afterwards, to the error or back to the
+// saved value. Several fibers share one carrier thread's errno; saving it across a call that
+// may yield is also what keeps each fiber's errno its own, as each thread's is natively: a fiber
+// only ever switches inside such a call.
+#pragma once
+
+#include <atomic>
+#include <cerrno>
+
+#include <weft/runtime.hpp>
+
+namespace weft::shim {
+
+// g_disabled is set in a forked child and when the runtime could not start: every hook then
+// passes through.
+extern std::atomic<bool> g_disabled;
+
+// on_fiber() tells whether the calling thread runs a weft fiber this hook may use.
+inline bool on_fiber() noexcept {
+  return !g_disabled.load(std::memory_order_relaxed) && weft::in_fiber();
+}
+
+// ErrnoScope keeps the caller's errno across a weft call and turns weft's result into libc's.
+class ErrnoScope {
+ public:
+  // ErrnoScope() saves errno.
+  ErrnoScope() noexcept : saved_(errno) {}
+  // result() returns r, or -1 with errno = -r for a negative r; errno is the saved value after
+  // a success.
+  template <class T = long>
+  T result(long r) noexcept {
+    if (r < 0) {
+      errno = static_cast<int>(-r);
+      return static_cast<T>(-1);
+    }
+    errno = saved_;
+    return static_cast<T>(r);
+  }
+  // restore() puts the saved errno back (for calls that report through their return value).
+  void restore() noexcept { errno = saved_; }
+
+ private:
+  int saved_;
+};
+
+// WEFT_EXPORT marks a hook's definition: visible, C linkage decided by the declaration.
+#define WEFT_EXPORT __attribute__((visibility("default")))
+
+}  // namespace weft::shim

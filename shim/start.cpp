@@ -1,0 +1,151 @@
+// start: how a program under the shim starts, forks and ends.
+//
+// The shim interposes __libc_start_main, the function every dynamically linked program's _start
+// calls, and gives it a main of its own: that main starts a weft run on the main thread and runs
+// the program's main as the run's main fiber, on a stack as large as a main thread's
+// (RLIMIT_STACK). So every thread of the program, main included, is a fiber, as gevent's main
+// greenlet is, and a blocking call in main yields like one in any other thread. The program's
+// constructors have run by then, on the plain main thread (a thread they create is a real one).
+//
+// Ending: when main returns, the main fiber calls exit() with its status right there, as
+// __libc_start_main would: atexit handlers and static destructors run on the main fiber while
+// the other threads keep running, and the process ends with them, as natively. weft::run's own
+// ending (cancel the other fibers, wait for them) never happens: it would change what the
+// program does after main.
+//
+// If the runtime cannot start (io_uring refused), the shim says so once on stderr and the
+// program runs natively with every call passing through. A bad WEFT_* setting is an error: the
+// shim prints it and exits with status 127 without running the program.
+//
+// fork: the child of a fork (the program's, or one glibc makes itself, as daemon() does) has
+// only the forking thread and none of the run's carriers, so an atfork handler turns the shim
+// off in the child: every call passes through there, and the forking fiber goes on as the
+// child's plain main thread, keeping its pthread_t (so mutexes it held stay its own). vfork is
+// served by fork: a vfork child shares the parent's memory and runs on the parent's fiber, where
+// no hook can tell it apart from the parent.
+#include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include <weft/config.hpp>
+#include <weft/runtime.hpp>
+
+#include "../runtime/sys.hpp"
+#include "real.hpp"
+#include "shim.hpp"
+#include "stats.hpp"
+#include "thread_record.hpp"
+
+extern "C" int __libc_start_main(int (*main)(int, char**, char**), int argc, char** argv,
+                                 void (*init)(), void (*fini)(), void (*rtld_fini)(),
+                                 void* stack_end);
+
+namespace weft::shim {
+
+std::atomic<bool> g_disabled{false};
+
+namespace {
+
+// kThreadStack is a fiber thread's stack when neither WEFT_STACK_SIZE nor the thread's
+// attributes ask for another: weft's 64 KiB default suits code written for fibers, not a
+// program written for 8 MiB threads; the memory is only reserved until touched.
+constexpr std::size_t kThreadStack = 256 * 1024;
+
+int (*g_program_main)(int, char**, char**) = nullptr;
+
+void after_fork_child() {
+  threads_after_fork_child();
+  g_disabled.store(true, std::memory_order_relaxed);
+}
+
+__attribute__((constructor)) void shim_init() {
+  resolve_all();
+  // The runtime's own threads (carriers, helpers, watchdog) must be real threads.
+  sys::ThreadHooks& hooks = sys::thread_hooks();
+  if (auto create = WEFT_REAL(pthread_create)) hooks.create = create;
+  if (auto join = WEFT_REAL(pthread_join)) hooks.join = join;
+  pthread_atfork(nullptr, nullptr, &after_fork_child);
+  threads_init();
+}
+
+// main_stack_size() is what a main thread would get: RLIMIT_STACK, 8 MiB if unlimited.
+std::size_t main_stack_size() noexcept {
+  constexpr std::size_t kDefault = 8 << 20;
+  rlimit lim{};
+  if (getrlimit(RLIMIT_STACK, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return kDefault;
+  std::size_t size = lim.rlim_cur;
+  if (size < (64 << 10)) return 64 << 10;
+  return size > (std::size_t{1} << 30) ? std::size_t{1} << 30 : size;
+}
+
+weft::Config shim_config() {
+  weft::Config cfg = weft::config_from_env();
+  const char* stack = std::getenv("WEFT_STACK_SIZE");
+  if (stack == nullptr || *stack == '\0') cfg.stack_size = kThreadStack;
+  return cfg;
+}
+
+void print_stats_at_exit() {
+  stats_print();
+}
+
+int shim_main(int argc, char** argv, char** envp) {
+  weft::Config cfg;
+  try {
+    cfg = shim_config();
+  } catch (const std::exception& e) {
+    std::string msg = std::string("weft: ") + e.what() + "\n";
+    sys::write_stderr(msg.c_str());
+    std::_Exit(127);
+  }
+  stats_enable_from_env();
+  if (g_stats_on.load(std::memory_order_relaxed)) std::atexit(print_stats_at_exit);
+  struct Args {
+    int argc;
+    char** argv;
+    char** envp;
+  } args{argc, argv, envp};
+  auto body = [&args]() noexcept {
+    run_main_fiber(g_program_main, args.argc, args.argv, args.envp);
+  };
+  try {
+    auto req = weft::detail::make_request<void>(body, "main", main_stack_size());
+    weft::detail::run_main(cfg, req);
+  } catch (const std::exception& e) {
+    // Only the start can fail: the main fiber never returns (it calls exit()).
+    std::string msg =
+        std::string("weft: running natively, the runtime could not start: ") + e.what() + "\n";
+    sys::write_stderr(msg.c_str());
+    g_disabled.store(true, std::memory_order_relaxed);
+    return g_program_main(argc, argv, envp);
+  }
+  std::abort();
+}
+
+}  // namespace
+}  // namespace weft::shim
+
+extern "C" {
+
+WEFT_EXPORT int __libc_start_main(int (*main)(int, char**, char**), int argc, char** argv,
+                                  void (*init)(), void (*fini)(), void (*rtld_fini)(),
+                                  void* stack_end) {
+  auto real = WEFT_REAL(__libc_start_main);
+  if (real == nullptr) {
+    weft::sys::write_stderr("weft: libc has no __libc_start_main\n");
+    std::_Exit(127);
+  }
+  weft::shim::g_program_main = main;
+  return real(&weft::shim::shim_main, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
+WEFT_EXPORT pid_t vfork() noexcept {
+  return fork();
+}
+
+}  // extern "C"

@@ -1,0 +1,53 @@
+// stats: what WEFT_STATS=1 prints at exit -- per interposed symbol, how many calls went
+// through weft and how many passed through to libc, and why.
+//
+// Counting costs one relaxed load of a global flag per call when stats are off. When on, each
+// count is a relaxed atomic add on a counter shared by every carrier: fine for a diagnostic
+// run, and not meant for benchmarks.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "table.hpp"
+
+namespace weft::shim {
+
+// Route says where one call went.
+enum class Route : std::uint8_t {
+  // kWeft: handled by the runtime on a fiber (it may have yielded).
+  kWeft,
+  // kOffFiber: passed through because the caller is no fiber (a plain thread, before main, a
+  // forked child, or no runtime could start).
+  kOffFiber,
+  // kNonblocking: passed through because the program made the fd O_NONBLOCK itself.
+  kNonblocking,
+  // kForeign: passed through because the pthread_t is a real thread's, not a fiber's.
+  kForeign,
+  // kLibcObject: passed through because the mutex or condition variable is process-shared,
+  // robust or priority-protocol, which glibc implements.
+  kLibcObject,
+  // kSignalMask: passed through because the call carries a signal mask to apply while waiting.
+  kSignalMask,
+};
+
+// kRouteCount is how many routes there are.
+inline constexpr int kRouteCount = 6;
+
+// g_stats_on tells whether counting is enabled (WEFT_STATS=1).
+extern std::atomic<bool> g_stats_on;
+
+// count_slow() adds one call of s along r (stats on).
+void count_slow(Sym s, Route r) noexcept;
+
+// count() records one call of s along r when stats are on.
+inline void count(Sym s, Route r) noexcept {
+  if (g_stats_on.load(std::memory_order_relaxed)) count_slow(s, r);
+}
+
+// stats_enable_from_env() reads WEFT_STATS and arms the report for this process.
+void stats_enable_from_env() noexcept;
+// stats_print() writes the report to stderr (the exit hook calls it).
+void stats_print() noexcept;
+
+}  // namespace weft::shim

@@ -1,0 +1,96 @@
+// thread_record: what the shim keeps for each program thread that runs as a fiber.
+//
+// A pthread_t handed to the program for a fiber thread is the address of its ThreadRecord with
+// the low bit set. A real thread's pthread_t is the address of glibc's struct pthread, which is
+// always aligned, so the low bit tells the two apart without a lookup, and a fiber's handle that
+// leaks into a libc function not interposed is refused by the handle hooks instead of being
+// dereferenced as a struct pthread.
+//
+// Lifetime: two references, the thread's own (dropped when its function has returned) and the
+// joinable handle's (dropped by pthread_join or pthread_detach); the last one frees the record.
+// The main fiber's record is made on first use and never freed.
+#pragma once
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <unwind.h>
+#include <atomic>
+#include <cstdint>
+
+#include <weft/event.hpp>
+
+#include "../runtime/fiber_control.hpp"
+
+namespace weft::shim {
+
+// ThreadRecord is one fiber thread of the program.
+struct ThreadRecord {
+  // kMagic marks a live record, so a stale or forged odd pthread_t is refused with ESRCH.
+  static constexpr std::uint32_t kMagic = 0x74666577;  // "weft"
+  // kNameSize is a thread name's buffer size (pthread_setname_np allows 15 bytes).
+  static constexpr std::size_t kNameSize = 16;
+  // JoinState says who may still join the thread.
+  enum JoinState : int { kJoinable, kDetached, kJoining };
+
+  // magic is kMagic while the record lives.
+  std::uint32_t magic = kMagic;
+  // refs counts the thread itself and its joinable handle.
+  std::atomic<int> refs{2};
+  // join_state is kJoinable until pthread_join or pthread_detach claims the handle.
+  std::atomic<int> join_state{kJoinable};
+  // done is a futex word: 1 once the thread's function has returned (joiners off a fiber).
+  std::atomic<std::uint32_t> done{0};
+  // done_event is set once the thread's function has returned (joiners on a fiber).
+  weft::Event done_event;
+  // fn and arg are what pthread_create was given.
+  void* (*fn)(void*) = nullptr;
+  // arg is fn's argument.
+  void* arg = nullptr;
+  // retval is fn's result, or what pthread_exit was given.
+  void* retval = nullptr;
+  // is_main is set for the main fiber's record.
+  bool is_main = false;
+  // fiber is the thread's fiber, set by the thread itself when it starts.
+  std::atomic<detail::FiberControl*> fiber{nullptr};
+  // name is the thread's name (pthread_setname_np), zero-terminated.
+  char name[kNameSize] = {};
+  // exit_jump is where pthread_exit's unwinding lands, in the frame that called fn.
+  jmp_buf exit_jump;
+  // exit_function is the function that called fn: pthread_exit's unwinding stops there.
+  std::uintptr_t exit_function = 0;
+  // unwind is pthread_exit's exception object (forced unwinding runs the C++ destructors).
+  _Unwind_Exception unwind{};
+};
+
+// handle_of() is the pthread_t the program sees for t.
+inline pthread_t handle_of(ThreadRecord* t) noexcept {
+  return reinterpret_cast<std::uintptr_t>(t) | 1u;
+}
+
+// is_fiber_handle() tells whether h names a fiber thread (not a real one).
+inline bool is_fiber_handle(pthread_t h) noexcept {
+  return (h & 1u) != 0;
+}
+
+// record_of() returns the record behind a fiber thread's handle, or nullptr if it is not live.
+inline ThreadRecord* record_of(pthread_t h) noexcept {
+  auto* t = reinterpret_cast<ThreadRecord*>(h & ~static_cast<pthread_t>(1));
+  return t != nullptr && t->magic == ThreadRecord::kMagic ? t : nullptr;
+}
+
+// current_thread() is the calling fiber's record (the main fiber's is made on first use); the
+// caller must be on a fiber.
+ThreadRecord* current_thread() noexcept;
+
+// threads_init() prepares the per-fiber slot that holds each fiber's record.
+void threads_init() noexcept;
+// threads_after_fork_child() keeps, in a forked child, the forking fiber's pthread_t as the
+// child's thread's own (call before the shim is turned off there).
+void threads_after_fork_child() noexcept;
+
+// run_main_fiber() runs the program's main on the calling fiber and exits with its status,
+// as __libc_start_main would; pthread_exit from main waits for the other threads, then exits 0.
+[[noreturn]] void run_main_fiber(int (*main)(int, char**, char**), int argc, char** argv,
+                                 char** envp) noexcept;
+
+}  // namespace weft::shim

@@ -1,0 +1,146 @@
+// wait: poll and the sleeps, yielding on fibers.
+//
+// poll on a fiber waits as poll_wait.hpp describes; a timeout of 0 is a plain poll(2), which
+// never blocks. The sleeps are weft timers on the fiber. Signals do not interrupt a fiber's wait
+// (no EINTR): the handler runs on whichever fiber its carrier was running.
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+
+#include <weft/fiber.hpp>
+#include <weft/io.hpp>
+
+#include "poll_wait.hpp"
+#include "real.hpp"
+#include "shim.hpp"
+#include "stats.hpp"
+
+extern "C" {
+int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen);
+[[noreturn]] void __chk_fail();
+}
+
+namespace weft::shim {
+namespace {
+
+using std::chrono::nanoseconds;
+
+// use_weft() tells whether a wait call of s goes to weft (on a fiber) and counts it.
+bool use_weft(Sym s) noexcept {
+  bool weft = on_fiber();
+  count(s, weft ? Route::kWeft : Route::kOffFiber);
+  return weft;
+}
+
+weft::Deadline deadline_ms(int timeout) noexcept {
+  return timeout < 0 ? weft::Deadline() : weft::Deadline(std::chrono::milliseconds(timeout));
+}
+
+// sleep_until() sleeps the fiber; returns 0 or -errno (only a cancelled fiber wakes early).
+int sleep_until(const weft::Deadline& d) noexcept {
+  return weft::this_fiber::sleep_until(d);
+}
+
+bool valid(const timespec* t) noexcept {
+  return t->tv_sec >= 0 && t->tv_nsec >= 0 && t->tv_nsec < 1000000000;
+}
+
+nanoseconds to_ns(const timespec& t) noexcept {
+  return std::chrono::seconds(t.tv_sec) + nanoseconds(t.tv_nsec);
+}
+
+}  // namespace
+}  // namespace weft::shim
+
+using namespace weft::shim;  // NOLINT: the hooks below are this file's whole content
+
+extern "C" {
+
+WEFT_EXPORT int poll(pollfd* fds, nfds_t nfds, int timeout) {
+  if (timeout == 0 || !use_weft(Sym::poll)) return real_poll(fds, nfds, timeout);
+  ErrnoScope e;
+  return e.result<int>(poll_fiber(fds, nfds, deadline_ms(timeout)));
+}
+
+WEFT_EXPORT int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen) {
+  if (fdslen / sizeof(pollfd) < nfds) __chk_fail();
+  if (timeout == 0 || !use_weft(Sym::__poll_chk)) return real_poll(fds, nfds, timeout);
+  ErrnoScope e;
+  return e.result<int>(poll_fiber(fds, nfds, deadline_ms(timeout)));
+}
+
+WEFT_EXPORT int nanosleep(const timespec* req, timespec* rem) {
+  if (!use_weft(Sym::nanosleep)) {
+    auto real = WEFT_REAL(nanosleep);
+    if (real != nullptr) return real(req, rem);
+    return static_cast<int>(::syscall(SYS_nanosleep, req, rem));
+  }
+  ErrnoScope e;
+  if (req == nullptr) return e.result<int>(-EFAULT);
+  if (!valid(req)) return e.result<int>(-EINVAL);
+  sleep_until(weft::Deadline(to_ns(*req)));
+  return e.result<int>(0);
+}
+
+WEFT_EXPORT int clock_nanosleep(clockid_t clock, int flags, const timespec* req, timespec* rem) {
+  // A CPU-time clock advances only while something computes: not a wait a timer can stand for.
+  bool timer_clock = clock == CLOCK_REALTIME || clock == CLOCK_MONOTONIC ||
+                     clock == CLOCK_BOOTTIME || clock == CLOCK_TAI;
+  if (!timer_clock || !use_weft(Sym::clock_nanosleep)) {
+    if (timer_clock == false) count(Sym::clock_nanosleep, Route::kOffFiber);
+    auto real = WEFT_REAL(clock_nanosleep);
+    return real != nullptr ? real(clock, flags, req, rem) : ENOSYS;
+  }
+  // clock_nanosleep returns the error number and leaves errno alone.
+  ErrnoScope keep;
+  if (req == nullptr) return EFAULT;
+  if (req->tv_nsec < 0 || req->tv_nsec >= 1000000000) return EINVAL;
+  nanoseconds wait = to_ns(*req);
+  if ((flags & TIMER_ABSTIME) != 0) {
+    timespec now{};
+    ::clock_gettime(clock, &now);
+    wait -= to_ns(now);
+  } else if (req->tv_sec < 0) {
+    return EINVAL;
+  }
+  if (wait > nanoseconds::zero()) sleep_until(weft::Deadline(wait));
+  keep.restore();
+  return 0;
+}
+
+WEFT_EXPORT unsigned int sleep(unsigned int seconds) {
+  if (!use_weft(Sym::sleep)) {
+    auto real = WEFT_REAL(sleep);
+    return real != nullptr ? real(seconds) : seconds;
+  }
+  ErrnoScope keep;
+  sleep_until(weft::Deadline(std::chrono::seconds(seconds)));
+  keep.restore();
+  return 0;
+}
+
+WEFT_EXPORT int usleep(useconds_t usec) {
+  if (!use_weft(Sym::usleep)) {
+    auto real = WEFT_REAL(usleep);
+    return real != nullptr ? real(usec) : 0;
+  }
+  ErrnoScope e;
+  sleep_until(weft::Deadline(std::chrono::microseconds(usec)));
+  return e.result<int>(0);
+}
+
+WEFT_EXPORT int sched_yield() noexcept {
+  if (!use_weft(Sym::sched_yield)) {
+    auto real = WEFT_REAL(sched_yield);
+    return real != nullptr ? real() : static_cast<int>(::syscall(SYS_sched_yield));
+  }
+  weft::this_fiber::yield();
+  return 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,73 @@
+// wait_node: one fiber or plain thread waiting on a shim lock or condition variable.
+//
+// The program's pthread mutexes and condition variables are used from fibers and from plain
+// threads (a thread a constructor made, code before main, a forked child) alike, so a waiter is
+// either kind: a fiber parks (rt::park, only that fiber waits), a thread sleeps on a futex word
+// in its node. Nodes live in the waiter's frame and are linked into the object's FIFO list under
+// the object's guard lock. The protocol is the runtime's (runtime/park.hpp): a waker unlinks
+// ("claims") a node under the guard, grants what it waited for, releases the guard and wakes it,
+// never touching the node again; a waiter that gives up (deadline) retakes the guard, and if its
+// node is still linked unlinks it and fails, else waits for the wake-up that is on its way.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <weft/deadline.hpp>
+
+#include "../runtime/lock.hpp"
+#include "../runtime/park.hpp"
+
+namespace weft::shim {
+
+// WaitNode is one waiter, in its own frame.
+struct WaitNode {
+  // WaitNode() makes a node for the calling fiber (waiting through fiber) or thread.
+  WaitNode(rt::Waiter* fiber_, std::uintptr_t token_) noexcept : fiber(fiber_), token(token_) {}
+  WaitNode(const WaitNode&) = delete;
+  WaitNode& operator=(const WaitNode&) = delete;
+
+  // fiber is the fiber's Waiter, or nullptr for a plain thread.
+  rt::Waiter* fiber;
+  // token identifies the waiter (its pthread_t), to hand a mutex over to it.
+  std::uintptr_t token;
+  // woken is a plain thread's futex word: 1 once it has been woken.
+  std::atomic<std::uint32_t> woken{0};
+  // prev and next link the node into its object's list.
+  WaitNode* prev = nullptr;
+  // next is the following waiter.
+  WaitNode* next = nullptr;
+  // linked tells whether the node is in a list (guarded by the object's guard lock).
+  bool linked = false;
+};
+
+// WaitList is an intrusive FIFO of nodes; its owner guards it.
+struct WaitList {
+  // head is the longest waiter.
+  WaitNode* head;
+  // tail is the newest waiter.
+  WaitNode* tail;
+
+  // push() appends n.
+  void push(WaitNode* n) noexcept;
+  // remove() unlinks n, which must be linked.
+  void remove(WaitNode* n) noexcept;
+  // pop() unlinks and returns the longest waiter, or nullptr.
+  WaitNode* pop() noexcept;
+};
+
+// wait_woken() waits until n is woken or the deadline passes; returns whether it was woken.
+// A fiber parks; a thread sleeps in futex(2).
+bool wait_woken(WaitNode& n, const weft::Deadline& deadline) noexcept;
+// wait_claimed() waits for a wake-up already on its way (n was claimed), uninterruptibly.
+void wait_claimed(WaitNode& n) noexcept;
+// wake() wakes n's waiter; the caller must have claimed n and must not touch it afterwards.
+void wake(WaitNode* n) noexcept;
+
+// guard() treats 4 bytes of a pthread object as the runtime's futex lock (zero: unlocked).
+inline rt::Lock& guard(void* at) noexcept {
+  static_assert(sizeof(rt::Lock) == 4 && alignof(rt::Lock) == 4);
+  return *static_cast<rt::Lock*>(at);
+}
+
+}  // namespace weft::shim

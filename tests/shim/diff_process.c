@@ -1,0 +1,135 @@
+// diff_process: what runs outside the fibers. A thread made by a constructor (before main: a real
+// thread under the shim) blocks in read until main writes, and main joins it; pread/pwrite on a
+// file; fork (the child runs natively under the shim), fork+exec and vfork+exec from a thread.
+// Plain C with no weft header.
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CHECK(cond)                                                                \
+  do {                                                                             \
+    if (!(cond)) {                                                                 \
+      printf("FAILED line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno)); \
+      exit(1);                                                                     \
+    }                                                                              \
+  } while (0)
+
+static int early_pipe[2];
+static pthread_t early;
+static char early_got[16];
+
+static void* early_thread(void* arg) {
+  (void)arg;
+  ssize_t n = read(early_pipe[0], early_got, sizeof early_got - 1);
+  return (void*)n;
+}
+
+__attribute__((constructor)) static void before_main(void) {
+  // Code before main: every call passes straight through to libc.
+  if (pipe(early_pipe) != 0 || write(early_pipe[1], "", 0) != 0) _exit(90);
+  if (pthread_create(&early, NULL, early_thread, NULL) != 0) _exit(91);
+}
+
+static void files(void) {
+  char path[] = "/tmp/weft-diff-process-XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  unlink(path);
+  printf("pwrite -> %zd\n", pwrite(fd, "0123456789", 10, 0));
+  printf("pwrite at 20 -> %zd\n", pwrite(fd, "tail", 4, 20));
+  char buf[32] = {0};
+  printf("pread 5 at 3 -> %zd '%.5s'\n", pread(fd, buf, 5, 3), buf);
+  printf("pread past the end -> %zd\n", pread(fd, buf, 8, 100));
+  printf("file position untouched: %ld\n", (long)lseek(fd, 0, SEEK_CUR));
+  errno = 0;
+  printf("pread at -1 -> %zd %s\n", pread(fd, buf, 1, -1), strerror(errno));
+  int p[2];
+  CHECK(pipe(p) == 0);
+  errno = 0;
+  printf("pread on a pipe -> %zd %s\n", pread(p[0], buf, 1, 0), strerror(errno));
+  close(p[0]);
+  close(p[1]);
+  close(fd);
+}
+
+// The atfork pattern: a lock held across fork, released in parent and child alike; the child's
+// thread has the forking thread's pthread_t, as in glibc.
+static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t forking_thread;
+static int child_same_self = -1;
+static void before_fork(void) {
+  CHECK(pthread_mutex_lock(&fork_lock) == 0);
+}
+static void after_fork_parent(void) {
+  CHECK(pthread_mutex_unlock(&fork_lock) == 0);
+}
+static void after_fork_child(void) {
+  child_same_self = pthread_equal(pthread_self(), forking_thread) != 0;
+  if (pthread_mutex_unlock(&fork_lock) != 0) _exit(80);
+}
+
+static void* forker(void* arg) {
+  (void)arg;
+  forking_thread = pthread_self();
+  CHECK(pthread_atfork(before_fork, after_fork_parent, after_fork_child) == 0);
+  int p[2];
+  CHECK(pipe(p) == 0);
+  fflush(stdout);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    // The child: one thread, every call straight to libc, the same pthread_t as its parent's.
+    if (child_same_self != 1) _exit(81);
+    char buf[8];
+    CHECK(write(p[1], "child", 5) == 5);
+    usleep(1000);
+    CHECK(read(p[0], buf, 5) == 5);
+    _exit(buf[0] == 'c' ? 3 : 4);
+  }
+  int status;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  printf("forked child exited %d\n", WEXITSTATUS(status));
+  close(p[0]);
+  close(p[1]);
+
+  fflush(stdout);
+  pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", "echo from exec; exit 5", (char*)NULL);
+    _exit(127);
+  }
+  CHECK(waitpid(pid, &status, 0) == pid);
+  printf("exec'd child exited %d\n", WEXITSTATUS(status));
+
+  fflush(stdout);
+  pid = vfork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", "echo from vfork; exit 6", (char*)NULL);
+    _exit(127);
+  }
+  CHECK(waitpid(pid, &status, 0) == pid);
+  printf("vfork'd child exited %d\n", WEXITSTATUS(status));
+  return NULL;
+}
+
+int main(void) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  // Let the early thread block first, then wake it; it is a real thread, joined from main.
+  usleep(10000);
+  CHECK(write(early_pipe[1], "early", 5) == 5);
+  void* r;
+  CHECK(pthread_join(early, &r) == 0);
+  printf("constructor's thread read %ld '%s'\n", (long)r, early_got);
+  files();
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, forker, NULL) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  return 0;
+}

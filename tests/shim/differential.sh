@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# differential.sh runs a program natively and under weftrun and fails unless both runs print the
+# same stdout and end the same way (exit status, or the signal that killed them).
+#
+# Usage: differential.sh WEFTRUN [weftrun options --] PROGRAM [ARGS...]
+# The weftrun options default to --carriers 1: on one carrier, a call that blocked the carrier
+# instead of yielding would hang the program (meson's timeout then fails the test), so each
+# differential test also shows that the blocking calls it makes never stall the other threads.
+set -uo pipefail
+
+weftrun=$1
+shift
+opts=(--carriers 1)
+for ((i = 1; i <= $#; i++)); do
+  if [[ ${!i} == -- ]]; then
+    opts=("${@:1:i-1}")
+    shift "$i"
+    break
+  fi
+done
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+"$@" >"$out/native" 2>"$out/native.err"
+native_rc=$?
+"$weftrun" "${opts[@]}" -- "$@" >"$out/shim" 2>"$out/shim.err"
+shim_rc=$?
+
+fail=0
+# 126 and 127 are the shell's "cannot run it": a comparison of two such runs would prove nothing.
+if ((native_rc == 126 || native_rc == 127)); then
+  echo "FAIL: the program did not run natively (status $native_rc)"
+  fail=1
+fi
+if ! cmp -s "$out/native" "$out/shim"; then
+  echo "FAIL: stdout differs (native < > weftrun ${opts[*]}):"
+  diff "$out/native" "$out/shim" | head -40
+  fail=1
+fi
+if ((native_rc != shim_rc)); then
+  echo "FAIL: native run ended with $native_rc, the weftrun run with $shim_rc"
+  fail=1
+fi
+if ((fail)); then
+  echo "--- native stderr:"; head -20 "$out/native.err"
+  echo "--- weftrun stderr:"; head -40 "$out/shim.err"
+  exit 1
+fi
+echo "ok: $(wc -l <"$out/native") lines of stdout and end status $native_rc match"
+exit 0
