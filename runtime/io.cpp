@@ -100,13 +100,20 @@ int poll(int fd, short events, Deadline d) {
   return static_cast<int>(rt::await_op(op, d));
 }
 
-int close(int fd) {
+namespace {
+
+// retire() runs release() (which closes fd, or makes it a copy of another fd) once no operation
+// of this run refers to fd any more: it marks fd's entry closing, cancels every operation on
+// it (waking their fibers with -EBADF), waits until the last has left, then releases.
+// Releasing earlier would let a completion land after the number was reused.
+template <class Release>
+int retire(int fd, Release release) {
   rt::Carrier* c = rt::Carrier::current();
   rt::FiberControl* self = c != nullptr ? c->running() : nullptr;
-  if (self == nullptr || fd < 0) return sys::close(fd);
+  if (self == nullptr || fd < 0) return release();
   rt::FdTable& fds = c->fds();
   rt::FdEntry* entry = fds.find(fd);
-  if (entry == nullptr) return -EBADF;
+  if (entry == nullptr) return release();
   rt::Waiter w("close", entry);
   w.in_run_only = true;
   // Carriers other than this one whose operations on fd must be cancelled (by themselves: only
@@ -114,12 +121,12 @@ int close(int fd) {
   rt::Carrier* others[rt::Scheduler::kMaxCarriers];
   unsigned n_others = 0;
   {
-    // close(2) itself runs outside the lock: it can block (NFS, SO_LINGER).
+    // The release itself runs outside the lock: close(2) can block (NFS, SO_LINGER).
     std::unique_lock<rt::Lock> hold(fds.lock_for(fd));
     if (entry->closing) return -EBADF;  // another fiber is closing it: to us it is gone
     if (entry->ops == nullptr) {
       hold.unlock();
-      return sys::close(fd);
+      return release();
     }
     entry->closing = true;
     entry->closer = &w;
@@ -139,7 +146,24 @@ int close(int fd) {
     std::lock_guard<rt::Lock> hold(fds.lock_for(fd));
     entry->closing = false;
   }
-  return sys::close(fd);
+  return release();
+}
+
+}  // namespace
+
+int close(int fd) {
+  return retire(fd, [fd] { return sys::close(fd); });
+}
+
+int dup2(int from, int to) {
+  // dup2 of an fd onto itself changes nothing (and must not wake anyone).
+  if (from == to) return sys::dup2(from, to);
+  return retire(to, [from, to] { return sys::dup2(from, to); });
+}
+
+int dup3(int from, int to, int flags) {
+  if (from == to) return sys::dup3(from, to, flags);  // EINVAL, from the kernel
+  return retire(to, [from, to, flags] { return sys::dup3(from, to, flags); });
 }
 
 ssize_t read_exact(int fd, void* buf, std::size_t n, Deadline d) {

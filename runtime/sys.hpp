@@ -19,6 +19,10 @@ ssize_t read(int fd, void* buf, std::size_t n) noexcept;
 ssize_t write(int fd, const void* buf, std::size_t n) noexcept;
 // close() is close(2) returning -errno.
 int close(int fd) noexcept;
+// dup2() is dup2(2) returning -errno.
+int dup2(int from, int to) noexcept;
+// dup3() is dup3(2) returning -errno.
+int dup3(int from, int to, int flags) noexcept;
 // poll() is poll(2) returning -errno.
 int poll(pollfd* fds, unsigned nfds, int timeout_ms) noexcept;
 // yield_thread() is sched_yield(2): it lets another OS thread run.

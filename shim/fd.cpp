@@ -5,8 +5,8 @@
 // fd_flags.hpp): socket/socketpair with SOCK_NONBLOCK, pipe2 with O_NONBLOCK, fcntl(F_SETFL)
 // and ioctl(FIONBIO) set or clear it; dup, dup2, dup3 and F_DUPFD make two fds share one
 // description, so both are asked again on each call; setsockopt records SO_RCVTIMEO and
-// SO_SNDTIMEO. close on a fiber is weft::close: fibers
-// blocked on the fd wake with EBADF before the fd goes, where ::close would leave them blocked
+// SO_SNDTIMEO. close on a fiber is weft::close, and dup2/dup3 are weft::dup2/dup3: fibers
+// blocked on the fd that goes wake with EBADF first, where ::close would leave them blocked
 // (io_uring holds the file until their operations end).
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -119,12 +119,26 @@ WEFT_EXPORT int dup(int fd) noexcept {
 }
 
 WEFT_EXPORT int dup2(int fd, int fd2) noexcept {
-  auto real = WEFT_REAL(dup2);
-  int r = real != nullptr ? real(fd, fd2) : static_cast<int>(::syscall(SYS_dup2, fd, fd2));
+  int r;
+  if (on_fiber()) {
+    count(Sym::dup2, Route::kWeft);
+    ErrnoScope e;
+    r = e.result<int>(weft::dup2(fd, fd2));
+  } else {
+    count(Sym::dup2, Route::kOffFiber);
+    auto real = WEFT_REAL(dup2);
+    r = real != nullptr ? real(fd, fd2) : static_cast<int>(::syscall(SYS_dup2, fd, fd2));
+  }
   return r >= 0 && r != fd ? shared(fd, r) : r;
 }
 
 WEFT_EXPORT int dup3(int fd, int fd2, int flags) noexcept {
+  if (on_fiber()) {
+    count(Sym::dup3, Route::kWeft);
+    ErrnoScope e;
+    return shared(fd, e.result<int>(weft::dup3(fd, fd2, flags)));
+  }
+  count(Sym::dup3, Route::kOffFiber);
   auto real = WEFT_REAL(dup3);
   return shared(fd, real != nullptr ? real(fd, fd2, flags)
                                     : static_cast<int>(::syscall(SYS_dup3, fd, fd2, flags)));

@@ -1,5 +1,5 @@
-// select: select, pselect, ppoll, epoll_wait and epoll_pwait, yielding on fibers, so an event
-// loop that runs in a thread yields instead of holding its carrier.
+// select: select, pselect, ppoll, epoll_wait, epoll_pwait and epoll_pwait2, yielding on fibers, so
+// an event loop that runs in a thread yields instead of holding its carrier.
 //
 // select and pselect first look with a zero timeout; if nothing is ready, they wait as poll
 // does (poll_wait.hpp) on the same fds (read set -> POLLIN, write set -> POLLOUT, except set ->
@@ -8,9 +8,9 @@
 // slept back into its timeout. epoll_wait waits for the epoll fd itself to become readable (it
 // is, while any of its fds is ready) and then collects the events with a zero timeout.
 //
-// A call with a signal mask (pselect, ppoll, epoll_pwait with a non-null mask) passes through
-// and blocks the carrier: its point is to let signals in atomically with the wait, and a fiber's
-// wait is not interrupted by signals.
+// A call with a signal mask (pselect, ppoll, epoll_pwait, epoll_pwait2 with a non-null mask) passes
+// through and blocks the carrier: its point is to let signals in atomically with the wait, and a
+// fiber's wait is not interrupted by signals.
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -157,7 +157,7 @@ WEFT_EXPORT int pselect(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespe
   if (sigmask != nullptr || is_zero(timeout) || !use_weft(Sym::pselect)) {
     if (sigmask != nullptr) count(Sym::pselect, Route::kSignalMask);
     auto real = WEFT_REAL(pselect);
-    return real != nullptr ? real(nfds, r, w, e, timeout, sigmask) : ENOSYS;
+    return real != nullptr ? real(nfds, r, w, e, timeout, sigmask) : (errno = ENOSYS, -1);
   }
   ErrnoScope keep;
   if (!valid(timeout)) return keep.result<int>(-EINVAL);
@@ -168,7 +168,7 @@ WEFT_EXPORT int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout, const s
   if (sigmask != nullptr || is_zero(timeout) || !use_weft(Sym::ppoll)) {
     if (sigmask != nullptr) count(Sym::ppoll, Route::kSignalMask);
     auto real = WEFT_REAL(ppoll);
-    return real != nullptr ? real(fds, nfds, timeout, sigmask) : ENOSYS;
+    return real != nullptr ? real(fds, nfds, timeout, sigmask) : (errno = ENOSYS, -1);
   }
   ErrnoScope keep;
   if (!valid(timeout)) return keep.result<int>(-EINVAL);
@@ -193,12 +193,24 @@ WEFT_EXPORT int epoll_pwait(int epfd, epoll_event* events, int max, int timeout,
   if (sigmask != nullptr || timeout == 0 || !use_weft(Sym::epoll_pwait)) {
     if (sigmask != nullptr) count(Sym::epoll_pwait, Route::kSignalMask);
     auto real = WEFT_REAL(epoll_pwait);
-    return real != nullptr ? real(epfd, events, max, timeout, sigmask) : ENOSYS;
+    return real != nullptr ? real(epfd, events, max, timeout, sigmask) : (errno = ENOSYS, -1);
   }
   ErrnoScope keep;
   weft::Deadline d =
       timeout < 0 ? weft::Deadline() : weft::Deadline(std::chrono::milliseconds(timeout));
   return keep.result<int>(epoll_fiber(epfd, events, max, d));
+}
+
+WEFT_EXPORT int epoll_pwait2(int epfd, epoll_event* events, int max, const timespec* timeout,
+                             const sigset_t* sigmask) {
+  if (sigmask != nullptr || is_zero(timeout) || !use_weft(Sym::epoll_pwait2)) {
+    if (sigmask != nullptr) count(Sym::epoll_pwait2, Route::kSignalMask);
+    auto real = WEFT_REAL(epoll_pwait2);
+    return real != nullptr ? real(epfd, events, max, timeout, sigmask) : (errno = ENOSYS, -1);
+  }
+  ErrnoScope keep;
+  if (!valid(timeout)) return keep.result<int>(-EINVAL);
+  return keep.result<int>(epoll_fiber(epfd, events, max, deadline_of(timeout)));
 }
 
 }  // extern "C"

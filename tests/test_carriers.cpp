@@ -1,5 +1,6 @@
 // Many carriers: placement, pinning, cross-carrier join/cancel/close, stealing, shutdown and
 // deadlock detection across carriers. Each test runs with 1, 2 and 4 carriers.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -152,6 +153,36 @@ TEST_P(Carriers, CloseWakesReadersOnEveryCarrier) {
     EXPECT_EQ(weft::close(p.r), 0);
     p.r = -1;
     for (auto& r : readers) EXPECT_EQ(r.join(), -EBADF);
+  });
+  EXPECT_EQ(weft::last_run_stats().io_inflight, 0u);
+}
+
+TEST_P(Carriers, Dup2OntoABlockedFdWakesItsReaders) {
+  weft_test::Pipe p, q;
+  weft::run(cfg(), [&] {
+    std::vector<weft::Fiber<ssize_t>> readers;
+    for (int i = 0; i < 32; ++i) {
+      readers.push_back(weft::spawn([&] {
+        char c;
+        return weft::read(p.r, &c, 1);
+      }));
+    }
+    // A reader that had not blocked yet would read the new pipe instead and never wake.
+    while (weft::stats().io_inflight < 32) weft::this_fiber::sleep_for(1ms);
+    // Onto itself, dup2 changes nothing and wakes nobody; dup3 refuses it.
+    EXPECT_EQ(weft::dup2(p.r, p.r), p.r);
+    EXPECT_EQ(weft::dup3(p.r, p.r, O_CLOEXEC), -EINVAL);
+    EXPECT_EQ(weft::stats().io_inflight, 32u);
+    EXPECT_EQ(weft::dup2(q.r, p.r), p.r);
+    for (auto& r : readers) EXPECT_EQ(r.join(), -EBADF);
+    // p.r now reads q's pipe.
+    ASSERT_EQ(weft::write(q.w, "z", 1), 1);
+    char c = 0;
+    EXPECT_EQ(weft::read(p.r, &c, 1), 1);
+    EXPECT_EQ(c, 'z');
+    EXPECT_EQ(weft::dup3(q.r, p.r, O_CLOEXEC), p.r);
+    EXPECT_EQ(::fcntl(p.r, F_GETFD), FD_CLOEXEC);
+    EXPECT_EQ(weft::dup2(-1, p.r), -EBADF);
   });
   EXPECT_EQ(weft::last_run_stats().io_inflight, 0u);
 }

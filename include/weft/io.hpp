@@ -52,6 +52,11 @@ int connect(int fd, const sockaddr* addr, unsigned addrlen, Deadline deadline = 
 int poll(int fd, short events, Deadline deadline = {});
 // close() closes fd, first waking every fiber blocked on it with -EBADF.
 int close(int fd);
+// dup2() makes fd `to` a copy of `from` (dup2(2)), first waking every fiber blocked on `to` with
+// -EBADF as close() does; returns `to` or -errno.
+int dup2(int from, int to);
+// dup3() is dup2() with dup3(2)'s flags (O_CLOEXEC); `from == to` is -EINVAL.
+int dup3(int from, int to, int flags);
 
 // read_exact() reads exactly n bytes; returns n, or -errno, or the short count at end of file
 // (a non-negative value below n).

@@ -1,9 +1,10 @@
-// close_wakes: under the shim, closing an fd that other threads block on wakes them with EBADF
-// (weft::close), where natively they would go on blocking (Linux keeps the file alive under a
-// blocked read). Runs under weftrun only; exits 0 if every blocked call failed with EBADF.
-// Each thread announces it is about to block; main gives it a moment more before closing. If
-// main closes first after all, the call still fails with EBADF (the fd is gone), so the test
-// cannot fail by timing; it fails (hangs, and meson's timeout reports it) if close did not wake.
+// close_wakes: under the shim, closing an fd that other threads block on, or making it a copy of
+// another fd with dup2, wakes them with EBADF (weft::close, weft::dup2), where natively they would
+// go on blocking (Linux keeps the file alive under a blocked read). Runs under weftrun only; exits
+// 0 if every blocked call failed with EBADF. Each thread announces it is about to block; main gives
+// it a moment more before closing. If main closes first after all, the call still fails with EBADF
+// (the fd is gone), so the test cannot fail by timing; it fails (hangs, and meson's timeout reports
+// it) if close did not wake.
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -38,22 +39,28 @@ static void* block_in(void* arg) {
 
 int main(void) {
   if (pipe(announce) != 0) return 2;
-  int p[2], s[2];
-  if (pipe(p) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, s) != 0) return 2;
+  int p[2], s[2], q[2];
+  if (pipe(p) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, s) != 0 || pipe(q) != 0) return 2;
   int l = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   if (l < 0 || bind(l, (struct sockaddr*)&a, sizeof a) != 0 || listen(l, 1) != 0) return 2;
-  struct blocked b[3] = {{"read", p[0], -1}, {"recv", s[0], -1}, {"accept", l, -1}};
-  pthread_t t[3];
+  struct blocked b[4] = {
+      {"read", p[0], -1}, {"recv", s[0], -1}, {"accept", l, -1}, {"read", q[0], -1}};
+  pthread_t t[4];
   int failed = 0;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 4; ++i) {
     if (pthread_create(&t[i], NULL, block_in, &b[i]) != 0) return 2;
     char c;
     if (read(announce[0], &c, 1) != 1) return 2;
     usleep(20000);
-    close(b[i].fd);
+    const char* how = i < 3 ? "close" : "dup2";
+    if (i < 3) {
+      close(b[i].fd);
+    } else if (dup2(s[1], b[i].fd) != b[i].fd) {
+      return 2;
+    }
     pthread_join(t[i], NULL);
-    printf("%s woke with %s\n", b[i].what, strerror(b[i].err));
+    printf("%s woke by %s with %s\n", b[i].what, how, strerror(b[i].err));
     failed |= b[i].err != EBADF;
   }
   return failed;

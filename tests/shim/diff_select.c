@@ -1,5 +1,5 @@
-// diff_select: select, pselect, ppoll and epoll_wait wait for a thread's write, time out, and
-// report errors as natively. Plain C with no weft header.
+// diff_select: select, pselect, ppoll, epoll_wait, epoll_pwait and epoll_pwait2 wait for a
+// thread's write, time out, and report errors as natively. Plain C with no weft header.
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -133,6 +133,19 @@ int main(void) {
   CHECK(pthread_join(t, NULL) == 0);
   printf("epoll_pwait, still readable -> %d\n", epoll_pwait(ep, got, 4, -1, NULL));
   drain(p[0]);
+  // epoll_pwait2: a timespec timeout (NULL waits for ever).
+  struct timespec ms30 = {0, 30 * 1000000}, bad_ts = {0, -5};
+  t0 = now_ms();
+  n = epoll_pwait2(ep, got, 4, &ms30, NULL);
+  printf("epoll_pwait2 30 ms -> %d, waited %d\n", n, now_ms() - t0 >= 27);
+  t = later(&p[1]);
+  n = epoll_pwait2(ep, got, 4, NULL, NULL);
+  printf("epoll_pwait2 -> %d data %u\n", n, got[0].data.u32);
+  CHECK(pthread_join(t, NULL) == 0);
+  drain(p[0]);
+  errno = 0;
+  printf("epoll_pwait2 with a bad timeout -> %d %s\n", epoll_pwait2(ep, got, 4, &bad_ts, NULL),
+         strerror(errno));
   errno = 0;
   printf("epoll_wait maxevents 0 -> %d %s\n", epoll_wait(ep, got, 0, 10), strerror(errno));
   errno = 0;

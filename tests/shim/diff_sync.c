@@ -1,7 +1,8 @@
 // diff_sync: pthread mutexes and condition variables -- held across blocking calls, 1,000
 // threads in a producer/consumer queue, the three mutex types, timed waits, static
-// initializers, broadcast, process-shared objects. Plain C with no weft header; on one carrier a
-// wait that blocked the carrier would deadlock against a holder on the same carrier.
+// initializers, broadcast, process-shared objects, spin locks held across a sleep. Plain C with no
+// weft header; on one carrier a wait that blocked the carrier would deadlock against a holder on
+// the same carrier.
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -154,6 +155,23 @@ static void* b_waiter(void* arg) {
   return NULL;
 }
 
+// Spin-lock users hold the lock across a sleep: on one carrier, a spinner that never yielded
+// would keep the sleeping holder from ever running again.
+static pthread_spinlock_t spin;
+static long spin_counter;
+
+static void* spin_bump(void* arg) {
+  (void)arg;
+  for (int i = 0; i < 5; ++i) {
+    CHECK(pthread_spin_lock(&spin) == 0);
+    long seen = spin_counter;
+    usleep(500);
+    spin_counter = seen + 1;
+    CHECK(pthread_spin_unlock(&spin) == 0);
+  }
+  return NULL;
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   pthread_t t[kProducers + kConsumers];
@@ -275,5 +293,14 @@ int main(void) {
   printf("shim cond, process-shared mutex: timedwait -> %s, then held: trylock elsewhere -> %s\n",
          strerror(waited), strerror((int)other(try_from_other, &ps)));
   pthread_mutex_unlock(&ps);
+
+  CHECK(pthread_spin_init(&spin, PTHREAD_PROCESS_PRIVATE) == 0);
+  pthread_t spinners[10];
+  for (int i = 0; i < 10; ++i) spinners[i] = spawn(spin_bump, NULL);
+  for (int i = 0; i < 10; ++i) CHECK(pthread_join(spinners[i], NULL) == 0);
+  printf("10 threads x 5 spin-locked increments across a sleep: %ld\n", spin_counter);
+  CHECK(pthread_spin_lock(&spin) == 0);
+  printf("pthread_spin_trylock on a held lock -> %s\n", strerror(pthread_spin_trylock(&spin)));
+  CHECK(pthread_spin_unlock(&spin) == 0 && pthread_spin_destroy(&spin) == 0);
   return 0;
 }
