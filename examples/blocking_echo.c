@@ -9,7 +9,9 @@
 //
 // Options: -p PORT listens on 127.0.0.1:PORT (default 7000; 0 picks a free port); -n N exits
 // with status 0 once N connections have been served. It prints "blocking_echo: listening on
-// 127.0.0.1:PORT" when it is ready.
+// 127.0.0.1:PORT" when it is ready. SIGTERM or SIGINT stops it with status 0, the way such servers
+// usually do it: the handler (installed without SA_RESTART) sets a flag, the blocking accept fails
+// with EINTR, and the loop sees the flag.
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -17,6 +19,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,12 @@
 
 static long max_connections;  // 0: serve forever
 static atomic_long served;
+static volatile sig_atomic_t stopping;
+
+static void on_stop(int sig) {
+  (void)sig;
+  stopping = 1;
+}
 
 static void* serve(void* arg) {
   int fd = (int)(long)arg;
@@ -55,6 +64,10 @@ int main(int argc, char** argv) {
         return 2;
     }
   }
+  struct sigaction sa = {.sa_handler = on_stop};  // no SA_RESTART: accept must fail with EINTR
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -73,7 +86,7 @@ int main(int argc, char** argv) {
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 64 * 1024);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  for (;;) {
+  while (!stopping) {
     int fd = accept(lfd, NULL, NULL);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -88,4 +101,6 @@ int main(int argc, char** argv) {
       close(fd);
     }
   }
+  printf("blocking_echo: stopped\n");
+  return 0;
 }

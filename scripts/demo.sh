@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# demo.sh shows weft at work: the example echo server under 1,000 and 10,000 connections.
+# demo.sh shows weft at work: echo servers under 1,000 and 10,000 connections.
 #
-# It starts build/examples/echo_server on a free loopback port, drives it with
-# build/bench/weft-loadgen (64-byte messages, a few seconds per run), stops the server with
-# SIGTERM, checks that it exited cleanly, and prints a small table. With two or more CPUs the
+# It runs three servers in turn: build/examples/echo_server (written on weft's API), and the plain
+# C thread-per-connection build/examples/blocking_echo natively and then unmodified under
+# build/shim/weftrun. Each starts on a free loopback port, is driven by build/bench/weft-loadgen
+# (64-byte messages, a few seconds per run), is stopped with SIGTERM and must exit with status 0;
+# a table compares them at the end. With two or more CPUs the
 # server is pinned to one CPU and the load generator to another, so they do not compete.
 #
 # Usage: scripts/demo.sh [BUILD_DIR]
@@ -19,13 +21,15 @@ size=64
 host=127.0.0.1
 server_bin=$build/examples/echo_server
 loadgen_bin=$build/bench/weft-loadgen
+blocking_bin=$build/examples/blocking_echo
+weftrun_bin=$build/shim/weftrun
 
 die() {
   echo "demo: $*" >&2
   exit 1
 }
 
-for bin in "$server_bin" "$loadgen_bin"; do
+for bin in "$server_bin" "$loadgen_bin" "$blocking_bin" "$weftrun_bin"; do
   [[ -x "$bin" ]] || die "$bin not found; build first (make build)"
 done
 
@@ -66,7 +70,6 @@ if ((${#cpus[@]} >= 2)) && command -v taskset >/dev/null 2>&1; then
   placement="server on CPU ${cpus[0]}, load generator on CPU ${cpus[1]}"
 fi
 
-# --- start the server and wait for its "listening on ADDR:PORT" line ---
 work=$(mktemp -d)
 server_pid=
 cleanup() {
@@ -78,88 +81,100 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"${server_pin[@]}" "$server_bin" --port 0 --address "$host" >"$work/server.out" \
-  2>"$work/server.err" </dev/null &
-server_pid=$!
-
-port=
-for _ in $(seq 100); do  # up to 10 s
-  line=$(grep -m1 '^listening on ' "$work/server.out" || true)
-  if [[ -n "$line" ]]; then
-    port=${line##*:}
-    break
-  fi
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [[ ! "$port" =~ ^[0-9]+$ ]]; then
-  cat "$work/server.out" "$work/server.err" >&2
-  die "the echo server did not report 'listening on ADDR:PORT' within 10 s"
-fi
-echo "demo: echo server (pid $server_pid) listening on $host:$port; $placement"
-
 # round prints a number rounded to an integer, or its argument unchanged if it is not a number.
 round() {
   if [[ "$1" =~ ^[0-9]+(\.[0-9]*)?$ ]]; then printf '%.0f' "$1"; else printf '%s' "$1"; fi
 }
 
-# --- drive it ---
 failed=0
 rows=()
-for n in "${counts[@]}"; do
-  echo "demo: $n connections, $size-byte messages, ${seconds} s ..."
-  rc=0
-  timeout --kill-after=10 $((seconds + 120)) "${client_pin[@]}" "$loadgen_bin" \
-    --host "$host" --port "$port" --conns "$n" --size "$size" --duration "$seconds" \
-    >"$work/loadgen.out" 2>"$work/loadgen.err" </dev/null || rc=$?
-  result=$(grep '^RESULT ' "$work/loadgen.out" | tail -n 1 || true)
-  declare -A r=([msgs_per_s]=? [p50_us]=? [p99_us]=? [errors]=?)
-  for kv in $result; do
-    [[ "$kv" == *=* ]] && r[${kv%%=*}]=${kv#*=}
-  done
-  if ((rc != 0)) || [[ -z "$result" ]] || [[ "${r[errors]}" != 0 ]]; then
-    failed=1
-    echo "demo: the load generator failed at $n connections (exit status $rc):" >&2
-    tail -n 20 "$work/loadgen.out" "$work/loadgen.err" >&2
-  fi
-  rows+=("$(printf '%11s  %12s  %8s  %8s  %6s' "$n" "$(round "${r[msgs_per_s]}")" \
-            "$(round "${r[p50_us]}")" "$(round "${r[p99_us]}")" "${r[errors]}")")
-  unset r
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    failed=1
-    echo "demo: the echo server died during the run" >&2
-    break
-  fi
-done
 
-# --- stop the server: SIGTERM must make it exit 0 ---
-server_rc=0
-if kill -0 "$server_pid" 2>/dev/null; then
-  kill -TERM "$server_pid"
+# serve LABEL CMD... starts one echo server (CMD must print "listening on ADDR:PORT"), drives it at every connection count, stops it with SIGTERM and adds its rows.
+serve() {
+  local label=$1
+  shift
+  "${server_pin[@]}" "$@" >"$work/server.out" 2>"$work/server.err" </dev/null &
+  server_pid=$!
+  local port= line
   for _ in $(seq 100); do  # up to 10 s
+    line=$(grep -m1 -o 'listening on .*' "$work/server.out" || true)
+    if [[ -n "$line" ]]; then
+      port=${line##*:}
+      break
+    fi
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.1
   done
-  if kill -0 "$server_pid" 2>/dev/null; then
-    echo "demo: the echo server did not exit within 10 s of SIGTERM; killing it" >&2
-    kill -KILL "$server_pid" 2>/dev/null || true
-    failed=1
+  if [[ ! "$port" =~ ^[0-9]+$ ]]; then
+    cat "$work/server.out" "$work/server.err" >&2
+    die "$label did not report 'listening on ADDR:PORT' within 10 s"
   fi
-fi
-wait "$server_pid" || server_rc=$?
-server_pid=
-if ((server_rc != 0)); then
-  failed=1
-  echo "demo: the echo server exited with status $server_rc (expected 0):" >&2
-  tail -n 20 "$work/server.err" >&2
-fi
+  echo "demo: $label (pid $server_pid) listening on $host:$port; $placement"
+
+  local n rc result kv
+  for n in "${counts[@]}"; do
+    echo "demo: $label, $n connections, $size-byte messages, ${seconds} s ..."
+    rc=0
+    timeout --kill-after=10 $((seconds + 120)) "${client_pin[@]}" "$loadgen_bin" \
+      --host "$host" --port "$port" --conns "$n" --size "$size" --duration "$seconds" \
+      >"$work/loadgen.out" 2>"$work/loadgen.err" </dev/null || rc=$?
+    result=$(grep '^RESULT ' "$work/loadgen.out" | tail -n 1 || true)
+    declare -A r=([msgs_per_s]=? [p50_us]=? [p99_us]=? [errors]=?)
+    for kv in $result; do
+      [[ "$kv" == *=* ]] && r[${kv%%=*}]=${kv#*=}
+    done
+    if ((rc != 0)) || [[ -z "$result" ]] || [[ "${r[errors]}" != 0 ]]; then
+      failed=1
+      echo "demo: the load generator failed against $label at $n connections (exit status $rc):" >&2
+      tail -n 20 "$work/loadgen.out" "$work/loadgen.err" >&2
+    fi
+    rows+=("$(printf '%-28s %11s  %12s  %8s  %8s  %6s' "$label" "$n" \
+      "$(round "${r[msgs_per_s]}")" "$(round "${r[p50_us]}")" "$(round "${r[p99_us]}")" \
+      "${r[errors]}")")
+    unset r
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      failed=1
+      echo "demo: $label died during the run" >&2
+      break
+    fi
+  done
+
+  # Stop it: on SIGTERM every server must exit with status 0.
+  local server_rc=0
+  if kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid"
+    for _ in $(seq 100); do  # up to 10 s
+      kill -0 "$server_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$server_pid" 2>/dev/null; then
+      echo "demo: $label did not exit within 10 s of SIGTERM; killing it" >&2
+      kill -KILL "$server_pid" 2>/dev/null || true
+      failed=1
+    fi
+  fi
+  wait "$server_pid" || server_rc=$?
+  server_pid=
+  if ((server_rc != 0)); then
+    failed=1
+    echo "demo: $label exited with status $server_rc (expected 0):" >&2
+    tail -n 20 "$work/server.err" >&2
+  fi
+}
+
+serve "echo_server (weft API)" "$server_bin" --carriers 1 --address "$host" --port 0
+serve "blocking_echo, native" "$blocking_bin" -p 0
+serve "blocking_echo under weftrun" "$weftrun_bin" --carriers 1 -- "$blocking_bin" -p 0
 
 echo
 # (µs is two bytes but one column, hence one more byte of width in those two headers)
-printf '%11s  %12s  %9s  %9s  %6s\n' connections messages/s "p50 µs" "p99 µs" errors
+printf '%-28s %11s  %12s  %9s  %9s  %6s\n' server connections messages/s "p50 µs" "p99 µs" errors
 printf '%s\n' "${rows[@]}"
 echo
-echo "Each connection is a fiber in one single-threaded weft server; the load generator keeps one" \
+echo "echo_server is written on weft's API; blocking_echo is plain C with a blocking thread per" \
+     "connection, run first on native threads and then unmodified under weftrun on one carrier," \
+     "where each thread is a fiber." \
+     "In each weft server every connection is a fiber on one carrier; the load generator keeps one" \
      "$size-byte message in flight on every connection (it waits for the echo before sending the next)," \
      "so messages/s counts round trips per second over all connections, and p50/p99 are the" \
      "round-trip times that half and 99% of messages beat (in microseconds); with every" \
@@ -170,4 +185,4 @@ if ((failed)); then
   echo "demo: FAILED (see the messages above)" >&2
   exit 1
 fi
-echo "demo: OK (server stopped cleanly on SIGTERM)"
+echo "demo: OK (every server stopped cleanly on SIGTERM)"
