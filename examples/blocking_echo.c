@@ -36,13 +36,25 @@ static void on_stop(int sig) {
   stopping = 1;
 }
 
+// write_all() writes n bytes, going on after a short write or EINTR; 0 on success.
+static int write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
 static void* serve(void* arg) {
   int fd = (int)(long)arg;
   char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) {
-    // A blocking write writes everything (or fails): no loop needed for a short write.
-    if (write(fd, buf, (size_t)n) != n) break;
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || write_all(fd, buf, (size_t)n) != 0) break;  // end, reset or error
   }
   close(fd);
   if (max_connections > 0 && atomic_fetch_add(&served, 1) + 1 == max_connections) exit(0);

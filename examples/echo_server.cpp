@@ -3,6 +3,10 @@
 //
 //   echo_server [--address A] [--port P] [--carriers N]
 //     (defaults 127.0.0.1, 7000, one carrier per CPU; port 0 picks one)
+//
+// The WEFT_* environment variables configure the run (weft::config_from_env()); --carriers
+// overrides WEFT_CARRIERS. It retries EINTR and short writes, so it also serves correctly under
+// fault injection (WEFT_FAULTS).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 
 #include <weft/weft.hpp>
@@ -30,8 +35,8 @@ struct Options {
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr, "echo_server: %s\nusage: echo_server [--address A] [--port P] [--carriers N]\n",
-               why);
+  std::fprintf(
+      stderr, "echo_server: %s\nusage: echo_server [--address A] [--port P] [--carriers N]\n", why);
   std::exit(2);
 }
 
@@ -100,6 +105,7 @@ void serve(int fd) {
   char buf[16 * 1024];
   for (;;) {
     ssize_t n = weft::recv(fd, buf, sizeof buf);
+    if (n == -EINTR) continue;
     if (n <= 0) break;  // EOF, reset, or cancelled at shutdown
     if (weft::write_all(fd, buf, static_cast<size_t>(n)) < 0) break;
   }
@@ -123,11 +129,20 @@ int main(int argc, char** argv) {
   int lfd = listen_on(opts);
 
   weft::Config config;
-  config.carriers = opts.carriers;
+  try {
+    config = weft::config_from_env();
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "echo_server: %s\n", e.what());
+    return 2;
+  }
+  if (opts.carriers != 0) config.carriers = opts.carriers;
   weft::run(config, [&] {
     weft::spawn([&] {
       signalfd_siginfo info{};
-      if (weft::read(sfd, &info, sizeof info) == sizeof info) weft::close(lfd);
+      ssize_t n;
+      while ((n = weft::read(sfd, &info, sizeof info)) == -EINTR) {
+      }
+      if (n == sizeof info) weft::close(lfd);
     }).detach();
     bool said_emfile = false;
     for (;;) {
@@ -139,6 +154,8 @@ int main(int argc, char** argv) {
         if (!said_emfile) std::fprintf(stderr, "echo_server: out of file descriptors\n");
         said_emfile = true;
         weft::this_fiber::sleep_for(std::chrono::milliseconds(10));
+      } else if (fd == -EINTR) {
+        continue;
       } else if (fd == -EBADF || fd == -EINVAL || fd == -ECANCELED) {
         break;  // the signal fiber closed the listener
       } else {
@@ -149,5 +166,15 @@ int main(int argc, char** argv) {
     }
   });
   ::close(sfd);
+  if (config.fault_rate > 0) {
+    weft::RuntimeStats s = weft::last_run_stats();
+    std::fprintf(stderr,
+                 "echo_server: faults injected: %llu short, %llu EINTR, %llu spurious "
+                 "readiness, %llu reset\n",
+                 static_cast<unsigned long long>(s.faults_short),
+                 static_cast<unsigned long long>(s.faults_eintr),
+                 static_cast<unsigned long long>(s.faults_spurious),
+                 static_cast<unsigned long long>(s.faults_reset));
+  }
   return 0;
 }

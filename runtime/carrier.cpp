@@ -41,6 +41,7 @@ Carrier::Carrier(Scheduler& sched, unsigned index) : sched_(sched), index_(index
     throw std::logic_error("weft::run: this thread is already running weft::run");
   }
   reactor_ = std::make_unique<UringReactor>(sched.config().ring_entries);
+  faults_.arm(sched.config().fault_rate, sched.config().fault_seed, index);
   install_overflow_handler();
   altstack_ = install_altstack();
   eh_ = thread_eh_state();
@@ -240,8 +241,8 @@ void Carrier::post(Waiter* w) noexcept {
   Waiter* head = mail_.load(std::memory_order_relaxed);
   do {
     w->mail_next = head;
-  } while (!mail_.compare_exchange_weak(head, w, std::memory_order_seq_cst,
-                                        std::memory_order_relaxed));
+  } while (
+      !mail_.compare_exchange_weak(head, w, std::memory_order_seq_cst, std::memory_order_relaxed));
   wake();
   posting_.fetch_sub(1, std::memory_order_release);
 }
@@ -439,6 +440,7 @@ void Carrier::add_stats(RuntimeStats& s) const noexcept {
   s.io_submitted += reactor_->submitted();
   s.io_inflight += reactor_->inflight();
   s.timers_pending += timers_.size();
+  faults_.add_stats(s);
 }
 
 }  // namespace weft::rt

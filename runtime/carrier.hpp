@@ -36,6 +36,7 @@
 #include <weft/runtime.hpp>
 
 #include "eh_state.hpp"
+#include "faults.hpp"
 #include "fiber_control.hpp"
 #include "fiber_queue.hpp"
 #include "lock.hpp"
@@ -137,6 +138,8 @@ class Carrier {
 
   // reactor() is the carrier's I/O backend.
   Reactor& reactor() noexcept { return *reactor_; }
+  // faults() is the carrier's fault injection (Config::fault_rate).
+  Faults& faults() noexcept { return faults_; }
   // fds() is the run's fd table.
   FdTable& fds() noexcept;
   // timers() is the carrier's timer heap.
@@ -182,6 +185,7 @@ class Carrier {
   Scheduler& sched_;
   unsigned index_;
   std::unique_ptr<Reactor> reactor_;
+  Faults faults_;
   TimerHeap timers_;
   FiberQueue run_queue_;
   ContextSlot sched_slot_;

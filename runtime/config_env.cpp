@@ -42,6 +42,26 @@ int signal_number(const char* name, const char* value) {
   bad(name, value, expected);
 }
 
+// faults() parses WEFT_FAULTS's SEED:RATE into c.
+void faults(const char* value, Config& c) {
+  const char* expected = "SEED:RATE, a whole number and a probability in 0..1 (e.g. 42:0.01)";
+  const char* colon = std::strchr(value, ':');
+  if (colon == nullptr || colon == value || colon[1] == '\0') bad("WEFT_FAULTS", value, expected);
+  std::string seed(value, colon);
+  if (seed.find_first_not_of("0123456789") != std::string::npos)
+    bad("WEFT_FAULTS", value, expected);
+  errno = 0;
+  c.fault_seed = std::strtoull(seed.c_str(), nullptr, 10);
+  if (errno != 0) bad("WEFT_FAULTS", value, expected);
+  const char* rate = colon + 1;
+  if ((*rate < '0' || *rate > '9') && *rate != '.') bad("WEFT_FAULTS", value, expected);
+  char* end = nullptr;
+  c.fault_rate = std::strtod(rate, &end);
+  if (*end != '\0' || !(c.fault_rate >= 0 && c.fault_rate <= 1)) {
+    bad("WEFT_FAULTS", value, expected);
+  }
+}
+
 }  // namespace
 
 Config config_from_env() {
@@ -61,6 +81,7 @@ Config config_from_env() {
   if (const char* v = std::getenv("WEFT_STACK_SIZE"); v != nullptr && *v != '\0') {
     c.stack_size = number("WEFT_STACK_SIZE", v, 16 * 1024, 1024 * 1024 * 1024);
   }
+  if (const char* v = std::getenv("WEFT_FAULTS"); v != nullptr && *v != '\0') faults(v, c);
   return c;
 }
 

@@ -171,6 +171,7 @@ ssize_t read_exact(int fd, void* buf, std::size_t n, Deadline d) {
   std::size_t got = 0;
   while (got < n) {
     ssize_t r = read(fd, p + got, n - got, d);
+    if (r == -EINTR) continue;
     if (r < 0) return r;
     if (r == 0) break;
     got += static_cast<std::size_t>(r);
@@ -183,6 +184,7 @@ ssize_t write_all(int fd, const void* buf, std::size_t n, Deadline d) {
   std::size_t put = 0;
   while (put < n) {
     ssize_t r = write(fd, p + put, n - put, d);
+    if (r == -EINTR) continue;
     if (r < 0) return r;
     if (r == 0) return -EIO;  // a stream that accepts nothing would loop forever
     put += static_cast<std::size_t>(r);

@@ -50,17 +50,28 @@ void mark_filled(const IoOp& op, std::size_t n) noexcept {
 
 const char* op_name(OpKind k) noexcept {
   switch (k) {
-    case OpKind::kRead: return "read";
-    case OpKind::kWrite: return "write";
-    case OpKind::kReadv: return "readv";
-    case OpKind::kWritev: return "writev";
-    case OpKind::kRecv: return "recv";
-    case OpKind::kSend: return "send";
-    case OpKind::kRecvmsg: return "recvmsg";
-    case OpKind::kSendmsg: return "sendmsg";
-    case OpKind::kAccept: return "accept";
-    case OpKind::kConnect: return "connect";
-    case OpKind::kPoll: return "poll";
+    case OpKind::kRead:
+      return "read";
+    case OpKind::kWrite:
+      return "write";
+    case OpKind::kReadv:
+      return "readv";
+    case OpKind::kWritev:
+      return "writev";
+    case OpKind::kRecv:
+      return "recv";
+    case OpKind::kSend:
+      return "send";
+    case OpKind::kRecvmsg:
+      return "recvmsg";
+    case OpKind::kSendmsg:
+      return "sendmsg";
+    case OpKind::kAccept:
+      return "accept";
+    case OpKind::kConnect:
+      return "connect";
+    case OpKind::kPoll:
+      return "poll";
   }
   return "io";
 }
@@ -76,6 +87,13 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
   if (self->cancel_seen()) {
     c->yield();
     return -ECANCELED;
+  }
+  if (c->faults().on()) {
+    long injected;
+    if (c->faults().inject(op, &injected)) {
+      c->yield();  // a fault still lets the others run, as the call would have
+      return injected;
+    }
   }
   FdTable& fds = c->fds();
   op.waiter = self;

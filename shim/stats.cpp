@@ -58,6 +58,14 @@ void stats_print() noexcept {
          live ? "" : " (last finished run)", rs.carriers,
          static_cast<unsigned long long>(rs.fibers_created),
          static_cast<unsigned long long>(rs.switches));
+  if (rs.faults_short + rs.faults_eintr + rs.faults_spurious + rs.faults_reset != 0) {
+    append(buf, cap, len,
+           "weft: faults injected: %llu short, %llu EINTR, %llu spurious readiness, %llu reset\n",
+           static_cast<unsigned long long>(rs.faults_short),
+           static_cast<unsigned long long>(rs.faults_eintr),
+           static_cast<unsigned long long>(rs.faults_spurious),
+           static_cast<unsigned long long>(rs.faults_reset));
+  }
   for (std::size_t i = 0; i < kSymCount; ++i) {
     std::uint64_t c[kRouteCount];
     std::uint64_t total = 0;

@@ -57,6 +57,7 @@ TEST(ConfigEnv, UnsetOrEmptyKeepsTheDefaults) {
   EXPECT_EQ(c.dump_signal, d.dump_signal);
   EXPECT_EQ(c.blocking_threads, d.blocking_threads);
   EXPECT_EQ(c.stack_size, d.stack_size);
+  EXPECT_EQ(c.fault_rate, 0.0);
 }
 
 TEST(ConfigEnv, ReadsEveryVariable) {
@@ -65,7 +66,10 @@ TEST(ConfigEnv, ReadsEveryVariable) {
   Env c("WEFT_DUMP_SIGNAL", "10");
   Env d("WEFT_BLOCKING_THREADS", "7");
   Env e("WEFT_STACK_SIZE", "131072");
+  Env f("WEFT_FAULTS", "42:0.25");
   weft::Config cfg = weft::config_from_env();
+  EXPECT_EQ(cfg.fault_seed, 42u);
+  EXPECT_EQ(cfg.fault_rate, 0.25);
   EXPECT_EQ(cfg.carriers, 3u);
   EXPECT_EQ(cfg.stall_ms, 0u);
   EXPECT_EQ(cfg.dump_signal, 10);
@@ -90,13 +94,28 @@ TEST(ConfigEnv, SignalsByName) {
 
 TEST(ConfigEnv, BadValuesNameTheVariable) {
   const char* cases[][2] = {
-      {"WEFT_CARRIERS", "two"},         {"WEFT_CARRIERS", "-1"},
-      {"WEFT_CARRIERS", "129"},         {"WEFT_CARRIERS", "4 "},
+      {"WEFT_CARRIERS", "two"},
+      {"WEFT_CARRIERS", "-1"},
+      {"WEFT_CARRIERS", "129"},
+      {"WEFT_CARRIERS", "4 "},
       {"WEFT_CARRIERS", "99999999999999999999999"},
-      {"WEFT_STALL_MS", "100ms"},       {"WEFT_STALL_MS", "3600001"},
-      {"WEFT_DUMP_SIGNAL", "SIGNOPE"},  {"WEFT_DUMP_SIGNAL", "999"},
-      {"WEFT_BLOCKING_THREADS", "0"},   {"WEFT_BLOCKING_THREADS", "4097"},
-      {"WEFT_STACK_SIZE", "1024"},      {"WEFT_STACK_SIZE", "64k"},
+      {"WEFT_STALL_MS", "100ms"},
+      {"WEFT_STALL_MS", "3600001"},
+      {"WEFT_DUMP_SIGNAL", "SIGNOPE"},
+      {"WEFT_DUMP_SIGNAL", "999"},
+      {"WEFT_BLOCKING_THREADS", "0"},
+      {"WEFT_BLOCKING_THREADS", "4097"},
+      {"WEFT_STACK_SIZE", "1024"},
+      {"WEFT_STACK_SIZE", "64k"},
+      {"WEFT_FAULTS", "42"},
+      {"WEFT_FAULTS", ":0.1"},
+      {"WEFT_FAULTS", "42:"},
+      {"WEFT_FAULTS", "x:0.1"},
+      {"WEFT_FAULTS", "42:1.5"},
+      {"WEFT_FAULTS", "42:-0.1"},
+      {"WEFT_FAULTS", "42:0.1x"},
+      {"WEFT_FAULTS", "42:nan"},
+      {"WEFT_FAULTS", "99999999999999999999999:0.1"},
   };
   for (auto& c : cases) {
     Env e(c[0], c[1]);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace weft {
 
@@ -26,11 +27,18 @@ struct Config {
   // dump_signal, when non-zero, is a signal whose arrival prints every fiber to stderr
   // (weft::fiber_dump()); 0 leaves all signals to the program.
   int dump_signal = 0;
+  // fault_rate, for testing, is the probability (0..1) that an I/O call on a fiber gets an
+  // injected fault -- a short read or write, EINTR, spurious poll readiness or a connection
+  // reset -- instead of or before its real outcome; 0 (the default) injects none.
+  double fault_rate = 0;
+  // fault_seed seeds the random choices of the injected faults (each carrier has its own stream).
+  std::uint64_t fault_seed = 0;
 };
 
 // config_from_env() is the default Config with the WEFT_* environment variables applied:
 // WEFT_CARRIERS (0..128), WEFT_STALL_MS (0..3600000), WEFT_DUMP_SIGNAL (a number or a name
-// such as SIGQUIT), WEFT_BLOCKING_THREADS (1..4096) and WEFT_STACK_SIZE (bytes); unset or
+// such as SIGQUIT), WEFT_BLOCKING_THREADS (1..4096), WEFT_STACK_SIZE (bytes) and WEFT_FAULTS
+// (SEED:RATE, a whole number and a probability in 0..1, e.g. 42:0.01); unset or
 // empty variables keep the default, and a bad value throws std::invalid_argument naming it.
 Config config_from_env();
 

@@ -7,7 +7,10 @@
 // an fd that weft::close() closes fails with -EBADF. On a fiber, a call waits for the fd even
 // if it is O_NONBLOCK (ask for -EAGAIN with MSG_DONTWAIT, or use weft::poll with a deadline):
 // checking the flag would cost a system call per operation. Off a fiber, each call is the plain
-// system call (deadlines are then honoured with poll()), O_NONBLOCK included.
+// system call (deadlines are then honoured with poll()), O_NONBLOCK included. With fault
+// injection on (Config::fault_rate), calls on a fiber also return short, fail with -EINTR or
+// -ECONNRESET, and poll reports readiness that is not there, as the kernel may; read_exact and
+// write_all retry -EINTR themselves.
 #pragma once
 
 #include <sys/types.h>

@@ -53,6 +53,14 @@ struct RuntimeStats {
   std::size_t timers_pending = 0;
   // ring_setup_flags are the IORING_SETUP_* flags the ring was created with.
   std::uint32_t ring_setup_flags = 0;
+  // faults_short is how many reads and writes fault injection shortened (Config::fault_rate).
+  std::uint64_t faults_short = 0;
+  // faults_eintr is how many I/O calls fault injection failed with -EINTR.
+  std::uint64_t faults_eintr = 0;
+  // faults_spurious is how many polls fault injection reported ready without waiting.
+  std::uint64_t faults_spurious = 0;
+  // faults_reset is how many connections fault injection shut down with -ECONNRESET.
+  std::uint64_t faults_reset = 0;
 };
 
 // stats() returns the current carrier's counters; throws std::logic_error off a carrier.
