@@ -54,6 +54,10 @@ constexpr const char* kUsage =
     "      --blocking-threads N  helper threads for calls that cannot yield (1..4096; default\n"
     "                            64)                                           "
     "WEFT_BLOCKING_THREADS\n"
+    "      --faults SEED:RATE    for testing: give each blocking call, with probability RATE\n"
+    "                            (0..1), a fault it could have natively: a short count, EINTR,\n"
+    "                            a spurious wakeup, a reset connection (default: off)\n"
+    "                                                                          WEFT_FAULTS\n"
     "  -h, --help                show this help and exit\n"
     "\n"
     "Limits: statically linked and setuid programs ignore LD_PRELOAD and run natively;\n"
@@ -123,7 +127,7 @@ void set(const char* name, const std::string& value) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  enum { kStats = 256, kStall, kDump, kBlocking };
+  enum { kStats = 256, kStall, kDump, kBlocking, kFaults };
   static const option kOptions[] = {
       {"carriers", required_argument, nullptr, 'c'},
       {"stack-size", required_argument, nullptr, 's'},
@@ -131,6 +135,7 @@ int main(int argc, char** argv) {
       {"stall-ms", required_argument, nullptr, kStall},
       {"dump-signal", required_argument, nullptr, kDump},
       {"blocking-threads", required_argument, nullptr, kBlocking},
+      {"faults", required_argument, nullptr, kFaults},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
   };
@@ -155,6 +160,9 @@ int main(int argc, char** argv) {
         break;
       case kBlocking:
         set("WEFT_BLOCKING_THREADS", optarg);
+        break;
+      case kFaults:
+        set("WEFT_FAULTS", optarg);
         break;
       case 'h':
         std::fputs(kUsage, stdout);
