@@ -11,7 +11,9 @@
 // with status 0 once N connections have been served. It prints "blocking_echo: listening on
 // 127.0.0.1:PORT" when it is ready. SIGTERM or SIGINT stops it with status 0, the way such servers
 // usually do it: the handler (installed without SA_RESTART) sets a flag, the blocking accept fails
-// with EINTR, and the loop sees the flag.
+// with EINTR, and the loop sees the flag. SIGUSR1 only counts (a stand-in for the usual "reopen
+// the log" handler, installed with SA_RESTART so no call fails for it); the count is printed
+// at exit. Out of fds, it says so once and retries each second until connections close.
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -30,6 +32,12 @@
 static long max_connections;  // 0: serve forever
 static atomic_long served;
 static volatile sig_atomic_t stopping;
+static atomic_long usr1_count;
+
+static void on_usr1(int sig) {
+  (void)sig;
+  atomic_fetch_add(&usr1_count, 1);
+}
 
 static void on_stop(int sig) {
   (void)sig;
@@ -80,6 +88,9 @@ int main(int argc, char** argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
+  struct sigaction usr1 = {.sa_handler = on_usr1, .sa_flags = SA_RESTART};
+  sigemptyset(&usr1.sa_mask);
+  sigaction(SIGUSR1, &usr1, NULL);
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -98,12 +109,14 @@ int main(int argc, char** argv) {
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 64 * 1024);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int said_accept_error = 0;
   while (!stopping) {
     int fd = accept(lfd, NULL, NULL);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      perror("blocking_echo: accept");
-      // Out of fds or memory: give the connections in progress a moment, then go on.
+      // Out of fds or memory: say so once, give the connections in progress a moment, go on.
+      if (!said_accept_error) perror("blocking_echo: accept (retrying each second)");
+      said_accept_error = 1;
       sleep(1);
       continue;
     }
@@ -113,6 +126,6 @@ int main(int argc, char** argv) {
       close(fd);
     }
   }
-  printf("blocking_echo: stopped\n");
+  printf("blocking_echo: stopped (%ld SIGUSR1 received)\n", atomic_load(&usr1_count));
   return 0;
 }

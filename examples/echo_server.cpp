@@ -1,5 +1,6 @@
 // A TCP echo server on the weft API: one fiber per connection, written as straight-line
-// blocking code. SIGINT or SIGTERM stops it cleanly (exit status 0).
+// blocking code. SIGINT or SIGTERM stops it cleanly (exit status 0); SIGUSR1 only counts (a
+// stand-in for a "reopen the log" handler; the count is printed at exit).
 //
 //   echo_server [--address A] [--port P] [--carriers N]
 //     (defaults 127.0.0.1, 7000, one carrier per CPU; port 0 picks one)
@@ -15,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -27,6 +29,12 @@
 #include <weft/weft.hpp>
 
 namespace {
+
+std::atomic<long> usr1_count{0};
+
+void on_usr1(int) {
+  usr1_count.fetch_add(1, std::memory_order_relaxed);
+}
 
 struct Options {
   std::string address = "127.0.0.1";
@@ -125,6 +133,10 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  struct sigaction usr1 {};
+  usr1.sa_handler = on_usr1;
+  usr1.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &usr1, nullptr);
   int sfd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
   int lfd = listen_on(opts);
 
@@ -166,6 +178,7 @@ int main(int argc, char** argv) {
     }
   });
   ::close(sfd);
+  std::fprintf(stderr, "echo_server: stopped (%ld SIGUSR1 received)\n", usr1_count.load());
   if (config.fault_rate > 0) {
     weft::RuntimeStats s = weft::last_run_stats();
     std::fprintf(stderr,
