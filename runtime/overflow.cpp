@@ -21,7 +21,7 @@ struct sigaction g_old_bus;
 
 // Appends text to a fixed buffer without allocating, for use in signal handlers.
 struct Line {
-  char buf[256];
+  char buf[512];
   std::size_t len = 0;
   void add(const char* s) noexcept {
     while (*s != '\0' && len + 1 < sizeof(buf)) buf[len++] = *s++;
@@ -126,7 +126,10 @@ void report_overflow(const FiberControl* f) noexcept {
   line.add(f->name_);
   line.add("\" (stack size ");
   line.add(static_cast<std::uint64_t>(f->stack_.size));
-  line.add(" bytes); give it more with weft::SpawnOptions::stack_size or Config::stack_size\n");
+  line.add(
+      " bytes); give it more with weft::SpawnOptions::stack_size or Config::stack_size (for a\n"
+      "program under weftrun: pthread_attr_setstacksize, or weftrun --stack-size / "
+      "WEFT_STACK_SIZE)\n");
   sys::write_stderr(line.buf);
 }
 
