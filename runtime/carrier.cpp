@@ -195,6 +195,25 @@ void Carrier::cancel(FiberControl* f) noexcept {
   }
 }
 
+void Carrier::interrupt(FiberControl* f) noexcept {
+  if (f->state_ != FiberState::kBlocked || !f->interruptible_) return;
+  switch (f->wait_kind_) {
+    case WaitKind::kIo:
+      f->interrupted_ = true;
+      reactor_->cancel(static_cast<IoOp*>(static_cast<void*>(f->wait_obj_)));
+      break;
+    case WaitKind::kTimer:  // the sleep sees interrupted_ and removes its own timer
+    case WaitKind::kPark:   // park() sees interrupted_ and withdraws itself
+      f->interrupted_ = true;
+      ready(f);
+      break;
+    case WaitKind::kJoin:
+    case WaitKind::kClose:
+    case WaitKind::kNone:
+      break;
+  }
+}
+
 void Carrier::finish(FiberControl* self) noexcept {
   // Detached: nobody will take the result, so destroy it (and an unjoined exception) here, on
   // the fiber itself, where its destructors may still make weft calls.
@@ -262,6 +281,19 @@ void Carrier::post_cancel(FiberControl* f) {
 
 void Carrier::post_cancel_fd(int fd) {
   post_ctl(Ctl{nullptr, fd});
+}
+
+void Carrier::post_interrupt(FiberControl* f) noexcept {
+  if (f->interrupt_requested_.exchange(true, std::memory_order_seq_cst)) return;  // one is queued
+  f->refs_.fetch_add(1, std::memory_order_relaxed);
+  posting_.fetch_add(1, std::memory_order_seq_cst);
+  FiberControl* head = interrupts_.load(std::memory_order_relaxed);
+  do {
+    f->interrupt_next_ = head;
+  } while (!interrupts_.compare_exchange_weak(head, f, std::memory_order_seq_cst,
+                                              std::memory_order_relaxed));
+  wake();
+  posting_.fetch_sub(1, std::memory_order_release);
 }
 
 void Carrier::push_fresh(FiberControl* f) noexcept {
@@ -358,8 +390,22 @@ void Carrier::drain_ctl() noexcept {
   }
 }
 
+void Carrier::drain_interrupts() noexcept {
+  if (interrupts_.load(std::memory_order_relaxed) == nullptr) return;
+  FiberControl* list = interrupts_.exchange(nullptr, std::memory_order_acquire);
+  while (list != nullptr) {
+    FiberControl* f = list;
+    list = f->interrupt_next_;
+    // Cleared first: a request that comes in from now on queues the fiber again.
+    f->interrupt_requested_.store(false, std::memory_order_seq_cst);
+    interrupt(f);
+    if (f->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) sched_.destroy(f);
+  }
+}
+
 bool Carrier::has_work_posted() const noexcept {
   return mail_.load(std::memory_order_seq_cst) != nullptr ||
+         interrupts_.load(std::memory_order_seq_cst) != nullptr ||
          ctl_pending_.load(std::memory_order_seq_cst) ||
          fresh_count_.load(std::memory_order_seq_cst) != 0;
 }
@@ -413,6 +459,7 @@ void Carrier::loop(FiberControl* main) {
   for (;;) {
     drain_mail();
     drain_ctl();
+    drain_interrupts();
     if (main_ != nullptr && main_->state_ == FiberState::kDone && !sched_.shutting_down()) {
       sched_.main_finished();
     }

@@ -18,9 +18,9 @@
 //
 // Other threads reach a carrier only through its mailboxes: notify() of a parked fiber (a
 // lock-free stack of Waiters), control requests (cancel a fiber, cancel the ops on an fd being
-// closed) and fresh fibers. Each poster wakes the carrier's ring through an eventfd if, and only
-// if, the carrier said it may be sleeping (sleep_); the carrier re-checks its mailboxes after
-// saying so, so no wake-up is lost.
+// closed), interrupts (a lock-free stack of fibers, fed from signal handlers) and fresh fibers.
+// Each poster wakes the carrier's ring through an eventfd if, and only if, the carrier said it may
+// be sleeping (sleep_); the carrier re-checks its mailboxes after saying so, so no wake-up is lost.
 //
 // Shutdown: when the main fiber finishes, every carrier cancels all of its unfinished fibers
 // (their blocking calls fail with -ECANCELED) and runs until every fiber of the run finished.
@@ -117,6 +117,13 @@ class Carrier {
   void post_cancel(FiberControl* f);
   // post_cancel_fd() asks this carrier to cancel its operations in flight on fd.
   void post_cancel_fd(int fd);
+  // post_interrupt() asks this carrier to interrupt its fiber f (interrupt()); f must stay alive
+  // during the call, after which the carrier holds its own reference until done. Lock-free and
+  // allocation-free: safe in a signal handler, on any thread.
+  void post_interrupt(FiberControl* f) noexcept;
+  // interrupt() ends f's current wait early if f (a fiber of this carrier) is blocked inside an
+  // rt::Interruptible scope in I/O, a sleep or a park; otherwise it does nothing.
+  void interrupt(FiberControl* f) noexcept;
   // push_fresh() queues a fiber that has not started, to run here unless an idle carrier takes it.
   void push_fresh(FiberControl* f) noexcept;
   // push_local() queues a new fiber on the calling thread's own carrier, where nobody can take it.
@@ -175,6 +182,7 @@ class Carrier {
   void expire_timers() noexcept;
   void drain_mail() noexcept;
   void drain_ctl() noexcept;
+  void drain_interrupts() noexcept;
   void take_fresh() noexcept;
   bool has_work_posted() const noexcept;
   bool sleep_and_poll(bool block, const Deadline& until, FiberQueue& completed);
@@ -214,6 +222,8 @@ class Carrier {
   Lock ctl_lock_;
   std::vector<Ctl> ctl_;
   std::atomic<bool> ctl_pending_{false};
+  // Fibers to interrupt, a lock-free stack (post_interrupt() runs in signal handlers).
+  std::atomic<FiberControl*> interrupts_{nullptr};
   Lock fresh_lock_;
   FiberQueue fresh_;
   std::atomic<std::size_t> fresh_count_{0};

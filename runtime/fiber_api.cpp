@@ -2,6 +2,7 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 #include <weft/fiber.hpp>
 #include <weft/runtime.hpp>
@@ -149,9 +150,12 @@ int sleep_until(Deadline deadline) {
   if (node.deadline != Clock::time_point::max()) c->timers().add(&node);
   self->wait_what_ = "sleep";
   self->wait_fd_ = -1;
-  while (!node.fired && !self->cancelled_) c->block(rt::WaitKind::kTimer, &node);
+  while (!node.fired && !self->cancelled_ && !self->interrupted_) {
+    c->block(rt::WaitKind::kTimer, &node);
+  }
   c->timers().remove(&node);
-  if (!node.fired) return -ECANCELED;
+  bool interrupted = std::exchange(self->interrupted_, false);
+  if (!node.fired) return self->cancelled_ || !interrupted ? -ECANCELED : -EINTR;
   return scope_first ? -ETIMEDOUT : 0;
 }
 

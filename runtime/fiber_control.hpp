@@ -9,7 +9,7 @@
 // from other threads, hence the Relaxed fields (plain loads and stores on x86 and arm64).
 //
 // Threads other than the owner touch only the atomics: refs_, done_, join_ (a joiner on another
-// carrier), cancel_requested_ and started_.
+// carrier), cancel_requested_, interrupt_requested_ and started_.
 //
 // Lifetime: two references at spawn, the fiber's own and its handle's. The fiber drops its own
 // when its function returns; whoever drops the last one destroys the body and frees the stack.
@@ -126,6 +126,17 @@ class FiberControl {
     if (!cancelled_ && cancel_requested_.load(std::memory_order_acquire)) cancelled_ = true;
     return cancelled_;
   }
+  // interruptible_ is set while the fiber is inside an rt::Interruptible scope: an interrupt may
+  // then end its I/O, sleep or park early (interrupt.hpp).
+  bool interruptible_ = false;
+  // interrupted_ is set by the owning carrier when an interrupt ended the fiber's current wait;
+  // the wait consumes it.
+  bool interrupted_ = false;
+  // interrupt_requested_ is set while the fiber sits in its carrier's interrupt mailbox, so a
+  // second request before the first is handled does not queue it twice.
+  std::atomic<bool> interrupt_requested_{false};
+  // interrupt_next_ links the fiber into its carrier's interrupt mailbox.
+  FiberControl* interrupt_next_ = nullptr;
   // error_observed_ is set once join() has taken the exception (or none was thrown).
   bool error_observed_ = false;
   // wait_obj_ is the IoOp, TimerNode, Waiter or FiberControl waited for, by wait_kind_.

@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "carrier.hpp"
+
 namespace weft::rt {
 
 void throw_wake(Wake why) {
@@ -25,6 +27,10 @@ FiberControl* require_fiber(const char* what) {
 
 bool deadline_passed(const Deadline& deadline) noexcept {
   return deadline.is_set() && Clock::now() >= deadline.at();
+}
+
+void interrupt_fiber(FiberControl* f) noexcept {
+  f->carrier_->post_interrupt(f);
 }
 
 }  // namespace weft::rt

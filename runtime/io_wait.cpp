@@ -120,6 +120,7 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
   self->wait_fd_ = op.fd;
   while (!op.completed) c->block(WaitKind::kIo, &op);
   c->timers().remove(&timer);
+  bool interrupted = std::exchange(self->interrupted_, false);
 
   bool closing;
   Waiter* closer = nullptr;
@@ -134,14 +135,19 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
   if (res > 0) mark_filled(op, static_cast<std::size_t>(res));
   // poll(2) reports an fd that is not open as POLLNVAL; io_uring's poll fails with -EBADF.
   if (op.kind == OpKind::kPoll && res == -EBADF && !closing) return POLLNVAL;
-  // An op cancelled in the kernel's worker threads may report -EINTR instead of -ECANCELED.
-  if (res == -ECANCELED || (res == -EINTR && (closing || timer.fired || self->cancelled_))) {
+  // An op cancelled in the kernel's worker threads may report -EINTR instead of -ECANCELED. An
+  // interrupt (Carrier::interrupt) cancels the op too; an op that raced it to completion keeps
+  // its result, as a system call that finished before the signal came.
+  if (res == -ECANCELED ||
+      (res == -EINTR && (closing || timer.fired || self->cancelled_ || interrupted))) {
     if (closing) {
       res = -EBADF;
     } else if (timer.fired) {
       res = -ETIMEDOUT;
     } else if (self->cancelled_) {
       res = -ECANCELED;
+    } else if (interrupted) {
+      res = -EINTR;
     }
   }
   return res;

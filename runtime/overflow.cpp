@@ -61,7 +61,7 @@ void chain(int sig, siginfo_t* info, void* uctx, const struct sigaction& old) no
     return;
   }
   // Default action: returning re-executes the faulting instruction, which now kills us.
-  signal(sig, SIG_DFL);
+  sys::default_action(sig);
 }
 
 void on_fault(int sig, siginfo_t* info, void* uctx) {
@@ -73,7 +73,7 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
         static_cast<std::uintptr_t>(static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RSP]);
     if (in_guard(f, addr, sp)) {
       report_overflow(f);
-      signal(sig, SIG_DFL);
+      sys::default_action(sig);
       return;
     }
   }
@@ -89,8 +89,8 @@ void install_overflow_handler() noexcept {
     sa.sa_sigaction = on_fault;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &g_old_segv);
-    sigaction(SIGBUS, &sa, &g_old_bus);
+    sys::sigaction(SIGSEGV, &sa, &g_old_segv);
+    sys::sigaction(SIGBUS, &sa, &g_old_bus);
   });
 }
 

@@ -1,5 +1,7 @@
 #include "park.hpp"
 
+#include <utility>
+
 #include "carrier.hpp"
 
 namespace weft::rt {
@@ -35,11 +37,15 @@ Wake park(Waiter& w, const Deadline& deadline) noexcept {
     c->timers().add(&timer);
   }
   c->park_begin(&w);
-  while (!w.notified && !timer.fired && !self->cancelled_) c->block(WaitKind::kPark, &w);
+  while (!w.notified && !timer.fired && !self->cancelled_ && !self->interrupted_) {
+    c->block(WaitKind::kPark, &w);
+  }
   c->park_end();
   c->timers().remove(&timer);
+  bool interrupted = std::exchange(self->interrupted_, false);
   if (w.notified) return Wake::kNotified;
   if (self->cancelled_) return Wake::kCancelled;
+  if (interrupted && !timer.fired) return Wake::kInterrupted;
   return scope_first ? Wake::kScope : Wake::kDeadline;
 }
 

@@ -68,10 +68,13 @@ enum class Wake : std::uint8_t {
   kScope,
   // kCancelled: the fiber was cancelled.
   kCancelled,
+  // kInterrupted: Carrier::interrupt() ended the wait (only inside an rt::Interruptible scope).
+  kInterrupted,
 };
 
 // park() blocks the running fiber until notify(w), the deadline, the fiber's innermost
-// weft::Timeout scope, or cancellation, whichever comes first. It returns at once (without
+// weft::Timeout scope, cancellation, or (inside an rt::Interruptible scope) an interrupt,
+// whichever comes first. It returns at once (without
 // waiting) when the fiber is already cancelled or its scope already expired, and kNotified at
 // once when w was notified before park() was called. Must run on a fiber.
 Wake park(Waiter& w, const Deadline& deadline) noexcept;

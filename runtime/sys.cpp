@@ -57,6 +57,25 @@ ThreadHooks& thread_hooks() noexcept {
   return hooks;
 }
 
+SignalHooks& signal_hooks() noexcept {
+  static SignalHooks hooks;
+  return hooks;
+}
+
+int sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept {
+  int saved = errno;
+  int r = signal_hooks().action(sig, act, old) == 0 ? 0 : -errno;
+  errno = saved;
+  return r;
+}
+
+void default_action(int sig) noexcept {
+  struct sigaction sa {};
+  sa.sa_handler = SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  weft::sys::sigaction(sig, &sa, nullptr);
+}
+
 int start_thread(pthread_t* thread, void* (*fn)(void*), void* arg,
                  std::size_t stack_size) noexcept {
   pthread_attr_t attr;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <signal.h>
 #include <sys/types.h>
 #include <cstddef>
 
@@ -41,6 +42,20 @@ struct ThreadHooks {
 };
 // thread_hooks() is the process-wide table; set it before the first weft::run.
 ThreadHooks& thread_hooks() noexcept;
+// SignalHooks is the sigaction the runtime installs its own handlers with (stack overflow,
+// the dump signal, the watchdog's backtraces). The shim interposes sigaction to wrap the
+// program's handlers, so it points this at libc's real one: the runtime's handlers are no
+// program's and must not interrupt the program's calls.
+struct SignalHooks {
+  // action is sigaction.
+  int (*action)(int, const struct sigaction*, struct sigaction*) = &::sigaction;
+};
+// signal_hooks() is the process-wide table; set it before the first weft::run.
+SignalHooks& signal_hooks() noexcept;
+// sigaction() is sigaction(2) through signal_hooks(), returning -errno.
+int sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept;
+// default_action() sets sig's disposition back to SIG_DFL (async-signal-safe).
+void default_action(int sig) noexcept;
 // start_thread() starts an OS thread running fn(arg) on a stack of stack_size bytes; returns 0
 // or -errno.
 int start_thread(pthread_t* thread, void* (*fn)(void*), void* arg,

@@ -53,6 +53,7 @@ bool finish_wait(Wake why) {
     case Wake::kNotified:
       return true;
     case Wake::kDeadline:
+    case Wake::kInterrupted:  // only inside an rt::Interruptible scope, which these never open
       return false;
     case Wake::kCancelled:
     case Wake::kScope:

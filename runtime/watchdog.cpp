@@ -67,7 +67,7 @@ void on_backtrace_signal(int) {
 // handles SIGURG itself, which is then left alone.
 bool backtrace_ready() noexcept {
   struct sigaction old {};
-  if (sigaction(SIGURG, nullptr, &old) != 0) return false;
+  if (sys::sigaction(SIGURG, nullptr, &old) != 0) return false;
   if ((old.sa_flags & SA_SIGINFO) == 0 && old.sa_handler == &on_backtrace_signal) return true;
   if ((old.sa_flags & SA_SIGINFO) != 0 || (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)) {
     return false;
@@ -76,7 +76,7 @@ bool backtrace_ready() noexcept {
   sa.sa_handler = &on_backtrace_signal;
   sa.sa_flags = SA_RESTART | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
-  return sigaction(SIGURG, &sa, nullptr) == 0;
+  return sys::sigaction(SIGURG, &sa, nullptr) == 0;
 }
 
 }  // namespace
@@ -87,7 +87,7 @@ int install_dump_signal(int sig) noexcept {
   sa.sa_handler = &on_dump_signal;
   sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  return sigaction(sig, &sa, nullptr) == 0 ? 0 : -errno;
+  return sys::sigaction(sig, &sa, nullptr);
 }
 
 Watchdog::Watchdog(Scheduler& sched) : sched_(sched) {

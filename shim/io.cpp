@@ -13,6 +13,10 @@
 //   signals from the kernel like write(2).
 // - recvfrom/sendto with an address go through recvmsg/sendmsg, which carry one.
 // Reads return short, as natively: a fiber read returns what the kernel had.
+// - A signal handled while a call waits ends it with EINTR, or restarts it, as signal(7) says
+//   (signals.hpp): with SA_RESTART unless the socket has a timeout. pread and pwrite, which
+//   only work on files (never interrupted natively), are not interruptible.
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -28,6 +32,7 @@
 #include "fd_flags.hpp"
 #include "real.hpp"
 #include "shim.hpp"
+#include "signals.hpp"
 #include "sock_timeouts.hpp"
 #include "stats.hpp"
 
@@ -145,71 +150,108 @@ long write_fully(IovCursor& cur, Op op) noexcept {
   }
 }
 
+// mode() is how a call with deadline d (its socket's timeout) restarts after a signal: with
+// SA_RESTART, unless the socket has a timeout (signal(7)).
+Restart mode(const weft::Deadline& d) noexcept {
+  return d.is_set() ? Restart::kNever : Restart::kWithSaRestart;
+}
+
+// A write interrupted after part of it returns the part, as write(2) does; interrupted before
+// any byte went, it fails with EINTR or starts again (interruptible()).
 long weft_writev(int fd, const iovec* iov, int count) noexcept {
-  IovCursor cur(iov, count);
   weft::Deadline d = tx(fd);
-  return expired(write_fully(cur,
-                             [fd, &d](IovCursor& c) {
-                               return static_cast<long>(weft::writev(fd, c.iov(), c.count(), d));
-                             }),
-                 d);
+  return expired(
+      interruptible(mode(d),
+                    [&] {
+                      IovCursor cur(iov, count);
+                      return write_fully(cur, [fd, &d](IovCursor& c) {
+                        return static_cast<long>(weft::writev(fd, c.iov(), c.count(), d));
+                      });
+                    }),
+      d);
 }
 
 long weft_sendmsg(int fd, const msghdr* msg, int flags) noexcept {
-  IovCursor cur(msg->msg_iov, static_cast<int>(msg->msg_iovlen));
-  msghdr m = *msg;
   weft::Deadline d = tx(fd);
-  return expired(write_fully(cur,
-                             [fd, flags, &m, &d](IovCursor& c) {
-                               m.msg_iov = const_cast<iovec*>(c.iov());
-                               m.msg_iovlen = static_cast<std::size_t>(c.count());
-                               long r = weft::sendmsg(fd, &m, flags, d);
-                               // Ancillary data and the address go with the first part only.
-                               m.msg_control = nullptr;
-                               m.msg_controllen = 0;
-                               return r;
-                             }),
+  return expired(interruptible(mode(d),
+                               [&] {
+                                 IovCursor cur(msg->msg_iov, static_cast<int>(msg->msg_iovlen));
+                                 msghdr m = *msg;
+                                 return write_fully(cur, [fd, flags, &m, &d](IovCursor& c) {
+                                   m.msg_iov = const_cast<iovec*>(c.iov());
+                                   m.msg_iovlen = static_cast<std::size_t>(c.count());
+                                   long r = weft::sendmsg(fd, &m, flags, d);
+                                   // Ancillary data and the address go with the first part only.
+                                   m.msg_control = nullptr;
+                                   m.msg_controllen = 0;
+                                   return r;
+                                 });
+                               }),
                  d);
 }
 
 long weft_recvfrom(int fd, void* buf, std::size_t n, int flags, sockaddr* addr,
                    socklen_t* addrlen) noexcept {
   weft::Deadline d = rx(fd);
-  if (addr == nullptr || addrlen == nullptr) return expired(weft::recv(fd, buf, n, flags, d), d);
+  if (addr == nullptr || addrlen == nullptr) {
+    return expired(interruptible(mode(d), [&] { return weft::recv(fd, buf, n, flags, d); }), d);
+  }
   iovec iov{buf, n};
   msghdr m{};
   m.msg_name = addr;
-  m.msg_namelen = *addrlen;
   m.msg_iov = &iov;
   m.msg_iovlen = 1;
-  long r = weft::recvmsg(fd, &m, flags, d);
+  long r = interruptible(mode(d), [&] {
+    m.msg_namelen = *addrlen;
+    return weft::recvmsg(fd, &m, flags, d);
+  });
   if (r >= 0) *addrlen = m.msg_namelen;
   return expired(r, d);
 }
 
 long weft_read(int fd, void* buf, std::size_t n) noexcept {
   weft::Deadline d = rx(fd);
-  return expired(weft::read(fd, buf, n, d), d);
+  return expired(interruptible(mode(d), [&] { return weft::read(fd, buf, n, d); }), d);
 }
 
 long weft_readv(int fd, const iovec* iov, int count) noexcept {
   weft::Deadline d = rx(fd);
-  return expired(weft::readv(fd, iov, count, d), d);
+  return expired(interruptible(mode(d), [&] { return weft::readv(fd, iov, count, d); }), d);
 }
 
 long weft_recv(int fd, void* buf, std::size_t n, int flags) noexcept {
   weft::Deadline d = rx(fd);
-  return expired(weft::recv(fd, buf, n, flags, d), d);
+  return expired(interruptible(mode(d), [&] { return weft::recv(fd, buf, n, flags, d); }), d);
 }
 
 long weft_recvmsg(int fd, msghdr* msg, int flags) noexcept {
   weft::Deadline d = rx(fd);
-  return expired(weft::recvmsg(fd, msg, flags, d), d);
+  return expired(interruptible(mode(d), [&] { return weft::recvmsg(fd, msg, flags, d); }), d);
 }
 
 int weft_accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags) noexcept {
   weft::Deadline d = rx(fd);
-  return static_cast<int>(expired(weft::accept(fd, addr, addrlen, flags, d), d));
+  return static_cast<int>(expired(
+      interruptible(mode(d), [&] { return weft::accept(fd, addr, addrlen, flags, d); }), d));
+}
+
+// weft_connect() is a blocking connect. Interrupted, the connection goes on in the background
+// as natively (EINTR); restarted, it waits for that connection's outcome instead of connecting
+// again, as the kernel's restarted connect(2) does.
+long weft_connect(int fd, const sockaddr* addr, socklen_t len, const weft::Deadline& d) noexcept {
+  bool started = false;
+  return interruptible(mode(d), [&]() -> long {
+    if (!started) {
+      started = true;
+      return weft::connect(fd, addr, len, d);
+    }
+    long r = weft::poll(fd, POLLOUT, d);
+    if (r < 0) return r;
+    int err = 0;
+    socklen_t n = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &n) != 0) return -errno;
+    return -err;
+  });
 }
 
 }  // namespace
@@ -426,7 +468,7 @@ WEFT_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) {
   ErrnoScope e;
   // SO_SNDTIMEO bounds a blocking connect; running into it leaves the connection in progress.
   weft::Deadline d = tx(fd);
-  long r = weft::connect(fd, addr, len, d);
+  long r = weft_connect(fd, addr, len, d);
   return e.result<int>(timed_out(r, d) ? -EINPROGRESS : r);
 }
 

@@ -71,7 +71,7 @@ long poll_fiber(pollfd* fds, nfds_t nfds, const weft::Deadline& d) noexcept {
   }
   if (open == 0) {
     int r = weft::this_fiber::sleep_until(d);
-    return r == -ECANCELED ? -EINTR : 0;
+    return r == -ECANCELED || r == -EINTR ? -EINTR : 0;
   }
   if (open == 1) {
     for (;;) {

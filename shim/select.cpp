@@ -8,9 +8,11 @@
 // slept back into its timeout. epoll_wait waits for the epoll fd itself to become readable (it
 // is, while any of its fds is ready) and then collects the events with a zero timeout.
 //
-// A call with a signal mask (pselect, ppoll, epoll_pwait, epoll_pwait2 with a non-null mask) passes
-// through and blocks the carrier: its point is to let signals in atomically with the wait, and a
-// fiber's wait is not interrupted by signals.
+// A handled signal ends each of them with EINTR, whatever SA_RESTART says (signal(7)); select
+// then still writes back the time left. A call with a signal mask (pselect, ppoll, epoll_pwait,
+// epoll_pwait2 with a non-null mask) passes through and blocks the carrier: its point is to let
+// signals in atomically with the wait, which swapping the carrier's mask around a fiber's wait
+// cannot do.
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -25,6 +27,7 @@
 #include "poll_wait.hpp"
 #include "real.hpp"
 #include "shim.hpp"
+#include "signals.hpp"
 #include "stats.hpp"
 
 namespace weft::shim {
@@ -141,8 +144,8 @@ WEFT_EXPORT int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeo
     d = weft::Deadline(std::chrono::seconds(timeout->tv_sec) +
                        std::chrono::microseconds(timeout->tv_usec));
   }
-  long n = select_fiber(nfds, r, w, e, d);
-  if (timeout != nullptr && n >= 0) {
+  long n = interruptible(Restart::kNever, [&] { return select_fiber(nfds, r, w, e, d); });
+  if (timeout != nullptr && (n >= 0 || n == -EINTR)) {
     auto left = d.at() - weft::Clock::now();
     if (left < weft::Clock::duration::zero()) left = weft::Clock::duration::zero();
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(left).count();
@@ -161,7 +164,9 @@ WEFT_EXPORT int pselect(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespe
   }
   ErrnoScope keep;
   if (!valid(timeout)) return keep.result<int>(-EINVAL);
-  return keep.result<int>(select_fiber(nfds, r, w, e, deadline_of(timeout)));
+  weft::Deadline d = deadline_of(timeout);
+  return keep.result<int>(
+      interruptible(Restart::kNever, [&] { return select_fiber(nfds, r, w, e, d); }));
 }
 
 WEFT_EXPORT int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* sigmask) {
@@ -172,7 +177,8 @@ WEFT_EXPORT int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout, const s
   }
   ErrnoScope keep;
   if (!valid(timeout)) return keep.result<int>(-EINVAL);
-  return keep.result<int>(poll_fiber(fds, nfds, deadline_of(timeout)));
+  weft::Deadline d = deadline_of(timeout);
+  return keep.result<int>(interruptible(Restart::kNever, [&] { return poll_fiber(fds, nfds, d); }));
 }
 
 WEFT_EXPORT int epoll_wait(int epfd, epoll_event* events, int max, int timeout) {
@@ -185,7 +191,8 @@ WEFT_EXPORT int epoll_wait(int epfd, epoll_event* events, int max, int timeout) 
   ErrnoScope keep;
   weft::Deadline d =
       timeout < 0 ? weft::Deadline() : weft::Deadline(std::chrono::milliseconds(timeout));
-  return keep.result<int>(epoll_fiber(epfd, events, max, d));
+  return keep.result<int>(
+      interruptible(Restart::kNever, [&] { return epoll_fiber(epfd, events, max, d); }));
 }
 
 WEFT_EXPORT int epoll_pwait(int epfd, epoll_event* events, int max, int timeout,
@@ -198,7 +205,8 @@ WEFT_EXPORT int epoll_pwait(int epfd, epoll_event* events, int max, int timeout,
   ErrnoScope keep;
   weft::Deadline d =
       timeout < 0 ? weft::Deadline() : weft::Deadline(std::chrono::milliseconds(timeout));
-  return keep.result<int>(epoll_fiber(epfd, events, max, d));
+  return keep.result<int>(
+      interruptible(Restart::kNever, [&] { return epoll_fiber(epfd, events, max, d); }));
 }
 
 WEFT_EXPORT int epoll_pwait2(int epfd, epoll_event* events, int max, const timespec* timeout,
@@ -210,7 +218,9 @@ WEFT_EXPORT int epoll_pwait2(int epfd, epoll_event* events, int max, const times
   }
   ErrnoScope keep;
   if (!valid(timeout)) return keep.result<int>(-EINVAL);
-  return keep.result<int>(epoll_fiber(epfd, events, max, deadline_of(timeout)));
+  weft::Deadline d = deadline_of(timeout);
+  return keep.result<int>(
+      interruptible(Restart::kNever, [&] { return epoll_fiber(epfd, events, max, d); }));
 }
 
 }  // extern "C"

@@ -19,6 +19,7 @@
 
 #include "real.hpp"
 #include "shim.hpp"
+#include "signals.hpp"
 #include "stats.hpp"
 #include "thread_wait.hpp"
 #include "wait_node.hpp"
@@ -54,7 +55,7 @@ bool try_take(SemWords& w) noexcept {
 }
 
 // wait() takes a unit, waiting at most until limit; returns 0 or an error number.
-int wait(sem_t* s, const WaitLimit& limit) noexcept {
+int wait_once(sem_t* s, const WaitLimit& limit) noexcept {
   SemWords& w = words(s);
   if (try_take(w)) return 0;
   if (limit.kind == WaitLimit::kNow) return EAGAIN;
@@ -69,17 +70,31 @@ int wait(sem_t* s, const WaitLimit& limit) noexcept {
   w.waiters.push(&node);
   g.unlock();
   weft::Deadline deadline = limit.kind == WaitLimit::kUntil ? limit.deadline : weft::Deadline();
-  if (!wait_woken(node, deadline)) {
+  // A fiber parks (interruptible by a signal, in sem_wait's interruptible scope); a thread
+  // sleeps on the futex word.
+  rt::Wake why = node.fiber != nullptr        ? rt::park(fiber_waiter, deadline)
+                 : wait_woken(node, deadline) ? rt::Wake::kNotified
+                                              : rt::Wake::kDeadline;
+  if (why != rt::Wake::kNotified) {
     g.lock();
     if (node.linked) {
       w.waiters.remove(&node);
       g.unlock();
-      return ETIMEDOUT;
+      return why == rt::Wake::kDeadline ? ETIMEDOUT : EINTR;
     }
     g.unlock();
-    wait_claimed(node);  // a post handed us its unit as the deadline passed
+    wait_claimed(node);  // a post handed us its unit as the wait ended
   }
   return 0;
+}
+
+// wait() is wait_once() as an interruptible call on a fiber: a handled signal ends it with
+// EINTR, or (SA_RESTART) makes it wait again, as glibc's futex wait does natively. The deadline
+// is absolute, so a restart waits for the time left.
+int wait(sem_t* s, const WaitLimit& limit) noexcept {
+  if (limit.kind == WaitLimit::kNow || !on_fiber()) return wait_once(s, limit);
+  return static_cast<int>(-interruptible(Restart::kWithSaRestart,
+                                         [&] { return -static_cast<long>(wait_once(s, limit)); }));
 }
 
 // result() turns an error number into sem_*'s -1 + errno.

@@ -69,6 +69,8 @@ __attribute__((constructor)) void shim_init() {
   sys::ThreadHooks& hooks = sys::thread_hooks();
   if (auto create = WEFT_REAL(pthread_create)) hooks.create = create;
   if (auto join = WEFT_REAL(pthread_join)) hooks.join = join;
+  // The runtime's own handlers are not the program's: they must not be wrapped (signals.hpp).
+  if (auto action = WEFT_REAL(sigaction)) sys::signal_hooks().action = action;
   pthread_atfork(nullptr, nullptr, &after_fork_child);
   threads_init();
 }

@@ -17,6 +17,7 @@ enum class Policy : std::uint8_t {
   kThread,
   kSync,
   kThreadHandle,
+  kSignal,
 };
 
 // Sym names one interposed symbol; Sym::symbol is its row in interpose.def.

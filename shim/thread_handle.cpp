@@ -2,8 +2,8 @@
 //
 // glibc would dereference a fiber's handle as its struct pthread, so every such function is
 // interposed: a real thread's handle passes through; a fiber thread's is served here where a
-// fiber has a meaning for the call (names, attributes, liveness), and refused with ENOTSUP where
-// it has none yet (signals to one fiber, scheduling, affinity, CPU clocks, cancellation).
+// fiber has a meaning for the call (names, attributes, liveness, signals: signals.hpp), and
+// refused with ENOTSUP where it has none yet (scheduling, affinity, CPU clocks, cancellation).
 #include <sched.h>
 #include <signal.h>
 #include <cerrno>
@@ -13,6 +13,7 @@
 
 #include "real.hpp"
 #include "shim.hpp"
+#include "signals.hpp"
 #include "stats.hpp"
 #include "thread_record.hpp"
 
@@ -81,15 +82,23 @@ WEFT_EXPORT int pthread_kill(pthread_t thread, int sig) noexcept {
   WEFT_FOREIGN(pthread_kill, thread, sig);
   ThreadRecord* t = record_of(thread);
   if (t == nullptr) return ESRCH;
-  if (sig < 0 || sig >= NSIG) return EINVAL;
-  // Signal 0 asks whether the thread is still there; a signal for one fiber has no target yet.
-  if (sig != 0) return ENOTSUP;
-  return t->done.load(std::memory_order_acquire) != 0 ? ESRCH : 0;
+  // glibc refuses its own signals (cancellation, setxid) and the kernel numbers it does not know.
+  if (sig < 0 || sig >= NSIG || sig == 32 || sig == 33) return EINVAL;
+  // Signal 0 only asks whether the handle is valid: glibc answers 0 for a thread that has ended
+  // but was not joined, and sends nothing to one that is ending.
+  if (sig == 0) return 0;
+  return weft::shim::send_to_thread(t, sig, SI_TKILL, sigval{});
 }
 
 WEFT_EXPORT int pthread_sigqueue(pthread_t thread, int sig, const union sigval value) noexcept {
   WEFT_FOREIGN(pthread_sigqueue, thread, sig, value);
-  return record_of(thread) == nullptr ? ESRCH : ENOTSUP;
+  ThreadRecord* t = record_of(thread);
+  // Unlike pthread_kill, glibc's pthread_sigqueue refuses a thread that has ended.
+  if (t == nullptr || t->done.load(std::memory_order_acquire) != 0) return ESRCH;
+  if (sig == 32 || sig == 33) return EINVAL;
+  if (sig < 0 || sig >= NSIG) return EINVAL;
+  if (sig == 0) return 0;
+  return weft::shim::send_to_thread(t, sig, SI_QUEUE, value);
 }
 
 WEFT_EXPORT int pthread_cancel(pthread_t thread) {

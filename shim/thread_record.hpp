@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <unwind.h>
 #include <atomic>
 #include <cstdint>
@@ -20,6 +21,7 @@
 #include <weft/event.hpp>
 
 #include "../runtime/fiber_control.hpp"
+#include "../runtime/lock.hpp"
 
 namespace weft::shim {
 
@@ -50,8 +52,21 @@ struct ThreadRecord {
   void* retval = nullptr;
   // is_main is set for the main fiber's record.
   bool is_main = false;
-  // fiber is the thread's fiber, set by the thread itself when it starts.
+  // fiber is the thread's fiber, set by the thread itself when it starts and cleared (under
+  // sig_lock) as it ends, so a sender holding sig_lock may interrupt it.
   std::atomic<detail::FiberControl*> fiber{nullptr};
+  // sig_lock guards fiber's clearing, sig_ended, sig_value and sig_queued against senders.
+  rt::Lock sig_lock;
+  // sig_pending has bit s-1 set for each signal s sent to this thread (pthread_kill,
+  // pthread_sigqueue) whose handler has not run on it yet.
+  std::atomic<std::uint64_t> sig_pending{0};
+  // sig_ended is set (under sig_lock) once the thread's function has returned: signals sent
+  // from then on are dropped.
+  bool sig_ended = false;
+  // sig_queued has bit s-1 set when pending signal s came from pthread_sigqueue (SI_QUEUE).
+  std::uint64_t sig_queued = 0;
+  // sig_value is pthread_sigqueue's value for each pending signal.
+  sigval sig_value[64] = {};
   // name is the thread's name (pthread_setname_np), zero-terminated.
   char name[kNameSize] = {};
   // exit_jump is where pthread_exit's unwinding lands, in the frame that called fn.

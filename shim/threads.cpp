@@ -30,6 +30,7 @@
 #include "../runtime/sys.hpp"
 #include "real.hpp"
 #include "shim.hpp"
+#include "signals.hpp"
 #include "stats.hpp"
 #include "thread_record.hpp"
 #include "thread_wait.hpp"
@@ -97,7 +98,9 @@ void thread_main(ThreadRecord* t) noexcept {
   weft::detail::fls_set(g_self_key, t);
   t->fiber.store(rt::running_fiber(), std::memory_order_release);
   if (t->name[0] != '\0') weft::this_fiber::set_name(t->name);
-  thread_finished(t, call_thread_fn(t, t->fn, t->arg));
+  void* result = call_thread_fn(t, t->fn, t->arg);
+  forget_queued_signals(t);
+  thread_finished(t, result);
 }
 
 // stack_for() is the fiber stack a thread made with attr gets: what the attr asked for, or
@@ -168,6 +171,7 @@ ThreadRecord* current_thread() noexcept {
 [[noreturn]] void run_main_fiber(int (*main)(int, char**, char**), int argc, char** argv,
                                  char** envp) noexcept {
   ThreadRecord* t = current_thread();
+  signals_set_main(t);
   t->exit_function = reinterpret_cast<std::uintptr_t>(&run_main_fiber);
   if (setjmp(t->exit_jump) == 0) std::exit(main(argc, argv, envp));
   // main called pthread_exit: the process lives on until its last thread has finished.

@@ -1,8 +1,9 @@
 // wait: poll and the sleeps, yielding on fibers.
 //
 // poll on a fiber waits as poll_wait.hpp describes; a timeout of 0 is a plain poll(2), which
-// never blocks. The sleeps are weft timers on the fiber. Signals do not interrupt a fiber's wait
-// (no EINTR): the handler runs on whichever fiber its carrier was running.
+// never blocks. The sleeps are weft timers on the fiber. A handled signal ends all of them with
+// EINTR whatever SA_RESTART says (signal(7): they are never restarted); nanosleep and a relative
+// clock_nanosleep then write the time left, sleep returns the whole seconds left.
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -18,6 +19,7 @@
 #include "poll_wait.hpp"
 #include "real.hpp"
 #include "shim.hpp"
+#include "signals.hpp"
 #include "stats.hpp"
 
 extern "C" {
@@ -41,9 +43,23 @@ weft::Deadline deadline_ms(int timeout) noexcept {
   return timeout < 0 ? weft::Deadline() : weft::Deadline(std::chrono::milliseconds(timeout));
 }
 
-// sleep_until() sleeps the fiber; returns 0 or -errno (only a cancelled fiber wakes early).
+// sleep_until() sleeps the fiber; returns 0 or -EINTR (a handled signal).
 int sleep_until(const weft::Deadline& d) noexcept {
-  return weft::this_fiber::sleep_until(d);
+  return static_cast<int>(
+      interruptible(Restart::kNever, [&] { return weft::this_fiber::sleep_until(d); }));
+}
+
+// left() is the time from now until d, never negative.
+timespec left(const weft::Deadline& d) noexcept {
+  auto ns = std::chrono::duration_cast<nanoseconds>(d.at() - weft::Clock::now()).count();
+  if (ns < 0) ns = 0;
+  return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+}
+
+// poll_wait() is poll's wait on a fiber.
+long poll_wait(pollfd* fds, nfds_t nfds, int timeout) noexcept {
+  weft::Deadline d = deadline_ms(timeout);
+  return interruptible(Restart::kNever, [&] { return poll_fiber(fds, nfds, d); });
 }
 
 bool valid(const timespec* t) noexcept {
@@ -64,14 +80,14 @@ extern "C" {
 WEFT_EXPORT int poll(pollfd* fds, nfds_t nfds, int timeout) {
   if (timeout == 0 || !use_weft(Sym::poll)) return real_poll(fds, nfds, timeout);
   ErrnoScope e;
-  return e.result<int>(poll_fiber(fds, nfds, deadline_ms(timeout)));
+  return e.result<int>(poll_wait(fds, nfds, timeout));
 }
 
 WEFT_EXPORT int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen) {
   if (fdslen / sizeof(pollfd) < nfds) __chk_fail();
   if (timeout == 0 || !use_weft(Sym::__poll_chk)) return real_poll(fds, nfds, timeout);
   ErrnoScope e;
-  return e.result<int>(poll_fiber(fds, nfds, deadline_ms(timeout)));
+  return e.result<int>(poll_wait(fds, nfds, timeout));
 }
 
 WEFT_EXPORT int nanosleep(const timespec* req, timespec* rem) {
@@ -83,8 +99,10 @@ WEFT_EXPORT int nanosleep(const timespec* req, timespec* rem) {
   ErrnoScope e;
   if (req == nullptr) return e.result<int>(-EFAULT);
   if (!valid(req)) return e.result<int>(-EINVAL);
-  sleep_until(weft::Deadline(to_ns(*req)));
-  return e.result<int>(0);
+  weft::Deadline d(to_ns(*req));
+  int r = sleep_until(d);
+  if (r == -EINTR && rem != nullptr) *rem = left(d);
+  return e.result<int>(r);
 }
 
 WEFT_EXPORT int clock_nanosleep(clockid_t clock, int flags, const timespec* req, timespec* rem) {
@@ -108,7 +126,14 @@ WEFT_EXPORT int clock_nanosleep(clockid_t clock, int flags, const timespec* req,
   } else if (req->tv_sec < 0) {
     return EINVAL;
   }
-  if (wait > nanoseconds::zero()) sleep_until(weft::Deadline(wait));
+  if (wait > nanoseconds::zero()) {
+    weft::Deadline d(wait);
+    if (sleep_until(d) == -EINTR) {
+      if ((flags & TIMER_ABSTIME) == 0 && rem != nullptr) *rem = left(d);
+      keep.restore();
+      return EINTR;
+    }
+  }
   keep.restore();
   return 0;
 }
@@ -119,7 +144,12 @@ WEFT_EXPORT unsigned int sleep(unsigned int seconds) {
     return real != nullptr ? real(seconds) : seconds;
   }
   ErrnoScope keep;
-  sleep_until(weft::Deadline(std::chrono::seconds(seconds)));
+  weft::Deadline d{std::chrono::seconds(seconds)};
+  if (sleep_until(d) == -EINTR) {
+    // glibc's sleep returns nanosleep's whole seconds left and leaves errno at EINTR.
+    errno = EINTR;
+    return static_cast<unsigned int>(left(d).tv_sec);
+  }
   keep.restore();
   return 0;
 }
@@ -130,8 +160,7 @@ WEFT_EXPORT int usleep(useconds_t usec) {
     return real != nullptr ? real(usec) : 0;
   }
   ErrnoScope e;
-  sleep_until(weft::Deadline(std::chrono::microseconds(usec)));
-  return e.result<int>(0);
+  return e.result<int>(sleep_until(weft::Deadline(std::chrono::microseconds(usec))));
 }
 
 WEFT_EXPORT int sched_yield() noexcept {
