@@ -91,6 +91,8 @@ int main(int argc, char** argv) {
   struct sigaction usr1 = {.sa_handler = on_usr1, .sa_flags = SA_RESTART};
   sigemptyset(&usr1.sa_mask);
   sigaction(SIGUSR1, &usr1, NULL);
+  // A peer that goes away while we write must cost its connection, not the whole server.
+  signal(SIGPIPE, SIG_IGN);
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

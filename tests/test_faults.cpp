@@ -70,12 +70,15 @@ TEST(Faults, StreamsArriveWholeThroughShortCountsAndEintr) {
 
 TEST(Faults, ReadExactAndWriteAllRetryEintr) {
   weft::run(faulty(0.3), [] {
-    weft_test::Pipe p;
-    std::vector<char> out(300000, 'x'), in(out.size());
-    auto writer = weft::spawn([&] { return weft::write_all(p.w, out.data(), out.size()); });
-    EXPECT_EQ(weft::read_exact(p.r, in.data(), in.size()), static_cast<ssize_t>(in.size()));
-    EXPECT_EQ(writer.join(), static_cast<ssize_t>(out.size()));
-    EXPECT_EQ(in, out);
+    // Enough calls that EINTR comes up many times over (each call faults with p = 0.3).
+    for (int round = 0; round < 20; ++round) {
+      weft_test::Pipe p;
+      std::vector<char> out(300000, static_cast<char>('a' + round)), in(out.size());
+      auto writer = weft::spawn([&] { return weft::write_all(p.w, out.data(), out.size()); });
+      EXPECT_EQ(weft::read_exact(p.r, in.data(), in.size()), static_cast<ssize_t>(in.size()));
+      EXPECT_EQ(writer.join(), static_cast<ssize_t>(out.size()));
+      EXPECT_EQ(in, out);
+    }
   });
   EXPECT_GT(weft::last_run_stats().faults_eintr, 0u);
 }
