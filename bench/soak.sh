@@ -9,9 +9,10 @@
 # is up: tests/faults/echo_check (16 connections moving 50 MB, every byte checked; connections
 # come and go, so fd numbers are reused all the time) and, every tenth round, tests/hostile's
 # `reset` (50 peers resetting mid-message).
-# Every 5 s it samples each server's RSS and open fds into bench/out/soak.csv. The first quarter
-# of the samples is warm-up; of the rest, the last third must not exceed the first third: fds
-# (fewest seen, i.e. between rounds) not at all, RSS (most seen) by at most 10% + 2 MiB.
+# Every 5 s it samples each server's RSS and open fds into bench/out/soak.csv, and after every
+# round it notes the server's fds once its connections have closed (bench/out/soak_fds_*.txt).
+# The first quarter of either series is warm-up; of the rest, the last third must not exceed the
+# first third: fds between rounds not at all, RSS (most seen) by at most 10% + 2 MiB.
 # Prints RESULT lines and exits non-zero on any failure. Needs no terminal (CI=true safe).
 set -uo pipefail
 
@@ -62,21 +63,34 @@ start() {
 start echo_server "$build/examples/echo_server" --carriers 1 --port 0
 weft_pid=$started_pid weft_port=$started_port
 pids+=("$weft_pid")
-start blocking_echo "$build/shim/weftrun" --carriers 1 -- "$build/examples/blocking_echo" -p 0
+start blocking_echo "$build/shim/weftrun" --carriers 1 --stats -- "$build/examples/blocking_echo" -p 0
 shim_pid=$started_pid shim_port=$started_port
 pids+=("$shim_pid")
 echo "soak: $minutes min, WEFT_FAULTS=$faults; echo_server pid $weft_pid port $weft_port," \
   "blocking_echo under weftrun pid $shim_pid port $shim_port"
 
 end=$((SECONDS + minutes * 60))
-# load NAME PORT loops the load on one server until time is up; failures go to $work/NAME.fail.
+fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+
+# load NAME PORT PID loops the load on one server until time is up; failures go to
+# $work/NAME.fail, the fds the server has once a round's connections are gone to
+# $out/soak_fds_NAME.txt.
 load() {
-  local name=$1 port=$2 round=0
+  local name=$1 port=$2 pid=$3 round=0 base n
+  base=$(fds "$pid")
+  : >"$out/soak_fds_$name.txt"
   while ((SECONDS < end)); do
     round=$((round + 1))
     if ! timeout 300 "$build/tests/faults/fault_echo_check" "$port" 16 50 >>"$work/$name.load" 2>&1; then
       echo "round $round: echo_check failed" >>"$work/$name.fail"
     fi
+    # The server closes a connection after its last echo: wait (up to 5 s) for it to get there.
+    for _ in $(seq 1 100); do
+      n=$(fds "$pid")
+      ((n <= base)) && break
+      sleep 0.05
+    done
+    echo "$n" >>"$out/soak_fds_$name.txt"
     if ((round % 10 == 0)) && ! timeout 120 "$build/tests/hostile/hostile" reset "$port" 50 \
       >>"$work/$name.load" 2>&1; then
       echo "round $round: hostile reset failed" >>"$work/$name.fail"
@@ -84,14 +98,13 @@ load() {
   done
   echo "$round" >"$work/$name.rounds"
 }
-load echo_server "$weft_port" &
+load echo_server "$weft_port" "$weft_pid" &
 load_a=$!
-load blocking_echo "$shim_port" &
+load blocking_echo "$shim_port" "$shim_pid" &
 load_b=$!
 
 echo "seconds,rss_kib_weft,fds_weft,rss_kib_shim,fds_shim" >"$csv"
 sample() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 start_s=$SECONDS
 while ((SECONDS < end)); do
   for p in "$weft_pid" "$shim_pid"; do kill -0 "$p" 2>/dev/null || die "server $p died"; done
@@ -110,22 +123,24 @@ for name in echo_server blocking_echo; do
   fi
 done
 
-# verdict COLUMN KIND checks one column of the CSV after warm-up.
+# verdict FILE COLUMN checks one column of a CSV (header skipped) or of a one-column file, after
+# warm-up: the most seen in the last third against the most seen in the first.
 verdict() {
-  awk -F, -v col="$1" -v kind="$2" 'NR > 1 { v[++n] = $col }
+  awk -F, -v col="$2" -v skip="$3" 'NR > skip { v[++n] = $col }
     END {
       w = int(n / 4); m = n - w; third = int(m / 3)
       if (third < 1) { print "too-short"; exit }
       a = ""; b = ""
-      for (i = w + 1; i <= w + third; ++i) if (a == "" || (kind == "min" ? v[i] < a : v[i] > a)) a = v[i]
-      for (i = n - third + 1; i <= n; ++i) if (b == "" || (kind == "min" ? v[i] < b : v[i] > b)) b = v[i]
-      ok = kind == "min" ? (b <= a) : (b <= a * 1.10 + 2048)
+      for (i = w + 1; i <= w + third; ++i) if (a == "" || v[i] > a) a = v[i]
+      for (i = n - third + 1; i <= n; ++i) if (b == "" || v[i] > b) b = v[i]
+      ok = col == 1 ? (b <= a) : (b <= a * 1.10 + 2048)
       printf "%s %s %s\n", a, b, ok ? "ok" : "GROWING"
-    }' "$csv"
+    }' "$1"
 }
-for spec in "2 max rss_weft" "3 min fds_weft" "4 max rss_shim" "5 min fds_shim"; do
-  read -r col kind name <<<"$spec"
-  read -r early late state <<<"$(verdict "$col" "$kind")"
+for spec in "$csv 2 1 rss_weft" "$out/soak_fds_echo_server.txt 1 0 fds_weft" \
+  "$csv 4 1 rss_shim" "$out/soak_fds_blocking_echo.txt 1 0 fds_shim"; do
+  read -r file col skip name <<<"$spec"
+  read -r early late state <<<"$(verdict "$file" "$col" "$skip")"
   echo "RESULT soak_$name early=$early late=$late state=$state"
   [[ $state == ok || $state == too-short ]] || failed=1
   [[ $state == too-short ]] && echo "soak: run too short to judge growth (need a minute or more)"
