@@ -6,6 +6,8 @@
 #   make test       deps + build, then the whole test suite; ends with "N passed, N failed, ..."
 #   make demo       deps + build, then the echo server under load (scripts/demo.sh)
 #   make bench      deps + build, then the benchmarks (bench/run.sh)
+#   make soak       deps + build, then both echo servers under load and fault injection for
+#                   SOAK_MINUTES (10) minutes, failing on growth (bench/soak.sh)
 #   make test-asan  the test suite built with ASan + UBSan (LeakSanitizer on) in ./build-asan
 #   make test-tsan  the test suite built with ThreadSanitizer in ./build-tsan
 #   make install    install libweft, its headers and weft.pc (DESTDIR=... is honoured)
@@ -21,7 +23,7 @@ BUILDTYPE_ARG := $(if $(findstring buildtype,$(MESON_ARGS)),,--buildtype=release
 
 # The steps depend on each other in order; ninja does the parallel work.
 .NOTPARALLEL:
-.PHONY: all build deps test test-asan test-tsan demo bench clean install
+.PHONY: all build deps test test-asan test-tsan demo bench soak clean install
 
 all: build
 
@@ -78,6 +80,11 @@ demo: deps build
 
 bench: deps build
 	bash bench/run.sh "$(BUILD_DIR)"
+
+# soak: both echo servers under load and fault injection for SOAK_MINUTES (default 10).
+SOAK_MINUTES ?= 10
+soak: deps build
+	bash bench/soak.sh "$(SOAK_MINUTES)" "$(BUILD_DIR)"
 
 install: build
 	meson install -C "$(BUILD_DIR)"
