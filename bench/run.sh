@@ -172,18 +172,19 @@ if [[ -n $r ]] && ! [[ " ${failed[*]} " == *" shim_bench "* ]]; then
     "$(field "$r" echo_server_lo) msgs/s (examples/echo_server, 1 carrier)" "${ratio}x" \
     ">= ${shim_target_vs_echo_server}x" "$(yes_no "$ratio >= $shim_target_vs_echo_server")"
   ratio=$(field "$r" pt_ratio)
-  row "1-byte read from /dev/zero, plain thread under the shim (pass-through)" \
+  row "1-byte read from /dev/zero, plain thread under the shim (pass-through), CPU time" \
     "$(field "$r" pt_shim_ns) ns" "$(field "$r" pt_native_ns) ns (no shim)" "${ratio}x" \
     "<= ${shim_target_passthrough}x" "$(yes_no "$ratio <= $shim_target_passthrough")"
-  row "1-byte read from a pipe, plain thread under the shim (pass-through)" \
+  row "1-byte read from a pipe, plain thread under the shim (pass-through), CPU time" \
     "$(field "$r" pt_pipe_shim_ns) ns" "$(field "$r" pt_pipe_native_ns) ns (no shim)" \
     "$(field "$r" pt_pipe_ratio)x" "(report)" "-"
-  row "1-byte read from a pipe on a fiber (main under weftrun)" "$(field "$r" fiber_shim_ns) ns" \
+  row "1-byte read from a pipe on a fiber (main under weftrun), CPU time" "$(field "$r" fiber_shim_ns) ns" \
     "$(field "$r" fiber_native_ns) ns (native main thread)" "$(field "$r" fiber_ratio)x" \
     "(report)" "-"
   rs=$(field "$r" rss_shim_kib) rn=$(field "$r" rss_native_kib)
   row "peak RSS, $(field "$r" sleepers) sleeping threads (default attributes)" \
-    "$((rs / 1024)) MiB (weftrun)" "$((rn / 1024)) MiB (native threads)" "$(calc "$rs / $rn")x" \
+    "$(calc "$rs / 1024") MiB (weftrun)" "$(calc "$rn / 1024") MiB (native threads)" \
+    "$(calc "$rs / $rn")x" \
     "(report)" "-"
 else
   row "blocking_echo under weftrun (shim_bench)" "failed" "-" "-" \

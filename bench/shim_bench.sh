@@ -11,9 +11,10 @@
 #    its repetitions (ECHO_BENCH_SECONDS, ECHO_BENCH_REPS and its other settings apply).
 #    Output: bench/out/shim_echo.{csv,md,png}, shim_echo_runs.csv.
 # 2. Pass-through: passthrough_bench (1-byte reads on a thread a constructor made, which under
-#    the shim is no fiber, and on main, which is) natively and under weftrun --carriers 1.
-# 3. Sleepers: sleepers_rss (SHIM_BENCH_SLEEPERS threads with default attributes sleeping
-#    together) natively and under weftrun --carriers 1; peak RSS from GNU time (%M).
+#    the shim is no fiber, and on main, which is) natively and under weftrun --carriers 1; the
+#    cost of a read is the CPU time of the thread making it (see passthrough_bench.c).
+# 3. Sleepers: sleepers_rss (SHIM_BENCH_SLEEPERS threads with default attributes asleep at
+#    once) natively and under weftrun --carriers 1; peak RSS from GNU time (%M).
 # 2 and 3 run SHIM_BENCH_REPS times each, native and weftrun alternating, and report medians;
 # every run is in bench/out/shim_runs.csv.
 #
@@ -25,14 +26,15 @@
 #     pt_native_ns= pt_shim_ns= pt_ratio=       (/dev/zero, plain thread: the pass-through)
 #     pt_pipe_native_ns= pt_pipe_shim_ns= pt_pipe_ratio=          (a pipe, plain thread)
 #     fiber_native_ns= fiber_shim_ns= fiber_ratio=                (a pipe, main: a fiber)
+#                                               (CPU ns per read)
 #     sleepers=K rss_native_kib= rss_shim_kib=
 # Exits non-zero if any server, load run or program fails (crash, lost or corrupted echo).
 # Needs no terminal and reads no input (CI=true safe).
 #
 # Settings (environment): SHIM_BENCH_CONNS ("1000 10000": the ratio to echo_server is read at
 # the smallest, the ratio to native threads at the largest), SHIM_BENCH_REPS (5),
-# SHIM_BENCH_READS (200000 reads per round; 11 rounds), SHIM_BENCH_SLEEPERS (10000),
-# SHIM_BENCH_SLEEP (3 s each sleeper sleeps), and echo_bench.sh's ECHO_BENCH_* settings.
+# SHIM_BENCH_READS (200000 reads per round; 11 rounds), SHIM_BENCH_SLEEPERS (10000), and
+# echo_bench.sh's ECHO_BENCH_* settings.
 set -euo pipefail
 
 build=${1:-build}
@@ -40,7 +42,6 @@ conns_list=${SHIM_BENCH_CONNS:-"1000 10000"}
 reps=${SHIM_BENCH_REPS:-5}
 reads=${SHIM_BENCH_READS:-200000}
 sleepers=${SHIM_BENCH_SLEEPERS:-10000}
-sleep_s=${SHIM_BENCH_SLEEP:-3}
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=$here/out
@@ -84,7 +85,9 @@ ECHO_BENCH_TAG=shim_echo ECHO_BENCH_CONNS="$conns_list" \
   bash "$here/echo_bench.sh" "$build" || die "the echo runs failed (see above)"
 
 runs=$out/shim_runs.csv
-echo "what,mode,rep,plain_zero_ns,plain_pipe_ns,main_zero_ns,main_pipe_ns,peak_rss_kib" >"$runs"
+# The ns columns are CPU ns per read, the *_wall ones elapsed ns per read.
+header=what,mode,rep,plain_zero_ns,plain_pipe_ns,main_zero_ns,main_pipe_ns,peak_rss_kib
+echo "$header,plain_zero_wall_ns,plain_pipe_wall_ns,main_zero_wall_ns,main_pipe_wall_ns" >"$runs"
 log=$out/shim_logs
 mkdir -p "$log"
 
@@ -107,8 +110,12 @@ for ((rep = 1; rep <= reps; rep++)); do
       { cat "$f.err" >&2; die "passthrough_bench failed ($mode, repetition $rep)"; }
     r=$(grep '^RESULT ' "$f.out" | tail -n1)
     [[ -n $r ]] || die "no RESULT line from passthrough_bench ($f.out)"
-    echo "passthrough,$mode,$rep,$(field "$r" plain_zero_ns),$(field "$r" plain_pipe_ns)," \
-      "$(field "$r" main_zero_ns),$(field "$r" main_pipe_ns)," | tr -d ' ' >>"$runs"
+    cols=passthrough,$mode,$rep
+    for k in plain_zero_ns plain_pipe_ns main_zero_ns main_pipe_ns peak_rss_kib \
+      plain_zero_wall_ns plain_pipe_wall_ns main_zero_wall_ns main_pipe_wall_ns; do
+      cols+=,$(field "$r" "$k")
+    done
+    echo "$cols" >>"$runs"
     echo "shim_bench: passthrough $mode rep $rep: ${r#RESULT }" >&2
   done
 done
@@ -119,11 +126,11 @@ for ((rep = 1; rep <= reps; rep++)); do
     f=$log/sleepers-$mode-$rep
     launch "$mode"
     timeout --kill-after=10 300 "$gnu_time" -f %M -o "$f.rss" "${prefix[@]}" "$sleepers_rss" \
-      "$sleepers" "$sleep_s" >"$f.out" 2>"$f.err" ||
+      "$sleepers" >"$f.out" 2>"$f.err" ||
       { cat "$f.err" >&2; die "sleepers_rss failed ($mode, repetition $rep)"; }
     rss=$(tail -n1 "$f.rss")
     [[ $rss =~ ^[0-9]+$ ]] || die "no peak RSS from GNU time ($f.rss)"
-    echo "sleepers,$mode,$rep,,,,,$rss" >>"$runs"
+    echo "sleepers,$mode,$rep,,,,,$rss,,,," >>"$runs"
     echo "shim_bench: sleepers $mode rep $rep: peak RSS $rss KiB; $(tail -n1 "$f.out")" >&2
   done
 done
@@ -155,9 +162,11 @@ rss_nat=$(median sleepers native 8) rss_shim=$(median sleepers weftrun 8)
 echo
 echo "shim_bench: blocking_echo at $max_conns conns: weftrun $wr_hi msgs/s, native $nat_hi msgs/s"
 echo "shim_bench: blocking_echo (weftrun) vs echo_server at $min_conns conns: $wr_lo vs $es_lo msgs/s"
-echo "shim_bench: 1-byte read on a plain thread: /dev/zero $pt_shim ns (shim) vs $pt_nat ns;" \
-  "pipe $pp_shim ns vs $pp_nat ns"
-echo "shim_bench: 1-byte pipe read on main (a fiber under the shim): $fb_shim ns vs $fb_nat ns"
+echo "shim_bench: 1-byte read on a plain thread, CPU ns: /dev/zero $pt_shim (shim) vs $pt_nat;" \
+  "pipe $pp_shim vs $pp_nat (elapsed ns: /dev/zero $(median passthrough weftrun 9) vs" \
+  "$(median passthrough native 9))"
+echo "shim_bench: 1-byte pipe read on main (a fiber under the shim), CPU ns: $fb_shim vs $fb_nat" \
+  "(elapsed ns: $(median passthrough weftrun 12) vs $(median passthrough native 12))"
 echo "shim_bench: $sleepers sleeping threads, peak RSS: weftrun $rss_shim KiB, native $rss_nat KiB"
 echo "RESULT conns_hi=$max_conns conns_lo=$min_conns be_weftrun_hi=$wr_hi be_native_hi=$nat_hi" \
   "ratio_native_hi=$(ratio "$wr_hi" "$nat_hi")" \
