@@ -178,7 +178,8 @@ if [[ -n $r ]] && ! [[ " ${failed[*]} " == *" shim_bench "* ]]; then
   row "1-byte read from a pipe, plain thread under the shim (pass-through), CPU time" \
     "$(field "$r" pt_pipe_shim_ns) ns" "$(field "$r" pt_pipe_native_ns) ns (no shim)" \
     "$(field "$r" pt_pipe_ratio)x" "(report)" "-"
-  row "1-byte read from a pipe on a fiber (main under weftrun), CPU time" "$(field "$r" fiber_shim_ns) ns" \
+  row "1-byte read from a pipe on a fiber (main under weftrun), CPU time" \
+    "$(field "$r" fiber_shim_ns) ns" \
     "$(field "$r" fiber_native_ns) ns (native main thread)" "$(field "$r" fiber_ratio)x" \
     "(report)" "-"
   rs=$(field "$r" rss_shim_kib) rn=$(field "$r" rss_native_kib)
