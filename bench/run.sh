@@ -171,6 +171,12 @@ if [[ -n $r ]] && ! [[ " ${failed[*]} " == *" shim_bench "* ]]; then
   row "blocking_echo under weftrun, $lo conns" "$(field "$r" be_weftrun_lo) msgs/s" \
     "$(field "$r" echo_server_lo) msgs/s (examples/echo_server, 1 carrier)" "${ratio}x" \
     ">= ${shim_target_vs_echo_server}x" "$(yes_no "$ratio >= $shim_target_vs_echo_server")"
+  cw=$(field "$r" cpu_weftrun_lo) ce=$(field "$r" cpu_echo_server_lo)
+  row "server CPU per message, blocking_echo under weftrun, $lo conns" "$cw us" \
+    "$ce us (examples/echo_server, 1 carrier)" "$(calc "$cw / $ce")x" "(report)" "-"
+  cw=$(field "$r" cpu_weftrun_hi) cn=$(field "$r" cpu_native_hi)
+  row "server CPU per message, blocking_echo under weftrun, $hi conns" "$cw us" \
+    "$cn us (native threads)" "$(calc "$cw / $cn")x" "(report)" "-"
   ratio=$(field "$r" pt_ratio)
   row "1-byte read from /dev/zero, plain thread under the shim (pass-through), CPU time" \
     "$(field "$r" pt_shim_ns) ns" "$(field "$r" pt_native_ns) ns (no shim)" "${ratio}x" \

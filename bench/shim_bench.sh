@@ -23,6 +23,8 @@
 #     be_weftrun_hi= be_native_hi= ratio_native_hi= p99_weftrun_hi= p99_native_hi=
 #                                               (msgs/s and p99 us at N connections)
 #     be_weftrun_lo= echo_server_lo= ratio_echo_server_lo=        (msgs/s at M connections)
+#     cpu_weftrun_hi= cpu_native_hi= cpu_weftrun_lo= cpu_echo_server_lo=
+#                                               (server CPU us per message: steadier under load)
 #     pt_native_ns= pt_shim_ns= pt_ratio=       (/dev/zero, plain thread: the pass-through)
 #     pt_pipe_native_ns= pt_pipe_shim_ns= pt_pipe_ratio=          (a pipe, plain thread)
 #     fiber_native_ns= fiber_shim_ns= fiber_ratio=                (a pipe, main: a fiber)
@@ -173,6 +175,10 @@ echo "RESULT conns_hi=$max_conns conns_lo=$min_conns be_weftrun_hi=$wr_hi be_nat
   "p99_weftrun_hi=$(echo_col blocking_echo-weftrun "$max_conns" 5)" \
   "p99_native_hi=$(echo_col blocking_echo "$max_conns" 5)" \
   "be_weftrun_lo=$wr_lo echo_server_lo=$es_lo ratio_echo_server_lo=$(ratio "$wr_lo" "$es_lo")" \
+  "cpu_weftrun_hi=$(echo_col blocking_echo-weftrun "$max_conns" 8)" \
+  "cpu_native_hi=$(echo_col blocking_echo "$max_conns" 8)" \
+  "cpu_weftrun_lo=$(echo_col blocking_echo-weftrun "$min_conns" 8)" \
+  "cpu_echo_server_lo=$(echo_col weft-c1 "$min_conns" 8)" \
   "pt_native_ns=$pt_nat pt_shim_ns=$pt_shim pt_ratio=$(ratio "$pt_shim" "$pt_nat")" \
   "pt_pipe_native_ns=$pp_nat pt_pipe_shim_ns=$pp_shim pt_pipe_ratio=$(ratio "$pp_shim" "$pp_nat")" \
   "fiber_native_ns=$fb_nat fiber_shim_ns=$fb_shim fiber_ratio=$(ratio "$fb_shim" "$fb_nat")" \
