@@ -25,6 +25,9 @@
 # ECHO_BENCH_PIN (1; 0 runs server and client unpinned, sharing both CPUs), ECHO_BENCH_TAG
 # (echo; the prefix of the output files).
 # A server named weft-cN is weft's echo server with --carriers N (meaningful unpinned).
+# blocking_echo is examples/blocking_echo (plain C, a pthread per connection) on native threads,
+# blocking_echo-weftrun the same binary under weftrun --carriers 1; it has no --address (it
+# listens on 127.0.0.1) and no SIGTERM handler, so SIGTERM ending it is its clean exit.
 set -euo pipefail
 
 build=${1:-build}
@@ -58,6 +61,7 @@ loadgen=$build/bench/weft-loadgen
 server_bin() {
   case $1 in
     weft | weft-c[0-9]*) echo "$build/examples/echo_server" ;;
+    blocking_echo | blocking_echo-weftrun) echo "$build/examples/blocking_echo" ;;
     epoll_echo) echo "$build/bench/epoll_echo" ;;
     uring_echo) echo "$build/bench/uring_echo" ;;
     *) die "unknown server '$1'" ;;
@@ -65,8 +69,10 @@ server_bin() {
 }
 
 [[ -x $loadgen ]] || die "missing $loadgen (is the build complete?)"
+weftrun=$build/shim/weftrun
 for s in $servers; do
   [[ -x $(server_bin "$s") ]] || die "missing $(server_bin "$s") (is the build complete?)"
+  [[ $s != *-weftrun || -x $weftrun ]] || die "missing $weftrun (is the build complete?)"
 done
 
 # File descriptors: the biggest run needs one per connection on each side, plus a few.
@@ -84,10 +90,24 @@ if (($(ulimit -Sn) < need)); then
   fi
 fi
 
-# server_args SERVER prints the server's extra arguments.
-server_args() {
+# server_cmd SERVER sets cmd to the command line that starts the server on a free port.
+server_cmd() {
+  local bin
+  bin=$(server_bin "$1")
   case $1 in
-    weft-c[0-9]*) echo "--carriers ${1#weft-c}" ;;
+    weft-c[0-9]*) cmd=("$bin" --port 0 --address "$address" --carriers "${1#weft-c}") ;;
+    blocking_echo) cmd=("$bin" -p 0) ;;
+    blocking_echo-weftrun) cmd=("$weftrun" --carriers 1 "$bin" -p 0) ;;
+    *) cmd=("$bin" --port 0 --address "$address") ;;
+  esac
+}
+
+# clean_status SERVER prints the exit status the server ends with on SIGTERM: 0, or 143
+# (killed by SIGTERM) for a server with no handler.
+clean_status() {
+  case $1 in
+    blocking_echo*) echo 143 ;;
+    *) echo 0 ;;
   esac
 }
 
@@ -146,7 +166,8 @@ stop_server() {
   rc=0
   wait "$pid" || rc=$?
   server_pid=
-  ((rc == 0)) || die "$name exited with status $rc after SIGTERM (expected 0); see $logs"
+  ((rc == $(clean_status "$name"))) ||
+    die "$name exited with status $rc after SIGTERM (expected $(clean_status "$name")); see $logs"
 }
 cleanup() {
   if [[ -n $server_pid ]]; then kill -KILL "$server_pid" 2>/dev/null || true; fi
@@ -165,19 +186,17 @@ softnet_drops() {
 # attempt SERVER CONNS REP runs the server and one load run, leaving the loadgen output in
 # $log.loadgen.out (log is set by run_one).
 attempt() {
-  local name=$1 conns=$2 rep=$3 bin port line rc i
-  bin=$(server_bin "$name")
+  local name=$1 conns=$2 rep=$3 port line rc i cmd
   wait_quiet >/dev/null
   # Old logs must go first: the server truncates its log only once it has started, and a
   # stale "listening on" line would send the client to the last run's port.
   rm -f "$log".*
-  # shellcheck disable=SC2046 # server_args is zero or more words
-  "${pin_server[@]}" "$bin" --port 0 --address "$address" $(server_args "$name") \
-    >"$log.server.out" 2>"$log.server.err" &
+  server_cmd "$name"
+  "${pin_server[@]}" "${cmd[@]}" >"$log.server.out" 2>"$log.server.err" &
   server_pid=$!
   line=
   for ((i = 0; i < 100; i++)); do
-    line=$(grep -m1 '^listening on ' "$log.server.out" 2>/dev/null || true)
+    line=$(grep -m1 -o 'listening on .*' "$log.server.out" 2>/dev/null || true)
     [[ -n $line ]] && break
     kill -0 "$server_pid" 2>/dev/null || {
       cat "$log.server.err" >&2

@@ -5,7 +5,9 @@
 #
 # Runs switch_bench, spawn_bench, parked_bench, chan_bench, echo_bench.sh (weft against the
 # reference servers, pinned) and echo_bench.sh again for weft with 2 carriers against 1 at
-# 10,000 connections (unpinned: the client shares both CPUs), keeps each one's output in
+# 10,000 connections (unpinned: the client shares both CPUs), shim_bench.sh (examples/blocking_echo
+# under weftrun against native threads and against echo_server, the shim's pass-through cost,
+# the RSS of 10,000 sleeping threads), keeps each one's output in
 # bench/out/<name>.txt, and ends with a markdown table (also written to bench/out/summary.md):
 #   what | measured | reference | ratio | target | met?
 # Exit status: non-zero when a benchmark failed to run (crashed, timed out, lost or corrupted
@@ -13,7 +15,7 @@
 # BENCH_STRICT=1. Needs no terminal and reads no input (CI=true safe).
 #
 # Settings (environment): PARKED_FIBERS (1000000), BENCH_STRICT (0), CARRIERS_BENCH_CONNS
-# (10000), and echo_bench.sh's ECHO_BENCH_* settings.
+# (10000), echo_bench.sh's ECHO_BENCH_* and shim_bench.sh's SHIM_BENCH_* settings.
 set -uo pipefail
 
 build=${1:-build}
@@ -26,6 +28,13 @@ strict=${BENCH_STRICT:-0}
 # 1.0x the plain liburing server, measured in the same run.
 echo_target_vs_epoll=${ECHO_TARGET_VS_EPOLL:-1.15}
 echo_target_vs_uring=${ECHO_TARGET_VS_URING:-1.0}
+# The shim's targets (issue #3): the unmodified thread-per-connection server under weftrun
+# against itself on native threads (msgs/s at 10,000 connections, and a p99 no worse) and
+# against the weft-API echo server at 1,000; a plain thread's call through the shim against
+# the same call without it.
+shim_target_vs_native=${SHIM_TARGET_VS_NATIVE:-1.5}
+shim_target_vs_echo_server=${SHIM_TARGET_VS_ECHO_SERVER:-0.9}
+shim_target_passthrough=${SHIM_TARGET_PASSTHROUGH:-1.05}
 
 if [[ ! -d $build ]]; then
   echo "bench/run.sh: no build directory '$build' (run: make, or meson setup $build)" >&2
@@ -62,7 +71,7 @@ yes_no() { awk "BEGIN { print (($1) ? \"yes\" : \"no\") }"; }
 echo "weft benchmarks: $(uname -sr), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo |
   cut -d: -f2 | sed 's/^ //'), build $build"
 
-for b in switch_bench spawn_bench parked_bench chan_bench; do
+for b in switch_bench spawn_bench parked_bench chan_bench passthrough_bench sleepers_rss; do
   if [[ ! -x $build/bench/$b ]]; then
     echo "bench/run.sh: missing $build/bench/$b (configure with -Dbench=true and build)" >&2
     exit 1
@@ -77,6 +86,7 @@ step echo_bench 3600 bash "$here/echo_bench.sh" "$build"
 step carriers_bench 1800 env ECHO_BENCH_PIN=0 ECHO_BENCH_TAG=echo_carriers \
   ECHO_BENCH_SERVERS="weft-c1 weft-c2" ECHO_BENCH_CONNS="$carriers_conns" \
   bash "$here/echo_bench.sh" "$build"
+step shim_bench 3600 bash "$here/shim_bench.sh" "$build"
 
 rows=()
 unmet=0
@@ -147,6 +157,47 @@ else
   row "echo, 2 carriers vs 1" "failed" "-" "-" "(report)" "-"
 fi
 
+r=$(result shim_bench)
+if [[ -n $r ]] && ! [[ " ${failed[*]} " == *" shim_bench "* ]]; then
+  hi=$(field "$r" conns_hi) lo=$(field "$r" conns_lo)
+  ratio=$(field "$r" ratio_native_hi)
+  row "blocking_echo under weftrun, $hi conns" "$(field "$r" be_weftrun_hi) msgs/s" \
+    "$(field "$r" be_native_hi) msgs/s (same binary, native threads)" "${ratio}x" \
+    ">= ${shim_target_vs_native}x" "$(yes_no "$ratio >= $shim_target_vs_native")"
+  pw=$(field "$r" p99_weftrun_hi) pn=$(field "$r" p99_native_hi)
+  row "blocking_echo p99 latency, $hi conns" "$pw us" "$pn us (native threads)" \
+    "$(calc "$pw / $pn")x" "<= 1x (no worse)" "$(yes_no "$pw <= $pn")"
+  ratio=$(field "$r" ratio_echo_server_lo)
+  row "blocking_echo under weftrun, $lo conns" "$(field "$r" be_weftrun_lo) msgs/s" \
+    "$(field "$r" echo_server_lo) msgs/s (examples/echo_server, 1 carrier)" "${ratio}x" \
+    ">= ${shim_target_vs_echo_server}x" "$(yes_no "$ratio >= $shim_target_vs_echo_server")"
+  cw=$(field "$r" cpu_weftrun_lo) ce=$(field "$r" cpu_echo_server_lo)
+  row "server CPU per message, blocking_echo under weftrun, $lo conns" "$cw us" \
+    "$ce us (examples/echo_server, 1 carrier)" "$(calc "$cw / $ce")x" "(report)" "-"
+  cw=$(field "$r" cpu_weftrun_hi) cn=$(field "$r" cpu_native_hi)
+  row "server CPU per message, blocking_echo under weftrun, $hi conns" "$cw us" \
+    "$cn us (native threads)" "$(calc "$cw / $cn")x" "(report)" "-"
+  ratio=$(field "$r" pt_ratio)
+  row "1-byte read from /dev/zero, plain thread under the shim (pass-through), CPU time" \
+    "$(field "$r" pt_shim_ns) ns" "$(field "$r" pt_native_ns) ns (no shim)" "${ratio}x" \
+    "<= ${shim_target_passthrough}x" "$(yes_no "$ratio <= $shim_target_passthrough")"
+  row "1-byte read from a pipe, plain thread under the shim (pass-through), CPU time" \
+    "$(field "$r" pt_pipe_shim_ns) ns" "$(field "$r" pt_pipe_native_ns) ns (no shim)" \
+    "$(field "$r" pt_pipe_ratio)x" "(report)" "-"
+  row "1-byte read from a pipe on a fiber (main under weftrun), CPU time" \
+    "$(field "$r" fiber_shim_ns) ns" \
+    "$(field "$r" fiber_native_ns) ns (native main thread)" "$(field "$r" fiber_ratio)x" \
+    "(report)" "-"
+  rs=$(field "$r" rss_shim_kib) rn=$(field "$r" rss_native_kib)
+  row "peak RSS, $(field "$r" sleepers) sleeping threads (default attributes)" \
+    "$(calc "$rs / 1024") MiB (weftrun)" "$(calc "$rn / 1024") MiB (native threads)" \
+    "$(calc "$rs / $rn")x" \
+    "(report)" "-"
+else
+  row "blocking_echo under weftrun (shim_bench)" "failed" "-" "-" \
+    ">= ${shim_target_vs_native}x native" "no"
+fi
+
 csv=$out/echo.csv
 # echo_rate SERVER CONNS prints the median msgs/s from echo.csv.
 echo_rate() { awk -F, -v s="$1" -v c="$2" 'NR > 1 && $1 == s && $2 == c {print $3}' "$csv"; }
@@ -181,7 +232,7 @@ fi
   echo "| what | measured | reference | ratio | target | met? |"
   echo "|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
-  for md in echo echo_carriers; do
+  for md in echo echo_carriers shim_echo; do
     if [[ -f $out/$md.md ]]; then
       echo
       cat "$out/$md.md"

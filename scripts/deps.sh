@@ -23,6 +23,7 @@ kPackages=(
   gnuplot-nox           # benchmark plots
   procps                # ps, pgrep for tests and the demo
   util-linux            # taskset pins server and client in the demo and benchmarks
+  time                  # GNU time: peak RSS of the programs bench/shim_bench.sh runs
   python3               # test summary (scripts/test_summary.py)
 )
 
