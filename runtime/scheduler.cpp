@@ -2,8 +2,8 @@
 
 #include <linux/futex.h>
 #include <sched.h>
-#include <time.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <algorithm>
 #include <cstdlib>
@@ -17,8 +17,8 @@
 #include <cxxabi.h>
 
 #include "carrier.hpp"
-#include "watchdog.hpp"
 #include "sys.hpp"
+#include "watchdog.hpp"
 
 namespace weft::rt {
 namespace {
@@ -128,8 +128,8 @@ FiberControl* Scheduler::spawn(Carrier& from, const detail::SpawnRequest& req) {
   }
   // Frames start below the body; the lowest 16 bytes stay free for an unguarded stack's canary.
   char* sp = align_down(body, 16);
-  f->slot_.ctx = make_context(sp, static_cast<std::size_t>(sp - stack.base - 16),
-                              &Carrier::fiber_entry);
+  f->slot_.ctx =
+      make_context(sp, static_cast<std::size_t>(sp - stack.base - 16), &Carrier::fiber_entry);
   f->stack_ = stack;
   f->id_ = g_next_fiber_id.fetch_add(1, std::memory_order_relaxed);
   std::size_t n = std::min(req.name.size(), FiberControl::kNameSize - 1);
@@ -138,8 +138,7 @@ FiberControl* Scheduler::spawn(Carrier& from, const detail::SpawnRequest& req) {
   san::on_spawn(f->slot_.san, stack.base, stack.size, f->name_);
   unfinished_.fetch_add(1, std::memory_order_relaxed);
   live_.fetch_add(1, std::memory_order_relaxed);
-  from.created_.store(from.created_.load(std::memory_order_relaxed) + 1,
-                      std::memory_order_relaxed);
+  from.created_.store(from.created_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   f->state_ = FiberState::kReady;
   Carrier* target = pick(from);
   f->carrier_ = target;
@@ -294,8 +293,7 @@ void Scheduler::deadlock() noexcept {
     Carrier* c = carrier(i);
     if (c == nullptr) continue;
     c->for_each_fiber([&](const FiberControl& f) {
-      if (f.state_ == FiberState::kBlocked && f.wait_kind_ == WaitKind::kPark &&
-          f.wait_outside_) {
+      if (f.state_ == FiberState::kBlocked && f.wait_kind_ == WaitKind::kPark && f.wait_outside_) {
         outside_may_wake = true;
       }
     });

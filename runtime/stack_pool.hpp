@@ -22,8 +22,8 @@
 #pragma once
 
 #include <cstddef>
-#include <mutex>
 #include <cstdint>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 

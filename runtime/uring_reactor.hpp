@@ -53,7 +53,7 @@ class UringReactor final : public Reactor {
   Relaxed<std::size_t> inflight_ = 0;
   Relaxed<std::uint64_t> submitted_ = 0;
   Relaxed<std::size_t> early_count_ = 0;  // early_ready_.size()
-  FiberQueue early_ready_;  // completions reaped while making room for an SQE
+  FiberQueue early_ready_;                // completions reaped while making room for an SQE
   // Other threads wake a sleeping poll() by writing wake_fd_, an eventfd this ring always has a
   // read pending on (wake_op_, not counted in flight: it is no fiber's operation).
   int wake_fd_ = -1;

@@ -69,7 +69,8 @@ bool backtrace_ready() noexcept {
   struct sigaction old {};
   if (sigaction(SIGURG, nullptr, &old) != 0) return false;
   if ((old.sa_flags & SA_SIGINFO) == 0 && old.sa_handler == &on_backtrace_signal) return true;
-  if ((old.sa_flags & SA_SIGINFO) != 0 || (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)) {
+  if ((old.sa_flags & SA_SIGINFO) != 0 ||
+      (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)) {
     return false;
   }
   struct sigaction sa {};
@@ -163,7 +164,8 @@ void Watchdog::check(unsigned i, Seen& seen, std::int64_t now) {
   if (p != seen.progress || !busy || seen.since_ns == 0) {
     if (seen.reported) {
       c->stalled_.store(false, std::memory_order_relaxed);
-      std::string msg = "weft: stall over: carrier " + std::to_string(i) + " schedules again after " +
+      std::string msg = "weft: stall over: carrier " + std::to_string(i) +
+                        " schedules again after " +
                         std::to_string((now - seen.since_ns) / 1000000) + " ms\n";
       sys::write_stderr(msg.c_str());
     }
