@@ -132,6 +132,7 @@ FiberControl* Scheduler::spawn(Carrier& from, const detail::SpawnRequest& req) {
       make_context(sp, static_cast<std::size_t>(sp - stack.base - 16), &Carrier::fiber_entry);
   f->stack_ = stack;
   f->id_ = g_next_fiber_id.fetch_add(1, std::memory_order_relaxed);
+  f->fork_epoch_ = fork_epoch();
   std::size_t n = std::min(req.name.size(), FiberControl::kNameSize - 1);
   if (n > 0) std::memcpy(f->name_, req.name.data(), n);
   f->name_[n] = '\0';
@@ -351,6 +352,7 @@ void* Scheduler::carrier_thread(void* arg) {
   // Wait until the run begins (or is abandoned because another carrier failed to start).
   while (s.go_.load(std::memory_order_acquire) == 0) futex_wait(s.go_, 0);
   if (s.go_.load(std::memory_order_acquire) == 1) raw->loop(nullptr);
+  if (s.fork_home_ == raw) s.end_forked_child();
   raw->leave_thread();
   s.owned_[index] = std::move(c);  // the object outlives the thread: wake() may still reach it
   return nullptr;
@@ -426,7 +428,10 @@ FiberControl* Scheduler::run(const detail::SpawnRequest& main) {
   count_.store(n, std::memory_order_release);
   go_.store(1, std::memory_order_release);
   futex_wake_all(go_);
+  main_fiber_ = f;
   c0->loop(f);
+  // A forked child whose run was rebuilt around another fiber than main (runtime/fork.hpp).
+  if (fork_home_ == c0.get() && child_main_ != f) end_forked_child();
   watchdog_.reset();  // before the carriers go: it must not add spares to a finished run
   wake_all();
   join_carriers();

@@ -91,6 +91,13 @@ int install_dump_signal(int sig) noexcept {
   return sigaction(sig, &sa, nullptr) == 0 ? 0 : -errno;
 }
 
+void watchdogs_after_fork() noexcept {
+  init_dump_slots();
+  for (auto& fd : g_dump_fds) fd.store(-1, std::memory_order_relaxed);
+  g_bt_wanted.store(0);
+  g_bt_done.store(0);
+}
+
 Watchdog::Watchdog(Scheduler& sched) : sched_(sched) {
   long fd = ::syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd < 0) throw std::runtime_error("weft: watchdog: eventfd failed");
@@ -129,6 +136,12 @@ Watchdog::~Watchdog() {
   sys::join_thread(thread_);
   if (dump_slot_ >= 0) g_dump_fds[dump_slot_].store(-1);
   sys::close(event_fd_);
+}
+
+void Watchdog::forget() noexcept {
+  sys::close(event_fd_);
+  event_fd_ = -1;
+  dump_slot_ = -1;
 }
 
 void* Watchdog::thread_main(void* arg) {
