@@ -92,6 +92,7 @@ TEST(Fork, ChildOfAFiberRunsOnAFreshRuntime) {
     ASSERT_EQ(pipe(blocked), 0);
     ASSERT_EQ(pipe(to_child), 0);
     weft::Mutex m;
+    weft::Channel<int> ch;  // rendezvous: a send needs a receiver waiting
     auto forker = weft::spawn([&] {
       m.lock();
       // Fibers the child will not have: one queued on the mutex, one reading a pipe.
@@ -103,7 +104,9 @@ TEST(Fork, ChildOfAFiberRunsOnAFreshRuntime) {
         char c;
         return weft::read(blocked[0], &c, 1);
       });
+      auto receiver = weft::spawn([&] { return ch.recv().value_or(-1); });
       wait_until_dump_shows("blocked in mutex");
+      wait_until_dump_shows("channel recv");
       wait_until_dump_shows("read fd " + std::to_string(blocked[0]));
       pid_t pid = fork();
       if (pid == 0) {
@@ -115,6 +118,8 @@ TEST(Fork, ChildOfAFiberRunsOnAFreshRuntime) {
         m.unlock();
         if (!m.try_lock()) code |= 4;
         m.unlock();
+        // Nor is the receiver: a send finds nobody to take the value.
+        if (ch.try_send(1) != weft::ChannelStatus::kWouldBlock) code |= 4;
         // The reader's operation is the parent's: closing its fd does not wait for it.
         if (weft::close(blocked[0]) != 0) code |= 8;
         if (weft::this_fiber::sleep_for(1ms) != 0) code |= 16;
@@ -139,6 +144,8 @@ TEST(Fork, ChildOfAFiberRunsOnAFreshRuntime) {
       char c = 'x';
       EXPECT_EQ(weft::write(blocked[1], &c, 1), 1);
       EXPECT_EQ(reader.join(), 1);
+      ch.send(3);
+      EXPECT_EQ(receiver.join(), 3);
       parent_bad = pipe_ping_pong(2000);
       c = parent_bad == 0 ? 'y' : 'n';
       EXPECT_EQ(weft::write(to_child[1], &c, 1), 1);
