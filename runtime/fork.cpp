@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <new>
@@ -28,6 +29,18 @@ std::atomic<std::uint32_t> g_fork_epoch{0};
 namespace {
 
 std::atomic<bool> g_handlers_installed{false};
+
+// The child abandons what belonged to the parent's other threads instead of destroying it
+// (destructors would join threads the child does not have and write eventfds the parent reads).
+// keep() holds a heap copy of each abandoned object's bytes, so whatever it points to stays
+// reachable: LeakSanitizer then has nothing to report in a child that exits.
+void keep(const void* object, std::size_t size) noexcept {
+  static std::vector<void*>* kept = new std::vector<void*>();
+  void* copy = std::malloc(size);
+  if (copy == nullptr) return;
+  std::memcpy(copy, object, size);
+  kept->push_back(copy);
+}
 
 void default_child_handler() {
   // A weft::run program that forked from a fiber: without a runtime of its own the fiber's next
@@ -71,6 +84,8 @@ void Carrier::after_fork_child(FiberControl* self) {
   reactor_ = std::make_unique<UringReactor>(sched_.config().ring_entries);
   // Everything queued here names fibers the child does not have; nothing of it is read. The
   // locks may have been held by threads that are gone.
+  keep(&timers_, sizeof timers_);
+  keep(&ctl_, sizeof ctl_);
   timers_.after_fork_child();
   run_queue_ = FiberQueue();
   fresh_ = FiberQueue();
@@ -100,6 +115,8 @@ void Scheduler::after_fork_child(Carrier& home) {
   // The other carriers' threads, the watchdog's and the helpers' stayed in the parent. Their
   // objects are leaked, not destroyed: destructors would join threads that do not exist here
   // and write eventfds the parent reads.
+  keep(slots_, sizeof slots_);
+  keep(owned_, sizeof owned_);
   for (unsigned i = 0; i < kMaxCarriers; ++i) {
     if (slots_[i].load(std::memory_order_relaxed) != &home) {
       slots_[i].store(nullptr, std::memory_order_relaxed);
@@ -108,9 +125,16 @@ void Scheduler::after_fork_child(Carrier& home) {
   }
   if (watchdog_ != nullptr) {
     watchdog_->forget();
+    keep(&watchdog_, sizeof watchdog_);
     (void)watchdog_.release();
   }
-  if (blocking_ != nullptr) blocking_->after_fork_child();
+  if (blocking_ != nullptr) {
+    keep(blocking_, sizeof *blocking_);
+    blocking_->after_fork_child();
+  }
+  keep(&threads_, sizeof threads_);
+  keep(&start_error_, sizeof start_error_);
+  keep(&stacks_, sizeof stacks_);
   new (&threads_) std::vector<Thread>();
   threads_.reserve(kMaxCarriers);
   new (&start_error_) std::string();
