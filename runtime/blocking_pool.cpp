@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <ctime>
 #include <new>
 #include <stdexcept>
@@ -53,6 +54,9 @@ struct BlockingPool::Worker {
   // tid_set is written under the lock once start_thread() returned; a thread exits only after
   // that, so its joiner always has the id.
   bool tid_set = false;
+  // epoch is the fork epoch the thread started in: a job that forked leaves the helper running
+  // in the child, where the job's fiber does not exist.
+  std::uint32_t epoch = fork_epoch();
 };
 
 BlockingPool::BlockingPool(const Config& config) : cap_(config.blocking_threads) {
@@ -179,6 +183,10 @@ void BlockingPool::work(Worker* self) noexcept {
     if (BlockingJob* job = pop()) {
       lock_.unlock();
       job->fn(job->arg);
+      // The child of a fork made by the job: the fiber waiting for it is in the parent, so
+      // there is nothing for this thread to go back to. It ends as a process whose last thread
+      // returned does.
+      if (fork_epoch() != self->epoch) std::exit(0);
       jobs_done_.fetch_add(1, std::memory_order_relaxed);
       notify(job->waiter);  // the job's frame may be gone from here on
       idle_since = Clock::now();
@@ -205,6 +213,17 @@ void BlockingPool::work(Worker* self) noexcept {
     sys::join_thread(prev->tid);
     delete prev;
   }
+}
+
+void BlockingPool::after_fork_child() noexcept {
+  // Nothing is destroyed: the queued jobs are in frames of fibers the child does not have, and
+  // the workers (zombie_ included) are threads it does not have.
+  new (&lock_) Lock();
+  head_ = tail_ = nullptr;
+  queued_ = 0;
+  threads_ = idle_ = 0;
+  stopping_ = false;
+  zombie_ = nullptr;
 }
 
 BlockingStats BlockingPool::stats() noexcept {

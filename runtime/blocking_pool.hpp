@@ -80,6 +80,9 @@ class BlockingPool {
   int submit(BlockingJob* job) noexcept;
   // stats() snapshots the pool's counters.
   BlockingStats stats() noexcept;
+  // after_fork_child() empties the pool in a forked child: its threads and the jobs queued for
+  // them stayed in the parent; new threads start on demand (runtime/fork.hpp).
+  void after_fork_child() noexcept;
 
  private:
   struct Worker;

@@ -151,6 +151,9 @@ class Carrier {
   FdTable& fds() noexcept;
   // timers() is the carrier's timer heap.
   TimerHeap& timers() noexcept { return timers_; }
+  // after_fork_child() rebuilds this carrier in a forked child around self, its running fiber,
+  // the only one it has there: a new ring and eventfd, and nothing queued (runtime/fork.hpp).
+  void after_fork_child(FiberControl* self);
   // add_stats() adds the carrier's counters to s.
   void add_stats(RuntimeStats& s) const noexcept;
   // for_each_fiber() calls fn on every unfinished fiber of the carrier, under its list lock.

@@ -175,6 +175,9 @@ namespace weft::rt {
 ChanLink* claim_first(LinkList& list) noexcept {
   while (ChanLink* l = list.head) {
     list.remove(l);
+    // A fiber of the parent process that forked (runtime/fork.hpp): a value handed to it would
+    // be lost, and a receive from it would take a value the child never sent.
+    if (l->waiter->fiber->fork_epoch_ != fork_epoch()) continue;
     if (l->sel == nullptr) return l;
     if (!l->sel->claimed.exchange(true, std::memory_order_acq_rel)) {
       l->sel->fired = l;

@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 #include <algorithm>
+#include <new>
 
 namespace weft::rt {
 namespace {
@@ -41,6 +42,16 @@ FdEntry* FdTable::find(int fd) {
     }
   }
   return &chunk[i % kChunk];
+}
+
+void FdTable::after_fork_child() noexcept {
+  for (PaddedLock& l : locks_) new (&l.lock) Lock();
+  for (std::size_t i = 0; i < (limit_ + kChunk - 1) / kChunk; ++i) {
+    FdEntry* chunk = chunks_[i].load(std::memory_order_relaxed);
+    if (chunk == nullptr) continue;
+    // A closing entry belonged to a close() of the parent's: the child's fd is still open.
+    for (std::size_t k = 0; k < kChunk; ++k) chunk[k] = FdEntry{};
+  }
 }
 
 }  // namespace weft::rt

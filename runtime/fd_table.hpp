@@ -70,6 +70,9 @@ class FdTable {
   FdEntry* find(int fd);
   // lock_for() is the lock guarding fd's entry.
   Lock& lock_for(int fd) noexcept { return locks_[static_cast<unsigned>(fd) % kStripes].lock; }
+  // after_fork_child() empties every entry in a forked child: the operations listed were the
+  // parent's, in frames of fibers the child does not have (runtime/fork.hpp).
+  void after_fork_child() noexcept;
 
  private:
   static constexpr std::size_t kChunk = 1024;

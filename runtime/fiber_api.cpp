@@ -1,6 +1,7 @@
 // The public fiber API (weft/fiber.hpp, weft/runtime.hpp) on top of the carrier.
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <utility>
 
@@ -9,6 +10,7 @@
 
 #include "blocking_pool.hpp"
 #include "carrier.hpp"
+#include "fork.hpp"
 #include "park.hpp"
 #include "scheduler.hpp"
 
@@ -81,6 +83,8 @@ bool fiber_done(const FiberControl* f) noexcept {
 
 void cancel_fiber(FiberControl* f) noexcept {
   if (f->done_.load(std::memory_order_acquire)) return;
+  // A fiber of the parent process that forked: its wait is gone with it (runtime/fork.hpp).
+  if (f->fork_epoch_ != rt::fork_epoch()) return;
   // Pairs with Carrier::start_fresh(): a fiber not started yet sees the flag when it starts.
   f->cancel_requested_.store(true, std::memory_order_seq_cst);
   if (!f->started_.load(std::memory_order_seq_cst)) return;
@@ -95,16 +99,20 @@ void cancel_fiber(FiberControl* f) noexcept {
 }
 
 void run_main(const Config& config, const SpawnRequest& main) {
-  rt::Scheduler sched(config);
-  // Declared after the scheduler, so its threads are joined before the carriers go: a helper
+  // Once per process, so that a fiber that forks leaves its child a run of its own.
+  rt::install_fork_handlers(nullptr);
+  // On the heap: a child forked by a fiber of another carrier goes on using them, and there
+  // this thread's stack is gone, free for glibc to hand to the next thread the child starts.
+  auto sched = std::make_unique<rt::Scheduler>(config);
+  // Made after the scheduler, so its threads are joined before the carriers go: a helper
   // thread may still be inside Carrier::post() just after its last notify.
-  rt::BlockingPool blocking(config);
-  sched.set_blocking_pool(&blocking);
-  FiberControl* f = sched.run(main);
+  auto blocking = std::make_unique<rt::BlockingPool>(config);
+  sched->set_blocking_pool(blocking.get());
+  FiberControl* f = sched->run(main);
   // main's body reports through run()'s frame, so its handle is dropped unobserved.
   f->error_observed_ = true;
   release_fiber(f);
-  tls_last_stats = sched.stats();
+  tls_last_stats = sched->stats();
 }
 
 }  // namespace detail

@@ -139,6 +139,9 @@ class FiberControl {
   FiberControl* interrupt_next_ = nullptr;
   // error_observed_ is set once join() has taken the exception (or none was thrown).
   bool error_observed_ = false;
+  // fork_epoch_ is the fork epoch the fiber lives in (runtime/fork.hpp): a fiber of an older
+  // epoch is a ghost of a parent process, which nothing may wake, run or cancel.
+  std::uint32_t fork_epoch_ = 0;
   // wait_obj_ is the IoOp, TimerNode, Waiter or FiberControl waited for, by wait_kind_.
   rt::Relaxed<void*> wait_obj_ = nullptr;
   // wait_what_ names what a blocked fiber waits in ("read", "sleep", "mutex", ...), for dumps.
@@ -165,6 +168,19 @@ class FiberControl {
 };
 
 }  // namespace weft::detail
+
+namespace weft::rt {
+
+// g_fork_epoch is fork_epoch()'s counter; only after_fork_child() (runtime/fork.hpp) changes it.
+extern std::atomic<std::uint32_t> g_fork_epoch;
+
+// fork_epoch() counts the forks this process descends from. A fiber spawned in an older epoch
+// (FiberControl::fork_epoch_) is a ghost of a parent process: it does not exist in this one.
+inline std::uint32_t fork_epoch() noexcept {
+  return g_fork_epoch.load(std::memory_order_relaxed);
+}
+
+}  // namespace weft::rt
 
 namespace weft::rt {
 using FiberControl = weft::detail::FiberControl;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <utility>
 
 #include <weft/fiber_local.hpp>
@@ -135,6 +136,10 @@ int fls_set(int key, const void* value) noexcept {
 
 void fls_run_destructors(FiberControl* f) noexcept {
   run_destructors(reinterpret_cast<Block**>(&f->fls_));
+}
+
+void fls_after_fork_child() noexcept {
+  new (&g_keys_lock) Lock();
 }
 
 }  // namespace weft::rt

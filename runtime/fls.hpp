@@ -41,6 +41,9 @@ int fls_delete(int key) noexcept;
 void* fls_get(int key) noexcept;
 // fls_set() sets the caller's value for key; returns 0, -EINVAL for an invalid key, or -ENOMEM.
 int fls_set(int key, const void* value) noexcept;
+// fls_after_fork_child() frees the key table's lock in a forked child, where the thread that
+// may have held it does not exist.
+void fls_after_fork_child() noexcept;
 // fls_run_destructors() runs the destructors of f's values and frees its slots; f must be the
 // running fiber.
 void fls_run_destructors(FiberControl* f) noexcept;

@@ -58,6 +58,9 @@ void park_notified(Waiter& w) noexcept {
 
 void notify(Waiter& w) noexcept {
   FiberControl* f = w.fiber;
+  // A ghost's carrier may be this one (readying it would run it) or one that is gone.
+  if (f->fork_epoch_ != fork_epoch()) [[unlikely]]
+    return;
   Carrier* owner = f->carrier_;
   if (owner == Carrier::current()) {
     w.notified = true;

@@ -103,6 +103,10 @@ class Reactor {
   virtual std::uint64_t submitted() const noexcept = 0;
   // setup_flags() describes how the backend was set up (IORING_SETUP_* for io_uring).
   virtual std::uint32_t setup_flags() const noexcept = 0;
+  // forget() drops, in a forked child, what the backend holds in the kernel, without one call
+  // that could touch what the parent shares with the child (runtime/fork.hpp); the reactor is
+  // unusable afterwards, and destroying it releases nothing more.
+  virtual void forget() noexcept = 0;
 };
 
 }  // namespace weft::rt

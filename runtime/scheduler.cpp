@@ -2,8 +2,8 @@
 
 #include <linux/futex.h>
 #include <sched.h>
-#include <time.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <algorithm>
 #include <cstdlib>
@@ -17,8 +17,8 @@
 #include <cxxabi.h>
 
 #include "carrier.hpp"
-#include "watchdog.hpp"
 #include "sys.hpp"
+#include "watchdog.hpp"
 
 namespace weft::rt {
 namespace {
@@ -128,18 +128,18 @@ FiberControl* Scheduler::spawn(Carrier& from, const detail::SpawnRequest& req) {
   }
   // Frames start below the body; the lowest 16 bytes stay free for an unguarded stack's canary.
   char* sp = align_down(body, 16);
-  f->slot_.ctx = make_context(sp, static_cast<std::size_t>(sp - stack.base - 16),
-                              &Carrier::fiber_entry);
+  f->slot_.ctx =
+      make_context(sp, static_cast<std::size_t>(sp - stack.base - 16), &Carrier::fiber_entry);
   f->stack_ = stack;
   f->id_ = g_next_fiber_id.fetch_add(1, std::memory_order_relaxed);
+  f->fork_epoch_ = fork_epoch();
   std::size_t n = std::min(req.name.size(), FiberControl::kNameSize - 1);
   if (n > 0) std::memcpy(f->name_, req.name.data(), n);
   f->name_[n] = '\0';
   san::on_spawn(f->slot_.san, stack.base, stack.size, f->name_);
   unfinished_.fetch_add(1, std::memory_order_relaxed);
   live_.fetch_add(1, std::memory_order_relaxed);
-  from.created_.store(from.created_.load(std::memory_order_relaxed) + 1,
-                      std::memory_order_relaxed);
+  from.created_.store(from.created_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   f->state_ = FiberState::kReady;
   Carrier* target = pick(from);
   f->carrier_ = target;
@@ -294,8 +294,7 @@ void Scheduler::deadlock() noexcept {
     Carrier* c = carrier(i);
     if (c == nullptr) continue;
     c->for_each_fiber([&](const FiberControl& f) {
-      if (f.state_ == FiberState::kBlocked && f.wait_kind_ == WaitKind::kPark &&
-          f.wait_outside_) {
+      if (f.state_ == FiberState::kBlocked && f.wait_kind_ == WaitKind::kPark && f.wait_outside_) {
         outside_may_wake = true;
       }
     });
@@ -353,6 +352,7 @@ void* Scheduler::carrier_thread(void* arg) {
   // Wait until the run begins (or is abandoned because another carrier failed to start).
   while (s.go_.load(std::memory_order_acquire) == 0) futex_wait(s.go_, 0);
   if (s.go_.load(std::memory_order_acquire) == 1) raw->loop(nullptr);
+  if (s.fork_home_ == raw) s.end_forked_child();
   raw->leave_thread();
   s.owned_[index] = std::move(c);  // the object outlives the thread: wake() may still reach it
   return nullptr;
@@ -428,7 +428,10 @@ FiberControl* Scheduler::run(const detail::SpawnRequest& main) {
   count_.store(n, std::memory_order_release);
   go_.store(1, std::memory_order_release);
   futex_wake_all(go_);
+  main_fiber_ = f;
   c0->loop(f);
+  // A forked child whose run was rebuilt around another fiber than main (runtime/fork.hpp).
+  if (fork_home_ == c0.get() && child_main_ != f) end_forked_child();
   watchdog_.reset();  // before the carriers go: it must not add spares to a finished run
   wake_all();
   join_carriers();

@@ -120,6 +120,10 @@ class Scheduler {
   // or nullptr if it could not start.
   Carrier* add_spare() noexcept;
 
+  // after_fork_child() rebuilds the run in a forked child around home, the forking thread's
+  // carrier, and its running fiber (runtime/fork.hpp); throws if a ring or a thread cannot be had.
+  void after_fork_child(Carrier& home);
+
  private:
   struct Thread {
     pthread_t id;
@@ -130,6 +134,9 @@ class Scheduler {
   void join_carriers() noexcept;
   void abandon_start() noexcept;  // carriers started for a run that will not begin: stop them
   Carrier* pick(Carrier& from) const noexcept;
+  // end_forked_child() ends a forked child whose run is over and whose home carrier cannot
+  // return to a weft::run of its own: exit(0), as when a process's last thread returns.
+  [[noreturn]] void end_forked_child() noexcept;
   void steal_for(Carrier& thief) noexcept;
   friend class Carrier;
 
@@ -156,6 +163,10 @@ class Scheduler {
   Lock start_lock_;
   std::unique_ptr<Watchdog> watchdog_;
   BlockingPool* blocking_ = nullptr;
+  FiberControl* main_fiber_ = nullptr;
+  // In a forked child: the carrier that went on from the parent, and its fiber, the child's main.
+  Carrier* fork_home_ = nullptr;
+  FiberControl* child_main_ = nullptr;
 };
 
 }  // namespace weft::rt

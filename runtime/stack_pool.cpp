@@ -170,6 +170,20 @@ StackSpan StackPool::allocate(std::size_t size) {
   return stack;
 }
 
+void StackPool::after_fork_child(std::size_t kept) noexcept {
+  // Nothing of the old state is read: a thread the child does not have may have been changing
+  // it. The parent's slabs stay mapped, the forking fiber's stack among them (released here
+  // when that fiber ends); the other fibers' stacks are simply leaked, copy-on-write pages the
+  // child never touches.
+  new (&lock_) Lock();
+  new (&classes_) decltype(classes_)();
+  new (&slabs_) decltype(slabs_)();
+  new (&valgrind_stacks_) decltype(valgrind_stacks_)();
+  mprotect_guards_ = 0;
+  in_use_ = kept;
+  bytes_mapped_ = 0;
+}
+
 void StackPool::release(StackSpan stack) noexcept {
   std::lock_guard<Lock> hold(lock_);
   SizeClass& sc = classes_[stack.size];

@@ -22,8 +22,8 @@
 #pragma once
 
 #include <cstddef>
-#include <mutex>
 #include <cstdint>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -62,6 +62,10 @@ class StackPool {
   StackSpan allocate(std::size_t size);
   // release() takes back a stack that allocate() returned.
   void release(StackSpan stack) noexcept;
+  // after_fork_child() starts the pool afresh in a forked child, with kept stacks (the forking
+  // fiber's) counted in use; the parent's slabs stay mapped but are never reused
+  // (runtime/fork.hpp).
+  void after_fork_child(std::size_t kept) noexcept;
 
   // canary_intact() tells whether an unguarded stack's canary word is still in place.
   static bool canary_intact(const StackSpan& stack) noexcept {

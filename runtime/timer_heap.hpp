@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include <weft/deadline.hpp>
@@ -54,6 +55,12 @@ class TimerHeap {
   Clock::time_point next_deadline() const noexcept { return heap_.front()->deadline; }
   // pop_expired() disarms and returns the earliest timer if it expired by now, else nullptr.
   TimerNode* pop_expired(Clock::time_point now) noexcept;
+  // after_fork_child() drops every timer without touching a node: in a forked child the nodes
+  // belong to fibers that do not exist there (runtime/fork.hpp).
+  void after_fork_child() noexcept {
+    new (&heap_) std::vector<TimerNode*>();
+    count_ = 0;
+  }
 
  private:
   static bool before(const TimerNode* a, const TimerNode* b) noexcept {

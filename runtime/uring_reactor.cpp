@@ -1,14 +1,19 @@
 #include "uring_reactor.hpp"
 
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <new>
 #include <stdexcept>
 #include <string>
 
+#include "lock.hpp"
 #include "sanitizer.hpp"
+#include "sys.hpp"
 
 namespace weft::rt {
 namespace {
@@ -47,6 +52,9 @@ void check_ring(io_uring* ring) {
   io_uring_free_probe(probe);
 }
 
+Lock g_all_lock;
+UringReactor* g_all_head = nullptr;
+
 }  // namespace
 
 UringReactor::UringReactor(unsigned entries) {
@@ -84,6 +92,19 @@ UringReactor::UringReactor(unsigned entries) {
         fail_setup(e, "eventfd");
       }
       wake_fd_ = static_cast<int>(fd);
+      sqes_bytes_ = ring_.sq.ring_entries * sizeof(io_uring_sqe);
+      // Refused on some mappings by old kernels; the child's forget() then only unmaps.
+      ::madvise(ring_.sq.ring_ptr, ring_.sq.ring_sz, MADV_DONTFORK);
+      if (ring_.cq.ring_ptr != ring_.sq.ring_ptr) {
+        ::madvise(ring_.cq.ring_ptr, ring_.cq.ring_sz, MADV_DONTFORK);
+      }
+      ::madvise(ring_.sq.sqes, sqes_bytes_, MADV_DONTFORK);
+      {
+        std::lock_guard<Lock> hold(g_all_lock);
+        all_next_ = g_all_head;
+        if (g_all_head != nullptr) g_all_head->all_prev_ = this;
+        g_all_head = this;
+      }
       wake_op_.kind = OpKind::kRead;
       wake_op_.fd = wake_fd_;
       wake_op_.buf = &wake_buf_;
@@ -99,9 +120,39 @@ UringReactor::UringReactor(unsigned entries) {
 }
 
 UringReactor::~UringReactor() {
+  {
+    std::lock_guard<Lock> hold(g_all_lock);
+    if (all_prev_ != nullptr) {
+      all_prev_->all_next_ = all_next_;
+    } else {
+      g_all_head = all_next_;
+    }
+    if (all_next_ != nullptr) all_next_->all_prev_ = all_prev_;
+  }
+  if (forgotten_) return;
   // Exiting the ring cancels the pending eventfd read before the fd goes.
   io_uring_queue_exit(&ring_);
   if (wake_fd_ >= 0) ::syscall(SYS_close, wake_fd_);
+}
+
+void UringReactor::forget() noexcept {
+  if (forgotten_) return;
+  forgotten_ = true;
+  // Not io_uring_queue_exit(): unregistering the ring fd is an io_uring call on the parent's
+  // ring. Unmapping and closing change only this process; the mappings are usually absent
+  // already (MADV_DONTFORK), and munmap of a hole succeeds.
+  ::munmap(ring_.sq.sqes, sqes_bytes_);
+  ::munmap(ring_.sq.ring_ptr, ring_.sq.ring_sz);
+  if (ring_.cq.ring_ptr != ring_.sq.ring_ptr) ::munmap(ring_.cq.ring_ptr, ring_.cq.ring_sz);
+  ::syscall(SYS_close, ring_.ring_fd);
+  ::syscall(SYS_close, wake_fd_);
+  ring_.ring_fd = wake_fd_ = -1;
+}
+
+void UringReactor::forget_all() noexcept {
+  // A thread that held the lock at the fork is gone: only this thread runs in the child now.
+  new (&g_all_lock) Lock();
+  for (UringReactor* r = g_all_head; r != nullptr; r = r->all_next_) r->forget();
 }
 
 void UringReactor::arm_wake() {

@@ -15,6 +15,11 @@
 // Cancellation SQEs carry user_data 0, so their own completions are recognised and ignored.
 // Cross-thread wakes (another carrier's notify, the blocking pool) write an eventfd whose read
 // the ring keeps pending, so a sleeping io_uring_enter returns.
+//
+// fork: the ring memory is mapped MAP_SHARED with the kernel, so a child would share the
+// parent's SQ and CQ. It is marked MADV_DONTFORK: a child gets no mapping of it at all, and a
+// stray access faults instead of taking the parent's completions. forget_all() then closes the
+// child's copies of every ring fd and eventfd (runtime/fork.hpp).
 #pragma once
 
 #include <liburing.h>
@@ -40,6 +45,10 @@ class UringReactor final : public Reactor {
   std::size_t inflight() const noexcept override { return inflight_ + early_count_; }
   std::uint64_t submitted() const noexcept override { return submitted_; }
   std::uint32_t setup_flags() const noexcept override { return flags_; }
+  void forget() noexcept override;
+
+  // forget_all() forgets every ring of the process, in a forked child before anything else runs.
+  static void forget_all() noexcept;
 
  private:
   io_uring_sqe* get_sqe();
@@ -53,13 +62,18 @@ class UringReactor final : public Reactor {
   Relaxed<std::size_t> inflight_ = 0;
   Relaxed<std::uint64_t> submitted_ = 0;
   Relaxed<std::size_t> early_count_ = 0;  // early_ready_.size()
-  FiberQueue early_ready_;  // completions reaped while making room for an SQE
+  FiberQueue early_ready_;                // completions reaped while making room for an SQE
   // Other threads wake a sleeping poll() by writing wake_fd_, an eventfd this ring always has a
   // read pending on (wake_op_, not counted in flight: it is no fiber's operation).
   int wake_fd_ = -1;
   IoOp wake_op_{};
   std::uint64_t wake_buf_ = 0;
   bool wake_armed_ = false;
+  std::size_t sqes_bytes_ = 0;  // the SQE array's mapping (its size is in the shared ring too)
+  bool forgotten_ = false;
+  // Every live reactor of the process, for forget_all().
+  UringReactor* all_prev_ = nullptr;
+  UringReactor* all_next_ = nullptr;
 };
 
 }  // namespace weft::rt

@@ -85,8 +85,13 @@ class WaitList {
     }
     w.prev = w.next = nullptr;
   }
-  // pop_front() unlinks and returns the longest waiter, or nullptr.
+  // pop_front() unlinks and returns the longest waiter, or nullptr. Waiters left by fibers of a
+  // parent process (runtime/fork.hpp) are dropped on the way: a grant must not go to a ghost.
+  // They were all queued before the fork, so they are the list's head.
   Waiter* pop_front() noexcept {
+    while (head_ != nullptr && head_->fiber->fork_epoch_ != fork_epoch()) [[unlikely]] {
+        remove(*head_);
+      }
     Waiter* w = head_;
     if (w != nullptr) remove(*w);
     return w;

@@ -69,7 +69,8 @@ bool backtrace_ready() noexcept {
   struct sigaction old {};
   if (sys::sigaction(SIGURG, nullptr, &old) != 0) return false;
   if ((old.sa_flags & SA_SIGINFO) == 0 && old.sa_handler == &on_backtrace_signal) return true;
-  if ((old.sa_flags & SA_SIGINFO) != 0 || (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)) {
+  if ((old.sa_flags & SA_SIGINFO) != 0 ||
+      (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)) {
     return false;
   }
   struct sigaction sa {};
@@ -88,6 +89,13 @@ int install_dump_signal(int sig) noexcept {
   sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
   return sys::sigaction(sig, &sa, nullptr);
+}
+
+void watchdogs_after_fork() noexcept {
+  init_dump_slots();
+  for (auto& fd : g_dump_fds) fd.store(-1, std::memory_order_relaxed);
+  g_bt_wanted.store(0);
+  g_bt_done.store(0);
 }
 
 Watchdog::Watchdog(Scheduler& sched) : sched_(sched) {
@@ -130,6 +138,12 @@ Watchdog::~Watchdog() {
   sys::close(event_fd_);
 }
 
+void Watchdog::forget() noexcept {
+  sys::close(event_fd_);
+  event_fd_ = -1;
+  dump_slot_ = -1;
+}
+
 void* Watchdog::thread_main(void* arg) {
   static_cast<Watchdog*>(arg)->watch();
   return nullptr;
@@ -163,7 +177,8 @@ void Watchdog::check(unsigned i, Seen& seen, std::int64_t now) {
   if (p != seen.progress || !busy || seen.since_ns == 0) {
     if (seen.reported) {
       c->stalled_.store(false, std::memory_order_relaxed);
-      std::string msg = "weft: stall over: carrier " + std::to_string(i) + " schedules again after " +
+      std::string msg = "weft: stall over: carrier " + std::to_string(i) +
+                        " schedules again after " +
                         std::to_string((now - seen.since_ns) / 1000000) + " ms\n";
       sys::write_stderr(msg.c_str());
     }

@@ -38,6 +38,10 @@ class Watchdog {
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
+  // forget() gives up, in a forked child, a watchdog whose thread stayed in the parent. Its
+  // eventfd is the parent's file too, so it is closed, never written; the caller leaks the
+  // object instead of destroying it (the destructor writes the eventfd and joins the thread).
+  void forget() noexcept;
 
  private:
   struct Seen {
@@ -61,5 +65,8 @@ class Watchdog {
 
 // install_dump_signal() makes sig print a fiber dump of every run; returns 0 or -errno.
 int install_dump_signal(int sig) noexcept;
+// watchdogs_after_fork() unhooks, in a forked child, every watchdog the parent had from the dump
+// signal (their eventfds would wake the parent's watchdogs) and clears a backtrace request.
+void watchdogs_after_fork() noexcept;
 
 }  // namespace weft::rt

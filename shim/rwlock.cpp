@@ -65,7 +65,8 @@ bool writers_first(const RwWords& w) noexcept {
   return w.flags == PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP;
 }
 
-bool has_queued_writer(const RwWords& w) noexcept {
+bool has_queued_writer(RwWords& w) noexcept {
+  w.waiters.prune();
   for (WaitNode* n = w.waiters.head; n != nullptr; n = n->next) {
     if (n->token != kReaderToken) return true;
   }
@@ -75,6 +76,7 @@ bool has_queued_writer(const RwWords& w) noexcept {
 // grant() hands a free lock to the waiters whose turn it is; called under the guard while the
 // waiting bit is set (so the state is stable). Returns the nodes to wake, chained through next.
 WaitNode* grant(RwWords& w) noexcept {
+  w.waiters.prune();
   std::uint32_t s = w.state.load(std::memory_order_relaxed);
   WaitNode* woken = nullptr;
   if ((s & (kWriter | kReaders)) == 0 && w.waiters.head != nullptr) {

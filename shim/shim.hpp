@@ -1,8 +1,9 @@
 // shim: what every hook needs -- whether this call may use weft, and libc's error convention.
 //
-// A hook takes the weft path only on a fiber of a running runtime in the process that started
-// it; everything else (a thread that is no fiber, code before main, a forked child, a process
-// whose runtime could not start) passes straight through to libc, untouched.
+// A hook takes the weft path only on a fiber of a running runtime (the process's own, or the fresh
+// one a forked child gets); everything else (a thread that is no fiber, code before main, a vfork
+// child, a child forked by a thread that was no fiber, a process whose runtime could not start)
+// passes straight through to libc, untouched.
 //
 // errno: weft returns -errno and may itself clobber errno on its way (a failed internal syscall),
 // so a hook saves errno before calling weft and sets it afterwards, to the error or back to the
@@ -18,8 +19,8 @@
 
 namespace weft::shim {
 
-// g_disabled is set in a forked child and when the runtime could not start: every hook then
-// passes through.
+// g_disabled is set when the runtime could not start, and in a forked child that has none (see
+// start.cpp): every hook then passes through.
 extern std::atomic<bool> g_disabled;
 
 // on_fiber() tells whether the calling thread runs a weft fiber this hook may use.

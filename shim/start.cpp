@@ -18,11 +18,16 @@
 // shim prints it and exits with status 127 without running the program.
 //
 // fork: the child of a fork (the program's, or one glibc makes itself, as daemon() does) has
-// only the forking thread and none of the run's carriers, so an atfork handler turns the shim
-// off in the child: every call passes through there, and the forking fiber goes on as the
-// child's plain main thread, keeping its pthread_t (so mutexes it held stay its own). vfork is
-// served by fork: a vfork child shares the parent's memory and runs on the parent's fiber, where
-// no hook can tell it apart from the parent.
+// only the forking thread. The runtime's atfork handler, which the shim installs before any
+// other (so it runs first in the child, before the program's own child handlers), rebuilds the
+// forking fiber's run around it (runtime/fork.hpp): the fiber goes on as the child's only thread,
+// keeping its pthread_t, on a fresh runtime with the same settings, and its blocking calls yield
+// again. If the forking thread was no fiber, or the child cannot have a runtime (no ring), the
+// shim is off in the child: every call passes through, as before main.
+//
+// vfork is served by fork, and its child is such a pass-through child: a real vfork child would
+// share the parent's memory and run on the parent's fiber, where no hook could tell it from the
+// parent; and a vfork child is for exec, which a fresh runtime would only delay.
 #include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -35,6 +40,7 @@
 #include <weft/config.hpp>
 #include <weft/runtime.hpp>
 
+#include "../runtime/fork.hpp"
 #include "../runtime/sys.hpp"
 #include "real.hpp"
 #include "shim.hpp"
@@ -58,8 +64,16 @@ constexpr std::size_t kThreadStack = 256 * 1024;
 
 int (*g_program_main)(int, char**, char**) = nullptr;
 
+// tls_vforking is set while this thread's vfork() runs fork().
+constinit thread_local bool tls_vforking = false;
+
 void after_fork_child() {
-  threads_after_fork_child();
+  bool wanted = !tls_vforking && !g_disabled.load(std::memory_order_relaxed);
+  if (rt::after_fork_child(wanted) == rt::ForkChild::kFresh) {
+    threads_after_fork_child(true);
+    return;
+  }
+  threads_after_fork_child(false);
   g_disabled.store(true, std::memory_order_relaxed);
 }
 
@@ -71,7 +85,7 @@ __attribute__((constructor)) void shim_init() {
   if (auto join = WEFT_REAL(pthread_join)) hooks.join = join;
   // The runtime's own handlers are not the program's: they must not be wrapped (signals.hpp).
   if (auto action = WEFT_REAL(sigaction)) sys::signal_hooks().action = action;
-  pthread_atfork(nullptr, nullptr, &after_fork_child);
+  rt::install_fork_handlers(&after_fork_child);
   threads_init();
 }
 
@@ -147,7 +161,10 @@ WEFT_EXPORT int __libc_start_main(int (*main)(int, char**, char**), int argc, ch
 }
 
 WEFT_EXPORT pid_t vfork() noexcept {
-  return fork();
+  weft::shim::tls_vforking = true;
+  pid_t pid = fork();
+  weft::shim::tls_vforking = false;
+  return pid;
 }
 
 }  // extern "C"

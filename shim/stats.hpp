@@ -18,7 +18,7 @@ enum class Route : std::uint8_t {
   // kWeft: handled by the runtime on a fiber (it may have yielded).
   kWeft,
   // kOffFiber: passed through because the caller is no fiber (a plain thread, before main, a
-  // forked child, or no runtime could start).
+  // pass-through child, or no runtime could start).
   kOffFiber,
   // kNonblocking: passed through because the program made the fd O_NONBLOCK itself.
   kNonblocking,

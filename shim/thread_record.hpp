@@ -99,9 +99,11 @@ ThreadRecord* current_thread() noexcept;
 
 // threads_init() prepares the per-fiber slot that holds each fiber's record.
 void threads_init() noexcept;
-// threads_after_fork_child() keeps, in a forked child, the forking fiber's pthread_t as the
-// child's thread's own (call before the shim is turned off there).
-void threads_after_fork_child() noexcept;
+// threads_after_fork_child() makes the forking thread the only thread of a forked child: with a
+// fresh runtime (fresh), its fiber's record goes on and the child ends when its last thread does;
+// without one, the thread keeps the fiber's pthread_t as a plain thread (call before the shim is
+// turned off there).
+void threads_after_fork_child(bool fresh) noexcept;
 
 // run_main_fiber() runs the program's main on the calling fiber and exits with its status,
 // as __libc_start_main would; pthread_exit from main waits for the other threads, then exits 0.

@@ -42,6 +42,9 @@ int g_self_key = -1;
 // Fiber threads that have not finished, and whether main has left with pthread_exit.
 std::atomic<long> g_live{0};
 std::atomic<bool> g_main_exited{false};
+// In a child forked by a thread other than main, that thread: it stands in for main, which the
+// child does not have (see thread_main()).
+ThreadRecord* g_fork_main = nullptr;
 weft::Event* g_all_done = nullptr;
 // The stack size a fresh pthread_attr_t reports: an attr that still has it asked for nothing.
 std::size_t g_default_attr_stack = 0;
@@ -98,9 +101,16 @@ void thread_main(ThreadRecord* t) noexcept {
   weft::detail::fls_set(g_self_key, t);
   t->fiber.store(rt::running_fiber(), std::memory_order_release);
   if (t->name[0] != '\0') weft::this_fiber::set_name(t->name);
-  void* result = call_thread_fn(t, t->fn, t->arg);
+  void* retval = call_thread_fn(t, t->fn, t->arg);
   forget_queued_signals(t);
-  thread_finished(t, result);
+  bool fork_main = t == g_fork_main;  // read first: thread_finished() may free t
+  thread_finished(t, retval);
+  if (!fork_main) return;
+  // The forked child's first thread returned. Natively the process lives on until its last
+  // thread has returned, then exits with status 0; here that thread's fiber is the child run's
+  // main, whose end would cancel the others, so it waits as a main that called pthread_exit.
+  if (g_live.load(std::memory_order_seq_cst) != 0) g_all_done->wait();
+  std::exit(0);
 }
 
 // stack_for() is the fiber stack a thread made with attr gets: what the attr asked for, or
@@ -149,8 +159,23 @@ void threads_init() noexcept {
 // pthread_t natively: mutexes it held before the fork stay its own. Set on that thread only.
 constinit thread_local pthread_t tls_forked_self __attribute__((tls_model("initial-exec"))) = 0;
 
-void threads_after_fork_child() noexcept {
-  if (weft::in_fiber()) tls_forked_self = handle_of(current_thread());
+void threads_after_fork_child(bool fresh) noexcept {
+  if (!fresh) {
+    if (weft::in_fiber()) tls_forked_self = handle_of(current_thread());
+    return;
+  }
+  // The counts were the parent's threads. The old event may have waiters of the parent's; it is
+  // leaked rather than destroyed.
+  ThreadRecord* self = current_thread();
+  g_all_done = new (std::nothrow) weft::Event;
+  if (g_all_done == nullptr) {
+    sys::write_stderr("weft: out of memory in a forked child\n");
+    std::abort();
+  }
+  bool main = self->is_main;
+  g_live.store(main ? 0 : 1, std::memory_order_relaxed);
+  g_main_exited.store(!main, std::memory_order_relaxed);
+  g_fork_main = main ? nullptr : self;
 }
 
 ThreadRecord* current_thread() noexcept {

@@ -37,6 +37,7 @@ void WaitList::remove(WaitNode* n) noexcept {
 }
 
 WaitNode* WaitList::pop() noexcept {
+  prune();
   WaitNode* n = head;
   if (n != nullptr) remove(n);
   return n;
@@ -87,6 +88,7 @@ void wait_claimed(WaitNode& n) noexcept {
 }
 
 void wake(WaitNode* n) noexcept {
+  if (n->ghost()) return;
   if (rt::Waiter* w = n->fiber) {
     rt::notify(*w);
     return;

@@ -1,13 +1,18 @@
 // wait_node: one fiber or plain thread waiting on a shim lock or condition variable.
 //
 // The program's pthread mutexes and condition variables are used from fibers and from plain
-// threads (a thread a constructor made, code before main, a forked child) alike, so a waiter is
-// either kind: a fiber parks (rt::park, only that fiber waits), a thread sleeps on a futex word
+// threads (a thread a constructor made, code before main, a pass-through child) alike, so a waiter
+// is either kind: a fiber parks (rt::park, only that fiber waits), a thread sleeps on a futex word
 // in its node. Nodes live in the waiter's frame and are linked into the object's FIFO list under
 // the object's guard lock. The protocol is the runtime's (runtime/park.hpp): a waker unlinks
 // ("claims") a node under the guard, grants what it waited for, releases the guard and wakes it,
 // never touching the node again; a waiter that gives up (deadline) retakes the guard, and if its
 // node is still linked unlinks it and fails, else waits for the wake-up that is on its way.
+//
+// fork: nodes queued before a fork belong, in the child, to threads the child does not have
+// (runtime/fork.hpp). They are recognised by their fork epoch; pop() and prune() drop them, so a
+// grant never goes to one (a mutex handed to a vanished thread would stay locked for good), and
+// wake() ignores them. Queued before the fork, they always form the head of a list.
 #pragma once
 
 #include <atomic>
@@ -23,7 +28,8 @@ namespace weft::shim {
 // WaitNode is one waiter, in its own frame.
 struct WaitNode {
   // WaitNode() makes a node for the calling fiber (waiting through fiber) or thread.
-  WaitNode(rt::Waiter* fiber_, std::uintptr_t token_) noexcept : fiber(fiber_), token(token_) {}
+  WaitNode(rt::Waiter* fiber_, std::uintptr_t token_) noexcept
+      : fiber(fiber_), token(token_), epoch(rt::fork_epoch()) {}
   WaitNode(const WaitNode&) = delete;
   WaitNode& operator=(const WaitNode&) = delete;
 
@@ -39,6 +45,10 @@ struct WaitNode {
   WaitNode* next = nullptr;
   // linked tells whether the node is in a list (guarded by the object's guard lock).
   bool linked = false;
+  // epoch is the fork epoch the node was made in.
+  std::uint32_t epoch;
+  // ghost() tells whether the node is a vanished thread's, left from before a fork.
+  bool ghost() const noexcept { return epoch != rt::fork_epoch(); }
 };
 
 // WaitList is an intrusive FIFO of nodes; its owner guards it.
@@ -52,8 +62,12 @@ struct WaitList {
   void push(WaitNode* n) noexcept;
   // remove() unlinks n, which must be linked.
   void remove(WaitNode* n) noexcept;
-  // pop() unlinks and returns the longest waiter, or nullptr.
+  // pop() unlinks and returns the longest waiter, or nullptr, dropping ghosts on the way.
   WaitNode* pop() noexcept;
+  // prune() drops ghosts from the head, for callers that look at head themselves.
+  void prune() noexcept {
+    while (head != nullptr && head->ghost()) [[unlikely]] remove(head);
+  }
 };
 
 // wait_woken() waits until n is woken or the deadline passes; returns whether it was woken.

@@ -4,13 +4,15 @@
 // 0 if every blocked call failed with EBADF. Each thread announces it is about to block; main gives
 // it a moment more before closing. If main closes first after all, the call still fails with EBADF
 // (the fd is gone), so the test cannot fail by timing; it fails (hangs, and meson's timeout reports
-// it) if close did not wake.
+// it) if close did not wake. The same holds in a forked child, whose threads are fibers of its own
+// fresh runtime (a child that passed its calls through to libc would hang here).
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int announce[2];
@@ -63,5 +65,26 @@ int main(void) {
     printf("%s woke by %s with %s\n", b[i].what, how, strerror(b[i].err));
     failed |= b[i].err != EBADF;
   }
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid < 0) return 2;
+  if (pid == 0) {
+    struct blocked c = {"read", -1, -1};
+    int cq[2];
+    if (pipe(cq) != 0) _exit(2);
+    c.fd = cq[0];
+    pthread_t ct;
+    if (pthread_create(&ct, NULL, block_in, &c) != 0) _exit(2);
+    char x;
+    if (read(announce[0], &x, 1) != 1) _exit(2);
+    usleep(20000);
+    close(c.fd);
+    pthread_join(ct, NULL);
+    printf("in a forked child, read woke with %s\n", strerror(c.err));
+    exit(c.err != EBADF);
+  }
+  int status;
+  if (waitpid(pid, &status, 0) != pid) return 2;
+  failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
   return failed;
 }

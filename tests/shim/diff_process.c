@@ -1,10 +1,12 @@
-// diff_process: what runs outside the fibers. A thread made by a constructor (before main: a real
-// thread under the shim) blocks in read until main writes, and main joins it; pread/pwrite on a
-// file; fork (the child runs natively under the shim), fork+exec and vfork+exec from a thread.
+// diff_process: processes and what runs outside the fibers. A thread made by a constructor
+// (before main: a real thread under the shim) blocks in read until main writes, and main joins
+// it; pread/pwrite on a file; from a thread: fork (with an atfork lock), fork+exec, vfork+exec,
+// posix_spawn with file actions, and system(). diff_fork tests the forked child's runtime.
 // Plain C with no weft header.
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +85,7 @@ static void* forker(void* arg) {
   pid_t pid = fork();
   CHECK(pid >= 0);
   if (pid == 0) {
-    // The child: one thread, every call straight to libc, the same pthread_t as its parent's.
+    // The child: one thread, the same pthread_t as its parent's.
     if (child_same_self != 1) _exit(81);
     char buf[8];
     CHECK(write(p[1], "child", 5) == 5);
@@ -116,6 +118,30 @@ static void* forker(void* arg) {
   }
   CHECK(waitpid(pid, &status, 0) == pid);
   printf("vfork'd child exited %d\n", WEXITSTATUS(status));
+
+  // posix_spawn's child (clone with CLONE_VM) shares this memory and runs glibc's own code only:
+  // its dup2 and close are glibc's internal ones, which no hook sees.
+  int out[2];
+  CHECK(pipe(out) == 0);
+  posix_spawn_file_actions_t fa;
+  CHECK(posix_spawn_file_actions_init(&fa) == 0);
+  CHECK(posix_spawn_file_actions_adddup2(&fa, out[1], 1) == 0);
+  CHECK(posix_spawn_file_actions_addclose(&fa, out[0]) == 0);
+  CHECK(posix_spawn_file_actions_addclose(&fa, out[1]) == 0);
+  char* spawn_argv[] = {"sh", "-c", "echo spawned; exit 9", NULL};
+  extern char** environ;
+  CHECK(posix_spawn(&pid, "/bin/sh", &fa, NULL, spawn_argv, environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  char said[64] = {0};
+  size_t len = 0;
+  for (ssize_t n; (n = read(out[0], said + len, sizeof said - 1 - len)) > 0;) len += (size_t)n;
+  close(out[0]);
+  CHECK(waitpid(pid, &status, 0) == pid);
+  printf("posix_spawn'd child said '%.*s' and exited %d\n", (int)(len > 0 ? len - 1 : 0), said,
+         WEXITSTATUS(status));
+  status = system("exit 3");
+  printf("system() -> %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   return NULL;
 }
 
