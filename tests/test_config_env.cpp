@@ -65,12 +65,23 @@ TEST(ConfigEnv, ReadsEveryVariable) {
   Env c("WEFT_DUMP_SIGNAL", "10");
   Env d("WEFT_BLOCKING_THREADS", "7");
   Env e("WEFT_STACK_SIZE", "131072");
+  Env f("WEFT_BACKEND", "epoll");
   weft::Config cfg = weft::config_from_env();
   EXPECT_EQ(cfg.carriers, 3u);
   EXPECT_EQ(cfg.stall_ms, 0u);
   EXPECT_EQ(cfg.dump_signal, 10);
   EXPECT_EQ(cfg.blocking_threads, 7u);
   EXPECT_EQ(cfg.stack_size, 131072u);
+  EXPECT_EQ(cfg.backend, weft::Backend::kEpoll);
+}
+
+TEST(ConfigEnv, BackendsByName) {
+  for (weft::Backend b : {weft::Backend::kAuto, weft::Backend::kIoUring, weft::Backend::kEpoll}) {
+    Env a("WEFT_BACKEND", weft::backend_name(b));
+    EXPECT_EQ(weft::config_from_env().backend, b) << weft::backend_name(b);
+  }
+  ::unsetenv("WEFT_BACKEND");
+  EXPECT_EQ(weft::config_from_env().backend, weft::Backend::kAuto);
 }
 
 TEST(ConfigEnv, SignalsByName) {
@@ -90,13 +101,21 @@ TEST(ConfigEnv, SignalsByName) {
 
 TEST(ConfigEnv, BadValuesNameTheVariable) {
   const char* cases[][2] = {
-      {"WEFT_CARRIERS", "two"},         {"WEFT_CARRIERS", "-1"},
-      {"WEFT_CARRIERS", "129"},         {"WEFT_CARRIERS", "4 "},
+      {"WEFT_CARRIERS", "two"},
+      {"WEFT_CARRIERS", "-1"},
+      {"WEFT_CARRIERS", "129"},
+      {"WEFT_CARRIERS", "4 "},
       {"WEFT_CARRIERS", "99999999999999999999999"},
-      {"WEFT_STALL_MS", "100ms"},       {"WEFT_STALL_MS", "3600001"},
-      {"WEFT_DUMP_SIGNAL", "SIGNOPE"},  {"WEFT_DUMP_SIGNAL", "999"},
-      {"WEFT_BLOCKING_THREADS", "0"},   {"WEFT_BLOCKING_THREADS", "4097"},
-      {"WEFT_STACK_SIZE", "1024"},      {"WEFT_STACK_SIZE", "64k"},
+      {"WEFT_STALL_MS", "100ms"},
+      {"WEFT_STALL_MS", "3600001"},
+      {"WEFT_DUMP_SIGNAL", "SIGNOPE"},
+      {"WEFT_DUMP_SIGNAL", "999"},
+      {"WEFT_BLOCKING_THREADS", "0"},
+      {"WEFT_BLOCKING_THREADS", "4097"},
+      {"WEFT_STACK_SIZE", "1024"},
+      {"WEFT_STACK_SIZE", "64k"},
+      {"WEFT_BACKEND", "uring"},
+      {"WEFT_BACKEND", "EPOLL"},
   };
   for (auto& c : cases) {
     Env e(c[0], c[1]);
@@ -120,6 +139,28 @@ TEST(ConfigEnv, RunWithoutConfigHonoursThem) {
   }
   Env bad("WEFT_CARRIERS", "lots");
   EXPECT_THROW(weft::run([] {}), std::invalid_argument);
+}
+
+// Config::backend's default (auto) reads WEFT_BACKEND when the run starts, even in an explicit
+// Config, so a bad value fails that run too; a backend the Config names ignores the variable.
+TEST(ConfigEnv, AutoBackendHonoursTheVariableInAnExplicitConfig) {
+  weft::Config c;
+  c.carriers = 1;
+  {
+    Env a("WEFT_BACKEND", "epoll");
+    weft::run(c, [] { EXPECT_EQ(weft::stats().backend, weft::Backend::kEpoll); });
+    EXPECT_EQ(weft::last_run_stats().backend, weft::Backend::kEpoll);
+  }
+  Env bad("WEFT_BACKEND", "kqueue");
+  try {
+    weft::run(c, [] {});
+    ADD_FAILURE() << "a bad WEFT_BACKEND was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("WEFT_BACKEND=\"kqueue\""), std::string::npos) << e.what();
+  }
+  weft::Config forced = c;
+  forced.backend = weft::Backend::kEpoll;
+  weft::run(forced, [] { EXPECT_EQ(weft::stats().backend, weft::Backend::kEpoll); });
 }
 
 }  // namespace

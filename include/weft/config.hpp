@@ -2,8 +2,24 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace weft {
+
+// Backend names the kernel interface a carrier does its I/O through.
+enum class Backend : std::uint8_t {
+  // kAuto picks io_uring when it can be set up with the features weft needs, else epoll; the
+  // WEFT_BACKEND environment variable, when set, decides instead (see Config::backend).
+  kAuto,
+  // kIoUring is io_uring; refusing it (seccomp, kernel.io_uring_disabled, an old kernel) makes
+  // weft::run throw std::runtime_error saying why.
+  kIoUring,
+  // kEpoll is readiness polling with epoll, with regular files done on the blocking pool.
+  kEpoll,
+};
+
+// backend_name() is "auto", "io_uring" or "epoll", the spelling WEFT_BACKEND takes.
+const char* backend_name(Backend b) noexcept;
 
 // Config holds the settings of one weft::run(); every field has a usable default.
 struct Config {
@@ -26,12 +42,16 @@ struct Config {
   // dump_signal, when non-zero, is a signal whose arrival prints every fiber to stderr
   // (weft::fiber_dump()); 0 leaves all signals to the program.
   int dump_signal = 0;
+  // backend is the I/O backend; kAuto (the default) honours WEFT_BACKEND when each carrier is
+  // created, even in an explicit Config, so one variable can move a whole test suite to epoll.
+  Backend backend = Backend::kAuto;
 };
 
 // config_from_env() is the default Config with the WEFT_* environment variables applied:
 // WEFT_CARRIERS (0..128), WEFT_STALL_MS (0..3600000), WEFT_DUMP_SIGNAL (a number or a name
-// such as SIGQUIT), WEFT_BLOCKING_THREADS (1..4096) and WEFT_STACK_SIZE (bytes); unset or
-// empty variables keep the default, and a bad value throws std::invalid_argument naming it.
+// such as SIGQUIT), WEFT_BLOCKING_THREADS (1..4096), WEFT_STACK_SIZE (bytes) and WEFT_BACKEND
+// (auto, io_uring or epoll); unset or empty variables keep the default, and a bad value throws
+// std::invalid_argument naming it.
 Config config_from_env();
 
 }  // namespace weft
