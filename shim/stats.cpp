@@ -54,10 +54,10 @@ void stats_print() noexcept {
     rs = weft::last_run_stats();
     live = false;
   }
-  append(buf, cap, len, "weft: stats%s: %u carriers, %llu fibers created, %llu switches\n",
+  append(buf, cap, len, "weft: stats%s: %u carriers, %llu fibers created, %llu switches, %s I/O\n",
          live ? "" : " (last finished run)", rs.carriers,
          static_cast<unsigned long long>(rs.fibers_created),
-         static_cast<unsigned long long>(rs.switches));
+         static_cast<unsigned long long>(rs.switches), weft::backend_name(rs.backend));
   for (std::size_t i = 0; i < kSymCount; ++i) {
     std::uint64_t c[kRouteCount];
     std::uint64_t total = 0;
