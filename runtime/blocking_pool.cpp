@@ -182,13 +182,15 @@ void BlockingPool::work(Worker* self) noexcept {
   for (;;) {
     if (BlockingJob* job = pop()) {
       lock_.unlock();
+      // Read first: a job that reports by itself may be freed by the time fn returns.
+      bool notify_waiter = job->waiter.fiber != nullptr;
       job->fn(job->arg);
       // The child of a fork made by the job: the fiber waiting for it is in the parent, so
       // there is nothing for this thread to go back to. It ends as a process whose last thread
       // returned does.
       if (fork_epoch() != self->epoch) std::exit(0);
       jobs_done_.fetch_add(1, std::memory_order_relaxed);
-      notify(job->waiter);  // the job's frame may be gone from here on
+      if (notify_waiter) notify(job->waiter);  // the job's frame may be gone from here on
       idle_since = Clock::now();
       lock_.lock();
       continue;

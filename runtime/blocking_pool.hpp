@@ -47,7 +47,8 @@ struct BlockingJob {
   void (*fn)(void*);
   // arg is fn's argument.
   void* arg;
-  // waiter is notified once fn has returned.
+  // waiter is notified once fn has returned, unless its fiber is nullptr: such a job reports
+  // its end itself (the epoll reactor's offloaded I/O) and may be freed by fn.
   Waiter waiter;
   // next links the job into the pool's FIFO queue.
   BlockingJob* next = nullptr;

@@ -9,11 +9,11 @@
 #include <new>
 #include <stdexcept>
 
+#include "backend.hpp"
 #include "fls.hpp"
 #include "overflow.hpp"
 #include "scheduler.hpp"
 #include "sys.hpp"
-#include "uring_reactor.hpp"
 
 namespace weft::rt {
 
@@ -40,7 +40,7 @@ Carrier::Carrier(Scheduler& sched, unsigned index) : sched_(sched), index_(index
   if (tls_carrier != nullptr) {
     throw std::logic_error("weft::run: this thread is already running weft::run");
   }
-  reactor_ = std::make_unique<UringReactor>(sched.config().ring_entries);
+  reactor_ = make_reactor(sched.config());
   faults_.arm(sched.config().fault_rate, sched.config().fault_seed, index);
   install_overflow_handler();
   altstack_ = install_altstack();

@@ -1,12 +1,13 @@
 // scheduler: a carrier is one OS thread that runs fibers.
 //
 // A run (weft::run, see scheduler.hpp) has one or more carriers. Each carrier owns its run
-// queue, reactor (one io_uring ring) and timer heap; the hot paths (switch, block, ready, I/O
-// submission) touch only those and take no lock. A fiber that has started stays on its carrier
-// for its whole life: compilers cache the address of thread-local variables (errno among them)
-// across calls, so a fiber that resumed on another thread would read and write the old thread's
-// copy. Fibers that have not started yet sit in the carrier's fresh queue, under a lock, where
-// an idle carrier may take them (placement and stealing are in scheduler.cpp).
+// queue, reactor (an io_uring ring or an epoll set, see backend.hpp) and timer heap; the hot paths
+// (switch, block, ready, I/O submission) touch only those and take no lock. A fiber that has
+// started stays on its carrier for its whole life: compilers cache the address of thread-local
+// variables (errno among them) across calls, so a fiber that resumed on another thread would read
+// and write the old thread's copy. Fibers that have not started yet sit in the carrier's fresh
+// queue, under a lock, where an idle carrier may take them (placement and stealing are in
+// scheduler.cpp).
 //
 // Switching: a fiber that blocks hands the CPU straight to the next ready fiber (one context
 // switch, no trip through a scheduler context), except every kTick hand-offs and whenever the

@@ -64,6 +64,25 @@ void faults(const char* value, Config& c) {
 
 }  // namespace
 
+const char* backend_name(Backend b) noexcept {
+  switch (b) {
+    case Backend::kAuto:
+      return "auto";
+    case Backend::kIoUring:
+      return "io_uring";
+    case Backend::kEpoll:
+      return "epoll";
+  }
+  return "?";
+}
+
+Backend parse_backend(const char* name, const char* value) {
+  for (Backend b : {Backend::kAuto, Backend::kIoUring, Backend::kEpoll}) {
+    if (std::strcmp(value, backend_name(b)) == 0) return b;
+  }
+  bad(name, value, "auto, io_uring or epoll");
+}
+
 Config config_from_env() {
   Config c;
   if (const char* v = std::getenv("WEFT_CARRIERS"); v != nullptr && *v != '\0') {
@@ -80,6 +99,9 @@ Config config_from_env() {
   }
   if (const char* v = std::getenv("WEFT_STACK_SIZE"); v != nullptr && *v != '\0') {
     c.stack_size = number("WEFT_STACK_SIZE", v, 16 * 1024, 1024 * 1024 * 1024);
+  }
+  if (const char* v = std::getenv("WEFT_BACKEND"); v != nullptr && *v != '\0') {
+    c.backend = parse_backend("WEFT_BACKEND", v);
   }
   if (const char* v = std::getenv("WEFT_FAULTS"); v != nullptr && *v != '\0') faults(v, c);
   return c;

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <weft/config.hpp>
 #include <weft/deadline.hpp>
 
 #include "fiber_queue.hpp"
@@ -77,6 +78,13 @@ struct IoOp {
   IoOp* fd_prev = nullptr;
   // fd_next is the next operation in flight on the same fd.
   IoOp* fd_next = nullptr;
+  // backend_next links the op into a list private to the reactor running it (epoll: the ops
+  // waiting on one fd, or those to try or hand back); io_uring does not use it.
+  IoOp* backend_next = nullptr;
+  // backend_state is the reactor's own record of where the op is (epoll; io_uring ignores it).
+  std::uint8_t backend_state = 0;
+  // backend_count is what an op done in steps has moved so far (epoll's MSG_WAITALL).
+  std::size_t backend_count = 0;
   // kCurrentPosition makes read/write use (and move) the file position.
   static constexpr std::uint64_t kCurrentPosition = ~std::uint64_t{0};
 };
@@ -87,6 +95,8 @@ class Reactor {
   virtual ~Reactor() = default;
   // name() is the backend's name, for diagnostics.
   virtual const char* name() const noexcept = 0;
+  // backend() says which backend this is (never Backend::kAuto).
+  virtual Backend backend() const noexcept = 0;
   // start() queues op; it completes later through poll().
   virtual void start(IoOp* op) = 0;
   // cancel() asks for op to complete early with -ECANCELED.

@@ -236,7 +236,9 @@ std::string Scheduler::describe_fibers() const {
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   std::int64_t now = std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
   unsigned n = carriers();
-  std::string out = "weft: fibers of the run (" + std::to_string(n) + " carriers):\n";
+  Carrier* c0 = carrier(0);
+  std::string out = "weft: fibers of the run (" + std::to_string(n) + " carriers, " +
+                    (c0 != nullptr ? c0->reactor().name() : "no") + " I/O):\n";
   for (unsigned i = 0; i < n; ++i) {
     Carrier* c = carrier(i);
     if (c == nullptr) continue;
@@ -326,7 +328,10 @@ RuntimeStats Scheduler::stats() const noexcept {
   for (unsigned i = 0; i < n; ++i) {
     if (Carrier* c = carrier(i)) c->add_stats(s);
   }
-  if (Carrier* c0 = carrier(0)) s.ring_setup_flags = c0->reactor().setup_flags();
+  if (Carrier* c0 = carrier(0)) {
+    s.ring_setup_flags = c0->reactor().setup_flags();
+    s.backend = c0->reactor().backend();
+  }
   s.carriers = n;
   return s;
 }

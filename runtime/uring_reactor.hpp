@@ -36,6 +36,7 @@ class UringReactor final : public Reactor {
   ~UringReactor() override;
 
   const char* name() const noexcept override { return "io_uring"; }
+  Backend backend() const noexcept override { return Backend::kIoUring; }
   void start(IoOp* op) override;
   void cancel(IoOp* op) override;
   void poll(bool block, const Deadline& deadline, FiberQueue& ready) override;

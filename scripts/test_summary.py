@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""test_summary.py counts what a `meson test` run did, case by case, and prints one closing line.
+"""test_summary.py counts what `meson test` runs did, case by case, and prints one closing line.
 
-It reads meson's testlog.json (one JSON object per test program) and, for each program whose
+It reads meson's testlog.json files (one JSON object per test program; one file per run, e.g.
+testlog.json and testlog-epoll.json for the run in meson's `epoll` test setup, whose programs
+are listed as "[epoll] name") and, for each program whose
 output is GoogleTest's, counts the individual test cases from that output; any other program
 counts as one test. It works whether tests/meson.build registers a program with
 `protocol : 'gtest'` or as a plain exit-code test, because GoogleTest prints the same lines
@@ -17,7 +19,7 @@ Counting rules:
 The last line printed is `N passed, N failed, N skipped`. The exit status is 1 if anything failed
 or nothing ran at all, else 0.
 
-Usage: test_summary.py TESTLOG_JSON [--meson-rc N]
+Usage: test_summary.py TESTLOG_JSON... [--meson-rc N]
 """
 
 import argparse
@@ -139,28 +141,31 @@ def count_test(entry: dict) -> Count:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("testlog")
+    ap.add_argument("testlog", nargs="+")
     ap.add_argument("--meson-rc", type=int, default=0)
     args = ap.parse_args()
 
-    entries = []
-    try:
-        with open(args.testlog, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    try:
-                        entries.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        print(f"test_summary: unreadable line in {args.testlog}", file=sys.stderr)
-    except FileNotFoundError:
-        print(f"test_summary: {args.testlog} not found: meson ran no test", file=sys.stderr)
+    entries = []  # (label, entry)
+    for path in args.testlog:
+        m = re.search(r"testlog-([^/]+)\.json$", path)
+        label = f"[{m.group(1)}] " if m else ""
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    line = line.strip()
+                    if line:
+                        try:
+                            entries.append((label, json.loads(line)))
+                        except json.JSONDecodeError:
+                            print(f"test_summary: unreadable line in {path}", file=sys.stderr)
+        except FileNotFoundError:
+            print(f"test_summary: {path} not found: meson ran no test", file=sys.stderr)
 
     total = Count()
     rows = []
-    for e in entries:
+    for label, e in entries:
         c = count_test(e)
-        name = e.get("name", "?")
+        name = label + e.get("name", "?")
         rows.append((name, c))
         total.passed += c.passed
         total.failed += c.failed

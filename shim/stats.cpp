@@ -54,10 +54,10 @@ void stats_print() noexcept {
     rs = weft::last_run_stats();
     live = false;
   }
-  append(buf, cap, len, "weft: stats%s: %u carriers, %llu fibers created, %llu switches\n",
+  append(buf, cap, len, "weft: stats%s: %u carriers, %llu fibers created, %llu switches, %s I/O\n",
          live ? "" : " (last finished run)", rs.carriers,
          static_cast<unsigned long long>(rs.fibers_created),
-         static_cast<unsigned long long>(rs.switches));
+         static_cast<unsigned long long>(rs.switches), weft::backend_name(rs.backend));
   if (rs.faults_short + rs.faults_eintr + rs.faults_spurious + rs.faults_reset != 0) {
     append(buf, cap, len,
            "weft: faults injected: %llu short, %llu EINTR, %llu spurious readiness, %llu reset\n",

@@ -67,6 +67,7 @@ TEST(ConfigEnv, ReadsEveryVariable) {
   Env d("WEFT_BLOCKING_THREADS", "7");
   Env e("WEFT_STACK_SIZE", "131072");
   Env f("WEFT_FAULTS", "42:0.25");
+  Env g("WEFT_BACKEND", "epoll");
   weft::Config cfg = weft::config_from_env();
   EXPECT_EQ(cfg.fault_seed, 42u);
   EXPECT_EQ(cfg.fault_rate, 0.25);
@@ -75,6 +76,16 @@ TEST(ConfigEnv, ReadsEveryVariable) {
   EXPECT_EQ(cfg.dump_signal, 10);
   EXPECT_EQ(cfg.blocking_threads, 7u);
   EXPECT_EQ(cfg.stack_size, 131072u);
+  EXPECT_EQ(cfg.backend, weft::Backend::kEpoll);
+}
+
+TEST(ConfigEnv, BackendsByName) {
+  for (weft::Backend b : {weft::Backend::kAuto, weft::Backend::kIoUring, weft::Backend::kEpoll}) {
+    Env a("WEFT_BACKEND", weft::backend_name(b));
+    EXPECT_EQ(weft::config_from_env().backend, b) << weft::backend_name(b);
+  }
+  ::unsetenv("WEFT_BACKEND");
+  EXPECT_EQ(weft::config_from_env().backend, weft::Backend::kAuto);
 }
 
 TEST(ConfigEnv, SignalsByName) {
@@ -116,6 +127,8 @@ TEST(ConfigEnv, BadValuesNameTheVariable) {
       {"WEFT_FAULTS", "42:0.1x"},
       {"WEFT_FAULTS", "42:nan"},
       {"WEFT_FAULTS", "99999999999999999999999:0.1"},
+      {"WEFT_BACKEND", "uring"},
+      {"WEFT_BACKEND", "EPOLL"},
   };
   for (auto& c : cases) {
     Env e(c[0], c[1]);
@@ -139,6 +152,28 @@ TEST(ConfigEnv, RunWithoutConfigHonoursThem) {
   }
   Env bad("WEFT_CARRIERS", "lots");
   EXPECT_THROW(weft::run([] {}), std::invalid_argument);
+}
+
+// Config::backend's default (auto) reads WEFT_BACKEND when the run starts, even in an explicit
+// Config, so a bad value fails that run too; a backend the Config names ignores the variable.
+TEST(ConfigEnv, AutoBackendHonoursTheVariableInAnExplicitConfig) {
+  weft::Config c;
+  c.carriers = 1;
+  {
+    Env a("WEFT_BACKEND", "epoll");
+    weft::run(c, [] { EXPECT_EQ(weft::stats().backend, weft::Backend::kEpoll); });
+    EXPECT_EQ(weft::last_run_stats().backend, weft::Backend::kEpoll);
+  }
+  Env bad("WEFT_BACKEND", "kqueue");
+  try {
+    weft::run(c, [] {});
+    ADD_FAILURE() << "a bad WEFT_BACKEND was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("WEFT_BACKEND=\"kqueue\""), std::string::npos) << e.what();
+  }
+  weft::Config forced = c;
+  forced.backend = weft::Backend::kEpoll;
+  weft::run(forced, [] { EXPECT_EQ(weft::stats().backend, weft::Backend::kEpoll); });
 }
 
 }  // namespace

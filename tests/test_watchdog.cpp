@@ -137,7 +137,7 @@ TEST(Dump, SignalPrintsTheDump) {
   });
   std::string err = testing::internal::GetCapturedStderr();
   signal(SIGUSR2, SIG_DFL);
-  EXPECT_THAT(err, HasSubstr("weft: fibers of the run (2 carriers)"));
+  EXPECT_THAT(err, HasSubstr("weft: fibers of the run (2 carriers, "));
   EXPECT_THAT(err, HasSubstr("\"idler\""));
 }
 

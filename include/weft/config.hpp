@@ -6,6 +6,21 @@
 
 namespace weft {
 
+// Backend names the kernel interface a carrier does its I/O through.
+enum class Backend : std::uint8_t {
+  // kAuto picks io_uring when it can be set up with the features weft needs, else epoll; the
+  // WEFT_BACKEND environment variable, when set, decides instead (see Config::backend).
+  kAuto,
+  // kIoUring is io_uring; refusing it (seccomp, kernel.io_uring_disabled, an old kernel) makes
+  // weft::run throw std::runtime_error saying why.
+  kIoUring,
+  // kEpoll is readiness polling with epoll, with regular files done on the blocking pool.
+  kEpoll,
+};
+
+// backend_name() is "auto", "io_uring" or "epoll", the spelling WEFT_BACKEND takes.
+const char* backend_name(Backend b) noexcept;
+
 // Config holds the settings of one weft::run(); every field has a usable default.
 struct Config {
   // stack_size is the usable stack of each fiber in bytes, rounded up to whole pages.
@@ -33,13 +48,17 @@ struct Config {
   double fault_rate = 0;
   // fault_seed seeds the random choices of the injected faults (each carrier has its own stream).
   std::uint64_t fault_seed = 0;
+  // backend is the I/O backend; kAuto (the default) honours WEFT_BACKEND when each carrier is
+  // created, even in an explicit Config, so one variable can move a whole test suite to epoll.
+  Backend backend = Backend::kAuto;
 };
 
 // config_from_env() is the default Config with the WEFT_* environment variables applied:
 // WEFT_CARRIERS (0..128), WEFT_STALL_MS (0..3600000), WEFT_DUMP_SIGNAL (a number or a name
-// such as SIGQUIT), WEFT_BLOCKING_THREADS (1..4096), WEFT_STACK_SIZE (bytes) and WEFT_FAULTS
-// (SEED:RATE, a whole number and a probability in 0..1, e.g. 42:0.01); unset or
-// empty variables keep the default, and a bad value throws std::invalid_argument naming it.
+// such as SIGQUIT), WEFT_BLOCKING_THREADS (1..4096), WEFT_STACK_SIZE (bytes), WEFT_BACKEND
+// (auto, io_uring or epoll) and WEFT_FAULTS (SEED:RATE, a whole number and a probability in
+// 0..1, e.g. 42:0.01); unset or empty variables keep the default, and a bad value throws
+// std::invalid_argument naming it.
 Config config_from_env();
 
 }  // namespace weft

@@ -51,8 +51,10 @@ struct RuntimeStats {
   std::size_t io_inflight = 0;
   // timers_pending is how many sleeps and deadlines are armed.
   std::size_t timers_pending = 0;
-  // ring_setup_flags are the IORING_SETUP_* flags the ring was created with.
+  // ring_setup_flags are the IORING_SETUP_* flags the ring was created with (0 on epoll).
   std::uint32_t ring_setup_flags = 0;
+  // backend is the I/O backend the run's first carrier uses (never Backend::kAuto).
+  Backend backend = Backend::kAuto;
   // faults_short is how many reads and writes fault injection shortened (Config::fault_rate).
   std::uint64_t faults_short = 0;
   // faults_eintr is how many I/O calls fault injection failed with -EINTR.
