@@ -93,13 +93,25 @@ EpollReactor::EpollReactor() {
     sys::close(epfd_);
     fail_setup(e, "epoll_ctl(eventfd)");
   }
+  enlist();
 }
 
 EpollReactor::~EpollReactor() {
+  delist();
+  // In a forked child the helper threads counted in offload_busy_ are gone: nothing to wait for.
+  if (forgotten_) return;
   // A helper thread may still be between queueing its result and leaving offload_finished().
   while (offload_busy_.load(std::memory_order_acquire) != 0) sys::yield_thread();
   sys::close(wake_fd_);
   sys::close(epfd_);
+}
+
+void EpollReactor::forget() noexcept {
+  if (forgotten_) return;
+  forgotten_ = true;
+  ::syscall(SYS_close, wake_fd_);
+  ::syscall(SYS_close, epfd_);
+  wake_fd_ = epfd_ = -1;
 }
 
 void EpollReactor::wake() noexcept {

@@ -52,6 +52,9 @@ class EpollReactor final : public Reactor {
   std::size_t inflight() const noexcept override { return inflight_; }
   std::uint64_t submitted() const noexcept override { return submitted_; }
   std::uint32_t setup_flags() const noexcept override { return 0; }
+  // forget() closes this process's copies of the epoll fd and the eventfd: in a forked child
+  // they are the parent's very instance and counter, so an epoll_ctl or a wake would reach it.
+  void forget() noexcept override;
 
   // Offload is one op running on a blocking-pool thread (defined in the .cpp).
   struct Offload;
@@ -83,6 +86,7 @@ class EpollReactor final : public Reactor {
 
   int epfd_ = -1;
   int wake_fd_ = -1;
+  bool forgotten_ = false;
   bool have_pwait2_ = true;
   std::vector<FdWait> fds_;
   std::size_t waiting_ = 0;  // ops in some FdWait list

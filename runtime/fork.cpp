@@ -19,7 +19,8 @@
 #include "fls.hpp"
 #include "scheduler.hpp"
 #include "sys.hpp"
-#include "uring_reactor.hpp"
+#include "backend.hpp"
+#include "reactor.hpp"
 #include "watchdog.hpp"
 
 namespace weft::rt {
@@ -61,7 +62,7 @@ ForkChild after_fork_child(bool fresh_runtime) noexcept {
   // Only this thread exists now, so plain stores suffice for everything below.
   g_fork_epoch.fetch_add(1, std::memory_order_relaxed);
   fls_after_fork_child();
-  UringReactor::forget_all();
+  Reactor::forget_all();
   watchdogs_after_fork();
   Carrier* home = Carrier::current();
   if (home == nullptr) return ForkChild::kNoCarrier;
@@ -81,7 +82,7 @@ ForkChild after_fork_child(bool fresh_runtime) noexcept {
 
 void Carrier::after_fork_child(FiberControl* self) {
   // The old reactor is forgotten already; its queues hold only the parent's operations.
-  reactor_ = std::make_unique<UringReactor>(sched_.config().ring_entries);
+  reactor_ = make_reactor(sched_.config());
   // Everything queued here names fibers the child does not have; nothing of it is read. The
   // locks may have been held by threads that are gone.
   keep(&timers_, sizeof timers_);

@@ -117,6 +117,21 @@ class Reactor {
   // that could touch what the parent shares with the child (runtime/fork.hpp); the reactor is
   // unusable afterwards, and destroying it releases nothing more.
   virtual void forget() noexcept = 0;
+  // forget_all() forgets every reactor of the process, of either backend (in a forked child,
+  // before anything else runs).
+  static void forget_all() noexcept;
+
+ protected:
+  // enlist() adds the reactor to the process's list, once its kernel objects exist.
+  void enlist() noexcept;
+  // delist() removes it again (from the destructor).
+  void delist() noexcept;
+
+ private:
+  // Every live reactor of the process, for forget_all().
+  Reactor* all_prev_ = nullptr;
+  Reactor* all_next_ = nullptr;
+  bool enlisted_ = false;
 };
 
 }  // namespace weft::rt

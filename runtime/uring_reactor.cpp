@@ -52,9 +52,6 @@ void check_ring(io_uring* ring) {
   io_uring_free_probe(probe);
 }
 
-Lock g_all_lock;
-UringReactor* g_all_head = nullptr;
-
 }  // namespace
 
 UringReactor::UringReactor(unsigned entries) {
@@ -99,12 +96,7 @@ UringReactor::UringReactor(unsigned entries) {
         ::madvise(ring_.cq.ring_ptr, ring_.cq.ring_sz, MADV_DONTFORK);
       }
       ::madvise(ring_.sq.sqes, sqes_bytes_, MADV_DONTFORK);
-      {
-        std::lock_guard<Lock> hold(g_all_lock);
-        all_next_ = g_all_head;
-        if (g_all_head != nullptr) g_all_head->all_prev_ = this;
-        g_all_head = this;
-      }
+      enlist();
       wake_op_.kind = OpKind::kRead;
       wake_op_.fd = wake_fd_;
       wake_op_.buf = &wake_buf_;
@@ -120,15 +112,7 @@ UringReactor::UringReactor(unsigned entries) {
 }
 
 UringReactor::~UringReactor() {
-  {
-    std::lock_guard<Lock> hold(g_all_lock);
-    if (all_prev_ != nullptr) {
-      all_prev_->all_next_ = all_next_;
-    } else {
-      g_all_head = all_next_;
-    }
-    if (all_next_ != nullptr) all_next_->all_prev_ = all_prev_;
-  }
+  delist();
   if (forgotten_) return;
   // Exiting the ring cancels the pending eventfd read before the fd goes.
   io_uring_queue_exit(&ring_);
@@ -147,12 +131,6 @@ void UringReactor::forget() noexcept {
   ::syscall(SYS_close, ring_.ring_fd);
   ::syscall(SYS_close, wake_fd_);
   ring_.ring_fd = wake_fd_ = -1;
-}
-
-void UringReactor::forget_all() noexcept {
-  // A thread that held the lock at the fork is gone: only this thread runs in the child now.
-  new (&g_all_lock) Lock();
-  for (UringReactor* r = g_all_head; r != nullptr; r = r->all_next_) r->forget();
 }
 
 void UringReactor::arm_wake() {

@@ -48,8 +48,6 @@ class UringReactor final : public Reactor {
   std::uint32_t setup_flags() const noexcept override { return flags_; }
   void forget() noexcept override;
 
-  // forget_all() forgets every ring of the process, in a forked child before anything else runs.
-  static void forget_all() noexcept;
 
  private:
   io_uring_sqe* get_sqe();
@@ -72,9 +70,6 @@ class UringReactor final : public Reactor {
   bool wake_armed_ = false;
   std::size_t sqes_bytes_ = 0;  // the SQE array's mapping (its size is in the shared ring too)
   bool forgotten_ = false;
-  // Every live reactor of the process, for forget_all().
-  UringReactor* all_prev_ = nullptr;
-  UringReactor* all_next_ = nullptr;
 };
 
 }  // namespace weft::rt

@@ -31,7 +31,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// ring_fds() counts the io_uring fds the process holds.
+// ring_fds() counts the reactors' kernel objects the process holds: io_uring rings, or with
+// WEFT_BACKEND=epoll, epoll instances (each carrier has one of either).
 int ring_fds() {
   int n = 0;
   DIR* d = opendir("/proc/self/fd");
@@ -41,7 +42,10 @@ int ring_fds() {
     char target[64] = {};
     std::snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
     ssize_t len = readlink(path, target, sizeof target - 1);
-    if (len > 0 && std::strstr(target, "io_uring") != nullptr) ++n;
+    if (len > 0 && (std::strstr(target, "io_uring") != nullptr ||
+                    std::strstr(target, "eventpoll") != nullptr)) {
+      ++n;
+    }
   }
   closedir(d);
   return n;

@@ -21,7 +21,9 @@
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,26 +310,27 @@ static void unlock_mu(void) {
   CHECK(pthread_mutex_unlock(&mu) == 0);
 }
 static pthread_t locker_ready_thread;
-static int lock_pipe[2];
+static atomic_int mu_held;
 static void* hold_lock(void* arg) {
   struct Job* j = arg;
   CHECK(pthread_mutex_lock(&mu) == 0);
-  CHECK(write(lock_pipe[1], "l", 1) == 1);
+  atomic_store(&mu_held, 1);
   return sender(j);
 }
 
 static void main_mutex(void) {
   install(SIGUSR1, 0);
-  CHECK(pipe(lock_pipe) == 0);
+  atomic_store(&mu_held, 0);
   struct Job j = {tid(), SYS_futex, SIGUSR1, 0, -1, unlock_mu, 0};
   CHECK(pthread_create(&locker_ready_thread, NULL, hold_lock, &j) == 0);
-  char c;
-  CHECK(read(lock_pipe[0], &c, 1) == 1);
+  // Not read(2): the sender may signal (believing main already waits for the mutex) while main
+  // still waits for this byte, and without SA_RESTART that read would fail with EINTR. A yield is
+  // never interrupted.
+  while (!atomic_load(&mu_held)) sched_yield();
   int r = pthread_mutex_lock(&mu);
   CHECK(pthread_mutex_unlock(&mu) == 0);
   CHECK(pthread_join(locker_ready_thread, NULL) == 0);
   report("pthread_mutex_lock, no SA_RESTART", r, r, &j);
-  close(lock_pipe[0]), close(lock_pipe[1]);
 }
 
 // A thread blocked in read, signalled with pthread_kill or pthread_sigqueue.
@@ -380,7 +383,11 @@ static void thread_read(int flags, int how, const char* what) {
   close(p[0]), close(p[1]), close(ack[0]), close(ack[1]), close(t[0]), close(t[1]);
 }
 
-static void* quick(void* arg) {
+// parked() waits on pipe_r: natively, glibc's pthread_kill on a thread that has already ended
+// returns 0 without checking the signal number, so the thread must still be alive below.
+static void* parked(void* arg) {
+  char c;
+  CHECK(read(pipe_r, &c, 1) == 1);
   return arg;
 }
 
@@ -389,11 +396,11 @@ static void handles(void) {
   int p[2];
   CHECK(pipe(p) == 0);
   pipe_r = p[0];
-  CHECK(pthread_create(&t, NULL, (void* (*)(void*))quick, NULL) == 0);
-  printf("pthread_kill(t, 0) on a live or ended, unjoined thread: %s\n",
-         strerror(pthread_kill(t, 0)));
+  CHECK(pthread_create(&t, NULL, parked, NULL) == 0);
+  printf("pthread_kill(t, 0) on a live thread: %s\n", strerror(pthread_kill(t, 0)));
   printf("pthread_kill(t, 65): %s\n", strerror(pthread_kill(t, 65)));
   printf("pthread_kill(t, 32) (glibc's own): %s\n", strerror(pthread_kill(t, 32)));
+  CHECK(write(p[1], "g", 1) == 1);
   CHECK(pthread_join(t, NULL) == 0);
   // To itself: the handler has run when pthread_kill returns.
   install(SIGUSR1, 0);
