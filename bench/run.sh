@@ -7,7 +7,8 @@
 # reference servers, pinned) and echo_bench.sh again for weft with 2 carriers against 1 at
 # 10,000 connections (unpinned: the client shares both CPUs), shim_bench.sh (examples/blocking_echo
 # under weftrun against native threads and against echo_server, the shim's pass-through cost,
-# the RSS of 10,000 sleeping threads), keeps each one's output in
+# the RSS of 10,000 sleeping threads) and idle_bench.sh (100 busy connections beside 10,000 idle
+# ones), keeps each one's output in
 # bench/out/<name>.txt, and ends with a markdown table (also written to bench/out/summary.md):
 #   what | measured | reference | ratio | target | met?
 # Exit status: non-zero when a benchmark failed to run (crashed, timed out, lost or corrupted
@@ -87,6 +88,7 @@ step carriers_bench 1800 env ECHO_BENCH_PIN=0 ECHO_BENCH_TAG=echo_carriers \
   ECHO_BENCH_SERVERS="weft-c1 weft-c2" ECHO_BENCH_CONNS="$carriers_conns" \
   bash "$here/echo_bench.sh" "$build"
 step shim_bench 3600 bash "$here/shim_bench.sh" "$build"
+step idle_bench 1800 bash "$here/idle_bench.sh" "$build"
 
 rows=()
 unmet=0
@@ -196,6 +198,21 @@ if [[ -n $r ]] && ! [[ " ${failed[*]} " == *" shim_bench "* ]]; then
 else
   row "blocking_echo under weftrun (shim_bench)" "failed" "-" "-" \
     ">= ${shim_target_vs_native}x native" "no"
+fi
+
+# Issue #5: 100 busy connections at full speed while 10,000 idle ones are held open.
+r=$(result idle_bench)
+if [[ -n $r ]] && ! [[ " ${failed[*]} " == *" idle_bench "* ]]; then
+  for s in weft shim; do
+    label="echo_server"
+    [[ $s == shim ]] && label="blocking_echo under weftrun"
+    ratio=$(field "$r" ${s}_ratio)
+    row "$label, 100 busy conns beside 10,000 idle" "$(field "$r" ${s}_idle) msgs/s" \
+      "$(field "$r" ${s}_quiet) msgs/s with no idle conns" "${ratio}x" ">= 0.9x" \
+      "$(yes_no "$ratio >= 0.9")"
+  done
+else
+  row "100 busy conns beside 10,000 idle (idle_bench)" "failed" "-" "-" ">= 0.9x" "no"
 fi
 
 csv=$out/echo.csv

@@ -181,9 +181,11 @@ static int idle(int n_idle, int n_active, int rounds) {
   }
   double secs = now_s() - t0;
   // The idle ones are still connected and still served.
-  char b = 'i', e;
-  send_all(fds[n_idle / 2], &b, 1);
-  recv_all(fds[n_idle / 2], &e, 1, 30);
+  if (n_idle > 0) {
+    char b = 'i', e;
+    send_all(fds[n_idle / 2], &b, 1);
+    recv_all(fds[n_idle / 2], &e, 1, 30);
+  }
   for (int i = 0; i < n_idle; ++i) close(fds[i]);
   printf(
       "hostile idle: %d idle connections held; %d active made %ld round trips: RESULT "
