@@ -54,11 +54,15 @@ constexpr const char* kUsage =
     "      --blocking-threads N  helper threads for calls that cannot yield (1..4096; default\n"
     "                            64)                                           "
     "WEFT_BLOCKING_THREADS\n"
+    "      --backend B           I/O backend: auto (io_uring where the kernel allows it, else\n"
+    "                            epoll), io_uring or epoll (default auto)      WEFT_BACKEND\n"
     "      --faults SEED:RATE    for testing: give each blocking call, with probability RATE\n"
     "                            (0..1), a fault it could have natively: a short count, EINTR,\n"
     "                            a spurious wakeup, a reset connection (default: off)\n"
     "                                                                          WEFT_FAULTS\n"
     "  -h, --help                show this help and exit\n"
+    "\n"
+    "WEFT_DEBUG=1 in the environment logs the backend chosen, and why, once to stderr.\n"
     "\n"
     "Limits: statically linked and setuid programs ignore LD_PRELOAD and run natively;\n"
     "see docs/shim.md for what is interposed and what is not.\n";
@@ -127,7 +131,7 @@ void set(const char* name, const std::string& value) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  enum { kStats = 256, kStall, kDump, kBlocking, kFaults };
+  enum { kStats = 256, kStall, kDump, kBlocking, kFaults, kBackend };
   static const option kOptions[] = {
       {"carriers", required_argument, nullptr, 'c'},
       {"stack-size", required_argument, nullptr, 's'},
@@ -136,6 +140,7 @@ int main(int argc, char** argv) {
       {"dump-signal", required_argument, nullptr, kDump},
       {"blocking-threads", required_argument, nullptr, kBlocking},
       {"faults", required_argument, nullptr, kFaults},
+      {"backend", required_argument, nullptr, kBackend},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
   };
@@ -163,6 +168,9 @@ int main(int argc, char** argv) {
         break;
       case kFaults:
         set("WEFT_FAULTS", optarg);
+        break;
+      case kBackend:
+        set("WEFT_BACKEND", optarg);
         break;
       case 'h':
         std::fputs(kUsage, stdout);

@@ -55,6 +55,8 @@ expect "--stats reports" 0 'weft: stats: 2 carriers, [0-9]+ fibers created' -- \
   "$weftrun" -c 2 --stats true
 expect "--faults reaches the program" 0 '^7:0.5$' -- "$weftrun" --faults 7:0.5 sh -c 'echo "$WEFT_FAULTS"'
 expect "bad --faults" 2 'WEFT_FAULTS="7"' -- "$weftrun" --faults 7 true
+expect "--backend epoll runs on epoll" 0 'weft: stats: .*epoll' -- "$weftrun" --backend epoll --stats true
+expect "bad --backend" 2 'WEFT_BACKEND="uring"' -- "$weftrun" --backend uring true
 # Without weftrun: the shim itself refuses a bad setting before the program runs.
 expect "shim refuses a bad setting" 127 'weft: WEFT_CARRIERS="x"' -- \
   env LD_PRELOAD="$lib" WEFT_CARRIERS=x sh -c 'echo ran'
