@@ -11,48 +11,9 @@
 #include <sys/socket.h>
 #include <cerrno>
 
-#include <weft/blocking.hpp>
-
+#include "offload.hpp"
 #include "real.hpp"
-#include "shim.hpp"
 #include "stats.hpp"
-
-namespace weft::shim {
-namespace {
-
-// Errnos carries the helper thread's errno and h_errno back to the fiber.
-struct Errnos {
-  int err = 0;
-  int herr = 0;
-};
-
-// offload() runs call() on a helper thread and restores the errno and h_errno it left.
-template <class Call>
-auto offload(Sym s, Call call) {
-  if (!on_fiber()) {
-    count(s, Route::kOffFiber);
-    return call();
-  }
-  count(s, Route::kWeft);
-  Errnos left;
-  auto run = [&] {
-    auto r = call();
-    left.err = errno;
-    left.herr = h_errno;
-    return r;
-  };
-  try {
-    auto r = weft::blocking(run);
-    errno = left.err;
-    h_errno = left.herr;
-    return r;
-  } catch (...) {
-    return call();  // no helper thread: hold the carrier rather than fail the lookup
-  }
-}
-
-}  // namespace
-}  // namespace weft::shim
 
 using namespace weft::shim;  // NOLINT: the hooks below are this file's whole content
 
