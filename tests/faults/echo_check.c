@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
     if (pthread_create(&t[i], NULL, run_conn, &c[i]) != 0) return 2;
   }
   size_t verified = 0, wrong = 0;
-  int complete = 0, reset = 0, short_unreset = 0;
+  int complete = 0, reset = 0;
   for (int i = 0; i < conns; ++i) {
     pthread_join(t[i], NULL);
     wrong += c[i].wrong;
@@ -125,6 +125,7 @@ int main(int argc, char** argv) {
   printf(
       "echo_check: %d connections, %d complete, %d reset, %.1f MB echoed and checked, %zu wrong\n",
       conns, complete, reset, (double)verified / (1024 * 1024), wrong);
-  (void)short_unreset;
+  free(c);
+  free(t);
   return wrong == 0 && complete * 2 >= conns ? 0 : 1;
 }

@@ -126,6 +126,8 @@ static int garbage(void) {
   close(g.fd);
   int ok = memcmp(out, in, kSize) == 0;
   printf("hostile garbage: %d bytes of random data echoed %s\n", kSize, ok ? "exactly" : "WRONG");
+  free(out);
+  free(in);
   return ok ? 0 : 1;
 }
 
@@ -187,6 +189,9 @@ static int idle(int n_idle, int n_active, int rounds) {
     recv_all(fds[n_idle / 2], &e, 1, 30);
   }
   for (int i = 0; i < n_idle; ++i) close(fds[i]);
+  free(fds);
+  free(t);
+  free(a);
   printf(
       "hostile idle: %d idle connections held; %d active made %ld round trips: RESULT "
       "msgs_per_s=%.0f\n",
@@ -248,7 +253,7 @@ static int fds_mode(int n, int hold) {
   }
   if (got < hold) {
     printf("hostile fds: only %d of %d connections answered\n", got, hold);
-    return 1;
+    exit(1);
   }
   // Free the server's fds: close the answered ones; the rest must now be served.
   int first = got;
@@ -269,6 +274,8 @@ static int fds_mode(int n, int hold) {
       "hostile fds: %d connections; %d answered while the server was out of fds, %d after "
       "some closed\n",
       n, first, got - first);
+  free(fds);
+  free(answered);
   return got == n ? 0 : 1;
 }
 
