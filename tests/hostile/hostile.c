@@ -12,9 +12,10 @@
 //   hostile noread PORT MB          one connection sends without ever reading; the server must
 //                                   stop taking data (backpressure) well before MB MiB, while a
 //                                   second connection is still echoed
-//   hostile fds PORT N HOLD         opens N connections (more than the server has fds for) and
-//                                   sends a byte on each; once HOLD have their echo, closes them
-//                                   all but the unanswered ones, which must then be answered
+//   hostile fds PORT N              opens N connections (more than the server has fds for) and
+//                                   sends a byte on each; once no more echoes come, some must
+//                                   be missing; it closes the answered ones, and the rest must
+//                                   then be answered
 //   hostile signals PID COUNT       sends COUNT SIGUSR1 to PID as fast as it can
 #include <arpa/inet.h>
 #include <errno.h>
@@ -232,43 +233,50 @@ static int noread(int limit_mb) {
   return ok ? 0 : 1;
 }
 
-static int fds_mode(int n, int hold) {
+// answers() collects the echoes that have come back, until none came for `quiet` seconds (or
+// `limit` seconds passed); returns how many connections have their echo.
+static int answers(int n, const int* fds, char* answered, int got, double quiet, double limit) {
+  double start = now_s(), last = start;
+  while (got < n && now_s() - last < quiet && now_s() - start < limit) {
+    for (int i = 0; i < n; ++i) {
+      if (answered[i]) continue;
+      char c;
+      if (recv(fds[i], &c, 1, MSG_DONTWAIT) == 1) {
+        answered[i] = 1;
+        ++got;
+        last = now_s();
+      }
+    }
+    usleep(10000);
+  }
+  return got;
+}
+
+static int fds_mode(int n) {
   int* fds = malloc(sizeof(int) * (size_t)n);
   char* answered = calloc((size_t)n, 1);
   for (int i = 0; i < n; ++i) {
     fds[i] = dial();
     send_all(fds[i], "x", 1);
   }
-  // Wait until `hold` connections have their echo; the others wait in the listen backlog.
-  int got = 0;
-  double start = now_s();
-  while (got < hold && now_s() - start < 30) {
-    for (int i = 0; i < n; ++i) {
-      if (answered[i]) continue;
-      char c;
-      ssize_t r = recv(fds[i], &c, 1, MSG_DONTWAIT);
-      if (r == 1) answered[i] = 1, ++got;
-    }
-    usleep(10000);
-  }
-  if (got < hold) {
-    printf("hostile fds: only %d of %d connections answered\n", got, hold);
+  // The server answers what its fds allow; the others wait in the listen backlog. Wait until
+  // no more answers come (2 s of quiet), so the server has really run out.
+  int first = answers(n, fds, answered, 0, 2.0, 60.0);
+  if (first == 0 || first == n) {
+    printf("hostile fds: %d of %d connections answered before any closed: the server was %s\n",
+           first, n, first == 0 ? "not serving" : "never out of fds");
     exit(1);
   }
-  // Free the server's fds: close the answered ones; the rest must now be served.
-  int first = got;
+  // Free the server's fds: close the answered connections; the rest must now be served.
   for (int i = 0; i < n; ++i) {
-    if (answered[i]) close(fds[i]);
-  }
-  start = now_s();
-  while (got < n && now_s() - start < 60) {
-    for (int i = 0; i < n; ++i) {
-      if (answered[i]) continue;
-      char c;
-      ssize_t r = recv(fds[i], &c, 1, MSG_DONTWAIT);
-      if (r == 1) answered[i] = 1, ++got, close(fds[i]);
+    if (answered[i]) {
+      close(fds[i]);
+      answered[i] = 2;  // closed
     }
-    usleep(10000);
+  }
+  int got = answers(n, fds, answered, first, 60.0, 60.0);
+  for (int i = 0; i < n; ++i) {
+    if (answered[i] != 2) close(fds[i]);
   }
   printf(
       "hostile fds: %d connections; %d answered while the server was out of fds, %d after "
@@ -300,7 +308,7 @@ int main(int argc, char** argv) {
     return idle(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
   }
   if (strcmp(mode, "noread") == 0 && argc == 4) return noread(atoi(argv[3]));
-  if (strcmp(mode, "fds") == 0 && argc == 5) return fds_mode(atoi(argv[3]), atoi(argv[4]));
+  if (strcmp(mode, "fds") == 0 && argc == 4) return fds_mode(atoi(argv[3]));
   if (strcmp(mode, "signals") == 0 && argc == 4) return signals(atoi(argv[2]), atoi(argv[3]));
   fprintf(stderr, "hostile: bad mode or arguments\n");
   return 2;
