@@ -24,10 +24,11 @@
 # ECHO_BENCH_QUIET_WAIT (30), ECHO_BENCH_MAX_OTHER (10), ECHO_BENCH_RETRIES (3),
 # ECHO_BENCH_PIN (1; 0 runs server and client unpinned, sharing both CPUs), ECHO_BENCH_TAG
 # (echo; the prefix of the output files).
-# A server named weft-cN is weft's echo server with --carriers N (meaningful unpinned).
+# A server named weft-cN is weft's echo server with --carriers N (meaningful unpinned);
+# weft-epoll is weft's echo server on the epoll backend (WEFT_BACKEND=epoll).
 # blocking_echo is examples/blocking_echo (plain C, a pthread per connection) on native threads,
 # blocking_echo-weftrun the same binary under weftrun --carriers 1; it has no --address (it
-# listens on 127.0.0.1) and no SIGTERM handler, so SIGTERM ending it is its clean exit.
+# listens on 127.0.0.1).
 set -euo pipefail
 
 build=${1:-build}
@@ -60,7 +61,7 @@ loadgen=$build/bench/weft-loadgen
 
 server_bin() {
   case $1 in
-    weft | weft-c[0-9]*) echo "$build/examples/echo_server" ;;
+    weft | weft-c[0-9]* | weft-epoll) echo "$build/examples/echo_server" ;;
     blocking_echo | blocking_echo-weftrun) echo "$build/examples/blocking_echo" ;;
     epoll_echo) echo "$build/bench/epoll_echo" ;;
     uring_echo) echo "$build/bench/uring_echo" ;;
@@ -96,6 +97,7 @@ server_cmd() {
   bin=$(server_bin "$1")
   case $1 in
     weft-c[0-9]*) cmd=("$bin" --port 0 --address "$address" --carriers "${1#weft-c}") ;;
+    weft-epoll) cmd=(env WEFT_BACKEND=epoll "$bin" --port 0 --address "$address") ;;
     blocking_echo) cmd=("$bin" -p 0) ;;
     blocking_echo-weftrun) cmd=("$weftrun" --carriers 1 "$bin" -p 0) ;;
     *) cmd=("$bin" --port 0 --address "$address") ;;
