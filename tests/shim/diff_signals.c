@@ -8,7 +8,7 @@
 // Ordering: a sender first waits until the target blocks (natively, /proc/self/task/TID/syscall
 // names the system call it sleeps in; under weftrun on one carrier, a sender that finds itself
 // on the target's OS thread knows the target has yielded, and yields a little more so it
-// reaches its call; on several, the target's carrier sleeps in io_uring_enter). A sender that
+// reaches its call; on several, the target's carrier sleeps in its reactor). A sender that
 // expects EINTR repeats the signal until the target acknowledges, so a signal that came just before
 // the call cannot hang the test; what is printed (one handler run per signal sent, the call's
 // result) does not depend on how often.
@@ -85,10 +85,12 @@ static void wait_blocked(pid_t t, long nr) {
     if (fd >= 0) {
       ssize_t n = read(fd, buf, sizeof buf - 1);
       close(fd);
-      // Under weftrun on several carriers, the target's carrier sleeps in io_uring_enter (426)
-      // once all of its fibers wait.
+      // Under weftrun on several carriers, the target's carrier sleeps in its reactor once all
+      // of its fibers wait: io_uring_enter, or epoll_pwait2 / epoll_wait on the epoll backend.
       long now = strtol(buf, NULL, 10);
-      if (n > 0 && buf[0] >= '0' && buf[0] <= '9' && (now == nr || now == 426)) return;
+      int reactor = now == SYS_io_uring_enter || now == SYS_epoll_pwait2 ||
+                    now == SYS_epoll_wait || now == SYS_epoll_pwait;
+      if (n > 0 && buf[0] >= '0' && buf[0] <= '9' && (now == nr || reactor)) return;
     }
     usleep(1000);
   }
