@@ -14,19 +14,7 @@ faults=${FAULT_ECHO_FAULTS:-20261122:0.003}
 conns=${FAULT_ECHO_CONNS:-16}
 mb=${FAULT_ECHO_MB:-100}
 
-out=$(mktemp -d)
-server_pid=
-cleanup() {
-  [[ -n $server_pid ]] && kill -KILL "$server_pid" 2>/dev/null
-  rm -rf "$out"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  echo "--- server stdout:"; cat "$out/server.out"
-  echo "--- server stderr:"; head -40 "$out/server.err"
-  exit 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/echo_server.sh"
 
 # No stall watchdog: on a loaded box the OS may preempt a carrier for 100 ms, and the spare
 # carrier the watchdog then starts has fds of its own (its ring and eventfd).
@@ -52,29 +40,15 @@ case $mode in
 esac
 server_pid=$!
 
-port=
-for _ in $(seq 1 600); do
-  port=$(grep -o 'listening on [0-9.]*:[0-9]*' "$out/server.out" | sed 's/.*://')
-  [[ -n $port ]] && break
-  kill -0 "$server_pid" 2>/dev/null || fail "the server exited before listening"
-  sleep 0.05
-done
-[[ -n $port ]] || fail "the server did not start listening within 30 s"
+await_port
 
-fds_before=$(ls "/proc/$server_pid/fd" | wc -l)
+fds_before=$(fd_count)
 "$check" "$port" "$conns" "$mb" >"$out/check.out" 2>&1
 check_rc=$?
 cat "$out/check.out"
 ((check_rc == 0)) || fail "echo_check failed (status $check_rc)"
 
-# The server closes each connection after its last echo; give it a moment to get there.
-fds_after=
-for _ in $(seq 1 200); do
-  fds_after=$(ls "/proc/$server_pid/fd" | wc -l)
-  ((fds_after == fds_before)) && break
-  sleep 0.05
-done
-((fds_after == fds_before)) || fail "the server has $fds_after fds open, $fds_before before the run"
+await_fds "$fds_before"
 
 if [[ $mode == echo_server ]]; then
   kill -TERM "$server_pid"
@@ -82,15 +56,7 @@ else
   # One more connection, closed at once, is the one that makes blocking_echo exit.
   exec 3<>"/dev/tcp/127.0.0.1/$port" && exec 3>&-
 fi
-for _ in $(seq 1 200); do
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.05
-done
-kill -0 "$server_pid" 2>/dev/null && fail "the server did not exit"
-wait "$server_pid"
-rc=$?
-server_pid=
-((rc == 0)) || fail "the server exited with status $rc"
+await_exit
 
 line=$(grep -o 'faults injected: .*' "$out/server.err")
 [[ -n $line ]] || fail "the server reported no injected faults"

@@ -21,19 +21,7 @@ hostile=$1 case_=$2 check=${3:-}
 # ThreadSanitizer gives up beyond about 8,000 threads, and counts fibers as threads.
 idle=${HOSTILE_IDLE:-10000}
 
-out=$(mktemp -d)
-server_pid=
-cleanup() {
-  [[ -n $server_pid ]] && kill -KILL "$server_pid" 2>/dev/null
-  rm -rf "$out"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  echo "--- server stdout:"; cat "$out/server.out"
-  echo "--- server stderr:"; head -40 "$out/server.err"
-  exit 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/echo_server.sh"
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [[ $case_ == idle ]] && (($(ulimit -n) < idle + 300)); then
@@ -45,16 +33,9 @@ nofile=$(ulimit -n)
 (ulimit -n "$nofile" && exec "${server[@]}") >"$out/server.out" 2>"$out/server.err" </dev/null &
 server_pid=$!
 
-port=
-for _ in $(seq 1 600); do
-  port=$(grep -o 'listening on [0-9.]*:[0-9]*' "$out/server.out" | sed 's/.*://')
-  [[ -n $port ]] && break
-  kill -0 "$server_pid" 2>/dev/null || fail "the server exited before listening"
-  sleep 0.05
-done
-[[ -n $port ]] || fail "the server did not start listening within 30 s"
+await_port
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$server_pid/status"; }
-fds_before=$(ls "/proc/$server_pid/fd" | wc -l)
+fds_before=$(fd_count)
 rss_before=$(rss_kib)
 
 case $case_ in
@@ -84,24 +65,10 @@ case $case_ in
 esac
 
 kill -0 "$server_pid" 2>/dev/null || fail "the server died"
-fds_after=
-for _ in $(seq 1 200); do
-  fds_after=$(ls "/proc/$server_pid/fd" | wc -l)
-  ((fds_after == fds_before)) && break
-  sleep 0.05
-done
-((fds_after == fds_before)) || fail "the server has $fds_after fds open, $fds_before before"
+await_fds "$fds_before"
 
 kill -TERM "$server_pid"
-for _ in $(seq 1 200); do
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.05
-done
-kill -0 "$server_pid" 2>/dev/null && fail "the server did not exit within 10 s of SIGTERM"
-wait "$server_pid"
-rc=$?
-server_pid=
-((rc == 0)) || fail "the server exited with status $rc after SIGTERM"
+await_exit
 if [[ $case_ == signals ]]; then
   grep -q 'stopped ([1-9][0-9]* SIGUSR1 received)' "$out/server.out" "$out/server.err" ||
     fail "the server's SIGUSR1 handler never ran"
