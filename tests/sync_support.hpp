@@ -53,6 +53,21 @@ inline int waiting_in(const std::string& what) {
   return n;
 }
 
+// blocked_named() says whether fiber_dump() shows the caller's run's fiber called name blocked
+// in what; a fiber shows as blocked only once it is on the primitive's wait list.
+inline bool blocked_named(const std::string& name, const std::string& what) {
+  std::string dump = weft::fiber_dump();
+  std::size_t at = dump.find("\"" + name + "\" carrier ");
+  if (at == std::string::npos) return false;
+  std::size_t eol = dump.find('\n', at);
+  std::string line = dump.substr(at, eol == std::string::npos ? std::string::npos : eol - at);
+  std::string needle = ": blocked in " + what;
+  std::size_t hit = line.find(needle);
+  if (hit == std::string::npos) return false;
+  std::size_t after = hit + needle.size();
+  return after == line.size() || line[after] == ' ';
+}
+
 // await_waiting() sleeps in 1 ms steps until at least n fibers of the run are blocked in what,
 // or 10 s have passed: a settle that holds however slow a (sanitized) carrier is to park.
 inline void await_waiting(const std::string& what, int n) {
