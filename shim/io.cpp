@@ -219,11 +219,6 @@ long weft_readv(int fd, const iovec* iov, int count) noexcept {
   return expired(interruptible(mode(d), [&] { return weft::readv(fd, iov, count, d); }), d);
 }
 
-long weft_recv(int fd, void* buf, std::size_t n, int flags) noexcept {
-  weft::Deadline d = rx(fd);
-  return expired(interruptible(mode(d), [&] { return weft::recv(fd, buf, n, flags, d); }), d);
-}
-
 long weft_recvmsg(int fd, msghdr* msg, int flags) noexcept {
   weft::Deadline d = rx(fd);
   return expired(interruptible(mode(d), [&] { return weft::recvmsg(fd, msg, flags, d); }), d);
@@ -254,6 +249,59 @@ long weft_connect(int fd, const sockaddr* addr, socklen_t len, const weft::Deadl
   });
 }
 
+// The hooks that come in several flavours (pread and pread64, the _chk forms that fortified
+// builds call) share one body each, told apart by the symbol they count.
+
+// read_as() is read(2) counted as s.
+ssize_t read_as(Sym s, int fd, void* buf, size_t n) noexcept {
+  if (route(s, fd) != Route::kWeft) return pass(WEFT_REAL(read), SYS_read, fd, buf, n);
+  ErrnoScope e;
+  return e.result<ssize_t>(weft_read(fd, buf, n));
+}
+
+// pread_as() is pread(2) counted as s, passing through to real.
+ssize_t pread_as(Sym s, decltype(&::pread64) real, int fd, void* buf, size_t n,
+                 off64_t offset) noexcept {
+  if (route(s, fd) != Route::kWeft) return pass(real, SYS_pread64, fd, buf, n, offset);
+  ErrnoScope e;
+  return e.result<ssize_t>(weft::pread(fd, buf, n, offset));
+}
+
+// pwrite_as() is pwrite(2) counted as s, passing through to real.
+ssize_t pwrite_as(Sym s, decltype(&::pwrite64) real, int fd, const void* buf, size_t n,
+                  off64_t offset) noexcept {
+  if (route(s, fd) != Route::kWeft) return pass(real, SYS_pwrite64, fd, buf, n, offset);
+  ErrnoScope e;
+  return e.result<ssize_t>(weft::pwrite(fd, buf, n, offset));
+}
+
+// recvfrom_as() is recvfrom(2) counted as s; recv is recvfrom without an address.
+ssize_t recvfrom_as(Sym s, int fd, void* buf, size_t n, int flags, sockaddr* addr,
+                    socklen_t* addrlen) noexcept {
+  if (route(s, fd, (flags & MSG_DONTWAIT) != 0) != Route::kWeft) {
+    return pass(WEFT_REAL(recvfrom), SYS_recvfrom, fd, buf, n, flags, addr, addrlen);
+  }
+  ErrnoScope e;
+  return e.result<ssize_t>(weft_recvfrom(fd, buf, n, flags, addr, addrlen));
+}
+
+// sendto_as() is sendto(2) counted as s; send is sendto without an address. It goes through
+// sendmsg, which carries one.
+ssize_t sendto_as(Sym s, int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
+                  socklen_t addrlen) noexcept {
+  if (route(s, fd, (flags & MSG_DONTWAIT) != 0) != Route::kWeft) {
+    return pass(WEFT_REAL(sendto), SYS_sendto, fd, buf, n, flags, addr, addrlen);
+  }
+  ErrnoScope e;
+  iovec iov{const_cast<void*>(buf), n};
+  msghdr m{};
+  m.msg_name = const_cast<sockaddr*>(addr);
+  m.msg_namelen = addr != nullptr ? addrlen : 0;
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  return e.result<ssize_t>(sigpipe(weft_sendmsg(fd, &m, flags), flags));
+}
+
 }  // namespace
 }  // namespace weft::shim
 
@@ -262,68 +310,38 @@ using namespace weft::shim;  // NOLINT: the hooks below are this file's whole co
 extern "C" {
 
 WEFT_EXPORT ssize_t read(int fd, void* buf, size_t n) {
-  if (route(Sym::read, fd) != Route::kWeft) return pass(WEFT_REAL(read), SYS_read, fd, buf, n);
-  ErrnoScope e;
-  return e.result<ssize_t>(weft_read(fd, buf, n));
+  return read_as(Sym::read, fd, buf, n);
 }
 
 WEFT_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
   if (n > buflen) __chk_fail();
-  if (route(Sym::__read_chk, fd) != Route::kWeft) {
-    return pass(WEFT_REAL(read), SYS_read, fd, buf, n);
-  }
-  ErrnoScope e;
-  return e.result<ssize_t>(weft_read(fd, buf, n));
+  return read_as(Sym::__read_chk, fd, buf, n);
 }
 
 WEFT_EXPORT ssize_t pread(int fd, void* buf, size_t n, off_t offset) {
-  if (route(Sym::pread, fd) != Route::kWeft) {
-    return pass(WEFT_REAL(pread), SYS_pread64, fd, buf, n, offset);
-  }
-  ErrnoScope e;
-  return e.result<ssize_t>(weft::pread(fd, buf, n, offset));
+  return pread_as(Sym::pread, WEFT_REAL(pread), fd, buf, n, offset);
 }
 
 WEFT_EXPORT ssize_t pread64(int fd, void* buf, size_t n, off64_t offset) {
-  if (route(Sym::pread64, fd) != Route::kWeft) {
-    return pass(WEFT_REAL(pread64), SYS_pread64, fd, buf, n, offset);
-  }
-  ErrnoScope e;
-  return e.result<ssize_t>(weft::pread(fd, buf, n, offset));
+  return pread_as(Sym::pread64, WEFT_REAL(pread64), fd, buf, n, offset);
 }
 
 WEFT_EXPORT ssize_t __pread_chk(int fd, void* buf, size_t n, off_t offset, size_t buflen) {
   if (n > buflen) __chk_fail();
-  if (route(Sym::__pread_chk, fd) != Route::kWeft) {
-    return pass(WEFT_REAL(pread), SYS_pread64, fd, buf, n, offset);
-  }
-  ErrnoScope e;
-  return e.result<ssize_t>(weft::pread(fd, buf, n, offset));
+  return pread_as(Sym::__pread_chk, WEFT_REAL(pread), fd, buf, n, offset);
 }
 
 WEFT_EXPORT ssize_t __pread64_chk(int fd, void* buf, size_t n, off64_t offset, size_t buflen) {
   if (n > buflen) __chk_fail();
-  if (route(Sym::__pread64_chk, fd) != Route::kWeft) {
-    return pass(WEFT_REAL(pread64), SYS_pread64, fd, buf, n, offset);
-  }
-  ErrnoScope e;
-  return e.result<ssize_t>(weft::pread(fd, buf, n, offset));
+  return pread_as(Sym::__pread64_chk, WEFT_REAL(pread64), fd, buf, n, offset);
 }
 
 WEFT_EXPORT ssize_t pwrite(int fd, const void* buf, size_t n, off_t offset) {
-  if (route(Sym::pwrite, fd) != Route::kWeft) {
-    return pass(WEFT_REAL(pwrite), SYS_pwrite64, fd, buf, n, offset);
-  }
-  ErrnoScope e;
-  return e.result<ssize_t>(weft::pwrite(fd, buf, n, offset));
+  return pwrite_as(Sym::pwrite, WEFT_REAL(pwrite), fd, buf, n, offset);
 }
 
 WEFT_EXPORT ssize_t pwrite64(int fd, const void* buf, size_t n, off64_t offset) {
-  if (route(Sym::pwrite64, fd) != Route::kWeft) {
-    return pass(WEFT_REAL(pwrite64), SYS_pwrite64, fd, buf, n, offset);
-  }
-  ErrnoScope e;
-  return e.result<ssize_t>(weft::pwrite(fd, buf, n, offset));
+  return pwrite_as(Sym::pwrite64, WEFT_REAL(pwrite64), fd, buf, n, offset);
 }
 
 WEFT_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
@@ -352,39 +370,23 @@ WEFT_EXPORT ssize_t writev(int fd, const iovec* iov, int count) {
 }
 
 WEFT_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
-  if (route(Sym::recv, fd, (flags & MSG_DONTWAIT) != 0) != Route::kWeft) {
-    return pass(WEFT_REAL(recvfrom), SYS_recvfrom, fd, buf, n, flags, nullptr, nullptr);
-  }
-  ErrnoScope e;
-  return e.result<ssize_t>(weft_recv(fd, buf, n, flags));
+  return recvfrom_as(Sym::recv, fd, buf, n, flags, nullptr, nullptr);
 }
 
 WEFT_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
   if (n > buflen) __chk_fail();
-  if (route(Sym::__recv_chk, fd, (flags & MSG_DONTWAIT) != 0) != Route::kWeft) {
-    return pass(WEFT_REAL(recvfrom), SYS_recvfrom, fd, buf, n, flags, nullptr, nullptr);
-  }
-  ErrnoScope e;
-  return e.result<ssize_t>(weft_recv(fd, buf, n, flags));
+  return recvfrom_as(Sym::__recv_chk, fd, buf, n, flags, nullptr, nullptr);
 }
 
 WEFT_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr,
                              socklen_t* addrlen) {
-  if (route(Sym::recvfrom, fd, (flags & MSG_DONTWAIT) != 0) != Route::kWeft) {
-    return pass(WEFT_REAL(recvfrom), SYS_recvfrom, fd, buf, n, flags, addr, addrlen);
-  }
-  ErrnoScope e;
-  return e.result<ssize_t>(weft_recvfrom(fd, buf, n, flags, addr, addrlen));
+  return recvfrom_as(Sym::recvfrom, fd, buf, n, flags, addr, addrlen);
 }
 
 WEFT_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags,
                                    sockaddr* addr, socklen_t* addrlen) {
   if (n > buflen) __chk_fail();
-  if (route(Sym::__recvfrom_chk, fd, (flags & MSG_DONTWAIT) != 0) != Route::kWeft) {
-    return pass(WEFT_REAL(recvfrom), SYS_recvfrom, fd, buf, n, flags, addr, addrlen);
-  }
-  ErrnoScope e;
-  return e.result<ssize_t>(weft_recvfrom(fd, buf, n, flags, addr, addrlen));
+  return recvfrom_as(Sym::__recvfrom_chk, fd, buf, n, flags, addr, addrlen);
 }
 
 WEFT_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
@@ -396,30 +398,12 @@ WEFT_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
 }
 
 WEFT_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
-  if (route(Sym::send, fd, (flags & MSG_DONTWAIT) != 0) != Route::kWeft) {
-    return pass(WEFT_REAL(sendto), SYS_sendto, fd, buf, n, flags, nullptr, 0);
-  }
-  ErrnoScope e;
-  iovec iov{const_cast<void*>(buf), n};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  return e.result<ssize_t>(sigpipe(weft_sendmsg(fd, &m, flags), flags));
+  return sendto_as(Sym::send, fd, buf, n, flags, nullptr, 0);
 }
 
 WEFT_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
                            socklen_t addrlen) {
-  if (route(Sym::sendto, fd, (flags & MSG_DONTWAIT) != 0) != Route::kWeft) {
-    return pass(WEFT_REAL(sendto), SYS_sendto, fd, buf, n, flags, addr, addrlen);
-  }
-  ErrnoScope e;
-  iovec iov{const_cast<void*>(buf), n};
-  msghdr m{};
-  m.msg_name = const_cast<sockaddr*>(addr);
-  m.msg_namelen = addr != nullptr ? addrlen : 0;
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  return e.result<ssize_t>(sigpipe(weft_sendmsg(fd, &m, flags), flags));
+  return sendto_as(Sym::sendto, fd, buf, n, flags, addr, addrlen);
 }
 
 WEFT_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
