@@ -292,47 +292,30 @@ WEFT_EXPORT int pthread_rwlock_destroy(pthread_rwlock_t* l) noexcept {
   return 0;
 }
 
-WEFT_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t* l) noexcept {
-  WEFT_RW_LIBC(pthread_rwlock_rdlock, l);
-  return rdlock(l, WaitLimit::forever());
-}
+// WEFT_RW_FAMILY defines the four ways to take the lock for reading (rd) or writing (wr):
+// wait, try, wait until a CLOCK_REALTIME time, and wait until a time on a given clock.
+#define WEFT_RW_FAMILY(rw)                                                                     \
+  WEFT_EXPORT int pthread_rwlock_##rw##lock(pthread_rwlock_t* l) noexcept {                    \
+    WEFT_RW_LIBC(pthread_rwlock_##rw##lock, l);                                                \
+    return rw##lock(l, WaitLimit::forever());                                                  \
+  }                                                                                            \
+  WEFT_EXPORT int pthread_rwlock_try##rw##lock(pthread_rwlock_t* l) noexcept {                 \
+    WEFT_RW_LIBC(pthread_rwlock_try##rw##lock, l);                                             \
+    return rw##lock(l, WaitLimit::now());                                                      \
+  }                                                                                            \
+  WEFT_EXPORT int pthread_rwlock_timed##rw##lock(pthread_rwlock_t* l,                          \
+                                                 const timespec* abstime) noexcept {           \
+    WEFT_RW_LIBC(pthread_rwlock_timed##rw##lock, l, abstime);                                  \
+    return timed(rw##lock, l, CLOCK_REALTIME, abstime);                                        \
+  }                                                                                            \
+  WEFT_EXPORT int pthread_rwlock_clock##rw##lock(pthread_rwlock_t* l, clockid_t clock,         \
+                                                 const timespec* abstime) noexcept {           \
+    WEFT_RW_LIBC(pthread_rwlock_clock##rw##lock, l, clock, abstime);                           \
+    return timed(rw##lock, l, clock, abstime);                                                 \
+  }
 
-WEFT_EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t* l) noexcept {
-  WEFT_RW_LIBC(pthread_rwlock_tryrdlock, l);
-  return rdlock(l, WaitLimit::now());
-}
-
-WEFT_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t* l, const timespec* abstime) noexcept {
-  WEFT_RW_LIBC(pthread_rwlock_timedrdlock, l, abstime);
-  return timed(rdlock, l, CLOCK_REALTIME, abstime);
-}
-
-WEFT_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t* l, clockid_t clock,
-                                           const timespec* abstime) noexcept {
-  WEFT_RW_LIBC(pthread_rwlock_clockrdlock, l, clock, abstime);
-  return timed(rdlock, l, clock, abstime);
-}
-
-WEFT_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t* l) noexcept {
-  WEFT_RW_LIBC(pthread_rwlock_wrlock, l);
-  return wrlock(l, WaitLimit::forever());
-}
-
-WEFT_EXPORT int pthread_rwlock_trywrlock(pthread_rwlock_t* l) noexcept {
-  WEFT_RW_LIBC(pthread_rwlock_trywrlock, l);
-  return wrlock(l, WaitLimit::now());
-}
-
-WEFT_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t* l, const timespec* abstime) noexcept {
-  WEFT_RW_LIBC(pthread_rwlock_timedwrlock, l, abstime);
-  return timed(wrlock, l, CLOCK_REALTIME, abstime);
-}
-
-WEFT_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t* l, clockid_t clock,
-                                           const timespec* abstime) noexcept {
-  WEFT_RW_LIBC(pthread_rwlock_clockwrlock, l, clock, abstime);
-  return timed(wrlock, l, clock, abstime);
-}
+WEFT_RW_FAMILY(rd)
+WEFT_RW_FAMILY(wr)
 
 WEFT_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t* l) noexcept {
   WEFT_RW_LIBC(pthread_rwlock_unlock, l);
