@@ -365,13 +365,8 @@ void EpollReactor::hand_back(FiberQueue& ready) noexcept {
     list = op->backend_next;
     op->backend_next = nullptr;
     op->backend_state = epoll::kIdle;
-    op->completed = true;
     inflight_ = inflight_ - 1;
-    FiberControl* w = op->waiter;
-    if (w != nullptr && w->state_ == FiberState::kBlocked) {
-      w->state_ = FiberState::kReady;
-      ready.push(w);
-    }
+    hand_over(op, ready);
   }
 }
 

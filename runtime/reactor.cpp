@@ -13,6 +13,15 @@ Reactor* g_all_head = nullptr;
 
 }  // namespace
 
+void Reactor::hand_over(IoOp* op, FiberQueue& ready) noexcept {
+  op->completed = true;
+  FiberControl* w = op->waiter;
+  if (w != nullptr && w->state_ == FiberState::kBlocked) {
+    w->state_ = FiberState::kReady;
+    ready.push(w);
+  }
+}
+
 void Reactor::enlist() noexcept {
   std::lock_guard<Lock> hold(g_all_lock);
   all_next_ = g_all_head;

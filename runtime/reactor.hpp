@@ -122,6 +122,9 @@ class Reactor {
   static void forget_all() noexcept;
 
  protected:
+  // hand_over() marks op done and makes its waiter ready, if it still waits; the backend has
+  // stored op->res and counts op out of inflight() itself.
+  static void hand_over(IoOp* op, FiberQueue& ready) noexcept;
   // enlist() adds the reactor to the process's list, once its kernel objects exist.
   void enlist() noexcept;
   // delist() removes it again (from the destructor).

@@ -270,13 +270,8 @@ void UringReactor::reap(FiberQueue& ready) noexcept {
       continue;
     }
     op->res = cqe->res;
-    op->completed = true;
     inflight_ = inflight_ - 1;
-    FiberControl* w = op->waiter;
-    if (w != nullptr && w->state_ == FiberState::kBlocked) {
-      w->state_ = FiberState::kReady;
-      ready.push(w);
-    }
+    hand_over(op, ready);
   }
   io_uring_cq_advance(&ring_, seen);
 }
