@@ -161,19 +161,8 @@ Attempt try_connect(IoOp& op) noexcept {
 }  // namespace
 
 std::uint32_t interest(const IoOp& op) noexcept {
-  switch (op.kind) {
-    case OpKind::kWrite:
-    case OpKind::kWritev:
-    case OpKind::kSend:
-    case OpKind::kSendmsg:
-    case OpKind::kConnect:
-      return EPOLLOUT;
-    case OpKind::kPoll:
-      // poll(2) and epoll share the bit values; POLLNVAL has no epoll twin.
-      return static_cast<std::uint16_t>(op.events) & ~static_cast<std::uint32_t>(POLLNVAL);
-    default:
-      return EPOLLIN;
-  }
+  // poll(2) and epoll share the bit values; POLLNVAL has no epoll twin.
+  return static_cast<std::uint16_t>(poll_events(op)) & ~static_cast<std::uint32_t>(POLLNVAL);
 }
 
 int poll_result(const IoOp& op, std::uint32_t ready) noexcept {

@@ -16,21 +16,6 @@
 namespace weft::rt {
 namespace {
 
-short wanted_events(const IoOp& op) noexcept {
-  switch (op.kind) {
-    case OpKind::kWrite:
-    case OpKind::kWritev:
-    case OpKind::kSend:
-    case OpKind::kSendmsg:
-    case OpKind::kConnect:
-      return POLLOUT;
-    case OpKind::kPoll:
-      return op.events;
-    default:
-      return POLLIN;
-  }
-}
-
 long syscall_ret(long r) noexcept {
   return r < 0 ? -errno : r;
 }
@@ -118,7 +103,7 @@ long connect_with_deadline(IoOp& op, const Deadline& deadline) noexcept {
 long blocking_op(IoOp& op, const Deadline& deadline) noexcept {
   if (!deadline.is_set()) return perform(op);
   if (op.kind == OpKind::kConnect) return connect_with_deadline(op, deadline);
-  long r = wait_ready(op, wanted_events(op), deadline);
+  long r = wait_ready(op, poll_events(op), deadline);
   if (r < 0 || op.kind == OpKind::kPoll) return r;
   return perform(op);
 }

@@ -1,5 +1,6 @@
 #include "reactor.hpp"
 
+#include <poll.h>
 #include <mutex>
 #include <new>
 
@@ -12,6 +13,21 @@ Lock g_all_lock;
 Reactor* g_all_head = nullptr;
 
 }  // namespace
+
+short poll_events(const IoOp& op) noexcept {
+  switch (op.kind) {
+    case OpKind::kWrite:
+    case OpKind::kWritev:
+    case OpKind::kSend:
+    case OpKind::kSendmsg:
+    case OpKind::kConnect:
+      return POLLOUT;
+    case OpKind::kPoll:
+      return op.events;
+    default:
+      return POLLIN;
+  }
+}
 
 void Reactor::hand_over(IoOp* op, FiberQueue& ready) noexcept {
   op->completed = true;

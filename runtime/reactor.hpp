@@ -89,6 +89,10 @@ struct IoOp {
   static constexpr std::uint64_t kCurrentPosition = ~std::uint64_t{0};
 };
 
+// poll_events() is the poll(2) events op waits for before it can make progress: POLLOUT for
+// the kinds that send, POLLIN for those that receive, and the caller's own for a poll.
+short poll_events(const IoOp& op) noexcept;
+
 // Reactor is the interface of an I/O backend.
 class Reactor {
  public:
