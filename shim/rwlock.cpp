@@ -140,32 +140,25 @@ int wait_queued(RwWords& w, WaitNode& node, const WaitLimit& limit) noexcept {
   return ETIMEDOUT;
 }
 
-int rdlock(pthread_rwlock_t* l, const WaitLimit& limit) noexcept {
-  RwWords& w = words(l);
-  std::uint32_t s = w.state.load(std::memory_order_relaxed);
-  while ((s & (kWriter | kWaiting)) == 0 && (s & kReaders) != kReaders) {
-    if (w.state.compare_exchange_weak(s, s + 1, std::memory_order_acquire)) return 0;
-  }
-  std::uintptr_t self = static_cast<std::uintptr_t>(pthread_self());
-  if ((s & kWriter) != 0 && w.writer.load(std::memory_order_relaxed) == self) return EDEADLK;
-  rt::Waiter fiber_waiter("rwlock read", &w);
-  WaitNode node(on_fiber() ? &fiber_waiter : nullptr, kReaderToken);
+// What an attempt to take the lock under the guard came to, besides 0 (taken) or an error.
+constexpr int kMustWait = -1;  // not to be had now: queue
+constexpr int kLost = -2;      // a compare-and-swap lost a race: look again
+
+// take_or_wait() is the slow path of rdlock() and wrlock(): under the guard, attempt(s) tries
+// to take the lock in state s; while it must wait the caller queues node, unless limit says
+// not to wait at all. While nobody waits the lock-free paths may still change the state: every
+// change here is a compare-and-swap until the waiting bit (which stops them) is set.
+template <class Attempt>
+int take_or_wait(RwWords& w, WaitNode& node, const WaitLimit& limit, Attempt attempt) noexcept {
   rt::Lock& g = guard(&w.guard);
   g.lock();
-  // While nobody waits the lock-free paths may still change the state: every change here is a
-  // compare-and-swap until the waiting bit (which stops them) is set.
   for (;;) {
-    s = w.state.load(std::memory_order_relaxed);
-    if ((s & kWriter) == 0 && !(writers_first(w) && has_queued_writer(w))) {
-      if ((s & kReaders) == kReaders) {
-        g.unlock();
-        return EAGAIN;
-      }
-      if (w.state.compare_exchange_weak(s, s + 1, std::memory_order_acquire)) {
-        g.unlock();
-        return 0;
-      }
-      continue;
+    std::uint32_t s = w.state.load(std::memory_order_relaxed);
+    int r = attempt(s);
+    if (r == kLost) continue;
+    if (r != kMustWait) {
+      g.unlock();
+      return r;
     }
     if (limit.kind == WaitLimit::kNow) {
       g.unlock();
@@ -176,6 +169,23 @@ int rdlock(pthread_rwlock_t* l, const WaitLimit& limit) noexcept {
   w.waiters.push(&node);
   g.unlock();
   return wait_queued(w, node, limit);
+}
+
+int rdlock(pthread_rwlock_t* l, const WaitLimit& limit) noexcept {
+  RwWords& w = words(l);
+  std::uint32_t s = w.state.load(std::memory_order_relaxed);
+  while ((s & (kWriter | kWaiting)) == 0 && (s & kReaders) != kReaders) {
+    if (w.state.compare_exchange_weak(s, s + 1, std::memory_order_acquire)) return 0;
+  }
+  std::uintptr_t self = static_cast<std::uintptr_t>(pthread_self());
+  if ((s & kWriter) != 0 && w.writer.load(std::memory_order_relaxed) == self) return EDEADLK;
+  rt::Waiter fiber_waiter("rwlock read", &w);
+  WaitNode node(on_fiber() ? &fiber_waiter : nullptr, kReaderToken);
+  return take_or_wait(w, node, limit, [&](std::uint32_t& now) {
+    if ((now & kWriter) != 0 || (writers_first(w) && has_queued_writer(w))) return kMustWait;
+    if ((now & kReaders) == kReaders) return EAGAIN;
+    return w.state.compare_exchange_weak(now, now + 1, std::memory_order_acquire) ? 0 : kLost;
+  });
 }
 
 int wrlock(pthread_rwlock_t* l, const WaitLimit& limit) noexcept {
@@ -189,27 +199,14 @@ int wrlock(pthread_rwlock_t* l, const WaitLimit& limit) noexcept {
   if ((free & kWriter) != 0 && w.writer.load(std::memory_order_relaxed) == self) return EDEADLK;
   rt::Waiter fiber_waiter("rwlock write", &w);
   WaitNode node(on_fiber() ? &fiber_waiter : nullptr, self);
-  rt::Lock& g = guard(&w.guard);
-  g.lock();
-  for (;;) {
-    std::uint32_t s = w.state.load(std::memory_order_relaxed);
-    if ((s & (kWriter | kReaders)) == 0 && w.waiters.head == nullptr) {
-      if (w.state.compare_exchange_weak(s, s | kWriter, std::memory_order_acquire)) {
-        w.writer.store(self, std::memory_order_relaxed);
-        g.unlock();
-        return 0;
-      }
-      continue;
+  return take_or_wait(w, node, limit, [&](std::uint32_t& now) {
+    if ((now & (kWriter | kReaders)) != 0 || w.waiters.head != nullptr) return kMustWait;
+    if (!w.state.compare_exchange_weak(now, now | kWriter, std::memory_order_acquire)) {
+      return kLost;
     }
-    if (limit.kind == WaitLimit::kNow) {
-      g.unlock();
-      return EBUSY;
-    }
-    if (w.state.compare_exchange_weak(s, s | kWaiting, std::memory_order_relaxed)) break;
-  }
-  w.waiters.push(&node);
-  g.unlock();
-  return wait_queued(w, node, limit);
+    w.writer.store(self, std::memory_order_relaxed);
+    return 0;
+  });
 }
 
 int unlock(pthread_rwlock_t* l) noexcept {
