@@ -1,5 +1,6 @@
 // diff_rwlock: pthread rwlocks -- readers share, writers exclude (held across blocking calls),
-// try/timed/clock variants, EDEADLK, recursive read locks. Plain C with no weft header.
+// try/timed/clock variants, EDEADLK, recursive read locks, a waiting writer keeping new readers
+// out under the writer-preferring kind. Plain C with no weft header.
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -93,6 +94,12 @@ static void* read_then_unlock(void* arg) {
   return (void*)(long)r;
 }
 
+static void* write_then_unlock(void* arg) {
+  int r = pthread_rwlock_wrlock(arg);
+  if (r == 0) pthread_rwlock_unlock(arg);
+  return (void*)(long)r;
+}
+
 static long other(void* (*fn)(void*), void* arg) {
   pthread_t t;
   void* r;
@@ -140,7 +147,21 @@ int main(void) {
   CHECK(pthread_rwlock_rdlock(&l) == 0);
   printf("writer-preferring, read-locked: tryrdlock %s, trywrlock %s\n",
          strerror((int)other(try_read, &l)), strerror((int)other(try_write, &l)));
+  // Once a writer waits, new readers queue behind it: tryrdlock says EBUSY. Nothing shows when
+  // the writer starts waiting, so ask until then (10 s at most, then the line differs).
+  pthread_t waiting_writer;
+  CHECK(pthread_create(&waiting_writer, NULL, write_then_unlock, &l) == 0);
+  int kept_out = 0;
+  for (int i = 0; i < 10000 && !kept_out; ++i) {
+    kept_out = other(try_read, &l) == EBUSY;
+    if (!kept_out) usleep(1000);
+  }
+  printf("writer-preferring, a writer waits: new readers %s\n",
+         kept_out ? "are kept out" : "still get in");
   CHECK(pthread_rwlock_unlock(&l) == 0);
+  void* wrote;
+  CHECK(pthread_join(waiting_writer, &wrote) == 0);
+  printf("then the writer gets the lock -> %s\n", strerror((int)(long)wrote));
   pthread_rwlockattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
   pthread_rwlock_t ps;
   CHECK(pthread_rwlock_init(&ps, &attr) == 0);
