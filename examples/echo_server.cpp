@@ -100,11 +100,19 @@ int listen_on(const Options& o) {
                  std::strerror(errno));
     std::exit(1);
   }
+  return fd;
+}
+
+// announce() prints "listening on ADDR:PORT", the line scripts wait for. It is called from the
+// run's main fiber, not before weft::run: by then every carrier and its ring or epoll set exists,
+// so a script that counts the server's fds right after the line (tests/lib/echo_server.sh) sees
+// all of the runtime's own fds, not a count taken halfway through its start.
+void announce(const Options& o, int fd) {
+  sockaddr_in addr{};
   socklen_t len = sizeof addr;
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   std::printf("listening on %s:%d\n", o.address.c_str(), ntohs(addr.sin_port));
   std::fflush(stdout);
-  return fd;
 }
 
 void serve(int fd) {
@@ -149,6 +157,7 @@ int main(int argc, char** argv) {
   }
   if (opts.carriers != 0) config.carriers = opts.carriers;
   weft::run(config, [&] {
+    announce(opts, lfd);
     weft::spawn([&] {
       signalfd_siginfo info{};
       ssize_t n;

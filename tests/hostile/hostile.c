@@ -233,11 +233,14 @@ static int noread(int limit_mb) {
   return ok ? 0 : 1;
 }
 
-// answers() collects the echoes that have come back, until none came for `quiet` seconds (or
-// `limit` seconds passed); returns how many connections have their echo.
+// answers() collects the echoes that have come back, until none came for `quiet` seconds after
+// the first new one (or `limit` seconds passed); returns how many connections have their echo.
+// The quiet period only starts with an answer: a server descheduled (or slowed down by a
+// sanitizer) for longer than `quiet` before its first answer is slow, not "not serving".
 static int answers(int n, const int* fds, char* answered, int got, double quiet, double limit) {
+  const int before = got;
   double start = now_s(), last = start;
-  while (got < n && now_s() - last < quiet && now_s() - start < limit) {
+  while (got < n && (got == before || now_s() - last < quiet) && now_s() - start < limit) {
     for (int i = 0; i < n; ++i) {
       if (answered[i]) continue;
       char c;

@@ -11,7 +11,10 @@
 // reaches its call; on several, the target's carrier sleeps in its reactor). A sender that
 // expects EINTR repeats the signal until the target acknowledges, so a signal that came just before
 // the call cannot hang the test; what is printed (one handler run per signal sent, the call's
-// result) does not depend on how often.
+// result) does not depend on how often. It repeats only once the last signal's handler has run
+// and the call has not returned: a second signal sent while the first is still pending (its
+// target descheduled for longer than the sender's wait) would merge with it, one handler run for
+// two signals sent.
 //
 // Argument: "calls" (the default), "server" (an accept loop stopped by SIGTERM), "default"
 // (pthread_kill of SIGTERM with the default action kills the process).
@@ -42,6 +45,7 @@
 
 static volatile sig_atomic_t hits;
 static volatile sig_atomic_t in_target;
+static volatile sig_atomic_t returned;  // the target's call has returned: no more signals
 static volatile sig_atomic_t queued_value;
 static volatile sig_atomic_t queued_code;
 static pthread_t target;
@@ -125,10 +129,11 @@ static void* sender(void* arg) {
   struct Job* j = arg;
   wait_blocked(j->tid, j->nr);
   if (j->ack >= 0) {
+    send_one(j);
     for (;;) {
-      send_one(j);
       struct pollfd p = {j->ack, POLLIN, 0};
       if (poll(&p, 1, 500) == 1) break;
+      if (!returned && hits >= j->sent) send_one(j);
     }
     char c;
     CHECK(read(j->ack, &c, 1) == 1);
@@ -143,6 +148,7 @@ static void* sender(void* arg) {
 static pthread_t start(struct Job* j) {
   pthread_t t;
   j->sent = 0;
+  returned = 0;
   CHECK(pthread_create(&t, NULL, sender, j) == 0);
   return t;
 }
@@ -169,6 +175,7 @@ static void main_read(int flags, const char* what) {
   char c = 0;
   long r = read(p[0], &c, 1);
   int err = errno;
+  returned = 1;
   if (j.ack >= 0) CHECK(write(ack[1], "a", 1) == 1);
   CHECK(pthread_join(s, NULL) == 0);
   report(what, r, err, &j);
@@ -206,6 +213,7 @@ static void main_accept(int flags, const char* what) {
   pthread_t s = start(&j);
   long r = accept(l, NULL, NULL);
   int err = errno;
+  returned = 1;
   if (j.ack >= 0) CHECK(write(ack[1], "a", 1) == 1);
   CHECK(pthread_join(s, NULL) == 0);
   report(what, r < 0 ? r : 1, err, &j);
@@ -222,6 +230,7 @@ static void main_poll(int flags, const char* what) {
   struct pollfd pf = {p[0], POLLIN, 0};
   long r = poll(&pf, 1, -1);
   int err = errno;
+  returned = 1;
   CHECK(write(ack[1], "a", 1) == 1);
   CHECK(pthread_join(s, NULL) == 0);
   report(what, r, err, &j);
@@ -237,6 +246,7 @@ static void main_nanosleep(int flags, const char* what) {
   struct timespec req = {30, 0}, rem = {-1, -1};
   long r = nanosleep(&req, &rem);
   int err = errno;
+  returned = 1;
   CHECK(write(ack[1], "a", 1) == 1);
   CHECK(pthread_join(s, NULL) == 0);
   report(what, r, err, &j);
@@ -255,6 +265,7 @@ static void main_sleep(void) {
   errno = 0;
   unsigned left = sleep(30);
   int err = errno;
+  returned = 1;
   CHECK(write(ack[1], "a", 1) == 1);
   CHECK(pthread_join(s, NULL) == 0);
   printf("%-44s -> seconds left between 20 and 30: %d, errno %s; one run per signal: %d\n",
@@ -277,6 +288,7 @@ static void main_sem(int flags, const char* what) {
   pthread_t s = start(&j);
   long r = sem_wait(&sem);
   int err = errno;
+  returned = 1;
   if (j.ack >= 0) CHECK(write(ack[1], "a", 1) == 1);
   CHECK(pthread_join(s, NULL) == 0);
   report(what, r, err, &j);
@@ -349,6 +361,7 @@ static void* reader(void* arg) {
   CHECK(write(rd->tid_w, &me, sizeof me) == sizeof me);
   rd->r = read(rd->rfd, &rd->c, 1);
   rd->err = errno;
+  returned = 1;
   if (rd->ack >= 0) CHECK(write(rd->ack, "a", 1) == 1);
   return NULL;
 }
@@ -367,6 +380,7 @@ static void thread_read(int flags, int how, const char* what) {
     install(SIGUSR2, flags);
   }
   in_target = 0;
+  returned = 0;
   pipe_r = p[0];
   pipe_w = p[1];
   struct Reader rd = {p[0], flags == SA_RESTART ? -1 : ack[1], t[1], 0, 0, 0};
@@ -434,6 +448,7 @@ static volatile sig_atomic_t stop;
 static void on_term(int sig) {
   (void)sig;
   stop = 1;
+  hits++;  // the sender repeats SIGTERM only once this handler has run (see sender())
 }
 
 // server(): the common shape -- an accept loop a SIGTERM handler stops through a flag.
@@ -464,6 +479,7 @@ static int server(void) {
     served++;
     close(fd);
   }
+  returned = 1;
   CHECK(write(ack[1], "a", 1) == 1);
   CHECK(pthread_join(s, NULL) == 0);
   printf("server: served %d connections, then SIGTERM stopped the accept loop\n", served);
