@@ -6,8 +6,9 @@
 // (the fd is gone), so the test cannot fail by timing; it fails (hangs, and meson's timeout reports
 // it) if close did not wake. dup2 is different: a read that starts after it reads the new file
 // (here a socket whose peer is closed: end of file), so a thread late to its read is told from a
-// dup2 that did not wake it (that one hangs) and the round is tried again, with a longer pause. The same holds in a forked child, whose threads are fibers of its own
-// fresh runtime (a child that passed its calls through to libc would hang here).
+// dup2 that did not wake it (that one hangs) and the round is tried again, with a longer pause.
+// The same holds in a forked child, whose threads are fibers of its own fresh runtime (a child
+// that passed its calls through to libc would hang here).
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
