@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -111,53 +112,61 @@ TEST_P(MutexTest, UnlockHandsOverSoNobodyBarges) {
 
 TEST_P(MutexTest, NoWaiterStarves) {
   // Three fibers take the mutex back to back, yielding while they hold it; a fourth, "asker",
-  // asks once. Turns are counted from the moment fiber_dump() shows the asker parked in the
-  // mutex, so a carrier the OS preempts before the asker queues cannot inflate the count: with
-  // FIFO hand-off only the hogs already ahead of it may go first, each once (the owner may not
-  // have counted its turn yet, so that is all kHogs of them). A mutex that let the unlocker
-  // re-take it would starve the asker until the hogs give up at kCap.
+  // waits until it finds the mutex held, then asks once (twenty askers in turn). Turns are
+  // counted from the first turn whose holder sees (fiber_dump) the asker parked in the mutex:
+  // while a hog holds the mutex a parked asker cannot leave the queue, so that sighting is no
+  // race, and a carrier the OS preempts before the asker queues cannot inflate the count. With
+  // FIFO hand-off only the hogs already ahead of it go first, each once (kHogs turns at most,
+  // the sighting one included); an asker no holder saw parked was the very next owner. A mutex
+  // that let the unlocker re-take it would leave the asker parked, seen, until the hogs give up
+  // kCap turns after it was sent out.
   constexpr int kHogs = 3;
   constexpr long kCap = 100000;
   run([&] {
     weft::Mutex m;
     std::atomic<bool> stop{false};
     std::atomic<long> turns{0};
+    std::atomic<bool> watching{false};  // an asker is out: holders look for it
+    std::atomic<long> seen_at{-1};      // the turn whose holder first saw it parked
+    std::atomic<long> give_up{std::numeric_limits<long>::max()};  // the hogs' last turn
+    std::atomic<int> hogs_left{kHogs};
     std::vector<weft::Fiber<void>> hogs;
     for (int i = 0; i < kHogs; ++i) {
       hogs.push_back(weft::spawn([&] {
-        while (!stop && turns < kCap) {
+        while (!stop && turns < give_up) {
           std::lock_guard<weft::Mutex> g(m);
-          ++turns;
+          long turn = ++turns;
+          if (watching && seen_at < 0 && weft_test::blocked_named("asker", "mutex")) {
+            seen_at = turn;
+          }
           weft::this_fiber::yield();
         }
+        --hogs_left;
       }));
     }
     while (turns < 100) weft::this_fiber::yield();
-    // The asker may find the mutex free between two turns and never queue; such an attempt
-    // proves nothing, so try again (in practice the first attempt queues).
-    bool queued = false;
-    for (int attempt = 0; attempt < 50 && !queued; ++attempt) {
+    for (int attempt = 0; attempt < 20; ++attempt) {
       std::atomic<long> got_at{-1};
-      weft::Fiber<void> asker = weft::spawn_with({.name = "asker"}, [&] {
+      seen_at = -1;
+      watching = true;
+      give_up = turns + kCap;
+      weft::spawn_with({.name = "asker"}, [&] {
+        // An asker that finds the mutex free proves nothing: it asks only once it is held.
+        while (hogs_left > 0 && m.try_lock()) {
+          m.unlock();
+          weft::this_fiber::yield();
+        }
         std::lock_guard<weft::Mutex> g(m);
         got_at = turns.load();
-      });
-      long seen_at = -1;
-      while (got_at < 0) {
-        if (weft_test::blocked_named("asker", "mutex")) {
-          seen_at = turns;
-          break;
-        }
-        weft::this_fiber::yield();
+        watching = false;
+      }).join();
+      if (seen_at >= 0) {
+        EXPECT_LE(got_at - seen_at, kHogs) << "turns taken while the asker was queued";
       }
-      asker.join();
-      if (seen_at < 0) continue;
-      queued = true;
-      EXPECT_LE(got_at - seen_at, kHogs) << "turns the others took while the asker was queued";
+      if (hogs_left < kHogs) break;  // they gave up: the asker starved
     }
     stop = true;
     for (auto& f : hogs) f.join();
-    EXPECT_TRUE(queued) << "the asker never had to queue in 50 attempts";
   });
 }
 
