@@ -5,15 +5,24 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 #include <weft/runtime.hpp>
 
 namespace weft_test {
+
+// kPrompt bounds how long a call that must end at once or promptly (an expired deadline, a
+// cancel, a close, a ready fd) may take. Such calls take microseconds; the bound is far above
+// that because CI runs sanitized builds on a shared 2-CPU machine, where a thread may be
+// descheduled for seconds. What the bound catches is a call that waits for its deadline or
+// sleep instead: tests make that wait longer than kPrompt.
+inline constexpr std::chrono::seconds kPrompt{30};
 
 // carriers() is how many carriers the suites written for one carrier run with:
 // WEFT_TEST_CARRIERS if set (meson runs some suites a second time with 2), else 1. Those suites
@@ -58,6 +67,24 @@ struct Pipe {
   void close_r() { ::close(std::exchange(r, -1)); }
   void close_w() { ::close(std::exchange(w, -1)); }
 };
+
+// stderr_text returns what has been written to fd 2 so far when it is a file, as while
+// ::testing::internal::CaptureStderr() is on; "" otherwise. Tests use it to wait for a message
+// the runtime prints (a warning, a stall report) instead of sleeping and hoping it came.
+inline std::string stderr_text() {
+  std::string text;
+  if (FILE* f = std::fopen("/proc/self/fd/2", "r")) {
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+    std::fclose(f);
+  }
+  return text;
+}
+
+// stderr_has says whether stderr_text() contains needle.
+inline bool stderr_has(const char* needle) {
+  return stderr_text().find(needle) != std::string::npos;
+}
 
 // count_dir counts the entries of a /proc directory (without . and ..), or -1.
 inline int count_dir(const char* path) {

@@ -273,17 +273,18 @@ TEST_P(Blocking, AlreadyCancelledThrowsWithoutRunning) {
 TEST_P(Blocking, ShutdownWaitsForRunningJobs) {
   // main returns while a detached fiber waits for a helper: run() waits for it, then joins.
   Leaks leaks;
-  std::atomic<bool> finished{false};
+  std::atomic<bool> started{false}, finished{false};
   weft::run(config(), [&] {
     weft::spawn([&] {
       weft::blocking([&] {
+        started = true;
         std::this_thread::sleep_for(50ms);
         finished = true;
       });
     }).detach();
-    // Long enough for the fiber to start wherever it was placed (an unstarted fiber would
-    // start cancelled and never submit its job).
-    weft::this_fiber::sleep_for(10ms);
+    // Return once the job runs on its helper (an unstarted fiber would start cancelled and
+    // never submit its job; a fixed sleep may end before a descheduled carrier starts it).
+    while (!started) weft::this_fiber::sleep_for(1ms);
   });
   EXPECT_TRUE(finished.load());
   leaks.check();
@@ -298,16 +299,19 @@ TEST_P(Blocking, IdleThreadsExit) {
     auto b = weft::spawn([] { weft::blocking([] { std::this_thread::sleep_for(20ms); }); });
     a.join();
     b.join();
-    EXPECT_GE(weft::blocking_stats().threads, 1u);
+    // The peak, not the current count: an idle helper may already have exited if this fiber
+    // was descheduled for the pool's idle time (3 s).
+    EXPECT_GE(weft::blocking_stats().threads_peak, 1u);
     auto until = Clock::now() + 30s;
     while (weft::blocking_stats().threads != 0 && Clock::now() < until) {
       weft::this_fiber::sleep_for(50ms);
     }
     EXPECT_EQ(weft::blocking_stats().threads, 0u);
     EXPECT_LE(weft::blocking_stats().threads_peak, 2u);
-    // A later call starts a thread again.
-    EXPECT_EQ(weft::blocking([] { return 3; }), 3);
-    EXPECT_EQ(weft::blocking_stats().threads, 1u);
+    // A later call starts a thread again: it runs off the carrier, though none was left. (The
+    // count right after it may already be back to 0 after a long deschedule; it is at most 1.)
+    EXPECT_NE(weft::blocking([] { return gettid_now(); }), gettid_now());
+    EXPECT_LE(weft::blocking_stats().threads, 1u);
   });
   leaks.check();
 }

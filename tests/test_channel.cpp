@@ -13,6 +13,7 @@
 #include <weft/weft.hpp>
 
 #include "chan_support.hpp"
+#include "sync_support.hpp"
 
 namespace {
 
@@ -193,9 +194,10 @@ TEST_P(ChannelTest, FifoAmongWaitingReceivers) {
         started.fetch_add(1);
         return *ch.recv();
       }));
-      // Let receiver i queue up before i + 1 starts (a formality with one carrier).
+      // Receiver i is seen queued before i + 1 starts (a formality with one carrier; with
+      // several, a fixed sleep may end before a descheduled carrier has queued it).
       while (started.load() < i + 1) weft::this_fiber::yield();
-      weft::this_fiber::sleep_for(5ms);
+      weft_test::await_waiting("channel recv", i + 1);
     }
     for (int i = 0; i < kN; ++i) ch.send(i);
     for (int i = 0; i < kN; ++i) EXPECT_EQ(receivers[i].join(), i);

@@ -208,8 +208,8 @@ TEST(PipeIo, PollReadyReturnsAtOnce) {
     EXPECT_TRUE(weft::poll(p.w, POLLOUT, 1s) & POLLOUT);
     ASSERT_EQ(weft::write(p.w, "!", 1), 1);
     auto t0 = Clock::now();
-    EXPECT_TRUE(weft::poll(p.r, POLLIN, 10s) & POLLIN);
-    EXPECT_LT(Clock::now() - t0, 2s);
+    EXPECT_TRUE(weft::poll(p.r, POLLIN, 60s) & POLLIN);  // a deadline beyond kPrompt
+    EXPECT_LT(Clock::now() - t0, weft_test::kPrompt);
     p.close_w();
     char c;
     ASSERT_EQ(weft::read(p.r, &c, 1), 1);
@@ -227,7 +227,7 @@ TEST(PipeIo, ReadDeadlineTimesOutAndTransfersNothing) {
     EXPECT_EQ(weft::read(p.r, buf, sizeof buf, 30ms), -ETIMEDOUT);
     auto elapsed = Clock::now() - t0;
     EXPECT_GE(elapsed, 30ms);
-    EXPECT_LT(elapsed, 5s);
+    EXPECT_LT(elapsed, weft_test::kPrompt);
     EXPECT_EQ(weft::stats().io_inflight, 0u);
     EXPECT_EQ(weft::stats().timers_pending, 0u);
     // Data written after the timeout is all still there.
@@ -248,7 +248,7 @@ TEST(PipeIo, AbsoluteAndExpiredDeadlines) {
     EXPECT_EQ(weft::read(p.r, buf, sizeof buf, 0ms), -ETIMEDOUT);
     EXPECT_EQ(weft::read(p.r, buf, sizeof buf, Clock::now() - 1s), -ETIMEDOUT);
     EXPECT_EQ(weft::poll(p.r, POLLIN, 0ms), -ETIMEDOUT);
-    EXPECT_LT(Clock::now() - t0, 2s);
+    EXPECT_LT(Clock::now() - t0, weft_test::kPrompt);
   });
 }
 
@@ -298,7 +298,7 @@ TEST(PipeIo, CloseWhileBlockedGivesEbadfAndFdReuseIsClean) {
     EXPECT_EQ(closer.join(), 0);
     EXPECT_EQ(reader.join(), -EBADF);
     EXPECT_EQ(poller.join(), -EBADF);
-    EXPECT_LT(Clock::now() - t0, 2s);
+    EXPECT_LT(Clock::now() - t0, weft_test::kPrompt);
     p.r = -1;
     EXPECT_EQ(weft::stats().io_inflight, 0u);
 
@@ -451,8 +451,8 @@ TEST(PipeIo, ZeroLengthReadReturnsAtOnce) {
   weft_test::run([&] {
     char buf[1];
     auto t0 = Clock::now();
-    EXPECT_EQ(weft::read(p.r, buf, 0, 5s), 0);  // like read(2): no wait for data
-    EXPECT_LT(Clock::now() - t0, 2s);
+    EXPECT_EQ(weft::read(p.r, buf, 0, 60s), 0);  // like read(2): no wait for data
+    EXPECT_LT(Clock::now() - t0, weft_test::kPrompt);
   });
 }
 

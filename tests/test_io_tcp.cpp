@@ -199,7 +199,7 @@ TEST(TcpIo, ConnectDeadline) {
   if (result == 0) GTEST_SKIP() << "could not fill the accept queue; connect succeeded";
   EXPECT_EQ(result, -ETIMEDOUT);
   EXPECT_GE(waited, 100ms);
-  EXPECT_LT(waited, 5s);
+  EXPECT_LT(waited, weft_test::kPrompt);
 }
 
 TEST(TcpIo, ConnectRefused) {
@@ -245,7 +245,7 @@ TEST(TcpIo, CloseWhileBlockedInAccept) {
     EXPECT_EQ(weft::close(l.fd), 0);
     l.fd = -1;
     EXPECT_EQ(acceptor.join(), -EBADF);
-    EXPECT_LT(Clock::now() - t0, 2s);
+    EXPECT_LT(Clock::now() - t0, weft_test::kPrompt);
     EXPECT_EQ(weft::stats().io_inflight, 0u);
   });
 }

@@ -46,11 +46,17 @@ TEST_P(PoolTest, BoundsConcurrencyAndJoinWaitsForAll) {
     EXPECT_EQ(pool.free_count(), 4u);
     Gauge g;
     std::atomic<int> finished{0};
+    // The first four stay inside until all four are: a fixed sleep would let the first leave
+    // before the fourth enters when the spawner's carrier is descheduled for long. A pool that
+    // admitted fewer than four would keep them waiting 20 s, and most would stay below 4.
+    std::atomic<int> first_in{0};
+    weft::Event first_four;
     for (int i = 0; i < 100; ++i) {
       pool.spawn([&, i] {
         g.enter();
         if (i < 4) {
-          weft::this_fiber::sleep_for(50ms);  // the first four overlap, however slow the spawner
+          if (++first_in == 4) first_four.set();
+          first_four.wait_for(20s);
         } else if (i % 3 == 0) {
           weft::this_fiber::sleep_for(1ms);
         } else {
@@ -111,13 +117,14 @@ TEST_P(PoolTest, KillCancelsEveryMember) {
     std::atomic<int> cancelled{0};
     for (int i = 0; i < 8; ++i) {
       pool.spawn([&] {
-        if (weft::this_fiber::sleep_for(10s) == -ECANCELED) ++cancelled;
+        // Longer than kPrompt: a kill that let the sleeps run out fails the bound below.
+        if (weft::this_fiber::sleep_for(60s) == -ECANCELED) ++cancelled;
       });
     }
-    weft::this_fiber::sleep_for(2ms);  // let them all start and block
+    weft::this_fiber::sleep_for(2ms);  // let them start and block (unstarted ones start cancelled)
     auto t0 = Clock::now();
     pool.kill();
-    EXPECT_LT(Clock::now() - t0, 5s);
+    EXPECT_LT(Clock::now() - t0, weft_test::kPrompt);
     EXPECT_EQ(cancelled, 8);
     EXPECT_EQ(pool.running(), 0u);
     // Members spawned after a cancel are not cancelled.
@@ -207,24 +214,43 @@ TEST_P(PoolTest, DestructorWaitsForMembers) {
       }
     }
     EXPECT_EQ(finished, 6);
-    // Even in a cancelled fiber: the destructor's wait cannot be interrupted.
-    auto f = weft::spawn([&] {
-      weft::Event go;  // declared first: it outlives the pool, which waits for its member
-      weft::Pool pool(2);
-      pool.spawn([&] {
-        go.wait_for(20ms);
-        ++finished;
-      });
-      try {
-        pool.join();
-      } catch (const weft::Cancelled&) {
-        ++finished;
+    // Even in a cancelled fiber: the destructor's wait cannot be interrupted. The member waits
+    // for `go`, set only once the owner has been seen blocked in the pool (in join(), then, after
+    // the cancel, in the destructor); fixed sleeps here raced with a descheduled carrier (the
+    // member could finish before the cancel, and join() then returned without throwing).
+    weft::Event go;
+    std::atomic<bool> threw{false};
+    int finished_at_pool_end = -1;
+    auto f = weft::spawn_with({.name = "owner"}, [&] {
+      {
+        weft::Pool pool(2);
+        pool.spawn([&] {
+          go.wait_for(60s);
+          ++finished;
+        });
+        try {
+          pool.join();
+        } catch (const weft::Cancelled&) {
+          ++finished;
+          threw = true;
+        }
       }
+      finished_at_pool_end = finished.load();
     });
-    weft::this_fiber::sleep_for(2ms);
+    auto await_until = [](auto pred) {
+      auto give_up = Clock::now() + 30s;
+      while (!pred() && Clock::now() < give_up) weft::this_fiber::sleep_for(1ms);
+      EXPECT_TRUE(pred()) << weft::fiber_dump();
+    };
+    auto owner_in_pool = [] { return weft_test::blocked_named("owner", "wait group"); };
+    await_until(owner_in_pool);  // in join()
     f.cancel();
+    await_until([&] { return threw.load(); });
+    await_until(owner_in_pool);  // now in the destructor, which must keep waiting
+    go.set();
     f.join();
     EXPECT_EQ(finished, 8);
+    EXPECT_EQ(finished_at_pool_end, 8) << "the destructor returned before its member finished";
   });
 }
 

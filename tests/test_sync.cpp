@@ -243,7 +243,9 @@ TEST_P(MutexTest, TimedLockTimesOut) {
       if (got) m.unlock();
       return got;
     });
-    weft::this_fiber::sleep_for(10ms);
+    // Unlock once it is seen queued (a fixed sleep may end before a slow carrier queues it, and
+    // the test would then only try_lock a free mutex).
+    weft_test::await_waiting("mutex", 1);
     m.unlock();
     EXPECT_TRUE(f.join());
     EXPECT_TRUE(m.try_lock());
@@ -468,19 +470,29 @@ TEST_P(CondVarTest, NotifyOneWakesExactlyOne) {
       }
       weft::this_fiber::yield();
     }
-    cv.notify_one();
-    weft::this_fiber::sleep_for(20ms);
-    {
+    // After each notify, wait for the woken count to reach what was asked (a carrier may be
+    // descheduled for long before the woken fiber runs, so no fixed sleep is enough), then give
+    // an over-eager notify 20 ms to wake more. Exactly the rest must still be parked in the
+    // condition variable: that holds at any speed, and a notify_one that woke several fails it.
+    auto expect_woken = [&](int want) {
+      auto give_up = Clock::now() + 30s;
+      for (;;) {
+        {
+          std::lock_guard<weft::Mutex> g(m);
+          if (woken >= want || Clock::now() > give_up) break;
+        }
+        weft::this_fiber::sleep_for(1ms);
+      }
+      weft::this_fiber::sleep_for(20ms);
       std::lock_guard<weft::Mutex> g(m);
-      EXPECT_EQ(woken, 1);
-    }
+      EXPECT_EQ(woken, want);
+      EXPECT_EQ(weft_test::waiting_in("condition variable"), 10 - want);
+    };
+    cv.notify_one();
+    expect_woken(1);
     cv.notify_one();
     cv.notify_one();
-    weft::this_fiber::sleep_for(20ms);
-    {
-      std::lock_guard<weft::Mutex> g(m);
-      EXPECT_EQ(woken, 3);
-    }
+    expect_woken(3);
     cv.notify_all();
     for (auto& f : fs) f.join();
     EXPECT_EQ(woken, 10);

@@ -137,10 +137,19 @@ TEST_P(EventTest, SetFromAnotherCarrierOrPlainThread) {
 TEST_P(EventTest, UntimedWaitForAPlainThreadIsWarnedNotAborted) {
   // Every fiber waits with no timer and no I/O: only the plain thread can end it. The runtime
   // cannot know that, so it warns of a possible deadlock (once) and keeps waiting.
+  // The setter waits for the warning itself (stderr is captured to a file, which it reads
+  // through /proc/self/fd/2), not for a fixed time: a carrier descheduled for long could
+  // otherwise be set before it ever saw every fiber blocked. Once the warning is there it gives
+  // a repeated warning 200 ms to show, then sets; with no warning it sets after 60 s anyway.
   weft::Event e;
   std::atomic<bool> waiting{false};
   std::thread setter([&] {
     while (!waiting.load()) std::this_thread::sleep_for(1ms);
+    auto give_up = std::chrono::steady_clock::now() + 60s;
+    while (!weft_test::stderr_has("possible deadlock") &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(1ms);
+    }
     std::this_thread::sleep_for(200ms);
     e.set();
   });
@@ -212,9 +221,10 @@ TEST_P(EventTest, DestroyedWhileWaitedForAborts) {
                    in = true;
                    e->wait_for(10s);
                  }).detach();
-                 // Seen arriving, then given time to park (it may be on another carrier).
+                 // Seen parked in the event (it may be on another carrier, whose thread may
+                 // be descheduled for long: a fixed sleep could delete before it waits).
                  while (!in.load()) weft::this_fiber::yield();
-                 weft::this_fiber::sleep_for(20ms);
+                 weft_test::await_waiting("event", 1);
                  delete e;
                }),
                "weft::Event destroyed while fibers wait on it");

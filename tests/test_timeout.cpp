@@ -65,7 +65,7 @@ TEST_P(TimeoutScope, OuterShorterCannotBeExtended) {
     // Still inside the expired outer scope: every call fails at once.
     auto t0 = Clock::now();
     EXPECT_EQ(weft::this_fiber::sleep_for(1h), -ETIMEDOUT);
-    EXPECT_LT(Clock::now() - t0, 5s);
+    EXPECT_LT(Clock::now() - t0, weft_test::kPrompt);
     EXPECT_EQ(scope_of_blocking(), &outer);
   });
 }
@@ -211,7 +211,7 @@ TEST_P(Cancellation, SleepReturnsECanceled) {
     auto t0 = Clock::now();
     f.cancel();
     EXPECT_EQ(f.join(), -ECANCELED * 1000 + -ECANCELED);
-    EXPECT_LT(Clock::now() - t0, 5s);
+    EXPECT_LT(Clock::now() - t0, weft_test::kPrompt);
   });
 }
 

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,28 @@
 __attribute__((noinline)) void spin_for(std::chrono::milliseconds d) {
   auto end = std::chrono::steady_clock::now() + d;
   while (std::chrono::steady_clock::now() < end) {
+  }
+}
+
+// spin_for(done) computes without yielding until done() holds (checked every millisecond) or
+// 30 s have passed. The stall tests spin until the watchdog has visibly reacted, not for a
+// fixed time: its thread, like the carriers, may be descheduled for long on a loaded machine.
+__attribute__((noinline)) void spin_for(const std::function<bool()>& done) {
+  auto now = std::chrono::steady_clock::now();
+  auto give_up = now + std::chrono::seconds(30);
+  auto next_check = now;
+  while ((now = std::chrono::steady_clock::now()) < give_up) {
+    if (now < next_check) continue;
+    if (done()) return;
+    next_check = now + std::chrono::milliseconds(1);
+  }
+}
+
+// sleep_until_stderr_has() sleeps in 1 ms steps until captured stderr shows needle, or 30 s.
+inline void sleep_until_stderr_has(const char* needle) {
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!weft_test::stderr_has(needle) && std::chrono::steady_clock::now() < give_up) {
+    weft::this_fiber::sleep_for(std::chrono::milliseconds(1));
   }
 }
 
@@ -36,8 +59,15 @@ TEST_P(Stall, SpinningFiberIsReportedAndOthersKeepServing) {
   int served_during_spin = 0;
   testing::internal::CaptureStderr();
   unsigned carriers_after = weft::run(cfg, [&] {
-    auto spinner = weft::spawn_with(weft::SpawnOptions{"spinner"}, [&] {
-      spin_for(1000ms);
+    // The spinner stalls its carrier until the watchdog has reported it and started a spare
+    // (its last step) and, with other carriers, until the servers have done half their rounds
+    // meanwhile: counted, rather than hoped for within a fixed 1 s spin.
+    bool many = GetParam() > 1;
+    auto spinner = weft::spawn_with(weft::SpawnOptions{"spinner"}, [&, many] {
+      spin_for([&] {
+        return (!many || served.load() >= 8 * 10) &&
+               weft_test::stderr_has("weft: started spare carrier");
+      });
       return served.load();
     });
     weft::this_fiber::sleep_for(10ms);  // the spinner holds its carrier from here on
@@ -53,7 +83,7 @@ TEST_P(Stall, SpinningFiberIsReportedAndOthersKeepServing) {
     }
     served_during_spin = spinner.join();
     for (auto& s : servers) s.join();
-    weft::this_fiber::sleep_for(80ms);  // long enough for the watchdog to see the stall end
+    sleep_until_stderr_has("stall over");  // the watchdog has seen the stall end
     return weft::stats().carriers;
   });
   std::string err = testing::internal::GetCapturedStderr();
@@ -92,7 +122,7 @@ TEST(Watchdog, ProgramsOwnSigurgHandlerIsLeftAlone) {
   cfg.carriers = 1;
   cfg.stall_ms = 50;
   testing::internal::CaptureStderr();
-  weft::run(cfg, [] { spin_for(300ms); });
+  weft::run(cfg, [] { spin_for([] { return weft_test::stderr_has("started spare carrier"); }); });
   std::string err = testing::internal::GetCapturedStderr();
   sigaction(SIGURG, &old, nullptr);
   EXPECT_THAT(err, HasSubstr("no backtrace: the program handles SIGURG itself"));
@@ -129,8 +159,10 @@ TEST(Dump, SignalPrintsTheDump) {
   cfg.dump_signal = SIGUSR2;
   testing::internal::CaptureStderr();
   weft::run(cfg, [] {
+    // The idler lives until the dump is out (the watchdog thread writes it whenever it runs,
+    // and none is written once the run ends), not for a fixed 300 ms.
     auto idle = weft::spawn_with(weft::SpawnOptions{"idler"},
-                                 [] { weft::this_fiber::sleep_for(300ms); });
+                                 [] { sleep_until_stderr_has("weft: fibers of the run"); });
     weft::this_fiber::sleep_for(20ms);
     ::kill(::getpid(), SIGUSR2);
     idle.join();
