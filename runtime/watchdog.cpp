@@ -215,7 +215,10 @@ void Watchdog::report_stall(unsigned i, std::int64_t stalled_ns) {
     g_bt_wanted.store(0);
     return;
   }
-  for (int k = 0; k < 200 && g_bt_done.load(std::memory_order_acquire) == 0; ++k) {
+  // A spinning carrier answers within a scheduling slice; allow a loaded machine a second before
+  // giving up (a thread stuck in an uninterruptible call never answers, and the spare carrier
+  // that relieves its fibers waits for this).
+  for (int k = 0; k < 1000 && g_bt_done.load(std::memory_order_acquire) == 0; ++k) {
     timespec ts{0, 1000000};
     nanosleep(&ts, nullptr);
   }
