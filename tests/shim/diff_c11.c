@@ -11,13 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                             \
-  do {                                                          \
-    if (!(cond)) {                                              \
-      printf("CHECK failed at line %d: %s\n", __LINE__, #cond); \
-      exit(3);                                                  \
-    }                                                           \
-  } while (0)
+#include "check.h"
 
 static const struct timespec kMs = {0, 1000000};
 

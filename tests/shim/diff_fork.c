@@ -19,13 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      printf("FAILED line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno)); \
-      exit(1);                                                                     \
-    }                                                                              \
-  } while (0)
+#include "check.h"
 
 // In the child, a failed check goes into the report and ends the child with status 1.
 #define CCHECK(cond)                                                             \

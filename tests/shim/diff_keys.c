@@ -7,13 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                    \
-  do {                                                 \
-    if (!(cond)) {                                     \
-      printf("FAILED line %d: %s\n", __LINE__, #cond); \
-      exit(1);                                         \
-    }                                                  \
-  } while (0)
+#include "check.h"
 
 static pthread_key_t key, again_key;
 static long destroyed_sum, destroyed_count, again_rounds, mismatches;

@@ -16,13 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      printf("FAILED line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno)); \
-      exit(1);                                                                     \
-    }                                                                              \
-  } while (0)
+#include "check.h"
 
 static void try_read(const char* what, int fd) {
   char c;

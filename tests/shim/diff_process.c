@@ -13,13 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      printf("FAILED line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno)); \
-      exit(1);                                                                     \
-    }                                                                              \
-  } while (0)
+#include "check.h"
 
 static int early_pipe[2];
 static pthread_t early;

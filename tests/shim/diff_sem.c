@@ -12,22 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      printf("FAILED line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno)); \
-      exit(1);                                                                     \
-    }                                                                              \
-  } while (0)
-
-static struct timespec in_ms(clockid_t clock, long ms) {
-  struct timespec t;
-  clock_gettime(clock, &t);
-  t.tv_nsec += ms * 1000000;
-  t.tv_sec += t.tv_nsec / 1000000000;
-  t.tv_nsec %= 1000000000;
-  return t;
-}
+#include "check.h"
 
 enum { kPairs = 100, kRounds = 50 };
 static sem_t items, slots;

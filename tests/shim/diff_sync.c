@@ -11,13 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                    \
-  do {                                                 \
-    if (!(cond)) {                                     \
-      printf("FAILED line %d: %s\n", __LINE__, #cond); \
-      exit(1);                                         \
-    }                                                  \
-  } while (0)
+#include "check.h"
 
 static pthread_t spawn(void* (*fn)(void*), void* arg) {
   pthread_attr_t attr;
@@ -26,15 +20,6 @@ static pthread_t spawn(void* (*fn)(void*), void* arg) {
   pthread_t t;
   CHECK(pthread_create(&t, &attr, fn, arg) == 0);
   pthread_attr_destroy(&attr);
-  return t;
-}
-
-static struct timespec in_ms(clockid_t clock, long ms) {
-  struct timespec t;
-  clock_gettime(clock, &t);
-  t.tv_nsec += (ms % 1000) * 1000000;
-  t.tv_sec += ms / 1000 + t.tv_nsec / 1000000000;
-  t.tv_nsec %= 1000000000;
   return t;
 }
 

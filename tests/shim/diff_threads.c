@@ -11,13 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                    \
-  do {                                                 \
-    if (!(cond)) {                                     \
-      printf("FAILED line %d: %s\n", __LINE__, #cond); \
-      exit(1);                                         \
-    }                                                  \
-  } while (0)
+#include "check.h"
 
 static void* twice(void* arg) {
   return (void*)((long)arg * 2);

@@ -12,13 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      printf("FAILED line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno)); \
-      exit(1);                                                                     \
-    }                                                                              \
-  } while (0)
+#include "check.h"
 
 static double now_ms(void) {
   struct timespec t;

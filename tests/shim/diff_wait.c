@@ -12,13 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                             \
-  do {                                                          \
-    if (!(cond)) {                                              \
-      printf("CHECK failed at line %d: %s\n", __LINE__, #cond); \
-      exit(3);                                                  \
-    }                                                           \
-  } while (0)
+#include "check.h"
 
 static int go[2];
 
