@@ -7,19 +7,7 @@ set -uo pipefail
 weftrun=$1 server=$2 clients=$3 conns=$4
 msgs=20
 
-out=$(mktemp -d)
-server_pid=
-cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null
-  rm -rf "$out"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  echo "--- server stdout:"; cat "$out/server.out"
-  echo "--- server stderr:"; head -40 "$out/server.err"
-  exit 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/echo_server.sh"
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # Each connection takes an fd in the clients and one in the server (separate processes), plus a
@@ -31,23 +19,12 @@ fi
 "$weftrun" --carriers 1 --stats "$server" -p 0 -n "$conns" >"$out/server.out" 2>"$out/server.err" &
 server_pid=$!
 
-# Wait (generously: the box is shared) for the server to say where it listens.
-port=
-for _ in $(seq 1 600); do
-  port=$(sed -n 's/^blocking_echo: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$out/server.out")
-  [[ -n $port ]] && break
-  kill -0 "$server_pid" 2>/dev/null || fail "the server exited before listening"
-  sleep 0.05
-done
-[[ -n $port ]] || fail "the server did not start listening within 30 s"
+await_port
 
 "$clients" "$port" "$conns" "$msgs" || fail "clients failed"
 
 # The server exits by itself once every connection has been served.
-wait "$server_pid"
-rc=$?
-server_pid=
-((rc == 0)) || fail "the server exited with $rc"
+await_exit
 created=$(sed -n 's/^weft: stats: .* \([0-9]*\) fibers created.*/\1/p' "$out/server.err")
 [[ -n $created ]] || fail "no stats line from --stats"
 ((created >= conns + 1)) || fail "only $created fibers for $conns connection threads and main"
