@@ -39,6 +39,34 @@ inline void hold(unsigned k, unsigned i) {
   }
 }
 
+// timed_takers() spawns 8 fibers that each try 300 times to take a resource with a tiny
+// timeout, alternately through try_for(timeout) and through take() inside a tiny weft::Timeout
+// scope, and call held(k, i) after each success (fiber k, try i, holding the resource); then
+// joins them. index (the runtime's, under run_spread) and salt vary the timeouts.
+template <class TryFor, class Take, class Held>
+void timed_takers(unsigned index, unsigned salt, TryFor try_for, Take take, Held held) {
+  std::vector<weft::Fiber<void>> fs;
+  for (unsigned k = 0; k < 8; ++k) {
+    fs.push_back(weft::spawn([&, k] {
+      for (unsigned i = 0; i < 300; ++i) {
+        bool got = false;
+        if (i % 2 == 0) {
+          got = try_for(tiny(index * 8 + k, i));
+        } else {
+          try {
+            weft::Timeout t(tiny(k, index * salt + i));
+            take();
+            got = true;
+          } catch (const weft::TimedOut&) {
+          }
+        }
+        if (got) held(k, i);
+      }
+    }));
+  }
+  for (auto& f : fs) f.join();
+}
+
 // waiting_in() counts the fibers of the caller's run that fiber_dump() shows blocked in what
 // ("mutex", "event", "semaphore", ...).
 inline int waiting_in(const std::string& what) {

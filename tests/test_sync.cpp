@@ -347,31 +347,14 @@ TEST_P(MutexTest, TimeoutsRacingWithUnlocksLoseNothing) {
   long inside_count = 0;
   std::atomic<long> successes{0};
   run_spread([&](unsigned index) {
-    std::vector<weft::Fiber<void>> fs;
-    for (unsigned k = 0; k < 8; ++k) {
-      fs.push_back(weft::spawn([&, k] {
-        for (unsigned i = 0; i < 300; ++i) {
-          bool got = false;
-          if (i % 2 == 0) {
-            got = m.try_lock_for(tiny(index * 8 + k, i));
-          } else {
-            try {
-              weft::Timeout t(tiny(k, index * 1000 + i));
-              m.lock();
-              got = true;
-            } catch (const weft::TimedOut&) {
-            }
-          }
-          if (got) {
-            ++inside_count;
-            hold(k, i);
-            m.unlock();
-            ++successes;
-          }
-        }
-      }));
-    }
-    for (auto& f : fs) f.join();
+    weft_test::timed_takers(
+        index, 1000, [&](auto timeout) { return m.try_lock_for(timeout); }, [&] { m.lock(); },
+        [&](unsigned k, unsigned i) {
+          ++inside_count;
+          hold(k, i);
+          m.unlock();
+          ++successes;
+        });
   });
   EXPECT_EQ(inside_count, successes.load());
   EXPECT_GT(successes.load(), 0);

@@ -361,31 +361,16 @@ TEST_P(SemaphoreTest, TimeoutsRacingWithReleasesLoseNoPermit) {
   std::atomic<bool> over{false};
   std::atomic<long> got{0};
   run_spread([&](unsigned index) {
-    std::vector<weft::Fiber<void>> fs;
-    for (unsigned k = 0; k < 8; ++k) {
-      fs.push_back(weft::spawn([&, k] {
-        for (unsigned i = 0; i < 300; ++i) {
-          bool ok = false;
-          if (i % 2 == 0) {
-            ok = sem.try_acquire_for(tiny(index * 8 + k, i));
-          } else {
-            try {
-              weft::Timeout t(tiny(k, index * 977 + i));
-              sem.acquire();
-              ok = true;
-            } catch (const weft::TimedOut&) {
-            }
-          }
-          if (!ok) continue;
+    weft_test::timed_takers(
+        index, 977, [&](auto timeout) { return sem.try_acquire_for(timeout); },
+        [&] { sem.acquire(); },
+        [&](unsigned k, unsigned i) {
           if (++inside > 2) over = true;
           hold(k, i);
           --inside;
           sem.release();
           ++got;
-        }
-      }));
-    }
-    for (auto& f : fs) f.join();
+        });
   });
   EXPECT_FALSE(over);
   EXPECT_GT(got, 0);
