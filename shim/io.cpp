@@ -250,10 +250,12 @@ long weft_connect(int fd, const sockaddr* addr, socklen_t len, const weft::Deadl
 }
 
 // The hooks that come in several flavours (pread and pread64, the _chk forms that fortified
-// builds call) share one body each, told apart by the symbol they count.
+// builds call) share one body each, told apart by the symbol they count. Like the hooks, these
+// are not noexcept: libc's function is not, and a noexcept caller could not tail-call it (the
+// pass-through read cost 10 ns more that way) and would end a thread cancelled inside it.
 
 // read_as() is read(2) counted as s.
-ssize_t read_as(Sym s, int fd, void* buf, size_t n) noexcept {
+ssize_t read_as(Sym s, int fd, void* buf, size_t n) {
   if (route(s, fd) != Route::kWeft) return pass(WEFT_REAL(read), SYS_read, fd, buf, n);
   ErrnoScope e;
   return e.result<ssize_t>(weft_read(fd, buf, n));
@@ -261,7 +263,7 @@ ssize_t read_as(Sym s, int fd, void* buf, size_t n) noexcept {
 
 // pread_as() is pread(2) counted as s, passing through to real.
 ssize_t pread_as(Sym s, decltype(&::pread64) real, int fd, void* buf, size_t n,
-                 off64_t offset) noexcept {
+                 off64_t offset) {
   if (route(s, fd) != Route::kWeft) return pass(real, SYS_pread64, fd, buf, n, offset);
   ErrnoScope e;
   return e.result<ssize_t>(weft::pread(fd, buf, n, offset));
@@ -269,7 +271,7 @@ ssize_t pread_as(Sym s, decltype(&::pread64) real, int fd, void* buf, size_t n,
 
 // pwrite_as() is pwrite(2) counted as s, passing through to real.
 ssize_t pwrite_as(Sym s, decltype(&::pwrite64) real, int fd, const void* buf, size_t n,
-                  off64_t offset) noexcept {
+                  off64_t offset) {
   if (route(s, fd) != Route::kWeft) return pass(real, SYS_pwrite64, fd, buf, n, offset);
   ErrnoScope e;
   return e.result<ssize_t>(weft::pwrite(fd, buf, n, offset));
@@ -277,7 +279,7 @@ ssize_t pwrite_as(Sym s, decltype(&::pwrite64) real, int fd, const void* buf, si
 
 // recvfrom_as() is recvfrom(2) counted as s; recv is recvfrom without an address.
 ssize_t recvfrom_as(Sym s, int fd, void* buf, size_t n, int flags, sockaddr* addr,
-                    socklen_t* addrlen) noexcept {
+                    socklen_t* addrlen) {
   if (route(s, fd, (flags & MSG_DONTWAIT) != 0) != Route::kWeft) {
     return pass(WEFT_REAL(recvfrom), SYS_recvfrom, fd, buf, n, flags, addr, addrlen);
   }
@@ -288,7 +290,7 @@ ssize_t recvfrom_as(Sym s, int fd, void* buf, size_t n, int flags, sockaddr* add
 // sendto_as() is sendto(2) counted as s; send is sendto without an address. It goes through
 // sendmsg, which carries one.
 ssize_t sendto_as(Sym s, int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
-                  socklen_t addrlen) noexcept {
+                  socklen_t addrlen) {
   if (route(s, fd, (flags & MSG_DONTWAIT) != 0) != Route::kWeft) {
     return pass(WEFT_REAL(sendto), SYS_sendto, fd, buf, n, flags, addr, addrlen);
   }
