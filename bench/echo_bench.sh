@@ -47,6 +47,7 @@ warmup=1
 address=127.0.0.1
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/median.sh"
 out=$here/out
 logs=$out/${tag}_logs
 
@@ -261,9 +262,7 @@ done
 # median COLUMN SERVER CONNS prints the median of one column over the repetitions.
 median() {
   awk -F, -v col="$1" -v s="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == c && $col != "" {print $col}' \
-    "$out/${tag}_runs.csv" | sort -g | awk '{v[NR] = $1} END {
-      if (NR == 0) { print ""; exit }
-      if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    "$out/${tag}_runs.csv" | median_of
 }
 
 echo "server,conns,msgs_per_s,p50_us,p99_us,p999_us,server_cpu_pct,server_us_per_msg,ratio_vs_uring,ratio_vs_epoll" \

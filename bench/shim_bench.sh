@@ -46,6 +46,7 @@ reads=${SHIM_BENCH_READS:-200000}
 sleepers=${SHIM_BENCH_SLEEPERS:-10000}
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/median.sh"
 out=$here/out
 
 die() {
@@ -140,9 +141,7 @@ done
 # median WHAT MODE COLUMN prints the median of one column of shim_runs.csv.
 median() {
   awk -F, -v w="$1" -v m="$2" -v col="$3" '$1 == w && $2 == m && $col != "" {print $col}' \
-    "$runs" | sort -g | awk '{v[NR] = $1} END {
-      if (NR == 0) { print ""; exit }
-      if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    "$runs" | median_of
 }
 # echo_col SERVER CONNS COLUMN prints a median from echo_bench.sh's shim_echo.csv.
 echo_col() {
