@@ -1,7 +1,7 @@
 // keys: pthread_key_* as fiber-local storage, so a program's thread-specific data is per thread
 // (per fiber) under the shim, not per carrier.
 //
-// The keys are the runtime's fiber-local slots (runtime/fls.hpp): process-wide numbers below
+// The keys are the runtime's fiber-local slots (runtime/sched/fls.hpp): process-wide numbers below
 // PTHREAD_KEYS_MAX with a generation, so a deleted key's old values read as null; each fiber
 // has its own values, destroyed when the fiber thread ends, in pthread's rounds
 // (PTHREAD_DESTRUCTOR_ITERATIONS). Off a fiber (a plain thread, code before main) a value is the

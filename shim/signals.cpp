@@ -28,7 +28,7 @@
 #include <unistd.h>
 #include <cerrno>
 
-#include "../runtime/lock.hpp"
+#include "base/lock.hpp"
 #include "real.hpp"
 #include "shim.hpp"
 #include "stats.hpp"

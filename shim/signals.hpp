@@ -19,7 +19,7 @@
 #include <cerrno>
 #include <cstdint>
 
-#include "../runtime/interrupt.hpp"
+#include "sched/interrupt.hpp"
 
 namespace weft::shim {
 

@@ -20,7 +20,7 @@
 // fork: the child of a fork (the program's, or one glibc makes itself, as daemon() does) has
 // only the forking thread. The runtime's atfork handler, which the shim installs before any
 // other (so it runs first in the child, before the program's own child handlers), rebuilds the
-// forking fiber's run around it (runtime/fork.hpp): the fiber goes on as the child's only thread,
+// forking fiber's run around it (runtime/process/fork.hpp): the fiber goes on as the child's only thread,
 // keeping its pthread_t, on a fresh runtime with the same settings, and its blocking calls yield
 // again. If the forking thread was no fiber, or the child cannot have a runtime (no ring), the
 // shim is off in the child: every call passes through, as before main.
@@ -40,8 +40,8 @@
 #include <weft/config.hpp>
 #include <weft/runtime.hpp>
 
-#include "../runtime/fork.hpp"
-#include "../runtime/sys.hpp"
+#include "process/fork.hpp"
+#include "base/sys.hpp"
 #include "real.hpp"
 #include "shim.hpp"
 #include "stats.hpp"

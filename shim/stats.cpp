@@ -7,7 +7,7 @@
 
 #include <weft/runtime.hpp>
 
-#include "../runtime/sys.hpp"
+#include "base/sys.hpp"
 
 namespace weft::shim {
 

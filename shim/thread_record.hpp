@@ -20,8 +20,8 @@
 
 #include <weft/event.hpp>
 
-#include "../runtime/fiber_control.hpp"
-#include "../runtime/lock.hpp"
+#include "fiber/fiber_control.hpp"
+#include "base/lock.hpp"
 
 namespace weft::shim {
 

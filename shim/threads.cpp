@@ -26,8 +26,8 @@
 #include <weft/fiber.hpp>
 #include <weft/fiber_local.hpp>
 
-#include "../runtime/park.hpp"
-#include "../runtime/sys.hpp"
+#include "sched/park.hpp"
+#include "base/sys.hpp"
 #include "real.hpp"
 #include "shim.hpp"
 #include "signals.hpp"

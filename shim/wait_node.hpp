@@ -4,13 +4,13 @@
 // threads (a thread a constructor made, code before main, a pass-through child) alike, so a waiter
 // is either kind: a fiber parks (rt::park, only that fiber waits), a thread sleeps on a futex word
 // in its node. Nodes live in the waiter's frame and are linked into the object's FIFO list under
-// the object's guard lock. The protocol is the runtime's (runtime/park.hpp): a waker unlinks
+// the object's guard lock. The protocol is the runtime's (runtime/sched/park.hpp): a waker unlinks
 // ("claims") a node under the guard, grants what it waited for, releases the guard and wakes it,
 // never touching the node again; a waiter that gives up (deadline) retakes the guard, and if its
 // node is still linked unlinks it and fails, else waits for the wake-up that is on its way.
 //
 // fork: nodes queued before a fork belong, in the child, to threads the child does not have
-// (runtime/fork.hpp). They are recognised by their fork epoch; pop() and prune() drop them, so a
+// (runtime/process/fork.hpp). They are recognised by their fork epoch; pop() and prune() drop them, so a
 // grant never goes to one (a mutex handed to a vanished thread would stay locked for good), and
 // wake() ignores them. Queued before the fork, they always form the head of a list.
 #pragma once
@@ -20,8 +20,8 @@
 
 #include <weft/deadline.hpp>
 
-#include "../runtime/lock.hpp"
-#include "../runtime/park.hpp"
+#include "base/lock.hpp"
+#include "sched/park.hpp"
 
 namespace weft::shim {
 

@@ -15,7 +15,7 @@
 
 #include <weft/weft.hpp>
 
-#include "../runtime/sanitizer.hpp"
+#include "base/sanitizer.hpp"
 
 #if defined(WEFT_ASAN)
 // A child forked on another carrier than main's ends with exit(): LeakSanitizer would report what

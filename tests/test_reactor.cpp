@@ -1,4 +1,4 @@
-// The Reactor contract (runtime/reactor.hpp), checked on each backend directly, without
+// The Reactor contract (runtime/reactor/reactor.hpp), checked on each backend directly, without
 // carriers or fibers: ops complete only through poll(), exactly once, with their real result;
 // cancel gives -ECANCELED unless the op already finished; wake() from any thread ends a sleeping
 // poll, even when it came first; several ops may wait on one fd for different events; regular
@@ -23,9 +23,9 @@
 
 #include <weft/config.hpp>
 
-#include "backend.hpp"
-#include "blocking_pool.hpp"
-#include "reactor.hpp"
+#include "reactor/backend.hpp"
+#include "blocking/blocking_pool.hpp"
+#include "reactor/reactor.hpp"
 
 namespace {
 

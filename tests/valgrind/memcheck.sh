@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # memcheck.sh runs one example under valgrind's memcheck and fails on any error it reports, on a
 # definite leak, and on "client switching stacks?" (which would mean valgrind was not told about
-# the fiber stacks, runtime/sanitizer.hpp). Skips (77) where valgrind is not installed.
+# the fiber stacks, runtime/base/sanitizer.hpp). Skips (77) where valgrind is not installed.
 #
 # The backend is left on auto, which picks epoll under valgrind (memcheck cannot see the kernel
 # write completions into an io_uring's shared memory, and valgrind 3.19 hangs in a ring's first

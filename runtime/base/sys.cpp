@@ -1,0 +1,107 @@
+#include "base/sys.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstring>
+
+namespace weft::sys {
+namespace {
+
+long ret(long r) noexcept {
+  return r < 0 ? -errno : r;
+}
+
+}  // namespace
+
+ssize_t read(int fd, void* buf, std::size_t n) noexcept {
+  return ret(::syscall(SYS_read, fd, buf, n));
+}
+
+ssize_t write(int fd, const void* buf, std::size_t n) noexcept {
+  return ret(::syscall(SYS_write, fd, buf, n));
+}
+
+int close(int fd) noexcept {
+  return static_cast<int>(ret(::syscall(SYS_close, fd)));
+}
+
+int dup2(int from, int to) noexcept {
+  // x86-64 and arm64 alike have dup3; dup2 onto itself, which dup3 refuses, is checked by hand.
+  if (from == to)
+    return static_cast<int>(ret(::syscall(SYS_fcntl, from, F_GETFD))) < 0 ? -EBADF : to;
+  return static_cast<int>(ret(::syscall(SYS_dup3, from, to, 0)));
+}
+
+int dup3(int from, int to, int flags) noexcept {
+  return static_cast<int>(ret(::syscall(SYS_dup3, from, to, flags)));
+}
+
+int poll(pollfd* fds, unsigned nfds, int timeout_ms) noexcept {
+  return static_cast<int>(ret(::syscall(SYS_poll, fds, nfds, timeout_ms)));
+}
+
+void yield_thread() noexcept {
+  ::syscall(SYS_sched_yield);
+}
+
+int check_seekable(int fd) noexcept {
+  long r = ret(::syscall(SYS_lseek, fd, 0, SEEK_CUR));
+  return r < 0 ? static_cast<int>(r) : 0;
+}
+
+ThreadHooks& thread_hooks() noexcept {
+  static ThreadHooks hooks;
+  return hooks;
+}
+
+SignalHooks& signal_hooks() noexcept {
+  static SignalHooks hooks;
+  return hooks;
+}
+
+int sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept {
+  int saved = errno;
+  int r = signal_hooks().action(sig, act, old) == 0 ? 0 : -errno;
+  errno = saved;
+  return r;
+}
+
+void default_action(int sig) noexcept {
+  struct sigaction sa {};
+  sa.sa_handler = SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  weft::sys::sigaction(sig, &sa, nullptr);
+}
+
+int start_thread(pthread_t* thread, void* (*fn)(void*), void* arg,
+                 std::size_t stack_size) noexcept {
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) != 0) return -ENOMEM;
+  pthread_attr_setstacksize(&attr, stack_size);
+  int r = thread_hooks().create(thread, &attr, fn, arg);
+  pthread_attr_destroy(&attr);
+  return -r;
+}
+
+int join_thread(pthread_t thread) noexcept {
+  return -thread_hooks().join(thread, nullptr);
+}
+
+void write_stderr(const char* msg) noexcept {
+  // errno is saved because this runs inside signal handlers too.
+  int saved = errno;
+  std::size_t left = std::strlen(msg);
+  while (left > 0) {
+    long n = ::syscall(SYS_write, 2, msg, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    msg += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  errno = saved;
+}
+
+}  // namespace weft::sys

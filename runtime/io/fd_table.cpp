@@ -1,0 +1,57 @@
+#include "io/fd_table.hpp"
+
+#include <sys/resource.h>
+#include <algorithm>
+#include <new>
+
+namespace weft::rt {
+namespace {
+
+std::size_t fd_limit() noexcept {
+  // 2^20 is the kernel's default fs.nr_open, the ceiling of RLIMIT_NOFILE; a larger hard limit
+  // (raised nr_open) is honoured as it stood when the run began.
+  constexpr std::size_t kDefault = std::size_t{1} << 20;
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_max == RLIM_INFINITY) return kDefault;
+  return std::max<std::size_t>(kDefault, static_cast<std::size_t>(lim.rlim_max));
+}
+
+}  // namespace
+
+FdTable::FdTable()
+    : limit_(fd_limit()),
+      chunks_(std::make_unique<std::atomic<FdEntry*>[]>((limit_ + kChunk - 1) / kChunk)) {}
+
+FdTable::~FdTable() {
+  for (std::size_t i = 0; i < (limit_ + kChunk - 1) / kChunk; ++i) {
+    delete[] chunks_[i].load(std::memory_order_relaxed);
+  }
+}
+
+FdEntry* FdTable::find(int fd) {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= limit_) return nullptr;
+  auto i = static_cast<std::size_t>(fd);
+  std::atomic<FdEntry*>& slot = chunks_[i / kChunk];
+  FdEntry* chunk = slot.load(std::memory_order_acquire);
+  if (chunk == nullptr) {
+    auto* fresh = new FdEntry[kChunk];
+    if (slot.compare_exchange_strong(chunk, fresh, std::memory_order_acq_rel)) {
+      chunk = fresh;
+    } else {
+      delete[] fresh;  // another carrier installed the chunk first; chunk now holds it
+    }
+  }
+  return &chunk[i % kChunk];
+}
+
+void FdTable::after_fork_child() noexcept {
+  for (PaddedLock& l : locks_) new (&l.lock) Lock();
+  for (std::size_t i = 0; i < (limit_ + kChunk - 1) / kChunk; ++i) {
+    FdEntry* chunk = chunks_[i].load(std::memory_order_relaxed);
+    if (chunk == nullptr) continue;
+    // A closing entry belonged to a close() of the parent's: the child's fd is still open.
+    for (std::size_t k = 0; k < kChunk; ++k) chunk[k] = FdEntry{};
+  }
+}
+
+}  // namespace weft::rt

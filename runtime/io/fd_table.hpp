@@ -1,0 +1,88 @@
+// fd_table: what a run knows about the fds its fibers operate on.
+//
+// It exists for close(): an fd may only be closed once no operation of ours still refers to
+// it, or a completion could land after the number was reused by a new file. So each entry
+// lists the operations in flight on its fd, from every carrier; weft::close() marks the entry
+// closing, cancels each of those operations (its own directly, other carriers' by asking them,
+// since only a ring's owner may submit to it), waits for the list to empty, and only then
+// closes the fd. Operations that complete with -ECANCELED on a closing fd report -EBADF, as a
+// call on a closed fd would.
+//
+// The table is shared by the carriers of a run. Entries live in 1024-entry chunks that are
+// allocated on first use and never move, so a pointer to an entry stays valid for the run;
+// each entry is guarded by one of kStripes locks (fd modulo kStripes), taken twice per I/O
+// operation (link, unlink) and never across a wait.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+
+#include "base/lock.hpp"
+#include "reactor/reactor.hpp"
+
+namespace weft::rt {
+
+struct Waiter;
+
+// FdEntry is the state of one fd; every field is guarded by FdTable::lock_for(fd).
+struct FdEntry {
+  // ops lists the operations in flight on the fd, linked through IoOp::fd_next.
+  IoOp* ops = nullptr;
+  // closing is set while weft::close() waits for those operations.
+  bool closing = false;
+  // closer is the wait of the fiber inside weft::close() for this fd.
+  Waiter* closer = nullptr;
+};
+
+// link_op() adds op to e's list of operations in flight.
+inline void link_op(FdEntry& e, IoOp* op) noexcept {
+  op->fd_prev = nullptr;
+  op->fd_next = e.ops;
+  if (e.ops != nullptr) e.ops->fd_prev = op;
+  e.ops = op;
+}
+
+// unlink_op() removes op from e's list.
+inline void unlink_op(FdEntry& e, IoOp* op) noexcept {
+  if (op->fd_prev != nullptr) {
+    op->fd_prev->fd_next = op->fd_next;
+  } else {
+    e.ops = op->fd_next;
+  }
+  if (op->fd_next != nullptr) op->fd_next->fd_prev = op->fd_prev;
+  op->fd_prev = op->fd_next = nullptr;
+}
+
+// FdTable maps fd numbers to entries.
+class FdTable {
+ public:
+  // kStripes is how many locks the entries share.
+  static constexpr std::size_t kStripes = 64;
+
+  FdTable();
+  ~FdTable();
+  FdTable(const FdTable&) = delete;
+  FdTable& operator=(const FdTable&) = delete;
+
+  // find() returns fd's entry, or nullptr for a number no open fd can have (negative, or at or
+  // above the largest RLIMIT_NOFILE the kernel allows); the entry stays valid for the run.
+  FdEntry* find(int fd);
+  // lock_for() is the lock guarding fd's entry.
+  Lock& lock_for(int fd) noexcept { return locks_[static_cast<unsigned>(fd) % kStripes].lock; }
+  // after_fork_child() empties every entry in a forked child: the operations listed were the
+  // parent's, in frames of fibers the child does not have (runtime/process/fork.hpp).
+  void after_fork_child() noexcept;
+
+ private:
+  static constexpr std::size_t kChunk = 1024;
+  struct alignas(64) PaddedLock {
+    Lock lock;
+  };
+
+  std::size_t limit_;
+  std::unique_ptr<std::atomic<FdEntry*>[]> chunks_;
+  PaddedLock locks_[kStripes];
+};
+
+}  // namespace weft::rt

@@ -1,0 +1,156 @@
+#include "io/io_wait.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <cerrno>
+#include <mutex>
+#include <utility>
+
+#include "sched/carrier.hpp"
+#include "io/fd_table.hpp"
+#include "sched/park.hpp"
+#include "base/sanitizer.hpp"
+
+namespace weft::rt {
+
+namespace {
+
+// mark_filled() tells valgrind which bytes a completed read-like op received.
+void mark_filled(const IoOp& op, std::size_t n) noexcept {
+  auto fill_iov = [n](const iovec* iov, std::size_t count) mutable {
+    for (std::size_t i = 0; i < count && n > 0; ++i) {
+      std::size_t part = iov[i].iov_len < n ? iov[i].iov_len : n;
+      san::kernel_filled(iov[i].iov_base, part);
+      n -= part;
+    }
+  };
+  switch (op.kind) {
+    case OpKind::kRead:
+    case OpKind::kRecv:
+      san::kernel_filled(op.buf, n);
+      break;
+    case OpKind::kReadv:
+      fill_iov(static_cast<const iovec*>(op.buf), op.len);
+      break;
+    case OpKind::kRecvmsg: {
+      const auto* msg = static_cast<const msghdr*>(op.buf);
+      fill_iov(msg->msg_iov, msg->msg_iovlen);
+      if (msg->msg_control != nullptr) san::kernel_filled(msg->msg_control, msg->msg_controllen);
+      if (msg->msg_name != nullptr) san::kernel_filled(msg->msg_name, msg->msg_namelen);
+      break;
+    }
+    case OpKind::kAccept:
+      if (op.buf != nullptr && op.addrlen != nullptr) san::kernel_filled(op.buf, *op.addrlen);
+      break;
+    default:
+      break;
+  }
+}
+
+const char* op_name(OpKind k) noexcept {
+  switch (k) {
+    case OpKind::kRead:
+      return "read";
+    case OpKind::kWrite:
+      return "write";
+    case OpKind::kReadv:
+      return "readv";
+    case OpKind::kWritev:
+      return "writev";
+    case OpKind::kRecv:
+      return "recv";
+    case OpKind::kSend:
+      return "send";
+    case OpKind::kRecvmsg:
+      return "recvmsg";
+    case OpKind::kSendmsg:
+      return "sendmsg";
+    case OpKind::kAccept:
+      return "accept";
+    case OpKind::kConnect:
+      return "connect";
+    case OpKind::kPoll:
+      return "poll";
+  }
+  return "io";
+}
+
+}  // namespace
+
+long await_op(IoOp& op, const Deadline& deadline) noexcept {
+  Carrier* c = Carrier::current();
+  FiberControl* self = c != nullptr ? c->running() : nullptr;
+  if (self == nullptr) return blocking_op(op, deadline);
+  FdEntry* fd_entry = c->fds().find(op.fd);
+  if (fd_entry == nullptr) return -EBADF;
+  if (self->cancel_seen()) {
+    c->yield();
+    return -ECANCELED;
+  }
+  if (c->faults().on()) {
+    long injected;
+    if (c->faults().inject(op, &injected)) {
+      c->yield();  // a fault still lets the others run, as the call would have
+      return injected;
+    }
+  }
+  FdTable& fds = c->fds();
+  op.waiter = self;
+  op.carrier = c;  // before linking: a closer on another carrier reads it under the lock
+  {
+    std::lock_guard<Lock> hold(fds.lock_for(op.fd));
+    if (fd_entry->closing) return -EBADF;
+    link_op(*fd_entry, &op);
+  }
+  c->reactor().start(&op);
+  // A Timeout scope bounds the op like its own deadline does; both report -ETIMEDOUT.
+  Clock::time_point until = deadline.is_set() ? deadline.at() : Clock::time_point::max();
+  if (self->scope_deadline_ < until) until = self->scope_deadline_;
+  TimerNode timer;
+  if (until != Clock::time_point::max()) {
+    timer.deadline = until;
+    timer.fiber = self;
+    timer.op = &op;
+    c->timers().add(&timer);
+  }
+  // Only the op's own completion ends the wait: cancellation, deadlines and close all act by
+  // cancelling the op, so the kernel is done with this frame's buffers when we return.
+  self->wait_what_ = op_name(op.kind);
+  self->wait_fd_ = op.fd;
+  while (!op.completed) c->block(WaitKind::kIo, &op);
+  c->timers().remove(&timer);
+  bool interrupted = std::exchange(self->interrupted_, false);
+
+  bool closing;
+  Waiter* closer = nullptr;
+  {
+    std::lock_guard<Lock> hold(fds.lock_for(op.fd));
+    unlink_op(*fd_entry, &op);
+    closing = fd_entry->closing;
+    if (closing && fd_entry->ops == nullptr) closer = std::exchange(fd_entry->closer, nullptr);
+  }
+  if (closer != nullptr) notify(*closer);
+  long res = op.res;
+  if (res > 0) mark_filled(op, static_cast<std::size_t>(res));
+  // poll(2) reports an fd that is not open as POLLNVAL; io_uring's poll fails with -EBADF.
+  if (op.kind == OpKind::kPoll && res == -EBADF && !closing) return POLLNVAL;
+  // An op cancelled in the kernel's worker threads may report -EINTR instead of -ECANCELED. An
+  // interrupt (Carrier::interrupt) cancels the op too; an op that raced it to completion keeps
+  // its result, as a system call that finished before the signal came.
+  if (res == -ECANCELED ||
+      (res == -EINTR && (closing || timer.fired || self->cancelled_ || interrupted))) {
+    if (closing) {
+      res = -EBADF;
+    } else if (timer.fired) {
+      res = -ETIMEDOUT;
+    } else if (self->cancelled_) {
+      res = -ECANCELED;
+    } else if (interrupted) {
+      res = -EINTR;
+    }
+  }
+  return res;
+}
+
+}  // namespace weft::rt

@@ -1,0 +1,75 @@
+// The io_uring backend of the reactor.
+//
+// One ring per carrier, created with the strongest setup flags the kernel accepts:
+// SINGLE_ISSUER|DEFER_TASKRUN (completions are processed only when this thread asks, so the
+// kernel never interrupts the carrier with task work), else SINGLE_ISSUER|COOP_TASKRUN, else
+// COOP_TASKRUN, else none; TASKRUN_FLAG with each, so a non-blocking poll can see from the
+// shared ring whether the kernel holds completions and skip the syscall when it does not.
+// Operations are queued as SQEs as fibers block and submitted in one io_uring_enter when the
+// carrier runs out of ready fibers (or every scheduler tick), which is also the call that waits for
+// completions: one syscall per batch, not per operation.
+//
+// No wakeup is lost: an SQE queued by a fiber is always submitted before the carrier sleeps
+// (submit and wait are one call), the sleep is bounded by the next timer deadline, and with
+// IORING_FEAT_NODROP a full completion queue holds completions back instead of dropping them.
+// Cancellation SQEs carry user_data 0, so their own completions are recognised and ignored.
+// Cross-thread wakes (another carrier's notify, the blocking pool) write an eventfd whose read
+// the ring keeps pending, so a sleeping io_uring_enter returns.
+//
+// fork: the ring memory is mapped MAP_SHARED with the kernel, so a child would share the
+// parent's SQ and CQ. It is marked MADV_DONTFORK: a child gets no mapping of it at all, and a
+// stray access faults instead of taking the parent's completions. forget_all() then closes the
+// child's copies of every ring fd and eventfd (runtime/process/fork.hpp).
+#pragma once
+
+#include <liburing.h>
+
+#include "reactor/reactor.hpp"
+
+namespace weft::rt {
+
+// UringReactor is the Reactor on io_uring.
+class UringReactor final : public Reactor {
+ public:
+  // UringReactor() sets up a ring or throws std::runtime_error saying why it cannot.
+  explicit UringReactor(unsigned entries);
+  ~UringReactor() override;
+
+  const char* name() const noexcept override { return "io_uring"; }
+  Backend backend() const noexcept override { return Backend::kIoUring; }
+  void start(IoOp* op) override;
+  void cancel(IoOp* op) override;
+  void poll(bool block, const Deadline& deadline, FiberQueue& ready) override;
+  void wake() noexcept override;
+  // Fibers held in early_ready_ count as in flight until poll() hands them on, so the
+  // scheduler never takes them for a deadlock.
+  std::size_t inflight() const noexcept override { return inflight_ + early_count_; }
+  std::uint64_t submitted() const noexcept override { return submitted_; }
+  std::uint32_t setup_flags() const noexcept override { return flags_; }
+  void forget() noexcept override;
+
+
+ private:
+  io_uring_sqe* get_sqe();
+  void arm_wake();
+  bool kernel_holds_completions() const noexcept;
+  void reap(FiberQueue& ready) noexcept;
+
+  io_uring ring_{};
+  std::uint32_t flags_ = 0;
+  // Counters other threads read for stats(); only this carrier writes them.
+  Relaxed<std::size_t> inflight_ = 0;
+  Relaxed<std::uint64_t> submitted_ = 0;
+  Relaxed<std::size_t> early_count_ = 0;  // early_ready_.size()
+  FiberQueue early_ready_;                // completions reaped while making room for an SQE
+  // Other threads wake a sleeping poll() by writing wake_fd_, an eventfd this ring always has a
+  // read pending on (wake_op_, not counted in flight: it is no fiber's operation).
+  int wake_fd_ = -1;
+  IoOp wake_op_{};
+  std::uint64_t wake_buf_ = 0;
+  bool wake_armed_ = false;
+  std::size_t sqes_bytes_ = 0;  // the SQE array's mapping (its size is in the shared ring too)
+  bool forgotten_ = false;
+};
+
+}  // namespace weft::rt

@@ -1,0 +1,493 @@
+#include "sched/carrier.hpp"
+
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+
+#include "reactor/backend.hpp"
+#include "sched/fls.hpp"
+#include "sched/overflow.hpp"
+#include "sched/run.hpp"
+#include "base/sys.hpp"
+
+namespace weft::rt {
+
+constinit thread_local Carrier* tls_carrier __attribute__((tls_model("initial-exec"))) = nullptr;
+
+namespace {
+
+std::int64_t coarse_now_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// kJoinDone marks FiberControl::join_ once the fiber has finished (no Waiter lives there).
+Waiter* const kJoinDone = reinterpret_cast<Waiter*>(alignof(Waiter));
+
+// kFreshBatch is how many fresh fibers a carrier starts per scheduler pass; the rest stay
+// where an idle carrier can take them.
+constexpr std::size_t kFreshBatch = 64;
+
+}  // namespace
+
+Carrier::Carrier(Scheduler& sched, unsigned index) : sched_(sched), index_(index) {
+  if (tls_carrier != nullptr) {
+    throw std::logic_error("weft::run: this thread is already running weft::run");
+  }
+  reactor_ = make_reactor(sched.config());
+  faults_.arm(sched.config().fault_rate, sched.config().fault_seed, index);
+  install_overflow_handler();
+  altstack_ = install_altstack();
+  eh_ = thread_eh_state();
+  tid_ = static_cast<int>(::syscall(SYS_gettid));
+  san::on_carrier_start(sched_slot_.san);
+  tls_carrier = this;
+}
+
+Carrier::~Carrier() {
+  // A notifier on another thread may still be inside post() for mail this carrier has already
+  // taken; its window is a few instructions and at most one eventfd write.
+  while (posting_.load(std::memory_order_acquire) != 0) sys::yield_thread();
+  if (tls_carrier == this) leave_thread();
+}
+
+void Carrier::leave_thread() noexcept {
+  tls_carrier = nullptr;
+  remove_altstack(std::exchange(altstack_, nullptr));
+}
+
+FdTable& Carrier::fds() noexcept {
+  return sched_.fds();
+}
+
+void Carrier::expect_mail() noexcept {
+  sched_.expect_external();
+}
+
+void Carrier::mail_done() noexcept {
+  sched_.external_done();
+}
+
+void Carrier::fiber_entry(Transfer t) {
+  san::finish_switch(san::FakeStack{}, static_cast<ContextSlot*>(t.data)->san);
+  Carrier* c = tls_carrier;
+  *c->eh_ = EhState{};  // a new fiber has caught nothing, whatever its resumer had
+  c->after_switch(t);
+  FiberControl* self = c->running_;
+  c->start_fresh(self);
+  try {
+    self->body_->run();
+  } catch (...) {
+    self->error_ = std::current_exception();
+  }
+  c->finish(self);
+}
+
+void Carrier::start_fresh(FiberControl* f) noexcept {
+  // Pairs with detail::cancel_fiber(): it sets cancel_requested_ and then reads started_, so
+  // either it sees this fiber started (and asks this carrier to cancel it) or this sees its flag.
+  f->started_.store(true, std::memory_order_seq_cst);
+  if (f->cancel_requested_.load(std::memory_order_seq_cst) || sched_.shutting_down()) {
+    f->cancelled_ = true;
+  }
+  std::lock_guard<Lock> hold(all_lock_);
+  f->all_prev_ = nullptr;
+  f->all_next_ = all_head_;
+  if (all_head_ != nullptr) all_head_->all_prev_ = f;
+  all_head_ = f;
+}
+
+void Carrier::after_switch(Transfer t) noexcept {
+  static_cast<ContextSlot*>(t.data)->ctx = t.from;
+  if (to_free_ != nullptr) {
+    // The fiber's own reference, dropped only now that nothing runs on its stack.
+    FiberControl* f = std::exchange(to_free_, nullptr);
+    if (f->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) sched_.destroy(f);
+  }
+}
+
+Transfer Carrier::switch_to(ContextSlot* to, ContextSlot* from) noexcept {
+  // The exception state is saved in this frame, which stays put while the context is suspended.
+  EhState mine = *eh_;
+  switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  san::FakeStack fake;
+  san::start_switch(fake, from->san, to->san);
+  Transfer t = jump(to->ctx, from);
+  san::finish_switch(fake, static_cast<ContextSlot*>(t.data)->san);
+  *eh_ = mine;
+  return t;
+}
+
+void Carrier::resume(ContextSlot* from, FiberControl* next) noexcept {
+  running_.store_release(next);  // the watchdog reads the fiber through it
+  next->state_ = FiberState::kRunning;
+  after_switch(switch_to(&next->slot_, from));
+}
+
+void Carrier::switch_away(FiberControl* self) noexcept {
+  if (!StackPool::canary_intact(self->stack_)) overflow_abort(self);
+  FiberControl* next = nullptr;
+  if (handoffs_ < kTick) next = run_queue_.pop();
+  if (next != nullptr) {
+    ++handoffs_;
+    resume(&self->slot_, next);
+  } else {
+    running_ = nullptr;
+    after_switch(switch_to(&sched_slot_, &self->slot_));
+  }
+}
+
+void Carrier::block(WaitKind kind, void* obj) noexcept {
+  FiberControl* self = running_;
+  self->state_ = FiberState::kBlocked;
+  self->wait_kind_ = kind;
+  self->wait_obj_ = obj;
+  self->wait_since_ = coarse_now_ns();
+  switch_away(self);
+  self->wait_kind_ = WaitKind::kNone;
+  self->wait_obj_ = nullptr;
+}
+
+void Carrier::ready(FiberControl* f) noexcept {
+  if (f->state_ != FiberState::kBlocked) return;
+  f->state_ = FiberState::kReady;
+  run_queue_.push(f);
+}
+
+void Carrier::yield() noexcept {
+  FiberControl* self = running_;
+  // Alone, a yield is free, but it still counts toward the tick: a fiber spinning on yield must
+  // not keep the scheduler from submitting I/O, reaping completions and expiring timers.
+  if (run_queue_.empty() && handoffs_ < kTick) {
+    ++handoffs_;
+    return;
+  }
+  self->state_ = FiberState::kReady;
+  run_queue_.push(self);
+  switch_away(self);
+}
+
+void Carrier::cancel(FiberControl* f) noexcept {
+  if (f->state_ == FiberState::kDone || f->cancelled_) return;
+  f->cancelled_ = true;
+  if (f->state_ != FiberState::kBlocked) return;
+  switch (f->wait_kind_) {
+    case WaitKind::kIo:
+      reactor_->cancel(static_cast<IoOp*>(static_cast<void*>(f->wait_obj_)));
+      break;
+    case WaitKind::kTimer:
+      timers_.remove(static_cast<TimerNode*>(static_cast<void*>(f->wait_obj_)));
+      ready(f);
+      break;
+    case WaitKind::kPark:  // park() sees cancelled_ and withdraws itself
+      ready(f);
+      break;
+    case WaitKind::kJoin:   // join waits for a fiber that is itself cancelled at shutdown
+    case WaitKind::kClose:  // close waits only for operations it already cancelled
+    case WaitKind::kNone:
+      break;
+  }
+}
+
+void Carrier::interrupt(FiberControl* f) noexcept {
+  if (f->state_ != FiberState::kBlocked || !f->interruptible_) return;
+  switch (f->wait_kind_) {
+    case WaitKind::kIo:
+      f->interrupted_ = true;
+      reactor_->cancel(static_cast<IoOp*>(static_cast<void*>(f->wait_obj_)));
+      break;
+    case WaitKind::kTimer:  // the sleep sees interrupted_ and removes its own timer
+    case WaitKind::kPark:   // park() sees interrupted_ and withdraws itself
+      f->interrupted_ = true;
+      ready(f);
+      break;
+    case WaitKind::kJoin:
+    case WaitKind::kClose:
+    case WaitKind::kNone:
+      break;
+  }
+}
+
+void Carrier::finish(FiberControl* self) noexcept {
+  // Detached: nobody will take the result, so destroy it (and an unjoined exception) here, on
+  // the fiber itself, where its destructors may still make weft calls.
+  if (self->refs_.load(std::memory_order_acquire) == 1) Scheduler::destroy_body(self);
+  // Fiber-local values are destroyed on the fiber too, while its stack is still there.
+  if (self->fls_ != nullptr) fls_run_destructors(self);
+  if (!StackPool::canary_intact(self->stack_)) overflow_abort(self);
+  {
+    std::lock_guard<Lock> hold(all_lock_);
+    if (self->all_prev_ != nullptr) {
+      self->all_prev_->all_next_ = self->all_next_;
+    } else {
+      all_head_ = self->all_next_;
+    }
+    if (self->all_next_ != nullptr) self->all_next_->all_prev_ = self->all_prev_;
+  }
+  self->state_ = FiberState::kDone;
+  load_.fetch_sub(1, std::memory_order_relaxed);
+  // done_ first: a joiner that reads it set needs no wake-up; one that registered in join_
+  // before the exchange below gets one.
+  self->done_.store(true, std::memory_order_release);
+  Waiter* joiner = self->join_.exchange(kJoinDone, std::memory_order_acq_rel);
+  if (joiner != nullptr) notify(*joiner);
+  sched_.fiber_finished();
+  // Never resumed: whoever runs next drops the fiber's own reference once the switch is done,
+  // so a joiner on another carrier cannot free this stack while it is still in use.
+  to_free_ = self;
+  san::on_finish(self->slot_.san);
+  switch_away(self);
+  std::abort();
+}
+
+void Carrier::wake() noexcept {
+  if (sleep_.load(std::memory_order_seq_cst) == kAwake) return;
+  std::uint8_t was = sleep_.exchange(kAwake, std::memory_order_seq_cst);
+  if (was == kAwake) return;
+  if (was == kHopeless) sched_.hopeless_leave();
+  reactor_->wake();
+}
+
+void Carrier::post(Waiter* w) noexcept {
+  // Counted before the mail goes in: once it is in, this carrier may finish and be destroyed.
+  posting_.fetch_add(1, std::memory_order_seq_cst);
+  Waiter* head = mail_.load(std::memory_order_relaxed);
+  do {
+    w->mail_next = head;
+  } while (
+      !mail_.compare_exchange_weak(head, w, std::memory_order_seq_cst, std::memory_order_relaxed));
+  wake();
+  posting_.fetch_sub(1, std::memory_order_release);
+}
+
+void Carrier::post_ctl(Ctl request) {
+  {
+    std::lock_guard<Lock> hold(ctl_lock_);
+    ctl_.push_back(request);
+    ctl_pending_.store(true, std::memory_order_seq_cst);
+  }
+  wake();
+}
+
+void Carrier::post_cancel(FiberControl* f) {
+  post_ctl(Ctl{f, -1});
+}
+
+void Carrier::post_cancel_fd(int fd) {
+  post_ctl(Ctl{nullptr, fd});
+}
+
+void Carrier::post_interrupt(FiberControl* f) noexcept {
+  if (f->interrupt_requested_.exchange(true, std::memory_order_seq_cst)) return;  // one is queued
+  f->refs_.fetch_add(1, std::memory_order_relaxed);
+  posting_.fetch_add(1, std::memory_order_seq_cst);
+  FiberControl* head = interrupts_.load(std::memory_order_relaxed);
+  do {
+    f->interrupt_next_ = head;
+  } while (!interrupts_.compare_exchange_weak(head, f, std::memory_order_seq_cst,
+                                              std::memory_order_relaxed));
+  wake();
+  posting_.fetch_sub(1, std::memory_order_release);
+}
+
+void Carrier::push_fresh(FiberControl* f) noexcept {
+  {
+    std::lock_guard<Lock> hold(fresh_lock_);
+    fresh_.push(f);
+    fresh_count_.store(fresh_.size(), std::memory_order_seq_cst);
+  }
+  wake();
+}
+
+std::size_t Carrier::steal_fresh(Carrier& thief) noexcept {
+  // A carrier in its scheduler is about to take its fresh fibers itself (kFreshBatch per pass);
+  // only one busy running fibers, or holding more than a pass takes, has some to spare.
+  std::size_t waiting = fresh_count();
+  if (waiting == 0 || (!in_fiber_ && waiting <= kFreshBatch)) return 0;
+  if (!fresh_lock_.try_lock()) return 0;
+  std::size_t n = (fresh_.size() + 1) / 2;
+  for (std::size_t i = 0; i < n; ++i) {
+    FiberControl* f = fresh_.pop();
+    f->carrier_ = &thief;
+    thief.run_queue_.push(f);
+  }
+  fresh_count_.store(fresh_.size(), std::memory_order_seq_cst);
+  fresh_lock_.unlock();
+  load_.fetch_sub(n, std::memory_order_relaxed);
+  thief.load_.fetch_add(n, std::memory_order_relaxed);
+  return n;
+}
+
+void Carrier::hand_off_fresh(Carrier& to) noexcept {
+  FiberQueue moved;
+  {
+    std::lock_guard<Lock> hold(fresh_lock_);
+    moved.splice(fresh_);
+    fresh_count_.store(0, std::memory_order_seq_cst);
+  }
+  std::size_t n = moved.size();
+  load_.fetch_sub(n, std::memory_order_relaxed);
+  to.load_.fetch_add(n, std::memory_order_relaxed);
+  while (FiberControl* f = moved.pop()) {
+    f->carrier_ = &to;
+    to.push_fresh(f);
+  }
+}
+
+void Carrier::take_fresh() noexcept {
+  if (fresh_count() == 0) return;
+  std::lock_guard<Lock> hold(fresh_lock_);
+  for (std::size_t i = 0; i < kFreshBatch && !fresh_.empty(); ++i) run_queue_.push(fresh_.pop());
+  fresh_count_.store(fresh_.size(), std::memory_order_seq_cst);
+}
+
+void Carrier::drain_mail() noexcept {
+  if (mail_.load(std::memory_order_relaxed) == nullptr) return;
+  Waiter* list = mail_.exchange(nullptr, std::memory_order_acquire);
+  // The stack holds the newest first; reverse it so fibers wake in the order they were notified.
+  Waiter* fifo = nullptr;
+  while (list != nullptr) {
+    Waiter* next = list->mail_next;
+    list->mail_next = fifo;
+    fifo = list;
+    list = next;
+  }
+  while (fifo != nullptr) {
+    Waiter* next = fifo->mail_next;  // read first: once notified, the waiter's frame may go
+    FiberControl* f = fifo->fiber;
+    fifo->notified = true;
+    ready(f);
+    fifo = next;
+  }
+}
+
+void Carrier::drain_ctl() noexcept {
+  if (!ctl_pending_.load(std::memory_order_relaxed)) return;
+  std::vector<Ctl> todo;
+  {
+    std::lock_guard<Lock> hold(ctl_lock_);
+    todo.swap(ctl_);
+    ctl_pending_.store(false, std::memory_order_relaxed);
+  }
+  for (const Ctl& c : todo) {
+    if (c.fiber != nullptr) {
+      cancel(c.fiber);
+      if (c.fiber->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) sched_.destroy(c.fiber);
+      continue;
+    }
+    FdEntry* e = sched_.fds().find(c.fd);
+    std::lock_guard<Lock> hold(sched_.fds().lock_for(c.fd));
+    if (!e->closing) continue;  // the close already finished
+    for (IoOp* op = e->ops; op != nullptr; op = op->fd_next) {
+      if (op->carrier == this) reactor_->cancel(op);
+    }
+  }
+}
+
+void Carrier::drain_interrupts() noexcept {
+  if (interrupts_.load(std::memory_order_relaxed) == nullptr) return;
+  FiberControl* list = interrupts_.exchange(nullptr, std::memory_order_acquire);
+  while (list != nullptr) {
+    FiberControl* f = list;
+    list = f->interrupt_next_;
+    // Cleared first: a request that comes in from now on queues the fiber again.
+    f->interrupt_requested_.store(false, std::memory_order_seq_cst);
+    interrupt(f);
+    if (f->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) sched_.destroy(f);
+  }
+}
+
+bool Carrier::has_work_posted() const noexcept {
+  return mail_.load(std::memory_order_seq_cst) != nullptr ||
+         interrupts_.load(std::memory_order_seq_cst) != nullptr ||
+         ctl_pending_.load(std::memory_order_seq_cst) ||
+         fresh_count_.load(std::memory_order_seq_cst) != 0;
+}
+
+void Carrier::shutdown_local() noexcept {
+  shut_down_ = true;
+  std::lock_guard<Lock> hold(all_lock_);
+  for (FiberControl* f = all_head_; f != nullptr; f = f->all_next_) cancel(f);
+}
+
+void Carrier::expire_timers() noexcept {
+  if (timers_.empty()) return;
+  Clock::time_point now = Clock::now();
+  while (TimerNode* n = timers_.pop_expired(now)) {
+    if (n->op != nullptr) {
+      reactor_->cancel(n->op);
+    } else {
+      ready(n->fiber);
+    }
+  }
+}
+
+void Carrier::end_sleep() noexcept {
+  // A waker may have cleared the announcement (and the hopeless count) already.
+  if (sleep_.exchange(kAwake, std::memory_order_seq_cst) == kHopeless) sched_.hopeless_leave();
+}
+
+bool Carrier::sleep_and_poll(bool block, const Deadline& until, FiberQueue& completed) {
+  if (!block) {
+    reactor_->poll(false, until, completed);
+    return true;
+  }
+  bool hopeless = !until.is_set() && reactor_->inflight() == 0;
+  // Announce the sleep, then look at the mailboxes once more: a poster either sees the
+  // announcement (and wakes the ring) or its mail is seen here. Both sides are seq_cst.
+  sleep_.store(hopeless ? kHopeless : kSleeping, std::memory_order_seq_cst);
+  bool all_hopeless = hopeless && sched_.hopeless_enter();
+  if (has_work_posted() || sched_.over() || (sched_.shutting_down() && !shut_down_)) {
+    end_sleep();
+    return false;
+  }
+  if (all_hopeless && sched_.confirm_deadlock()) sched_.deadlock();
+  reactor_->poll(true, until, completed);
+  end_sleep();
+  return true;
+}
+
+void Carrier::loop(FiberControl* main) {
+  main_ = main;
+  FiberQueue completed;
+  for (;;) {
+    drain_mail();
+    drain_ctl();
+    drain_interrupts();
+    if (main_ != nullptr && main_->state_ == FiberState::kDone && !sched_.shutting_down()) {
+      sched_.main_finished();
+    }
+    if (sched_.shutting_down() && !shut_down_) shutdown_local();
+    if (sched_.over()) break;
+    take_fresh();
+    if (run_queue_.empty() && sched_.carriers() > 1) sched_.steal_for(*this);
+    Deadline until = timers_.empty() ? Deadline() : Deadline(timers_.next_deadline());
+    if (!sleep_and_poll(run_queue_.empty(), until, completed)) continue;
+    run_queue_.splice(completed);
+    drain_mail();
+    expire_timers();
+    handoffs_ = 0;
+    if (FiberControl* next = run_queue_.pop()) {
+      in_fiber_ = true;
+      resume(&sched_slot_, next);
+      in_fiber_ = false;
+    }
+  }
+}
+
+void Carrier::add_stats(RuntimeStats& s) const noexcept {
+  s.fibers_created += created_.load(std::memory_order_relaxed);
+  s.switches += switches_.load(std::memory_order_relaxed);
+  s.io_submitted += reactor_->submitted();
+  s.io_inflight += reactor_->inflight();
+  s.timers_pending += timers_.size();
+  faults_.add_stats(s);
+}
+
+}  // namespace weft::rt

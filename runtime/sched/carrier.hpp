@@ -1,0 +1,240 @@
+// scheduler: a carrier is one OS thread that runs fibers.
+//
+// A run (weft::run, see scheduler.hpp) has one or more carriers. Each carrier owns its run
+// queue, reactor (an io_uring ring or an epoll set, see backend.hpp) and timer heap; the hot paths
+// (switch, block, ready, I/O submission) touch only those and take no lock. A fiber that has
+// started stays on its carrier for its whole life: compilers cache the address of thread-local
+// variables (errno among them) across calls, so a fiber that resumed on another thread would read
+// and write the old thread's copy. Fibers that have not started yet sit in the carrier's fresh
+// queue, under a lock, where an idle carrier may take them (placement and stealing are in
+// scheduler.cpp).
+//
+// Switching: a fiber that blocks hands the CPU straight to the next ready fiber (one context
+// switch, no trip through a scheduler context), except every kTick hand-offs and whenever the
+// run queue is empty, when it switches to the scheduler context on the thread's own stack. The
+// scheduler takes mail from other threads, submits queued I/O, collects completions (waiting
+// for them only when nothing is ready, and only until the next timer), expires timers, and
+// resumes the next ready fiber. So I/O is submitted in batches, and a set of fibers that keep
+// yielding cannot starve the others' completions for more than kTick switches.
+//
+// Other threads reach a carrier only through its mailboxes: notify() of a parked fiber (a
+// lock-free stack of Waiters), control requests (cancel a fiber, cancel the ops on an fd being
+// closed), interrupts (a lock-free stack of fibers, fed from signal handlers) and fresh fibers.
+// Each poster wakes the carrier's ring through an eventfd if, and only if, the carrier said it may
+// be sleeping (sleep_); the carrier re-checks its mailboxes after saying so, so no wake-up is lost.
+//
+// Shutdown: when the main fiber finishes, every carrier cancels all of its unfinished fibers
+// (their blocking calls fail with -ECANCELED) and runs until every fiber of the run finished.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <weft/config.hpp>
+#include <weft/fiber.hpp>
+#include <weft/runtime.hpp>
+
+#include "context/eh_state.hpp"
+#include "reactor/faults.hpp"
+#include "fiber/fiber_control.hpp"
+#include "fiber/fiber_queue.hpp"
+#include "base/lock.hpp"
+#include "sched/park.hpp"
+#include "reactor/reactor.hpp"
+#include "timer/timer_heap.hpp"
+
+namespace weft::rt {
+
+class Carrier;
+class FdTable;
+class Scheduler;
+
+// tls_carrier is the calling thread's carrier. initial-exec: every yield and I/O call reads it,
+// and the default model for a shared library costs a __tls_get_addr call per read.
+extern constinit thread_local Carrier* tls_carrier __attribute__((tls_model("initial-exec")));
+
+// Carrier runs fibers on the OS thread that created it.
+class Carrier {
+ public:
+  // kTick is how many direct fiber-to-fiber hand-offs may happen before the scheduler polls.
+  static constexpr unsigned kTick = 64;
+
+  // Carrier() makes the calling thread carrier number index of sched; throws if the thread
+  // already is a carrier or if the reactor cannot be set up.
+  Carrier(Scheduler& sched, unsigned index);
+  // ~Carrier() releases the ring; it may run on another thread after leave_thread().
+  ~Carrier();
+  // leave_thread() gives up the calling thread's carrier role (its signal stack included).
+  void leave_thread() noexcept;
+  Carrier(const Carrier&) = delete;
+  Carrier& operator=(const Carrier&) = delete;
+
+  // current() returns the calling thread's carrier, or nullptr.
+  static Carrier* current() noexcept { return tls_carrier; }
+  // running() returns the fiber running now, or nullptr in the scheduler.
+  FiberControl* running() const noexcept { return running_; }
+  // tid() is the carrier thread's kernel thread id.
+  int tid() const noexcept { return tid_; }
+  // scheduler() is the run this carrier belongs to.
+  Scheduler& scheduler() noexcept { return sched_; }
+  // index() is the carrier's number within its run.
+  unsigned index() const noexcept { return index_; }
+
+  // loop() runs the scheduler until every fiber of the run has finished (main, when given, is
+  // the run's main fiber, whose end starts the shutdown).
+  void loop(FiberControl* main);
+
+  // block() parks the running fiber, recording what it waits for; returns once it is readied.
+  void block(WaitKind kind, void* obj) noexcept;
+  // ready() queues a blocked fiber of this carrier to run; one that is not blocked is left alone.
+  void ready(FiberControl* f) noexcept;
+  // yield() queues the running fiber behind every ready fiber and runs them first.
+  void yield() noexcept;
+  // cancel() marks f (a fiber of this carrier) cancelled and interrupts what it blocks on.
+  void cancel(FiberControl* f) noexcept;
+  // finish() ends the running fiber after its body returned; never returns.
+  [[noreturn]] void finish(FiberControl* self) noexcept;
+
+  // park_begin() records what the running fiber is about to park on, for diagnostics.
+  void park_begin(const Waiter* w) noexcept {
+    running_->wait_what_ = w->what;
+    running_->wait_outside_ = !w->in_run_only;
+    running_->wait_fd_ = -1;
+  }
+  // park_end() clears what park_begin() recorded.
+  void park_end() noexcept {}
+
+  // expect_mail() and mail_done() bracket a wait for a notification from a thread that is no
+  // carrier (the blocking pool), so idle carriers do not take the run for deadlocked.
+  void expect_mail() noexcept;
+  // mail_done() ends what expect_mail() began.
+  void mail_done() noexcept;
+  // post() hands a notification for one of this carrier's fibers over from another thread.
+  void post(Waiter* w) noexcept;
+  // post_cancel() asks this carrier to cancel its fiber f (the caller holds a reference to f,
+  // which the carrier drops once done).
+  void post_cancel(FiberControl* f);
+  // post_cancel_fd() asks this carrier to cancel its operations in flight on fd.
+  void post_cancel_fd(int fd);
+  // post_interrupt() asks this carrier to interrupt its fiber f (interrupt()); f must stay alive
+  // during the call, after which the carrier holds its own reference until done. Lock-free and
+  // allocation-free: safe in a signal handler, on any thread.
+  void post_interrupt(FiberControl* f) noexcept;
+  // interrupt() ends f's current wait early if f (a fiber of this carrier) is blocked inside an
+  // rt::Interruptible scope in I/O, a sleep or a park; otherwise it does nothing.
+  void interrupt(FiberControl* f) noexcept;
+  // push_fresh() queues a fiber that has not started, to run here unless an idle carrier takes it.
+  void push_fresh(FiberControl* f) noexcept;
+  // push_local() queues a new fiber on the calling thread's own carrier, where nobody can take it.
+  void push_local(FiberControl* f) noexcept { run_queue_.push(f); }
+  // hand_off_fresh() moves every unstarted fiber of this carrier to to.
+  void hand_off_fresh(Carrier& to) noexcept;
+  // steal_fresh() moves up to half of this carrier's fresh fibers (at least one) to thief.
+  std::size_t steal_fresh(Carrier& thief) noexcept;
+  // fresh_count() is how many unstarted fibers wait in the fresh queue.
+  std::size_t fresh_count() const noexcept { return fresh_count_.load(std::memory_order_relaxed); }
+  // load() is how many unfinished fibers this carrier holds, started or not (for placement).
+  std::size_t load() const noexcept { return load_.load(std::memory_order_relaxed); }
+  // wake() interrupts the carrier's sleep, if it sleeps, so it looks at its mailboxes.
+  void wake() noexcept;
+  // progress() counts scheduling events; the watchdog sees a stall when it stops moving.
+  std::uint64_t progress() const noexcept { return switches_.load(std::memory_order_relaxed); }
+  // sleeping() tells whether the carrier is idle in its reactor (then it cannot be stalled).
+  bool sleeping() const noexcept { return sleep_.load(std::memory_order_relaxed) != kAwake; }
+
+  // reactor() is the carrier's I/O backend.
+  Reactor& reactor() noexcept { return *reactor_; }
+  // faults() is the carrier's fault injection (Config::fault_rate).
+  Faults& faults() noexcept { return faults_; }
+  // fds() is the run's fd table.
+  FdTable& fds() noexcept;
+  // timers() is the carrier's timer heap.
+  TimerHeap& timers() noexcept { return timers_; }
+  // after_fork_child() rebuilds this carrier in a forked child around self, its running fiber,
+  // the only one it has there: a new ring and eventfd, and nothing queued (runtime/process/fork.hpp).
+  void after_fork_child(FiberControl* self);
+  // add_stats() adds the carrier's counters to s.
+  void add_stats(RuntimeStats& s) const noexcept;
+  // for_each_fiber() calls fn on every unfinished fiber of the carrier, under its list lock.
+  template <class Fn>
+  void for_each_fiber(Fn&& fn) const {
+    std::lock_guard<Lock> hold(all_lock_);
+    for (FiberControl* f = all_head_; f != nullptr; f = f->all_next_) fn(*f);
+  }
+
+ private:
+  friend class Scheduler;
+  friend class Watchdog;
+  static constexpr std::uint8_t kAwake = 0;
+  static constexpr std::uint8_t kSleeping = 1;
+  static constexpr std::uint8_t kHopeless = 2;  // sleeping with nothing that could wake it
+
+  // Ctl is a request from another thread (see post_cancel / post_cancel_fd).
+  struct Ctl {
+    FiberControl* fiber;  // fiber to cancel, or nullptr for an fd cancel
+    int fd;
+  };
+
+  Transfer switch_to(ContextSlot* to, ContextSlot* from) noexcept;
+  void switch_away(FiberControl* self) noexcept;
+  void resume(ContextSlot* from, FiberControl* next) noexcept;
+  void after_switch(Transfer t) noexcept;
+  void start_fresh(FiberControl* f) noexcept;
+  void shutdown_local() noexcept;
+  void expire_timers() noexcept;
+  void drain_mail() noexcept;
+  void drain_ctl() noexcept;
+  void drain_interrupts() noexcept;
+  void take_fresh() noexcept;
+  bool has_work_posted() const noexcept;
+  bool sleep_and_poll(bool block, const Deadline& until, FiberQueue& completed);
+  void end_sleep() noexcept;
+  void post_ctl(Ctl request);
+  static void fiber_entry(Transfer t);
+
+  Scheduler& sched_;
+  unsigned index_;
+  std::unique_ptr<Reactor> reactor_;
+  Faults faults_;
+  TimerHeap timers_;
+  FiberQueue run_queue_;
+  ContextSlot sched_slot_;
+  Relaxed<FiberControl*> running_ = nullptr;  // read by the watchdog from its own thread
+  int tid_ = 0;
+  FiberControl* main_ = nullptr;
+  FiberControl* to_free_ = nullptr;  // finished fiber whose stack the next context frees
+  unsigned handoffs_ = 0;
+  bool shut_down_ = false;  // this carrier has cancelled its fibers for the run's shutdown
+  void* altstack_ = nullptr;
+  EhState* eh_ = nullptr;  // this thread's exception state, carried across switches
+
+  // Unfinished fibers, for shutdown, deadlock reports and fiber dumps (which read it from other
+  // threads, hence the lock; it is taken once per spawn and once per finish).
+  mutable Lock all_lock_;
+  FiberControl* all_head_ = nullptr;
+
+  std::atomic<std::uint64_t> switches_{0};
+  std::atomic<std::uint64_t> created_{0};
+  std::atomic<std::size_t> load_{0};
+  std::atomic<bool> stalled_{false};  // set by the watchdog while the carrier is stuck
+  Relaxed<bool> in_fiber_ = false;    // running fibers (not in its scheduler): busy
+
+  std::atomic<std::uint8_t> sleep_{kAwake};
+  std::atomic<Waiter*> mail_{nullptr};
+  Lock ctl_lock_;
+  std::vector<Ctl> ctl_;
+  std::atomic<bool> ctl_pending_{false};
+  // Fibers to interrupt, a lock-free stack (post_interrupt() runs in signal handlers).
+  std::atomic<FiberControl*> interrupts_{nullptr};
+  Lock fresh_lock_;
+  FiberQueue fresh_;
+  std::atomic<std::size_t> fresh_count_{0};
+  // posting_ counts post() calls in progress: a poster still wakes the carrier after its mail
+  // is in, by when the woken fiber may have finished the run, so the destructor waits for it to
+  // reach zero before freeing any of this.
+  std::atomic<unsigned> posting_{0};
+};
+
+}  // namespace weft::rt

@@ -1,0 +1,141 @@
+#include "sched/overflow.hpp"
+
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "sched/carrier.hpp"
+#include "base/sys.hpp"
+
+namespace weft::rt {
+namespace {
+
+constexpr std::size_t kAltStackSize = 64 * 1024;
+
+struct sigaction g_old_segv;
+struct sigaction g_old_bus;
+
+// Appends text to a fixed buffer without allocating, for use in signal handlers.
+struct Line {
+  char buf[512];
+  std::size_t len = 0;
+  void add(const char* s) noexcept {
+    while (*s != '\0' && len + 1 < sizeof(buf)) buf[len++] = *s++;
+    buf[len] = '\0';
+  }
+  void add(std::uint64_t v) noexcept {
+    char tmp[24];
+    int n = 0;
+    do {
+      tmp[n++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    while (n > 0 && len + 1 < sizeof(buf)) buf[len++] = tmp[--n];
+    buf[len] = '\0';
+  }
+};
+
+bool in_guard(const FiberControl* f, std::uintptr_t addr, std::uintptr_t sp) noexcept {
+  auto base = reinterpret_cast<std::uintptr_t>(f->stack_.base);
+  // A frame larger than the guard can fault below it; the stack pointer having run past the
+  // stack's low end is the sure sign either way.
+  constexpr std::uintptr_t kSlack = 1 << 20;
+  bool addr_near = addr < base && addr + kSlack >= base;
+  bool sp_past = sp < base + 256 && sp + kSlack >= base;
+  return addr_near || sp_past;
+}
+
+void chain(int sig, siginfo_t* info, void* uctx, const struct sigaction& old) noexcept {
+  if ((old.sa_flags & SA_SIGINFO) != 0 && old.sa_sigaction != nullptr) {
+    old.sa_sigaction(sig, info, uctx);
+    return;
+  }
+  // An ignored SIGSEGV from a real fault is fatal anyway (the kernel forces the default), so
+  // SIG_IGN falls through to the default action instead of re-faulting forever.
+  if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN && old.sa_handler != nullptr) {
+    old.sa_handler(sig);
+    return;
+  }
+  // Default action: returning re-executes the faulting instruction, which now kills us.
+  sys::default_action(sig);
+}
+
+void on_fault(int sig, siginfo_t* info, void* uctx) {
+  Carrier* c = Carrier::current();
+  FiberControl* f = c != nullptr ? c->running() : nullptr;
+  if (f != nullptr) {
+    auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
+    auto sp =
+        static_cast<std::uintptr_t>(static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RSP]);
+    if (in_guard(f, addr, sp)) {
+      report_overflow(f);
+      sys::default_action(sig);
+      return;
+    }
+  }
+  chain(sig, info, uctx, sig == SIGSEGV ? g_old_segv : g_old_bus);
+}
+
+}  // namespace
+
+void install_overflow_handler() noexcept {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sys::sigaction(SIGSEGV, &sa, &g_old_segv);
+    sys::sigaction(SIGBUS, &sa, &g_old_bus);
+  });
+}
+
+void* install_altstack() noexcept {
+  stack_t current{};
+  if (sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE) == 0) return nullptr;
+  void* mem =
+      ::mmap(nullptr, kAltStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return nullptr;
+  stack_t ss{};
+  ss.ss_sp = mem;
+  ss.ss_size = kAltStackSize;
+  if (sigaltstack(&ss, nullptr) != 0) {
+    ::munmap(mem, kAltStackSize);
+    return nullptr;
+  }
+  return mem;
+}
+
+void remove_altstack(void* mapping) noexcept {
+  if (mapping == nullptr) return;
+  stack_t ss{};
+  ss.ss_flags = SS_DISABLE;
+  sigaltstack(&ss, nullptr);
+  ::munmap(mapping, kAltStackSize);
+}
+
+void report_overflow(const FiberControl* f) noexcept {
+  Line line;
+  line.add("weft: stack overflow in fiber ");
+  line.add(f->id_);
+  line.add(" \"");
+  line.add(f->name_);
+  line.add("\" (stack size ");
+  line.add(static_cast<std::uint64_t>(f->stack_.size));
+  line.add(
+      " bytes); give it more with weft::SpawnOptions::stack_size or Config::stack_size (for a\n"
+      "program under weftrun: pthread_attr_setstacksize, or weftrun --stack-size / "
+      "WEFT_STACK_SIZE)\n");
+  sys::write_stderr(line.buf);
+}
+
+void overflow_abort(const FiberControl* f) noexcept {
+  report_overflow(f);
+  std::abort();
+}
+
+}  // namespace weft::rt

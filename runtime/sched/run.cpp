@@ -1,0 +1,448 @@
+#include "sched/run.hpp"
+
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <typeinfo>
+
+#include <cxxabi.h>
+
+#include "sched/carrier.hpp"
+#include "base/sys.hpp"
+#include "sched/watchdog.hpp"
+
+namespace weft::rt {
+namespace {
+
+std::atomic<std::uint64_t> g_next_fiber_id{1};
+
+constexpr std::size_t kMinStack = 16 * 1024;
+constexpr std::size_t kMaxStack = std::size_t{1} << 30;
+
+char* align_down(char* p, std::size_t align) noexcept {
+  return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & ~(align - 1));
+}
+
+void validate_stack_size(std::size_t size, const char* what) {
+  if (size < kMinStack || size > kMaxStack) {
+    throw std::invalid_argument(std::string(what) + " must be 16 KiB..1 GiB, got " +
+                                std::to_string(size) + " bytes");
+  }
+}
+
+unsigned cpus_allowed() noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  int n = CPU_COUNT(&set);
+  return n > 0 ? static_cast<unsigned>(n) : 1;
+}
+
+Config validate(Config c) {
+  validate_stack_size(c.stack_size, "weft::Config::stack_size");
+  // The completion queue is four times the submission queue, and the kernel caps it at 65536.
+  if (c.ring_entries == 0 || c.ring_entries > 16384) {
+    throw std::invalid_argument("weft::Config::ring_entries must be in 1..16384, got " +
+                                std::to_string(c.ring_entries));
+  }
+  if (c.carriers == 0) c.carriers = std::min(cpus_allowed(), Scheduler::kMaxCarriers / 2);
+  if (c.carriers > Scheduler::kMaxCarriers / 2) {
+    throw std::invalid_argument("weft::Config::carriers must be at most " +
+                                std::to_string(Scheduler::kMaxCarriers / 2) + ", got " +
+                                std::to_string(c.carriers));
+  }
+  if (c.blocking_threads == 0 || c.blocking_threads > 4096) {
+    throw std::invalid_argument("weft::Config::blocking_threads must be in 1..4096, got " +
+                                std::to_string(c.blocking_threads));
+  }
+  return c;
+}
+
+void report_uncaught(const FiberControl* f) noexcept {
+  std::string what = "an exception not derived from std::exception";
+  try {
+    std::rethrow_exception(f->error_);
+  } catch (const std::exception& e) {
+    int status = 0;
+    char* name = abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status);
+    what = std::string(status == 0 && name != nullptr ? name : typeid(e).name()) + ": " + e.what();
+    std::free(name);
+  } catch (...) {
+  }
+  std::string line = "weft: fiber " + std::to_string(f->id_) + " \"" + f->name_ +
+                     "\" ended with an exception nobody joined: " + what + "\n";
+  sys::write_stderr(line.c_str());
+}
+
+void futex_wait(std::atomic<unsigned>& word, unsigned seen) noexcept {
+  ::syscall(SYS_futex, reinterpret_cast<unsigned*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr,
+            nullptr, 0);
+}
+
+void futex_wake_all(std::atomic<unsigned>& word) noexcept {
+  ::syscall(SYS_futex, reinterpret_cast<unsigned*>(&word), FUTEX_WAKE_PRIVATE, 1 << 30, nullptr,
+            nullptr, 0);
+}
+
+// StartArg hands a carrier thread its scheduler and index.
+struct StartArg {
+  Scheduler* sched;
+  unsigned index;
+};
+
+}  // namespace
+
+Scheduler::Scheduler(const Config& config)
+    : config_(validate(config)),
+      stacks_(config_.stack_size, config_.guard_pages, config_.stack_cache) {}
+
+Scheduler::~Scheduler() = default;
+
+FiberControl* Scheduler::spawn(Carrier& from, const detail::SpawnRequest& req) {
+  if (req.stack_size != 0) validate_stack_size(req.stack_size, "weft::SpawnOptions::stack_size");
+  StackSpan stack = stacks_.allocate(req.stack_size);
+  char* control = align_down(stack.top() - sizeof(FiberControl), alignof(FiberControl));
+  char* body = align_down(control - req.body_size, std::max<std::size_t>(req.body_align, 16));
+  if (body < stack.base + stack.size / 2) {
+    stacks_.release(stack);
+    throw std::length_error("weft::spawn: the callable and its arguments (" +
+                            std::to_string(req.body_size) +
+                            " bytes) take more than half of the fiber's stack");
+  }
+  auto* f = new (control) FiberControl();
+  try {
+    f->body_ = req.place(body, req.arg);
+  } catch (...) {
+    f->~FiberControl();
+    stacks_.release(stack);
+    throw;
+  }
+  // Frames start below the body; the lowest 16 bytes stay free for an unguarded stack's canary.
+  char* sp = align_down(body, 16);
+  f->slot_.ctx =
+      make_context(sp, static_cast<std::size_t>(sp - stack.base - 16), &Carrier::fiber_entry);
+  f->stack_ = stack;
+  f->id_ = g_next_fiber_id.fetch_add(1, std::memory_order_relaxed);
+  f->fork_epoch_ = fork_epoch();
+  std::size_t n = std::min(req.name.size(), FiberControl::kNameSize - 1);
+  if (n > 0) std::memcpy(f->name_, req.name.data(), n);
+  f->name_[n] = '\0';
+  san::on_spawn(f->slot_.san, stack.base, stack.size, f->name_);
+  unfinished_.fetch_add(1, std::memory_order_relaxed);
+  live_.fetch_add(1, std::memory_order_relaxed);
+  from.created_.store(from.created_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  f->state_ = FiberState::kReady;
+  Carrier* target = pick(from);
+  f->carrier_ = target;
+  target->load_.fetch_add(1, std::memory_order_relaxed);
+  if (carriers() == 1) {
+    from.push_local(f);
+  } else {
+    target->push_fresh(f);
+  }
+  return f;
+}
+
+Carrier* Scheduler::pick(Carrier& from) const noexcept {
+  unsigned n = carriers();
+  if (n == 1) return &from;
+  Carrier* best = &from;
+  std::size_t best_load = from.load();
+  for (unsigned i = 0; i < n; ++i) {
+    Carrier* c = carrier(i);
+    if (c == nullptr || c->stalled_.load(std::memory_order_relaxed)) continue;
+    std::size_t l = c->load();
+    if (l < best_load || (best->stalled_.load(std::memory_order_relaxed) && c != best)) {
+      best = c;
+      best_load = l;
+    }
+  }
+  return best;
+}
+
+void Scheduler::steal_for(Carrier& thief) noexcept {
+  unsigned n = carriers();
+  for (unsigned k = 1; k < n; ++k) {
+    Carrier* victim = carrier((thief.index() + k) % n);
+    if (victim != nullptr && victim->steal_fresh(thief) > 0) return;
+  }
+}
+
+void Scheduler::destroy_body(FiberControl* f) noexcept {
+  if (f->body_ == nullptr) return;
+  if (f->error_ && !f->error_observed_) report_uncaught(f);
+  f->error_ = nullptr;
+  f->body_->~FiberBody();
+  f->body_ = nullptr;
+}
+
+void Scheduler::destroy(FiberControl* f) noexcept {
+  destroy_body(f);
+  StackSpan stack = f->stack_;
+  san::on_destroy(f->slot_.san);
+  f->~FiberControl();
+  stacks_.release(stack);
+  live_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Scheduler::fiber_finished() noexcept {
+  if (unfinished_.fetch_sub(1, std::memory_order_acq_rel) == 1 && shutting_down()) wake_all();
+}
+
+void Scheduler::main_finished() noexcept {
+  shutdown_.store(true, std::memory_order_seq_cst);
+  wake_all();
+}
+
+void Scheduler::wake_all() noexcept {
+  unsigned n = carriers();
+  for (unsigned i = 0; i < n; ++i) {
+    if (Carrier* c = carrier(i)) c->wake();
+  }
+}
+
+bool Scheduler::hopeless_enter() noexcept {
+  unsigned h = hopeless_.fetch_add(1, std::memory_order_seq_cst) + 1;
+  return h == carriers() && external_.load(std::memory_order_seq_cst) == 0;
+}
+
+bool Scheduler::confirm_deadlock() const noexcept {
+  // A carrier counted hopeless may still be between its announcement and its last look at its
+  // mailboxes; mail waiting anywhere means a wake-up is in transit.
+  unsigned n = carriers();
+  if (hopeless_.load(std::memory_order_seq_cst) != n) return false;
+  if (external_.load(std::memory_order_seq_cst) != 0) return false;
+  // Look at each carrier itself too: a spare that is starting counts itself hopeless before the
+  // run's carrier count includes it.
+  for (unsigned i = 0; i < n; ++i) {
+    Carrier* c = carrier(i);
+    if (c == nullptr || c->has_work_posted()) return false;
+    if (c->sleep_.load(std::memory_order_seq_cst) != Carrier::kHopeless) return false;
+  }
+  return true;
+}
+
+std::string Scheduler::describe_fibers() const {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  std::int64_t now = std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+  unsigned n = carriers();
+  Carrier* c0 = carrier(0);
+  std::string out = "weft: fibers of the run (" + std::to_string(n) + " carriers, " +
+                    (c0 != nullptr ? c0->reactor().name() : "no") + " I/O):\n";
+  for (unsigned i = 0; i < n; ++i) {
+    Carrier* c = carrier(i);
+    if (c == nullptr) continue;
+    c->for_each_fiber([&](const FiberControl& f) {
+      out += "  fiber " + std::to_string(f.id_) + " \"" + f.name_ + "\" carrier " +
+             std::to_string(i) + ": ";
+      FiberState st = f.state_;
+      if (st == FiberState::kRunning) {
+        out += "running";
+      } else if (st == FiberState::kReady) {
+        out += "ready";
+      } else if (st == FiberState::kBlocked) {
+        const char* what = f.wait_what_;
+        out += std::string("blocked in ") + (what != nullptr ? what : "wait");
+        int fd = f.wait_fd_;
+        if (fd >= 0) out += " fd " + std::to_string(fd);
+        std::int64_t since = f.wait_since_;
+        if (since != 0) out += " for " + std::to_string((now - since) / 1000000) + " ms";
+        if (f.cancelled_) out += " (cancelled)";
+      } else {
+        out += "finishing";
+      }
+      out += "\n";
+    });
+    std::size_t fresh = c->fresh_count();
+    if (fresh != 0) {
+      out += "  carrier " + std::to_string(i) + ": " + std::to_string(fresh) +
+             " fibers not started yet\n";
+    }
+    if (c->stalled_.load(std::memory_order_relaxed)) {
+      out += "  carrier " + std::to_string(i) + " is stalled\n";
+    }
+  }
+  return out;
+}
+
+Carrier* Scheduler::add_spare() noexcept {
+  unsigned n = carriers();
+  if (n >= kMaxCarriers) return nullptr;
+  try {
+    start_carriers(n, 1);
+  } catch (...) {
+    return nullptr;
+  }
+  Carrier* c = carrier(n);
+  if (c == nullptr) return nullptr;
+  count_.store(n + 1, std::memory_order_release);
+  return c;
+}
+
+void Scheduler::deadlock() noexcept {
+  bool outside_may_wake = false;
+  unsigned n = carriers();
+  for (unsigned i = 0; i < n; ++i) {
+    Carrier* c = carrier(i);
+    if (c == nullptr) continue;
+    c->for_each_fiber([&](const FiberControl& f) {
+      if (f.state_ == FiberState::kBlocked && f.wait_kind_ == WaitKind::kPark && f.wait_outside_) {
+        outside_may_wake = true;
+      }
+    });
+  }
+  if (!outside_may_wake) {
+    std::string msg = "weft: deadlock: every fiber is blocked and nothing can wake one. ";
+    msg += describe_fibers();
+    sys::write_stderr(msg.c_str());
+    std::abort();
+  }
+  if (deadlock_warned_.exchange(true, std::memory_order_relaxed)) return;
+  std::string msg =
+      "weft: possible deadlock: every fiber is blocked. Some wait on a sync primitive or a "
+      "channel, which a thread outside this run could still signal, so weft keeps waiting; if "
+      "none will, this is a deadlock. ";
+  msg += describe_fibers();
+  sys::write_stderr(msg.c_str());
+}
+
+RuntimeStats Scheduler::stats() const noexcept {
+  RuntimeStats s;
+  s.fibers_live = live_.load(std::memory_order_relaxed);
+  s.stacks_in_use = stacks_.in_use();
+  s.stacks_cached = stacks_.cached();
+  s.stacks_cold = stacks_.cold();
+  s.stack_bytes_mapped = stacks_.bytes_mapped();
+  s.guard_mode = stacks_.guard_mode();
+  unsigned n = carriers();
+  for (unsigned i = 0; i < n; ++i) {
+    if (Carrier* c = carrier(i)) c->add_stats(s);
+  }
+  if (Carrier* c0 = carrier(0)) {
+    s.ring_setup_flags = c0->reactor().setup_flags();
+    s.backend = c0->reactor().backend();
+  }
+  s.carriers = n;
+  return s;
+}
+
+void* Scheduler::carrier_thread(void* arg) {
+  auto* a = static_cast<StartArg*>(arg);
+  Scheduler& s = *a->sched;
+  unsigned index = a->index;
+  delete a;
+  std::unique_ptr<Carrier> c;
+  try {
+    c = std::make_unique<Carrier>(s, index);
+  } catch (const std::exception& e) {
+    std::lock_guard<Lock> hold(s.start_lock_);
+    if (!s.start_failed_.load()) s.start_error_ = e.what();
+    s.start_failed_.store(true);
+  }
+  Carrier* raw = c.get();
+  if (raw != nullptr) s.slots_[index].store(raw, std::memory_order_release);
+  s.started_.fetch_add(1, std::memory_order_acq_rel);
+  futex_wake_all(s.started_);
+  if (raw == nullptr) return nullptr;
+  // Wait until the run begins (or is abandoned because another carrier failed to start).
+  while (s.go_.load(std::memory_order_acquire) == 0) futex_wait(s.go_, 0);
+  if (s.go_.load(std::memory_order_acquire) == 1) raw->loop(nullptr);
+  if (s.fork_home_ == raw) s.end_forked_child();
+  raw->leave_thread();
+  s.owned_[index] = std::move(c);  // the object outlives the thread: wake() may still reach it
+  return nullptr;
+}
+
+void Scheduler::start_carriers(unsigned first, unsigned count) {
+  unsigned want = started_.load() + count;
+  for (unsigned i = first; i < first + count; ++i) {
+    auto* arg = new StartArg{this, i};
+    Thread t{};
+    int r = sys::start_thread(&t.id, &carrier_thread, arg);
+    if (r != 0) {
+      delete arg;
+      std::lock_guard<Lock> hold(start_lock_);
+      if (!start_failed_.load()) {
+        start_error_ = std::string("cannot start a carrier thread: ") + std::strerror(-r);
+      }
+      start_failed_.store(true);
+      want -= first + count - i;
+      break;
+    }
+    t.started = true;
+    threads_.push_back(t);
+  }
+  for (unsigned seen = started_.load(); seen < want; seen = started_.load()) {
+    futex_wait(started_, seen);
+  }
+}
+
+void Scheduler::abandon_start() noexcept {
+  go_.store(2, std::memory_order_release);
+  futex_wake_all(go_);
+  join_carriers();
+}
+
+void Scheduler::join_carriers() noexcept {
+  for (Thread& t : threads_) {
+    if (t.started) sys::join_thread(t.id);
+  }
+  threads_.clear();
+}
+
+FiberControl* Scheduler::run(const detail::SpawnRequest& main) {
+  auto c0 = std::make_unique<Carrier>(*this, 0);
+  slots_[0].store(c0.get(), std::memory_order_release);
+  unsigned n = config_.carriers;
+  threads_.reserve(kMaxCarriers);
+  start_carriers(1, n - 1);
+  if (start_failed_.load()) {
+    abandon_start();
+    throw std::runtime_error("weft::run: " + start_error_);
+  }
+  if (config_.stall_ms != 0 || config_.dump_signal != 0) {
+    try {
+      watchdog_ = std::make_unique<Watchdog>(*this);
+    } catch (...) {
+      go_.store(2, std::memory_order_release);
+      futex_wake_all(go_);
+      join_carriers();
+      throw;
+    }
+  }
+  // The other carriers wait for go_, so while count_ is 1 spawn() keeps main on carrier 0.
+  count_.store(1, std::memory_order_release);
+  FiberControl* f = nullptr;
+  try {
+    f = spawn(*c0, main);
+  } catch (...) {
+    watchdog_.reset();
+    abandon_start();
+    throw;
+  }
+  count_.store(n, std::memory_order_release);
+  go_.store(1, std::memory_order_release);
+  futex_wake_all(go_);
+  main_fiber_ = f;
+  c0->loop(f);
+  // A forked child whose run was rebuilt around another fiber than main (runtime/process/fork.hpp).
+  if (fork_home_ == c0.get() && child_main_ != f) end_forked_child();
+  watchdog_.reset();  // before the carriers go: it must not add spares to a finished run
+  wake_all();
+  join_carriers();
+  c0->leave_thread();
+  owned_[0] = std::move(c0);
+  return f;
+}
+
+}  // namespace weft::rt

@@ -1,0 +1,257 @@
+#include "sched/watchdog.hpp"
+
+#include <execinfo.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+
+#include "sched/carrier.hpp"
+#include "sched/run.hpp"
+#include "base/sys.hpp"
+
+namespace weft::rt {
+namespace {
+
+constexpr int kDumpSlots = 64;
+// The eventfds of the live watchdogs that print a dump on the dump signal.
+std::atomic<int> g_dump_fds[kDumpSlots];
+std::atomic<bool> g_dump_fds_init{false};
+
+// The backtrace handshake: the watchdog sets g_bt_wanted and signals the stalled thread, whose
+// handler prints its own backtrace and sets g_bt_done.
+std::atomic<int> g_bt_wanted{0};
+std::atomic<int> g_bt_done{0};
+
+std::int64_t now_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+void init_dump_slots() noexcept {
+  bool expected = false;
+  if (g_dump_fds_init.compare_exchange_strong(expected, true)) {
+    for (auto& fd : g_dump_fds) fd.store(-1);
+  }
+}
+
+void on_dump_signal(int) {
+  int saved = errno;
+  std::uint64_t one = 1;
+  for (auto& slot : g_dump_fds) {
+    int fd = slot.load(std::memory_order_relaxed);
+    if (fd >= 0) ::syscall(SYS_write, fd, &one, sizeof one);
+  }
+  errno = saved;
+}
+
+void on_backtrace_signal(int) {
+  if (g_bt_wanted.exchange(0) == 0) return;  // a SIGURG of the program's own: ignore it
+  int saved = errno;
+  void* frames[64];
+  int n = backtrace(frames, 64);
+  // Frame 0 is this handler, frame 1 the signal trampoline.
+  if (n > 2) backtrace_symbols_fd(frames + 2, n - 2, 2);
+  g_bt_done.store(1, std::memory_order_release);
+  errno = saved;
+}
+
+// backtrace_ready() makes sure SIGURG reaches on_backtrace_signal; false when the program
+// handles SIGURG itself, which is then left alone.
+bool backtrace_ready() noexcept {
+  struct sigaction old {};
+  if (sys::sigaction(SIGURG, nullptr, &old) != 0) return false;
+  if ((old.sa_flags & SA_SIGINFO) == 0 && old.sa_handler == &on_backtrace_signal) return true;
+  if ((old.sa_flags & SA_SIGINFO) != 0 ||
+      (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)) {
+    return false;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = &on_backtrace_signal;
+  sa.sa_flags = SA_RESTART | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  return sys::sigaction(SIGURG, &sa, nullptr) == 0;
+}
+
+}  // namespace
+
+int install_dump_signal(int sig) noexcept {
+  init_dump_slots();
+  struct sigaction sa {};
+  sa.sa_handler = &on_dump_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  return sys::sigaction(sig, &sa, nullptr);
+}
+
+void watchdogs_after_fork() noexcept {
+  init_dump_slots();
+  for (auto& fd : g_dump_fds) fd.store(-1, std::memory_order_relaxed);
+  g_bt_wanted.store(0);
+  g_bt_done.store(0);
+}
+
+Watchdog::Watchdog(Scheduler& sched) : sched_(sched) {
+  long fd = ::syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) throw std::runtime_error("weft: watchdog: eventfd failed");
+  event_fd_ = static_cast<int>(fd);
+  if (sched.config().dump_signal != 0) {
+    int r = install_dump_signal(sched.config().dump_signal);
+    if (r != 0) {
+      sys::close(event_fd_);
+      throw std::invalid_argument("weft::Config::dump_signal: cannot handle signal " +
+                                  std::to_string(sched.config().dump_signal));
+    }
+    for (int i = 0; i < kDumpSlots; ++i) {
+      int expected = -1;
+      if (g_dump_fds[i].compare_exchange_strong(expected, event_fd_)) {
+        dump_slot_ = i;
+        break;
+      }
+    }
+  }
+  // backtrace() loads libgcc's unwinder on first use, which is not safe in a signal handler.
+  void* warm[2];
+  backtrace(warm, 2);
+  seen_.resize(Scheduler::kMaxCarriers);
+  int r = sys::start_thread(&thread_, &thread_main, this);
+  if (r != 0) {
+    if (dump_slot_ >= 0) g_dump_fds[dump_slot_].store(-1);
+    sys::close(event_fd_);
+    throw std::runtime_error("weft: cannot start the watchdog thread");
+  }
+}
+
+Watchdog::~Watchdog() {
+  stop_.store(true, std::memory_order_release);
+  std::uint64_t one = 1;
+  ::syscall(SYS_write, event_fd_, &one, sizeof one);
+  sys::join_thread(thread_);
+  if (dump_slot_ >= 0) g_dump_fds[dump_slot_].store(-1);
+  sys::close(event_fd_);
+}
+
+void Watchdog::forget() noexcept {
+  sys::close(event_fd_);
+  event_fd_ = -1;
+  dump_slot_ = -1;
+}
+
+void* Watchdog::thread_main(void* arg) {
+  static_cast<Watchdog*>(arg)->watch();
+  return nullptr;
+}
+
+void Watchdog::watch() {
+  unsigned stall_ms = sched_.config().stall_ms;
+  int tick_ms = stall_ms == 0 ? -1 : static_cast<int>(std::max(5u, stall_ms / 4));
+  while (!stop_.load(std::memory_order_acquire)) {
+    pollfd p{event_fd_, POLLIN, 0};
+    int r = sys::poll(&p, 1, tick_ms);
+    if (stop_.load(std::memory_order_acquire)) break;
+    if (r > 0) {
+      std::uint64_t v;
+      sys::read(event_fd_, &v, sizeof v);
+      std::string dump = sched_.describe_fibers();
+      sys::write_stderr(dump.c_str());
+    }
+    if (stall_ms == 0) continue;
+    std::int64_t now = now_ns();
+    unsigned n = sched_.carriers();
+    for (unsigned i = 0; i < n; ++i) check(i, seen_[i], now);
+  }
+}
+
+void Watchdog::check(unsigned i, Seen& seen, std::int64_t now) {
+  Carrier* c = sched_.carrier(i);
+  if (c == nullptr) return;
+  std::uint64_t p = c->progress();
+  bool busy = !c->sleeping() && c->in_fiber_;
+  if (p != seen.progress || !busy || seen.since_ns == 0) {
+    if (seen.reported) {
+      c->stalled_.store(false, std::memory_order_relaxed);
+      std::string msg = "weft: stall over: carrier " + std::to_string(i) +
+                        " schedules again after " +
+                        std::to_string((now - seen.since_ns) / 1000000) + " ms\n";
+      sys::write_stderr(msg.c_str());
+    }
+    seen = Seen{p, now, false};
+    return;
+  }
+  std::int64_t stalled = now - seen.since_ns;
+  if (seen.reported || stalled < std::int64_t{sched_.config().stall_ms} * 1000000) return;
+  seen.reported = true;
+  report_stall(i, stalled);
+  relieve(i);
+}
+
+void Watchdog::report_stall(unsigned i, std::int64_t stalled_ns) {
+  Carrier* c = sched_.carrier(i);
+  FiberControl* f = c->running_.load_acquire();
+  std::string msg = "weft: stall: carrier " + std::to_string(i) + " has run ";
+  if (f != nullptr) {
+    msg += "fiber " + std::to_string(f->id_) + " \"" + f->name_ + "\"";
+  } else {
+    msg += "its scheduler";
+  }
+  msg += " for " + std::to_string(stalled_ns / 1000000) +
+         " ms without switching; every other fiber of that carrier waits. It computes, or blocks "
+         "in a call weft does not see. Where it is:\n";
+  sys::write_stderr(msg.c_str());
+  if (!backtrace_ready()) {
+    sys::write_stderr("  (no backtrace: the program handles SIGURG itself)\n");
+    return;
+  }
+  g_bt_done.store(0);
+  g_bt_wanted.store(1);
+  if (::syscall(SYS_tgkill, ::getpid(), c->tid(), SIGURG) != 0) {
+    g_bt_wanted.store(0);
+    return;
+  }
+  // A spinning carrier answers within a scheduling slice; allow a loaded machine a second before
+  // giving up (a thread stuck in an uninterruptible call never answers, and the spare carrier
+  // that relieves its fibers waits for this).
+  for (int k = 0; k < 1000 && g_bt_done.load(std::memory_order_acquire) == 0; ++k) {
+    timespec ts{0, 1000000};
+    nanosleep(&ts, nullptr);
+  }
+  if (g_bt_done.load() == 0) {
+    g_bt_wanted.store(0);
+    sys::write_stderr("  (no backtrace: the carrier thread did not answer the signal)\n");
+  }
+}
+
+void Watchdog::relieve(unsigned i) {
+  Carrier* stuck = sched_.carrier(i);
+  stuck->stalled_.store(true, std::memory_order_relaxed);
+  unsigned n = sched_.carriers();
+  unsigned free = 0;
+  for (unsigned k = 0; k < n; ++k) {
+    Carrier* c = sched_.carrier(k);
+    if (c != nullptr && !c->stalled_.load(std::memory_order_relaxed)) ++free;
+  }
+  Carrier* target = nullptr;
+  if (free < sched_.config().carriers && n < Scheduler::kMaxCarriers) {
+    target = sched_.add_spare();
+    if (target != nullptr) {
+      std::string msg = "weft: started spare carrier " + std::to_string(target->index()) + "\n";
+      sys::write_stderr(msg.c_str());
+    }
+  }
+  if (target == nullptr) {
+    for (unsigned k = 0; k < n && target == nullptr; ++k) {
+      Carrier* c = sched_.carrier(k);
+      if (c != nullptr && !c->stalled_.load(std::memory_order_relaxed)) target = c;
+    }
+  }
+  if (target != nullptr) stuck->hand_off_fresh(*target);
+}
+
+}  // namespace weft::rt
