@@ -1,8 +1,6 @@
 #include "base/lock.hpp"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include "base/sys.hpp"
 
 namespace weft::rt {
 namespace {
@@ -30,14 +28,12 @@ void Lock::lock_slow() noexcept {
   // From here on the lock is taken as "contended" (2), so the unlock that follows wakes the next
   // sleeper even if this thread was the last one.
   while (state_.exchange(2, std::memory_order_acquire) != 0) {
-    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_), FUTEX_WAIT_PRIVATE, 2,
-              nullptr, nullptr, 0);
+    sys::futex_wait(&state_, 2);
   }
 }
 
 void Lock::wake_one() noexcept {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_), FUTEX_WAKE_PRIVATE, 1, nullptr,
-            nullptr, 0);
+  sys::futex_wake(&state_, 1);
 }
 
 }  // namespace weft::rt

@@ -1,6 +1,7 @@
 #include "base/sys.hpp"
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -41,6 +42,18 @@ int dup3(int from, int to, int flags) noexcept {
 
 int poll(pollfd* fds, unsigned nfds, int timeout_ms) noexcept {
   return static_cast<int>(ret(::syscall(SYS_poll, fds, nfds, timeout_ms)));
+}
+
+int futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
+               const timespec* timeout) noexcept {
+  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+  return static_cast<int>(ret(::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word),
+                                        FUTEX_WAIT_PRIVATE, expected, timeout, nullptr, 0)));
+}
+
+int futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept {
+  return static_cast<int>(ret(::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word),
+                                        FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0)));
 }
 
 void yield_thread() noexcept {

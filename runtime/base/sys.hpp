@@ -8,7 +8,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/types.h>
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 struct pollfd;
 
@@ -26,6 +28,13 @@ int dup2(int from, int to) noexcept;
 int dup3(int from, int to, int flags) noexcept;
 // poll() is poll(2) returning -errno.
 int poll(pollfd* fds, unsigned nfds, int timeout_ms) noexcept;
+// futex_wait() sleeps while *word holds expected, at most timeout (relative; forever when null),
+// as FUTEX_WAIT_PRIVATE; returns 0 once woken, or -EAGAIN (the value differed), -ETIMEDOUT or
+// -EINTR. A caller rechecks its condition either way: futex wake-ups may be spurious.
+int futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
+               const timespec* timeout = nullptr) noexcept;
+// futex_wake() wakes up to n threads sleeping in futex_wait() on word; returns how many woke.
+int futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept;
 // yield_thread() is sched_yield(2): it lets another OS thread run.
 void yield_thread() noexcept;
 // check_seekable() returns 0 if fd can be read at an offset, else -ESPIPE (pipes, sockets)
