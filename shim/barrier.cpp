@@ -28,7 +28,7 @@ struct BarrierWords {
   unsigned arrived;
   unsigned count;
   int shared;  // glibc's: non-zero for a process-shared barrier (glibc's)
-  WaitList waiters;
+  WaitNodeList waiters;
 };
 static_assert(sizeof(BarrierWords) == sizeof(pthread_barrier_t));
 
@@ -87,22 +87,17 @@ WEFT_EXPORT int pthread_barrier_wait(pthread_barrier_t* b) noexcept {
   WaitNode node(on_fiber() ? &fiber_waiter : nullptr, 0);
   g.lock();
   if (++w.arrived < w.count) {
-    w.waiters.push(&node);
+    w.waiters.push_back(&node);
     g.unlock();
     wait_claimed(node);  // only the round's last arrival wakes it
     return 0;
   }
   // The last one in: the next round starts now, and everyone waiting goes.
   w.arrived = 0;
-  WaitNode* n = w.waiters.head;
-  for (WaitNode* k = n; k != nullptr; k = k->next) k->linked = false;
-  w.waiters.head = w.waiters.tail = nullptr;
+  WakeList woken;
+  w.waiters.take_live(woken);
   g.unlock();
-  while (n != nullptr) {
-    WaitNode* next = n->next;  // read first: once woken, the node's frame may go
-    wake(n);
-    n = next;
-  }
+  woken.wake_all();
   return PTHREAD_BARRIER_SERIAL_THREAD;
 }
 

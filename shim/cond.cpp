@@ -31,7 +31,7 @@ namespace {
 struct CondWords {
   std::uint32_t guard;
   clockid_t clock;
-  WaitList waiters;
+  WaitNodeList waiters;
   std::uint32_t unused[3];
   std::uint32_t wrefs;  // glibc's __wrefs: bit 0 marks a process-shared condition variable
   std::uint32_t unused2[2];
@@ -53,13 +53,13 @@ int wait(pthread_cond_t* c, pthread_mutex_t* m, const WaitLimit& limit) noexcept
   WaitNode node(on_fiber() ? &fiber_waiter : nullptr, 0);
   weft::rt::Lock& g = guard(&w.guard);
   g.lock();
-  w.waiters.push(&node);
+  w.waiters.push_back(&node);
   g.unlock();
   int err = 0;
   unsigned count = mutex_release_all(m, &err);
   if (err != 0) {
     g.lock();
-    if (node.linked) {
+    if (w.waiters.contains(&node)) {
       w.waiters.remove(&node);
       g.unlock();
     } else {
@@ -73,7 +73,7 @@ int wait(pthread_cond_t* c, pthread_mutex_t* m, const WaitLimit& limit) noexcept
   weft::Deadline deadline = limit.kind == WaitLimit::kUntil ? limit.deadline : weft::Deadline();
   if (!wait_woken(node, deadline)) {
     g.lock();
-    if (node.linked) {
+    if (w.waiters.contains(&node)) {
       w.waiters.remove(&node);
       result = ETIMEDOUT;
       g.unlock();
@@ -114,7 +114,7 @@ WEFT_EXPORT int pthread_cond_destroy(pthread_cond_t* c) noexcept {
   if (is_libc(c)) return WEFT_REAL(pthread_cond_destroy)(c);
   CondWords& w = words(c);
   std::lock_guard<weft::rt::Lock> hold(guard(&w.guard));
-  return w.waiters.head != nullptr ? EBUSY : 0;
+  return !w.waiters.empty() ? EBUSY : 0;
 }
 
 WEFT_EXPORT int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
@@ -156,7 +156,7 @@ WEFT_EXPORT int pthread_cond_signal(pthread_cond_t* c) noexcept {
   CondWords& w = words(c);
   weft::rt::Lock& g = guard(&w.guard);
   g.lock();
-  WaitNode* n = w.waiters.pop();
+  WaitNode* n = w.waiters.pop_live();
   g.unlock();
   if (n != nullptr) wake(n);
   return 0;
@@ -167,15 +167,10 @@ WEFT_EXPORT int pthread_cond_broadcast(pthread_cond_t* c) noexcept {
   CondWords& w = words(c);
   weft::rt::Lock& g = guard(&w.guard);
   g.lock();
-  WaitNode* n = w.waiters.head;
-  for (WaitNode* k = n; k != nullptr; k = k->next) k->linked = false;
-  w.waiters.head = w.waiters.tail = nullptr;
+  WakeList woken;
+  w.waiters.take_live(woken);
   g.unlock();
-  while (n != nullptr) {
-    WaitNode* next = n->next;  // read first: once woken, the node's frame may go
-    wake(n);
-    n = next;
-  }
+  woken.wake_all();
   return 0;
 }
 

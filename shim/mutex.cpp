@@ -20,7 +20,7 @@ struct MutexWords {
   std::atomic<std::uintptr_t> owner;
   int kind;  // glibc's __kind, at glibc's offset
   std::uint32_t guard;
-  WaitList waiters;
+  WaitNodeList waiters;
 };
 static_assert(sizeof(MutexWords) == sizeof(pthread_mutex_t));
 static_assert(offsetof(MutexWords, kind) == offsetof(pthread_mutex_t, __data.__kind));
@@ -61,15 +61,15 @@ int lock_slow(MutexWords& w, std::uintptr_t self, const WaitLimit& limit) noexce
     // Mark the mutex waited on before queueing: an unlocker that still sees 1 finds no waiter.
     if (s == 2 || w.state.compare_exchange_weak(s, 2, std::memory_order_relaxed)) break;
   }
-  w.waiters.push(&node);
+  w.waiters.push_back(&node);
   g.unlock();
   weft::Deadline deadline = limit.kind == WaitLimit::kUntil ? limit.deadline : weft::Deadline();
   if (!wait_woken(node, deadline)) {
     g.lock();
-    if (node.linked) {
+    if (w.waiters.contains(&node)) {
       w.waiters.remove(&node);
       std::uint32_t two = 2;
-      if (w.waiters.head == nullptr) w.state.compare_exchange_strong(two, 1);
+      if (w.waiters.empty()) w.state.compare_exchange_strong(two, 1);
       g.unlock();
       return ETIMEDOUT;
     }
@@ -119,7 +119,7 @@ int mutex_unlock(pthread_mutex_t* m) noexcept {
   if (w.state.compare_exchange_strong(one, 0, std::memory_order_release)) return 0;
   rt::Lock& g = guard(&w.guard);
   g.lock();
-  WaitNode* next = w.waiters.pop();
+  WaitNode* next = w.waiters.pop_live();
   if (next == nullptr) {
     // Every waiter gave up meanwhile.
     w.state.store(0, std::memory_order_release);
@@ -128,7 +128,7 @@ int mutex_unlock(pthread_mutex_t* m) noexcept {
   }
   // Hand over: the mutex stays locked, now by the longest waiter.
   take(w, next->token, 1);
-  if (w.waiters.head == nullptr) w.state.store(1, std::memory_order_relaxed);
+  if (w.waiters.empty()) w.state.store(1, std::memory_order_relaxed);
   g.unlock();
   wake(next);
   return 0;

@@ -26,7 +26,7 @@ constexpr std::size_t kBuckets = 64;
 
 struct alignas(64) Bucket {
   rt::Lock lock;
-  WaitList waiters{};
+  WaitNodeList waiters{};
 };
 Bucket g_buckets[kBuckets];
 
@@ -49,7 +49,7 @@ void wait_not_running(pthread_once_t* once) noexcept {
   {
     std::lock_guard<rt::Lock> hold(b.lock);
     if (state_of(once).load(std::memory_order_acquire) != kRunning) return;
-    b.waiters.push(&node);
+    b.waiters.push_back(&node);
   }
   wait_claimed(node);  // only the runner's wake-up ends it
 }
@@ -57,24 +57,20 @@ void wait_not_running(pthread_once_t* once) noexcept {
 // wake_waiters() wakes everyone waiting on once (its new state is already published).
 void wake_waiters(pthread_once_t* once) noexcept {
   Bucket& b = bucket_of(once);
-  WaitNode* woken = nullptr;
+  WakeList woken;
   {
     std::lock_guard<rt::Lock> hold(b.lock);
-    for (WaitNode* n = b.waiters.head; n != nullptr;) {
-      WaitNode* next = n->next;
-      if (n->token == reinterpret_cast<std::uintptr_t>(once)) {
-        b.waiters.remove(n);
-        n->next = woken;  // a private chain now: nobody else can reach the node
-        woken = n;
+    for (WaitNode* n = b.waiters.front(); n != nullptr;) {
+      if (n->token != reinterpret_cast<std::uintptr_t>(once)) {
+        n = WaitNodeList::next(n);
+        continue;
       }
+      WaitNode* next = b.waiters.remove(n);
+      woken.push_back(n);  // a private list now: nobody else can reach the node
       n = next;
     }
   }
-  while (woken != nullptr) {
-    WaitNode* next = woken->next;  // read first: once woken, the node's frame may go
-    wake(woken);
-    woken = next;
-  }
+  woken.wake_all();
 }
 
 }  // namespace

@@ -34,7 +34,7 @@ namespace {
 struct RwWords {
   std::atomic<std::uint32_t> state;
   std::uint32_t guard;
-  WaitList waiters;
+  WaitNodeList waiters;
   std::uint32_t unused;
   int shared;  // glibc's __shared: non-zero for a process-shared rwlock (glibc's)
   std::atomic<std::uintptr_t> writer;  // the writing thread's pthread_t
@@ -67,57 +67,40 @@ bool writers_first(const RwWords& w) noexcept {
 
 bool has_queued_writer(RwWords& w) noexcept {
   w.waiters.prune();
-  for (WaitNode* n = w.waiters.head; n != nullptr; n = n->next) {
+  for (WaitNode* n = w.waiters.front(); n != nullptr; n = WaitNodeList::next(n)) {
     if (n->token != kReaderToken) return true;
   }
   return false;
 }
 
 // grant() hands a free lock to the waiters whose turn it is; called under the guard while the
-// waiting bit is set (so the state is stable). Returns the nodes to wake, chained through next.
-WaitNode* grant(RwWords& w) noexcept {
+// waiting bit is set (so the state is stable). Adds the nodes to wake to woken.
+void grant(RwWords& w, WakeList& woken) noexcept {
   w.waiters.prune();
   std::uint32_t s = w.state.load(std::memory_order_relaxed);
-  WaitNode* woken = nullptr;
-  if ((s & (kWriter | kReaders)) == 0 && w.waiters.head != nullptr) {
-    if (w.waiters.head->token != kReaderToken) {
-      WaitNode* n = w.waiters.pop();
+  if ((s & (kWriter | kReaders)) == 0 && !w.waiters.empty()) {
+    if (w.waiters.front()->token != kReaderToken) {
+      WaitNode* n = w.waiters.pop_front();
       w.writer.store(n->token, std::memory_order_relaxed);
       s |= kWriter;
-      n->next = nullptr;
-      woken = n;
+      woken.push_back(n);
     } else {
-      WaitNode* tail = nullptr;
-      for (WaitNode* n = w.waiters.head; n != nullptr;) {
-        WaitNode* next = n->next;
+      for (WaitNode* n = w.waiters.front(); n != nullptr;) {
         if (n->token == kReaderToken) {
-          w.waiters.remove(n);
+          WaitNode* next = w.waiters.remove(n);
           ++s;
-          n->next = nullptr;
-          if (tail != nullptr) {
-            tail->next = n;
-          } else {
-            woken = n;
-          }
-          tail = n;
+          woken.push_back(n);
+          n = next;
         } else if (writers_first(w)) {
           break;  // readers behind a writer wait for it
+        } else {
+          n = WaitNodeList::next(n);
         }
-        n = next;
       }
     }
   }
-  if (w.waiters.head == nullptr) s &= ~kWaiting;
+  if (w.waiters.empty()) s &= ~kWaiting;
   w.state.store(s, std::memory_order_release);
-  return woken;
-}
-
-void wake_chain(WaitNode* n) noexcept {
-  while (n != nullptr) {
-    WaitNode* next = n->next;  // read first: once woken, the node's frame may go
-    wake(n);
-    n = next;
-  }
 }
 
 // wait_queued() waits for node's grant; on a deadline it withdraws the node. Returns 0 or
@@ -127,16 +110,17 @@ int wait_queued(RwWords& w, WaitNode& node, const WaitLimit& limit) noexcept {
   weft::Deadline deadline = limit.kind == WaitLimit::kUntil ? limit.deadline : weft::Deadline();
   if (wait_woken(node, deadline)) return 0;
   g.lock();
-  if (!node.linked) {
+  if (!w.waiters.contains(&node)) {
     g.unlock();
     wait_claimed(node);  // granted just as the deadline passed
     return 0;
   }
   w.waiters.remove(&node);
   // A writer that leaves may let readers queued behind it in.
-  WaitNode* woken = grant(w);
+  WakeList woken;
+  grant(w, woken);
   g.unlock();
-  wake_chain(woken);
+  woken.wake_all();
   return ETIMEDOUT;
 }
 
@@ -166,7 +150,7 @@ int take_or_wait(RwWords& w, WaitNode& node, const WaitLimit& limit, Attempt att
     }
     if (w.state.compare_exchange_weak(s, s | kWaiting, std::memory_order_relaxed)) break;
   }
-  w.waiters.push(&node);
+  w.waiters.push_back(&node);
   g.unlock();
   return wait_queued(w, node, limit);
 }
@@ -200,7 +184,7 @@ int wrlock(pthread_rwlock_t* l, const WaitLimit& limit) noexcept {
   rt::Waiter fiber_waiter("rwlock write", &w);
   WaitNode node(on_fiber() ? &fiber_waiter : nullptr, self);
   return take_or_wait(w, node, limit, [&](std::uint32_t& now) {
-    if ((now & (kWriter | kReaders)) != 0 || w.waiters.head != nullptr) return kMustWait;
+    if ((now & (kWriter | kReaders)) != 0 || !w.waiters.empty()) return kMustWait;
     if (!w.state.compare_exchange_weak(now, now | kWriter, std::memory_order_acquire)) {
       return kLost;
     }
@@ -228,9 +212,10 @@ int unlock(pthread_rwlock_t* l) noexcept {
   g.lock();
   s = w.state.load(std::memory_order_relaxed);
   w.state.store(writing ? s & ~kWriter : s - 1, std::memory_order_relaxed);
-  WaitNode* woken = grant(w);
+  WakeList woken;
+  grant(w, woken);
   g.unlock();
-  wake_chain(woken);
+  woken.wake_all();
   return 0;
 }
 
@@ -291,24 +276,24 @@ WEFT_EXPORT int pthread_rwlock_destroy(pthread_rwlock_t* l) noexcept {
 
 // WEFT_RW_FAMILY defines the four ways to take the lock for reading (rd) or writing (wr):
 // wait, try, wait until a CLOCK_REALTIME time, and wait until a time on a given clock.
-#define WEFT_RW_FAMILY(rw)                                                                     \
-  WEFT_EXPORT int pthread_rwlock_##rw##lock(pthread_rwlock_t* l) noexcept {                    \
-    WEFT_RW_LIBC(pthread_rwlock_##rw##lock, l);                                                \
-    return rw##lock(l, WaitLimit::forever());                                                  \
-  }                                                                                            \
-  WEFT_EXPORT int pthread_rwlock_try##rw##lock(pthread_rwlock_t* l) noexcept {                 \
-    WEFT_RW_LIBC(pthread_rwlock_try##rw##lock, l);                                             \
-    return rw##lock(l, WaitLimit::now());                                                      \
-  }                                                                                            \
-  WEFT_EXPORT int pthread_rwlock_timed##rw##lock(pthread_rwlock_t* l,                          \
-                                                 const timespec* abstime) noexcept {           \
-    WEFT_RW_LIBC(pthread_rwlock_timed##rw##lock, l, abstime);                                  \
-    return timed(rw##lock, l, CLOCK_REALTIME, abstime);                                        \
-  }                                                                                            \
-  WEFT_EXPORT int pthread_rwlock_clock##rw##lock(pthread_rwlock_t* l, clockid_t clock,         \
-                                                 const timespec* abstime) noexcept {           \
-    WEFT_RW_LIBC(pthread_rwlock_clock##rw##lock, l, clock, abstime);                           \
-    return timed(rw##lock, l, clock, abstime);                                                 \
+#define WEFT_RW_FAMILY(rw)                                                             \
+  WEFT_EXPORT int pthread_rwlock_##rw##lock(pthread_rwlock_t* l) noexcept {            \
+    WEFT_RW_LIBC(pthread_rwlock_##rw##lock, l);                                        \
+    return rw##lock(l, WaitLimit::forever());                                          \
+  }                                                                                    \
+  WEFT_EXPORT int pthread_rwlock_try##rw##lock(pthread_rwlock_t* l) noexcept {         \
+    WEFT_RW_LIBC(pthread_rwlock_try##rw##lock, l);                                     \
+    return rw##lock(l, WaitLimit::now());                                              \
+  }                                                                                    \
+  WEFT_EXPORT int pthread_rwlock_timed##rw##lock(pthread_rwlock_t* l,                  \
+                                                 const timespec* abstime) noexcept {   \
+    WEFT_RW_LIBC(pthread_rwlock_timed##rw##lock, l, abstime);                          \
+    return timed(rw##lock, l, CLOCK_REALTIME, abstime);                                \
+  }                                                                                    \
+  WEFT_EXPORT int pthread_rwlock_clock##rw##lock(pthread_rwlock_t* l, clockid_t clock, \
+                                                 const timespec* abstime) noexcept {   \
+    WEFT_RW_LIBC(pthread_rwlock_clock##rw##lock, l, clock, abstime);                   \
+    return timed(rw##lock, l, clock, abstime);                                         \
   }
 
 WEFT_RW_FAMILY(rd)

@@ -33,7 +33,7 @@ struct SemWords {
   std::uint32_t guard;
   std::uint32_t marker;  // kMarker for the shim's; glibc's private flag (0 or 128) otherwise
   std::uint32_t unused;
-  WaitList waiters;
+  WaitNodeList waiters;
 };
 static_assert(sizeof(SemWords) == sizeof(sem_t));
 constexpr std::uint32_t kMarker = 0x77656674;  // "weft"
@@ -67,7 +67,7 @@ int wait_once(sem_t* s, const WaitLimit& limit) noexcept {
     g.unlock();
     return 0;
   }
-  w.waiters.push(&node);
+  w.waiters.push_back(&node);
   g.unlock();
   weft::Deadline deadline = limit.kind == WaitLimit::kUntil ? limit.deadline : weft::Deadline();
   // A fiber parks (interruptible by a signal, in sem_wait's interruptible scope); a thread
@@ -77,7 +77,7 @@ int wait_once(sem_t* s, const WaitLimit& limit) noexcept {
                                               : rt::Wake::kDeadline;
   if (why != rt::Wake::kNotified) {
     g.lock();
-    if (node.linked) {
+    if (w.waiters.contains(&node)) {
       w.waiters.remove(&node);
       g.unlock();
       return why == rt::Wake::kDeadline ? ETIMEDOUT : EINTR;
@@ -188,7 +188,7 @@ WEFT_EXPORT int sem_post(sem_t* s) noexcept {
   SemWords& w = words(s);
   weft::rt::Lock& g = guard(&w.guard);
   g.lock();
-  if (WaitNode* n = w.waiters.pop()) {
+  if (WaitNode* n = w.waiters.pop_live()) {
     g.unlock();
     wake(n);  // the unit goes to the longest waiter
     return 0;

@@ -20,7 +20,7 @@
 
 #include <weft/event.hpp>
 
-#include "fiber/fiber_control.hpp"
+#include <weft/fiber.hpp>
 #include "base/lock.hpp"
 
 namespace weft::shim {

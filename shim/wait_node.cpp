@@ -9,40 +9,6 @@
 
 namespace weft::shim {
 
-void WaitList::push(WaitNode* n) noexcept {
-  n->next = nullptr;
-  n->prev = tail;
-  if (tail != nullptr) {
-    tail->next = n;
-  } else {
-    head = n;
-  }
-  tail = n;
-  n->linked = true;
-}
-
-void WaitList::remove(WaitNode* n) noexcept {
-  if (n->prev != nullptr) {
-    n->prev->next = n->next;
-  } else {
-    head = n->next;
-  }
-  if (n->next != nullptr) {
-    n->next->prev = n->prev;
-  } else {
-    tail = n->prev;
-  }
-  n->prev = n->next = nullptr;
-  n->linked = false;
-}
-
-WaitNode* WaitList::pop() noexcept {
-  prune();
-  WaitNode* n = head;
-  if (n != nullptr) remove(n);
-  return n;
-}
-
 namespace {
 
 // futex_sleep() sleeps while n.woken is 0, at most until the deadline; errno is kept.

@@ -4,15 +4,16 @@
 // threads (a thread a constructor made, code before main, a pass-through child) alike, so a waiter
 // is either kind: a fiber parks (rt::park, only that fiber waits), a thread sleeps on a futex word
 // in its node. Nodes live in the waiter's frame and are linked into the object's FIFO list under
-// the object's guard lock. The protocol is the runtime's (runtime/sched/park.hpp): a waker unlinks
+// the object's guard lock (a WaitNodeList). The protocol is the runtime's (runtime/sched/park.hpp):
+// a waker unlinks
 // ("claims") a node under the guard, grants what it waited for, releases the guard and wakes it,
 // never touching the node again; a waiter that gives up (deadline) retakes the guard, and if its
 // node is still linked unlinks it and fails, else waits for the wake-up that is on its way.
 //
 // fork: nodes queued before a fork belong, in the child, to threads the child does not have
-// (runtime/process/fork.hpp). They are recognised by their fork epoch; pop() and prune() drop them, so a
-// grant never goes to one (a mutex handed to a vanished thread would stay locked for good), and
-// wake() ignores them. Queued before the fork, they always form the head of a list.
+// (runtime/process/fork.hpp). They are recognised by their fork epoch; pop() and prune() drop them,
+// so a grant never goes to one (a mutex handed to a vanished thread would stay locked for good),
+// and wake() ignores them. Queued before the fork, they always form the head of a list.
 #pragma once
 
 #include <atomic>
@@ -20,6 +21,7 @@
 
 #include <weft/deadline.hpp>
 
+#include "base/list.hpp"
 #include "base/lock.hpp"
 #include "sched/park.hpp"
 
@@ -39,44 +41,54 @@ struct WaitNode {
   std::uintptr_t token;
   // woken is a plain thread's futex word: 1 once it has been woken.
   std::atomic<std::uint32_t> woken{0};
-  // prev and next link the node into its object's list.
+  // prev and next link the node into its object's WaitNodeList, then into a WakeList.
   WaitNode* prev = nullptr;
   // next is the following waiter.
   WaitNode* next = nullptr;
-  // linked tells whether the node is in a list (guarded by the object's guard lock).
-  bool linked = false;
   // epoch is the fork epoch the node was made in.
   std::uint32_t epoch;
   // ghost() tells whether the node is a vanished thread's, left from before a fork.
   bool ghost() const noexcept { return epoch != rt::fork_epoch(); }
 };
 
-// WaitList is an intrusive FIFO of nodes; its owner guards it.
-struct WaitList {
-  // head is the longest waiter.
-  WaitNode* head;
-  // tail is the newest waiter.
-  WaitNode* tail;
+// wake() wakes n's waiter; the caller must have claimed n and must not touch it afterwards.
+void wake(WaitNode* n) noexcept;
 
-  // push() appends n.
-  void push(WaitNode* n) noexcept;
-  // remove() unlinks n, which must be linked.
-  void remove(WaitNode* n) noexcept;
-  // pop() unlinks and returns the longest waiter, or nullptr, dropping ghosts on the way.
-  WaitNode* pop() noexcept;
-  // prune() drops ghosts from the head, for callers that look at head themselves.
-  void prune() noexcept {
-    while (head != nullptr && head->ghost()) [[unlikely]] remove(head);
+// WakeList holds claimed nodes, in order, to be woken once the guard lock is released.
+class WakeList : public rt::List<WaitNode, &WaitNode::next> {
+ public:
+  // wake_all() wakes every node, oldest first; call it without the guard lock.
+  void wake_all() noexcept {
+    while (WaitNode* n = pop_front()) wake(n);  // unlinked before the wake: the frame may go
   }
 };
+
+// WaitNodeList is the FIFO of nodes waiting on one pthread object, linked both ways (a waiter
+// that gives up unlinks from anywhere); the object's guard lock guards it. It lives inside the
+// program's pthread object, where all-zero bytes (PTHREAD_*_INITIALIZER) are an empty list.
+class WaitNodeList : public rt::List<WaitNode, &WaitNode::next, &WaitNode::prev> {
+ public:
+  // prune() drops ghosts from the head, for callers that look at the head themselves.
+  void prune() noexcept {
+    drop_front_while([](const WaitNode* n) { return n->ghost(); });
+  }
+  // pop_live() unlinks and returns the longest waiter, or nullptr, dropping ghosts on the way.
+  WaitNode* pop_live() noexcept {
+    prune();
+    return pop_front();
+  }
+  // take_live() moves every waiter but the ghosts into out, longest first.
+  void take_live(WakeList& out) noexcept {
+    while (WaitNode* n = pop_live()) out.push_back(n);
+  }
+};
+static_assert(sizeof(WaitNodeList) == 2 * sizeof(void*));
 
 // wait_woken() waits until n is woken or the deadline passes; returns whether it was woken.
 // A fiber parks; a thread sleeps in futex(2).
 bool wait_woken(WaitNode& n, const weft::Deadline& deadline) noexcept;
 // wait_claimed() waits for a wake-up already on its way (n was claimed), uninterruptibly.
 void wait_claimed(WaitNode& n) noexcept;
-// wake() wakes n's waiter; the caller must have claimed n and must not touch it afterwards.
-void wake(WaitNode* n) noexcept;
 
 // guard() treats 4 bytes of a pthread object as the runtime's futex lock (zero: unlocked).
 inline rt::Lock& guard(void* at) noexcept {

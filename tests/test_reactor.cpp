@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -23,8 +24,8 @@
 
 #include <weft/config.hpp>
 
-#include "reactor/backend.hpp"
 #include "blocking/blocking_pool.hpp"
+#include "reactor/backend.hpp"
 #include "reactor/reactor.hpp"
 
 namespace {
@@ -43,7 +44,7 @@ class ReactorTest : public ::testing::TestWithParam<Backend> {
     c.backend = GetParam();
     c.ring_entries = 64;
     try {
-      reactor_ = weft::rt::make_reactor(c);
+      reactor_ = weft::rt::make_reactor(c, &pool_);
     } catch (const std::runtime_error& e) {
       GTEST_SKIP() << e.what();
     }
@@ -54,27 +55,40 @@ class ReactorTest : public ::testing::TestWithParam<Backend> {
     }
   }
 
+  // poll() is one Reactor::poll(), counting the ops it returns, which must be marked completed.
+  void poll(bool block, const Deadline& d) {
+    weft::rt::OpQueue completed;
+    r().poll(block, d, completed);
+    while (IoOp* op = completed.pop_front()) {
+      EXPECT_TRUE(op->completed) << "poll() returned an op it had not completed";
+      ++returned_[op];
+    }
+  }
+
   weft::rt::Reactor& r() { return *reactor_; }
   bool epoll() const { return GetParam() == Backend::kEpoll; }
 
   // poll_until() polls (sleeping) until op completes or `limit` passes; true if it completed.
   bool poll_until(IoOp& op, std::chrono::milliseconds limit = 5s) {
     auto end = Clock::now() + limit;
+    bool was_completed = op.completed;
+    int before = returned_[&op];
     while (!op.completed && Clock::now() < end) {
-      weft::rt::FiberQueue ready;
-      r().poll(true, Deadline(std::min(end, Clock::now() + 100ms)), ready);
+      poll(true, Deadline(std::min(end, Clock::now() + 100ms)));
+    }
+    if (op.completed && !was_completed) {
+      EXPECT_EQ(returned_[&op], before + 1) << "a completed op came back from poll() "
+                                            << returned_[&op] - before << " times, not once";
     }
     return op.completed;
   }
   // poll_once() makes one poll that does not sleep.
-  void poll_once() {
-    weft::rt::FiberQueue ready;
-    r().poll(false, Deadline(), ready);
-  }
+  void poll_once() { poll(false, Deadline()); }
 
-  std::unique_ptr<weft::rt::Reactor> reactor_;
-  // The epoll backend offloads to the pool bound to the thread (weft::run's, in real use).
+  // The epoll backend offloads to the pool it is given (weft::run's, in real use).
   weft::rt::BlockingPool pool_{weft::Config{}};
+  std::unique_ptr<weft::rt::Reactor> reactor_;
+  std::map<const IoOp*, int> returned_;
 };
 
 IoOp make_op(OpKind kind, int fd, void* buf = nullptr, std::size_t len = 0) {
@@ -241,8 +255,7 @@ TEST_P(ReactorTest, WakeFromAnotherThreadEndsASleep) {
     r().wake();
   });
   auto t0 = Clock::now();
-  weft::rt::FiberQueue ready;
-  r().poll(true, Deadline(Clock::now() + 20s), ready);
+  poll(true, Deadline(Clock::now() + 20s));
   EXPECT_LT(Clock::now() - t0, 10s);
   t.join();
 }
@@ -250,8 +263,7 @@ TEST_P(ReactorTest, WakeFromAnotherThreadEndsASleep) {
 TEST_P(ReactorTest, WakeBeforeTheSleepIsNotLost) {
   r().wake();
   auto t0 = Clock::now();
-  weft::rt::FiberQueue ready;
-  r().poll(true, Deadline(Clock::now() + 20s), ready);
+  poll(true, Deadline(Clock::now() + 20s));
   EXPECT_LT(Clock::now() - t0, 10s);
 }
 
@@ -260,8 +272,7 @@ TEST_P(ReactorTest, SleepEndsAtTheDeadline) {
   auto t0 = Clock::now();
   int polls = 0;
   while (Clock::now() < t0 + 30ms) {
-    weft::rt::FiberQueue ready;
-    r().poll(true, Deadline(t0 + 30ms), ready);
+    poll(true, Deadline(t0 + 30ms));
     ++polls;
   }
   EXPECT_LT(Clock::now() - t0, 5s);

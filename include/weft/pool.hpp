@@ -108,7 +108,7 @@ class Pool {
   // members_ counts the members not yet finished, for join().
   WaitGroup members_;
   // impl_ is the runtime's state: a lock, the list of started members and the cancel epoch.
-  alignas(void*) unsigned char impl_[24];
+  alignas(void*) unsigned char impl_[32];
 };
 
 template <class F, class... Args>

@@ -1,8 +1,5 @@
 #include "blocking/blocking_pool.hpp"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -12,33 +9,19 @@
 #include <stdexcept>
 #include <string>
 
-#include "sched/carrier.hpp"
-#include "sched/run.hpp"
+#include <weft/deadline.hpp>
+
 #include "base/sys.hpp"
 
 namespace weft::rt {
 namespace {
 
-constinit thread_local BlockingPool* tls_pool = nullptr;
-
 constexpr unsigned kMaxThreads = 4096;
 
 // futex_wait() sleeps while *word == expected, at most timeout_ms (forever if negative).
 void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, long timeout_ms) {
-  timespec ts{};
-  timespec* tsp = nullptr;
-  if (timeout_ms >= 0) {
-    ts.tv_sec = timeout_ms / 1000;
-    ts.tv_nsec = (timeout_ms % 1000) * 1000000;
-    tsp = &ts;
-  }
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, tsp,
-            nullptr, 0);
-}
-
-void futex_wake(std::atomic<std::uint32_t>* word, int n) {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, n, nullptr,
-            nullptr, 0);
+  timespec ts{timeout_ms / 1000, (timeout_ms % 1000) * 1000000};
+  sys::futex_wait(word, expected, timeout_ms >= 0 ? &ts : nullptr);
 }
 
 long ms_since(Clock::time_point t) {
@@ -64,16 +47,14 @@ BlockingPool::BlockingPool(const Config& config) : cap_(config.blocking_threads)
     throw std::invalid_argument("weft::Config::blocking_threads must be in 1..4096, got " +
                                 std::to_string(cap_));
   }
-  bind();
 }
 
 BlockingPool::~BlockingPool() {
-  if (tls_pool == this) tls_pool = nullptr;
   lock_.lock();
   stopping_ = true;
   wake_seq_.fetch_add(1, std::memory_order_relaxed);
   lock_.unlock();
-  futex_wake(&wake_seq_, INT_MAX);
+  sys::futex_wake(&wake_seq_, INT_MAX);
   for (;;) {
     lock_.lock();
     if (threads_ == 0) break;
@@ -90,38 +71,11 @@ BlockingPool::~BlockingPool() {
   }
 }
 
-BlockingPool* BlockingPool::current() noexcept {
-  // The pool belongs to the run, shared by all of its carriers.
-  Carrier* c = Carrier::current();
-  BlockingPool* shared = c != nullptr ? c->scheduler().blocking_pool() : nullptr;
-  if (shared != nullptr) return shared;
-  return tls_pool;
-}
-
-void BlockingPool::bind() noexcept {
-  tls_pool = this;
-}
-
-BlockingJob* BlockingPool::pop() noexcept {
-  BlockingJob* job = head_;
-  if (job == nullptr) return nullptr;
-  head_ = job->next;
-  if (head_ == nullptr) tail_ = nullptr;
-  --queued_;
-  return job;
-}
-
 int BlockingPool::submit(BlockingJob* job) noexcept {
   Worker* w = nullptr;
   bool wake = false;
   lock_.lock();
-  job->next = nullptr;
-  if (tail_ != nullptr) {
-    tail_->next = job;
-  } else {
-    head_ = job;
-  }
-  tail_ = job;
+  queue_.push_back(job);
   ++queued_;
   // Idle threads take queued jobs first; a job beyond them gets a new thread if the cap allows.
   if (queued_ > idle_ && threads_ < cap_) {
@@ -137,7 +91,7 @@ int BlockingPool::submit(BlockingJob* job) noexcept {
   }
   bool orphan = w == nullptr && threads_ == 0;  // allocation failed and nobody would run it
   lock_.unlock();
-  if (wake) futex_wake(&wake_seq_, 1);
+  if (wake) sys::futex_wake(&wake_seq_, 1);
   if (w == nullptr && !orphan) return 0;
 
   pthread_t tid{};
@@ -152,18 +106,10 @@ int BlockingPool::submit(BlockingJob* job) noexcept {
   if (w != nullptr) --threads_;
   bool unserved = threads_ == 0;
   if (unserved) {
-    // No thread exists to take the job: take it back so the caller can report the error.
-    BlockingJob** link = &head_;
-    BlockingJob* prev = nullptr;
-    while (*link != nullptr && *link != job) {
-      prev = *link;
-      link = &(*link)->next;
-    }
-    if (*link == job) {
-      *link = job->next;
-      if (tail_ == job) tail_ = prev;
-      --queued_;
-    }
+    // No thread exists to take the job, so it is still queued: take it back so the caller can
+    // report the error.
+    queue_.remove(job);
+    --queued_;
   }
   lock_.unlock();
   delete w;
@@ -180,17 +126,18 @@ void BlockingPool::work(Worker* self) noexcept {
   Clock::time_point idle_since = Clock::now();
   lock_.lock();
   for (;;) {
-    if (BlockingJob* job = pop()) {
+    if (BlockingJob* job = queue_.pop_front()) {
+      --queued_;
       lock_.unlock();
-      // Read first: a job that reports by itself may be freed by the time fn returns.
-      bool notify_waiter = job->waiter.fiber != nullptr;
-      job->fn(job->arg);
-      // The child of a fork made by the job: the fiber waiting for it is in the parent, so
-      // there is nothing for this thread to go back to. It ends as a process whose last thread
+      // Read first: a job without finish may be freed by the time work returns.
+      BlockingJob::Fn finish = job->finish;
+      job->work(job);
+      // The child of a fork made by the job: whoever waits for it is in the parent, so there
+      // is nothing for this thread to go back to. It ends as a process whose last thread
       // returned does.
       if (fork_epoch() != self->epoch) std::exit(0);
       jobs_done_.fetch_add(1, std::memory_order_relaxed);
-      if (notify_waiter) notify(job->waiter);  // the job's frame may be gone from here on
+      if (finish != nullptr) finish(job);  // the job's memory may be gone from here on
       idle_since = Clock::now();
       lock_.lock();
       continue;
@@ -210,7 +157,7 @@ void BlockingPool::work(Worker* self) noexcept {
   bool last = stopping_ && threads_ == 0;
   if (last) exit_seq_.fetch_add(1, std::memory_order_relaxed);
   lock_.unlock();
-  if (last) futex_wake(&exit_seq_, INT_MAX);
+  if (last) sys::futex_wake(&exit_seq_, INT_MAX);
   if (prev != nullptr) {
     sys::join_thread(prev->tid);
     delete prev;
@@ -221,7 +168,7 @@ void BlockingPool::after_fork_child() noexcept {
   // Nothing is destroyed: the queued jobs are in frames of fibers the child does not have, and
   // the workers (zombie_ included) are threads it does not have.
   new (&lock_) Lock();
-  head_ = tail_ = nullptr;
+  queue_.clear();
   queued_ = 0;
   threads_ = idle_ = 0;
   stopping_ = false;

@@ -23,10 +23,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "sched/carrier.hpp"
-#include "chan/channel_core.hpp"
-#include "sched/interrupt.hpp"
 #include "base/sys.hpp"
+#include "chan/channel_core.hpp"
+#include "sched/carrier.hpp"
+#include "sched/interrupt.hpp"
 
 namespace weft::detail {
 
@@ -41,7 +41,7 @@ ChannelStatus wait(ChannelCore& c, rt::Waiter& w, rt::ChanLink& l, const Deadlin
   rt::Wake why = rt::park(w, deadline);
   if (why != rt::Wake::kNotified) {
     c.lock.lock();
-    bool mine = l.linked;
+    bool mine = rt::still_queued(l);
     if (mine) l.list->remove(&l);
     c.lock.unlock();
     if (mine) {
@@ -99,7 +99,7 @@ ChannelStatus channel_send(ChannelCore* core, void* value, const Deadline& deadl
       l.core = core;
       l.waiter = &w;
       l.slot = value;
-      c.senders.push_back(&l);
+      rt::queue_link(c.senders, &l);
       guard.unlock();
       return wait(c, w, l, deadline);
     }
@@ -125,7 +125,7 @@ ChannelStatus channel_recv(ChannelCore* core, void* out, const Deadline& deadlin
       l.core = core;
       l.waiter = &w;
       l.slot = out;
-      c.receivers.push_back(&l);
+      rt::queue_link(c.receivers, &l);
       guard.unlock();
       return wait(c, w, l, deadline);
     }
@@ -136,7 +136,8 @@ ChannelStatus channel_recv(ChannelCore* core, void* out, const Deadline& deadlin
 
 void channel_close(ChannelCore* core) noexcept {
   ChannelCore& c = *core;
-  rt::ChanLink* wake = nullptr;
+  // Claimed links, linked through next, which their channel list no longer uses.
+  rt::List<rt::ChanLink, &rt::ChanLink::next> wake;
   c.lock.lock();
   if (!c.closed) {
     c.closed = true;
@@ -145,17 +146,13 @@ void channel_close(ChannelCore* core) noexcept {
     for (rt::LinkList* list : {&c.receivers, &c.senders}) {
       while (rt::ChanLink* l = rt::claim_first(*list)) {
         l->status = ChannelStatus::kClosed;
-        l->next = wake;
-        wake = l;
+        wake.push_back(l);
       }
     }
   }
   c.lock.unlock();
-  while (wake != nullptr) {
-    rt::ChanLink* next = wake->next;  // read first: once notified, the link's frame may go
-    rt::wake_claimed(wake);
-    wake = next;
-  }
+  // Unlinked before each wake-up: once notified, the link's frame may go.
+  while (rt::ChanLink* l = wake.pop_front()) rt::wake_claimed(l);
 }
 
 std::size_t channel_size(ChannelCore* c) noexcept {
@@ -173,10 +170,9 @@ bool channel_closed(ChannelCore* c) noexcept {
 namespace weft::rt {
 
 ChanLink* claim_first(LinkList& list) noexcept {
-  while (ChanLink* l = list.head) {
-    list.remove(l);
-    // A fiber of the parent process that forked (runtime/process/fork.hpp): a value handed to it would
-    // be lost, and a receive from it would take a value the child never sent.
+  while (ChanLink* l = list.pop_front()) {
+    // A fiber of the parent process that forked (runtime/process/fork.hpp): a value handed to it
+    // would be lost, and a receive from it would take a value the child never sent.
     if (l->waiter->fiber->fork_epoch_ != fork_epoch()) continue;
     if (l->sel == nullptr) return l;
     if (!l->sel->claimed.exchange(true, std::memory_order_acq_rel)) {

@@ -30,6 +30,7 @@
 
 #include <weft/channel.hpp>
 
+#include "base/list.hpp"
 #include "base/lock.hpp"
 #include "sched/interrupt.hpp"
 #include "sched/park.hpp"
@@ -37,7 +38,7 @@
 namespace weft::rt {
 
 struct SelectRecord;
-struct LinkList;
+struct ChanLink;
 
 // ChanLink is one waiting send or receive, in the waiting fiber's frame.
 struct ChanLink {
@@ -46,7 +47,7 @@ struct ChanLink {
   // next is the following waiter (after claiming: the notifier's wake list).
   ChanLink* next = nullptr;
   // list is the channel list the link was put in (for withdrawal).
-  LinkList* list = nullptr;
+  List<ChanLink, &ChanLink::next, &ChanLink::prev>* list = nullptr;
   // core is the channel the link waits on.
   detail::ChannelCore* core = nullptr;
   // waiter is the waiting fiber's wait node.
@@ -57,8 +58,6 @@ struct ChanLink {
   void* slot = nullptr;
   // index is the select case the link stands for.
   std::size_t index = 0;
-  // linked tells whether the link is in list (read and written under the channel's lock).
-  bool linked = false;
   // status is the outcome the claimer reports: kOk (value moved) or kClosed.
   ChannelStatus status = ChannelStatus::kOk;
 };
@@ -71,44 +70,20 @@ struct SelectRecord {
   ChanLink* fired = nullptr;
 };
 
-// LinkList is a FIFO of ChanLinks.
-struct LinkList {
-  // head is the oldest waiter.
-  ChanLink* head = nullptr;
-  // tail is the newest waiter.
-  ChanLink* tail = nullptr;
+// LinkList is a FIFO of ChanLinks, linked both ways: a waiter that gives up, or a select
+// withdrawing its other cases, unlinks from wherever it is. Guarded by the channel's lock.
+using LinkList = List<ChanLink, &ChanLink::next, &ChanLink::prev>;
 
-  // push_back() queues l behind every other waiter.
-  void push_back(ChanLink* l) noexcept {
-    l->list = this;
-    l->prev = tail;
-    l->next = nullptr;
-    if (tail != nullptr) {
-      tail->next = l;
-    } else {
-      head = l;
-    }
-    tail = l;
-    l->linked = true;
-  }
-  // remove() unlinks l, which must be in this list.
-  void remove(ChanLink* l) noexcept {
-    if (l->prev != nullptr) {
-      l->prev->next = l->next;
-    } else {
-      head = l->next;
-    }
-    if (l->next != nullptr) {
-      l->next->prev = l->prev;
-    } else {
-      tail = l->prev;
-    }
-    l->prev = l->next = nullptr;
-    l->linked = false;
-  }
-  // empty() tells whether no link is queued.
-  bool empty() const noexcept { return head == nullptr; }
-};
+// queue_link() appends l to list, remembering the list for withdrawal.
+inline void queue_link(LinkList& list, ChanLink* l) noexcept {
+  l->list = &list;
+  list.push_back(l);
+}
+
+// still_queued() tells whether l is in the list it was queued in: no notifier claimed it yet.
+inline bool still_queued(const ChanLink& l) noexcept {
+  return l.list != nullptr && l.list->contains(&l);
+}
 
 }  // namespace weft::rt
 

@@ -80,7 +80,7 @@ void withdraw(rt::ChanLink* links, std::size_t n) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     rt::ChanLink& l = links[i];
     l.core->lock.lock();
-    if (l.linked) l.list->remove(&l);
+    if (rt::still_queued(l)) l.list->remove(&l);
     l.core->lock.unlock();
   }
 }
@@ -122,7 +122,7 @@ int select_wait(SelectCase* cases, std::size_t n, const Deadline& deadline, bool
     l.sel = &record;
     l.slot = cases[i].slot;
     l.index = i;
-    (cases[i].send ? l.core->senders : l.core->receivers).push_back(&l);
+    rt::queue_link(cases[i].send ? l.core->senders : l.core->receivers, &l);
   }
   locks.unlock();
 

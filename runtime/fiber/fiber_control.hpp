@@ -26,8 +26,10 @@
 #include <weft/fiber.hpp>
 #include <weft/timeout.hpp>
 
-#include "context/context.hpp"
+#include "base/list.hpp"
 #include "base/sanitizer.hpp"
+#include "context/context.hpp"
+#include "fiber/fork_epoch.hpp"
 #include "stack/stack_pool.hpp"
 
 namespace weft::rt {
@@ -91,7 +93,7 @@ class FiberControl {
 
   // slot_ is the saved context while the fiber is not running.
   rt::ContextSlot slot_;
-  // next_ links the fiber into a run queue or a wait list.
+  // next_ links the fiber into a run queue (FiberQueue).
   FiberControl* next_ = nullptr;
   // all_prev_ and all_next_ link the fiber into its carrier's list of unfinished fibers.
   FiberControl* all_prev_ = nullptr;
@@ -139,8 +141,8 @@ class FiberControl {
   FiberControl* interrupt_next_ = nullptr;
   // error_observed_ is set once join() has taken the exception (or none was thrown).
   bool error_observed_ = false;
-  // fork_epoch_ is the fork epoch the fiber lives in (runtime/process/fork.hpp): a fiber of an older
-  // epoch is a ghost of a parent process, which nothing may wake, run or cancel.
+  // fork_epoch_ is the fork epoch the fiber lives in (runtime/process/fork.hpp): a fiber of an
+  // older epoch is a ghost of a parent process, which nothing may wake, run or cancel.
   std::uint32_t fork_epoch_ = 0;
   // wait_obj_ is the IoOp, TimerNode, Waiter or FiberControl waited for, by wait_kind_.
   rt::Relaxed<void*> wait_obj_ = nullptr;
@@ -170,18 +172,7 @@ class FiberControl {
 }  // namespace weft::detail
 
 namespace weft::rt {
-
-// g_fork_epoch is fork_epoch()'s counter; only after_fork_child() (runtime/process/fork.hpp) changes it.
-extern std::atomic<std::uint32_t> g_fork_epoch;
-
-// fork_epoch() counts the forks this process descends from. A fiber spawned in an older epoch
-// (FiberControl::fork_epoch_) is a ghost of a parent process: it does not exist in this one.
-inline std::uint32_t fork_epoch() noexcept {
-  return g_fork_epoch.load(std::memory_order_relaxed);
-}
-
-}  // namespace weft::rt
-
-namespace weft::rt {
 using FiberControl = weft::detail::FiberControl;
+// FiberQueue is a FIFO of fibers linked through FiberControl::next_ (a run queue).
+using FiberQueue = List<FiberControl, &FiberControl::next_>;
 }  // namespace weft::rt

@@ -8,11 +8,39 @@
 #include "blocking/blocking_pool.hpp"
 #include "sched/carrier.hpp"
 #include "sched/interrupt.hpp"
+#include "sched/park.hpp"
+#include "sched/run.hpp"
 
 namespace weft {
+namespace {
+
+// CallJob is one weft::blocking() call: the pool runs fn(arg) on a helper thread, then notifies
+// the waiting fiber from there.
+struct CallJob : rt::BlockingJob {
+  CallJob(void (*fn_)(void*), void* arg_) noexcept
+      : BlockingJob(&work_fn, &finish_fn), fn(fn_), arg(arg_), waiter("blocking") {}
+  static void work_fn(BlockingJob* job) noexcept {
+    auto* self = static_cast<CallJob*>(job);
+    self->fn(self->arg);  // the public template catches into its own frame: nothing throws
+  }
+  static void finish_fn(BlockingJob* job) noexcept {
+    rt::notify(static_cast<CallJob*>(job)->waiter);  // the frame may be gone from here on
+  }
+  void (*fn)(void*);
+  void* arg;
+  rt::Waiter waiter;
+};
+
+// run_pool() is the calling carrier's run's helper pool, or nullptr off a carrier.
+rt::BlockingPool* run_pool() noexcept {
+  rt::Carrier* c = rt::Carrier::current();
+  return c != nullptr ? c->run().blocking_pool() : nullptr;
+}
+
+}  // namespace
 
 BlockingStats blocking_stats() noexcept {
-  rt::BlockingPool* pool = rt::BlockingPool::current();
+  rt::BlockingPool* pool = run_pool();
   return pool != nullptr ? pool->stats() : BlockingStats{};
 }
 
@@ -25,9 +53,9 @@ void run_blocking(void (*fn)(void*), void* arg) {
     return;
   }
   rt::throw_if_interrupted();
-  rt::BlockingPool* pool = rt::BlockingPool::current();
+  rt::BlockingPool* pool = run_pool();
   if (pool == nullptr) throw std::logic_error("weft::blocking: this carrier has no blocking pool");
-  rt::BlockingJob job(fn, arg);
+  CallJob job(fn, arg);
   rt::Carrier* c = self->carrier_;
   // The wake-up comes from a thread that is no carrier: tell the deadlock check to expect it.
   c->expect_mail();

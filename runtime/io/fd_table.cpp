@@ -54,4 +54,24 @@ void FdTable::after_fork_child() noexcept {
   }
 }
 
+namespace {
+
+std::atomic<FdTable*> g_table{nullptr};
+
+}  // namespace
+
+FdTable& fd_table() {
+  FdTable* t = g_table.load(std::memory_order_acquire);
+  if (t != nullptr) [[likely]]
+    return *t;
+  auto* made = new FdTable();
+  if (g_table.compare_exchange_strong(t, made, std::memory_order_acq_rel)) return *made;
+  delete made;  // another thread made the table first; t now holds it
+  return *t;
+}
+
+void fd_table_after_fork_child() noexcept {
+  if (FdTable* t = g_table.load(std::memory_order_relaxed)) t->after_fork_child();
+}
+
 }  // namespace weft::rt

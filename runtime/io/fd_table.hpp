@@ -8,16 +8,20 @@
 // closes the fd. Operations that complete with -ECANCELED on a closing fd report -EBADF, as a
 // call on a closed fd would.
 //
-// The table is shared by the carriers of a run. Entries live in 1024-entry chunks that are
-// allocated on first use and never move, so a pointer to an entry stays valid for the run;
-// each entry is guarded by one of kStripes locks (fd modulo kStripes), taken twice per I/O
-// operation (link, unlink) and never across a wait.
+// There is one table per process, as there is one fd number space: a close on any carrier of
+// any run must stop the operations of every fiber on that fd. Entries live in 1024-entry chunks
+// that are allocated on first use and never move, so a pointer to an entry stays valid for the
+// life of the process; each entry is guarded by one of kStripes locks (fd modulo kStripes),
+// taken twice per I/O operation (link, unlink) and never across a wait. The scheduler knows
+// nothing of it: weft::close() asks another carrier to cancel its operations on the fd with a
+// task (Carrier::post_task) that this layer supplies.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <memory>
 
+#include "base/list.hpp"
 #include "base/lock.hpp"
 #include "reactor/reactor.hpp"
 
@@ -25,34 +29,18 @@ namespace weft::rt {
 
 struct Waiter;
 
+// FdOps is the operations in flight on one fd, linked both ways (an op leaves from anywhere).
+using FdOps = List<IoOp, &IoOp::fd_next, &IoOp::fd_prev>;
+
 // FdEntry is the state of one fd; every field is guarded by FdTable::lock_for(fd).
 struct FdEntry {
-  // ops lists the operations in flight on the fd, linked through IoOp::fd_next.
-  IoOp* ops = nullptr;
+  // ops lists the operations in flight on the fd.
+  FdOps ops;
   // closing is set while weft::close() waits for those operations.
   bool closing = false;
   // closer is the wait of the fiber inside weft::close() for this fd.
   Waiter* closer = nullptr;
 };
-
-// link_op() adds op to e's list of operations in flight.
-inline void link_op(FdEntry& e, IoOp* op) noexcept {
-  op->fd_prev = nullptr;
-  op->fd_next = e.ops;
-  if (e.ops != nullptr) e.ops->fd_prev = op;
-  e.ops = op;
-}
-
-// unlink_op() removes op from e's list.
-inline void unlink_op(FdEntry& e, IoOp* op) noexcept {
-  if (op->fd_prev != nullptr) {
-    op->fd_prev->fd_next = op->fd_next;
-  } else {
-    e.ops = op->fd_next;
-  }
-  if (op->fd_next != nullptr) op->fd_next->fd_prev = op->fd_prev;
-  op->fd_prev = op->fd_next = nullptr;
-}
 
 // FdTable maps fd numbers to entries.
 class FdTable {
@@ -66,7 +54,7 @@ class FdTable {
   FdTable& operator=(const FdTable&) = delete;
 
   // find() returns fd's entry, or nullptr for a number no open fd can have (negative, or at or
-  // above the largest RLIMIT_NOFILE the kernel allows); the entry stays valid for the run.
+  // above the largest RLIMIT_NOFILE the kernel allows); the entry stays valid for good.
   FdEntry* find(int fd);
   // lock_for() is the lock guarding fd's entry.
   Lock& lock_for(int fd) noexcept { return locks_[static_cast<unsigned>(fd) % kStripes].lock; }
@@ -84,5 +72,11 @@ class FdTable {
   std::unique_ptr<std::atomic<FdEntry*>[]> chunks_;
   PaddedLock locks_[kStripes];
 };
+
+// fd_table() is the process's table, made on first use and never destroyed (a fiber of a run
+// that is ending may still unlink an op from it).
+FdTable& fd_table();
+// fd_table_after_fork_child() empties the table, if there is one, in a forked child.
+void fd_table_after_fork_child() noexcept;
 
 }  // namespace weft::rt

@@ -6,11 +6,12 @@
 #include <cerrno>
 #include <mutex>
 
-#include "sched/carrier.hpp"
+#include "base/sys.hpp"
+#include "io/fd_table.hpp"
 #include "io/io_wait.hpp"
+#include "sched/carrier.hpp"
 #include "sched/park.hpp"
 #include "sched/run.hpp"
-#include "base/sys.hpp"
 
 namespace weft {
 namespace {
@@ -102,6 +103,19 @@ int poll(int fd, short events, Deadline d) {
 
 namespace {
 
+// cancel_ops_on() is the task a closer hands another carrier (only a ring's owner may submit
+// to it): cancel that carrier's operations on the fd, unless the close is over already.
+void cancel_ops_on(rt::Carrier& c, void* arg) noexcept {
+  int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(arg));
+  rt::FdTable& fds = rt::fd_table();
+  rt::FdEntry* entry = fds.find(fd);
+  std::lock_guard<rt::Lock> hold(fds.lock_for(fd));
+  if (!entry->closing) return;
+  for (rt::IoOp* op = entry->ops.front(); op != nullptr; op = rt::FdOps::next(op)) {
+    if (op->carrier == &c) c.reactor().cancel(op);
+  }
+}
+
 // retire() runs release() (which closes fd, or makes it a copy of another fd) once no operation
 // of this run refers to fd any more: it marks fd's entry closing, cancels every operation on
 // it (waking their fibers with -EBADF), waits until the last has left, then releases.
@@ -111,26 +125,26 @@ int retire(int fd, Release release) {
   rt::Carrier* c = rt::Carrier::current();
   rt::FiberControl* self = c != nullptr ? c->running() : nullptr;
   if (self == nullptr || fd < 0) return release();
-  rt::FdTable& fds = c->fds();
+  rt::FdTable& fds = rt::fd_table();
   rt::FdEntry* entry = fds.find(fd);
   if (entry == nullptr) return release();
   rt::Waiter w("close", entry);
   w.in_run_only = true;
   // Carriers other than this one whose operations on fd must be cancelled (by themselves: only
   // a ring's owner may submit to it).
-  rt::Carrier* others[rt::Scheduler::kMaxCarriers];
+  rt::Carrier* others[rt::Run::kMaxCarriers];
   unsigned n_others = 0;
   {
     // The release itself runs outside the lock: close(2) can block (NFS, SO_LINGER).
     std::unique_lock<rt::Lock> hold(fds.lock_for(fd));
     if (entry->closing) return -EBADF;  // another fiber is closing it: to us it is gone
-    if (entry->ops == nullptr) {
+    if (entry->ops.empty()) {
       hold.unlock();
       return release();
     }
     entry->closing = true;
     entry->closer = &w;
-    for (rt::IoOp* op = entry->ops; op != nullptr; op = op->fd_next) {
+    for (rt::IoOp* op = entry->ops.front(); op != nullptr; op = rt::FdOps::next(op)) {
       if (op->carrier == c) {
         c->reactor().cancel(op);
       } else if (std::find(others, others + n_others, op->carrier) == others + n_others) {
@@ -138,7 +152,9 @@ int retire(int fd, Release release) {
       }
     }
   }
-  for (unsigned i = 0; i < n_others; ++i) others[i]->post_cancel_fd(fd);
+  for (unsigned i = 0; i < n_others; ++i) {
+    others[i]->post_task({&cancel_ops_on, reinterpret_cast<void*>(static_cast<std::intptr_t>(fd))});
+  }
   // The last operation to leave the list notifies us; the wait is not interruptible, since
   // the operations it waits for are already cancelled.
   rt::park_notified(w);

@@ -7,10 +7,12 @@
 #include <mutex>
 #include <utility>
 
-#include "sched/carrier.hpp"
-#include "io/fd_table.hpp"
-#include "sched/park.hpp"
 #include "base/sanitizer.hpp"
+#include "io/fd_table.hpp"
+#include "reactor/plain_op.hpp"
+#include "sched/carrier.hpp"
+#include "sched/park.hpp"
+#include "sched/timed_wait.hpp"
 
 namespace weft::rt {
 
@@ -81,8 +83,9 @@ const char* op_name(OpKind k) noexcept {
 long await_op(IoOp& op, const Deadline& deadline) noexcept {
   Carrier* c = Carrier::current();
   FiberControl* self = c != nullptr ? c->running() : nullptr;
-  if (self == nullptr) return blocking_op(op, deadline);
-  FdEntry* fd_entry = c->fds().find(op.fd);
+  if (self == nullptr) return plain_op(op, deadline);
+  FdTable& fds = fd_table();
+  FdEntry* fd_entry = fds.find(op.fd);
   if (fd_entry == nullptr) return -EBADF;
   if (self->cancel_seen()) {
     c->yield();
@@ -95,40 +98,27 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
       return injected;
     }
   }
-  FdTable& fds = c->fds();
   op.waiter = self;
   op.carrier = c;  // before linking: a closer on another carrier reads it under the lock
   {
     std::lock_guard<Lock> hold(fds.lock_for(op.fd));
     if (fd_entry->closing) return -EBADF;
-    link_op(*fd_entry, &op);
+    fd_entry->ops.push_front(&op);
   }
   c->reactor().start(&op);
-  // A Timeout scope bounds the op like its own deadline does; both report -ETIMEDOUT.
-  Clock::time_point until = deadline.is_set() ? deadline.at() : Clock::time_point::max();
-  if (self->scope_deadline_ < until) until = self->scope_deadline_;
-  TimerNode timer;
-  if (until != Clock::time_point::max()) {
-    timer.deadline = until;
-    timer.fiber = self;
-    timer.op = &op;
-    c->timers().add(&timer);
-  }
   // Only the op's own completion ends the wait: cancellation, deadlines and close all act by
   // cancelling the op, so the kernel is done with this frame's buffers when we return.
-  self->wait_what_ = op_name(op.kind);
-  self->wait_fd_ = op.fd;
-  while (!op.completed) c->block(WaitKind::kIo, &op);
-  c->timers().remove(&timer);
-  bool interrupted = std::exchange(self->interrupted_, false);
+  c->describe_wait(op_name(op.kind), op.fd, false);
+  TimedWait wait(*c, self, deadline, &op);
+  wait.block(WaitKind::kIo, &op, [&op] { return op.completed; });
 
   bool closing;
   Waiter* closer = nullptr;
   {
     std::lock_guard<Lock> hold(fds.lock_for(op.fd));
-    unlink_op(*fd_entry, &op);
+    fd_entry->ops.remove(&op);
     closing = fd_entry->closing;
-    if (closing && fd_entry->ops == nullptr) closer = std::exchange(fd_entry->closer, nullptr);
+    if (closing && fd_entry->ops.empty()) closer = std::exchange(fd_entry->closer, nullptr);
   }
   if (closer != nullptr) notify(*closer);
   long res = op.res;
@@ -137,17 +127,21 @@ long await_op(IoOp& op, const Deadline& deadline) noexcept {
   if (op.kind == OpKind::kPoll && res == -EBADF && !closing) return POLLNVAL;
   // An op cancelled in the kernel's worker threads may report -EINTR instead of -ECANCELED. An
   // interrupt (Carrier::interrupt) cancels the op too; an op that raced it to completion keeps
-  // its result, as a system call that finished before the signal came.
-  if (res == -ECANCELED ||
-      (res == -EINTR && (closing || timer.fired || self->cancelled_ || interrupted))) {
-    if (closing) {
-      res = -EBADF;
-    } else if (timer.fired) {
-      res = -ETIMEDOUT;
-    } else if (self->cancelled_) {
-      res = -ECANCELED;
-    } else if (interrupted) {
-      res = -EINTR;
+  // its result, as a system call that finished before the signal came. A Timeout scope bounds
+  // the op like its own deadline does: both report -ETIMEDOUT.
+  Wake cause = wait.cause();
+  if (res == -ECANCELED || (res == -EINTR && (closing || cause != Wake::kNotified))) {
+    if (closing) return -EBADF;
+    switch (cause) {
+      case Wake::kDeadline:
+      case Wake::kScope:
+        return -ETIMEDOUT;
+      case Wake::kCancelled:
+        return -ECANCELED;
+      case Wake::kInterrupted:
+        return -EINTR;
+      case Wake::kNotified:
+        break;
     }
   }
   return res;

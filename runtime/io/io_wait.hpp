@@ -8,9 +8,7 @@
 namespace weft::rt {
 
 // await_op() runs op on the calling fiber's carrier and returns its result (-errno on error),
-// or, off a fiber, performs it with a plain blocking system call.
+// or, off a fiber, performs it with plain blocking system calls (reactor/plain_op.hpp).
 long await_op(IoOp& op, const Deadline& deadline) noexcept;
-// blocking_op() performs op with plain system calls on the calling thread.
-long blocking_op(IoOp& op, const Deadline& deadline) noexcept;
 
 }  // namespace weft::rt

@@ -1,47 +1,26 @@
-// fork: rebuilding the forking thread's run in a forked child (the model is in fork.hpp).
+// fork: making a forked child sound, and its run its own (the model is in fork.hpp; the
+// scheduler's part of the rebuild is sched/after_fork.cpp).
 #include "process/fork.hpp"
 
 #include <pthread.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#include <algorithm>
+#include <atomic>
 #include <cstdlib>
-#include <cstring>
 #include <exception>
-#include <memory>
-#include <new>
-#include <stdexcept>
 #include <string>
-#include <vector>
 
-#include "blocking/blocking_pool.hpp"
+#include "base/sys.hpp"
+#include "io/fd_table.hpp"
+#include "reactor/reactor.hpp"
 #include "sched/carrier.hpp"
 #include "sched/fls.hpp"
 #include "sched/run.hpp"
-#include "base/sys.hpp"
-#include "reactor/backend.hpp"
-#include "reactor/reactor.hpp"
 #include "sched/watchdog.hpp"
 
 namespace weft::rt {
 
-std::atomic<std::uint32_t> g_fork_epoch{0};
-
 namespace {
 
 std::atomic<bool> g_handlers_installed{false};
-
-// The child abandons what belonged to the parent's other threads instead of destroying it
-// (destructors would join threads the child does not have and write eventfds the parent reads).
-// keep() holds a heap copy of each abandoned object's bytes, so whatever it points to stays
-// reachable: LeakSanitizer then has nothing to report in a child that exits.
-void keep(const void* object, std::size_t size) noexcept {
-  static std::vector<void*>* kept = new std::vector<void*>();
-  void* copy = std::malloc(size);
-  if (copy == nullptr) return;
-  std::memcpy(copy, object, size);
-  kept->push_back(copy);
-}
 
 void default_child_handler() {
   // A weft::run program that forked from a fiber: without a runtime of its own the fiber's next
@@ -63,6 +42,7 @@ ForkChild after_fork_child(bool fresh_runtime) noexcept {
   g_fork_epoch.fetch_add(1, std::memory_order_relaxed);
   fls_after_fork_child();
   Reactor::forget_all();
+  fd_table_after_fork_child();
   watchdogs_after_fork();
   Carrier* home = Carrier::current();
   if (home == nullptr) return ForkChild::kNoCarrier;
@@ -70,7 +50,7 @@ ForkChild after_fork_child(bool fresh_runtime) noexcept {
   // go on with, and the scheduler's own frame is mid-step.
   if (!fresh_runtime || home->running() == nullptr) return ForkChild::kOff;
   try {
-    home->scheduler().after_fork_child(*home);
+    home->run().after_fork_child(*home);
   } catch (const std::exception& e) {
     std::string msg =
         std::string("weft: the forked child cannot have a runtime of its own: ") + e.what() + "\n";
@@ -78,108 +58,6 @@ ForkChild after_fork_child(bool fresh_runtime) noexcept {
     return ForkChild::kOff;
   }
   return ForkChild::kFresh;
-}
-
-void Carrier::after_fork_child(FiberControl* self) {
-  // The old reactor is forgotten already; its queues hold only the parent's operations.
-  reactor_ = make_reactor(sched_.config());
-  // Everything queued here names fibers the child does not have; nothing of it is read. The
-  // locks may have been held by threads that are gone.
-  keep(&timers_, sizeof timers_);
-  keep(&ctl_, sizeof ctl_);
-  timers_.after_fork_child();
-  run_queue_ = FiberQueue();
-  fresh_ = FiberQueue();
-  new (&all_lock_) Lock();
-  new (&ctl_lock_) Lock();
-  new (&fresh_lock_) Lock();
-  new (&ctl_) std::vector<Ctl>();
-  self->all_prev_ = self->all_next_ = nullptr;
-  all_head_ = self;
-  main_ = self;
-  to_free_ = nullptr;
-  shut_down_ = false;
-  handoffs_ = 0;
-  tid_ = static_cast<int>(::syscall(SYS_gettid));
-  load_.store(1, std::memory_order_relaxed);
-  stalled_.store(false, std::memory_order_relaxed);
-  in_fiber_ = true;
-  sleep_.store(kAwake, std::memory_order_relaxed);
-  mail_.store(nullptr, std::memory_order_relaxed);
-  ctl_pending_.store(false, std::memory_order_relaxed);
-  fresh_count_.store(0, std::memory_order_relaxed);
-  posting_.store(0, std::memory_order_relaxed);
-}
-
-void Scheduler::after_fork_child(Carrier& home) {
-  FiberControl* self = home.running();
-  // The other carriers' threads, the watchdog's and the helpers' stayed in the parent. Their
-  // objects are leaked, not destroyed: destructors would join threads that do not exist here
-  // and write eventfds the parent reads.
-  keep(slots_, sizeof slots_);
-  keep(owned_, sizeof owned_);
-  for (unsigned i = 0; i < kMaxCarriers; ++i) {
-    if (slots_[i].load(std::memory_order_relaxed) != &home) {
-      slots_[i].store(nullptr, std::memory_order_relaxed);
-    }
-    (void)owned_[i].release();
-  }
-  if (watchdog_ != nullptr) {
-    watchdog_->forget();
-    keep(&watchdog_, sizeof watchdog_);
-    (void)watchdog_.release();
-  }
-  if (blocking_ != nullptr) {
-    keep(blocking_, sizeof *blocking_);
-    blocking_->after_fork_child();
-  }
-  keep(&threads_, sizeof threads_);
-  keep(&start_error_, sizeof start_error_);
-  keep(&stacks_, sizeof stacks_);
-  new (&threads_) std::vector<Thread>();
-  threads_.reserve(kMaxCarriers);
-  new (&start_error_) std::string();
-  new (&start_lock_) Lock();
-  stacks_.after_fork_child(1);
-  fds_.after_fork_child();
-
-  // The forking fiber is the child run's one fiber and its main: when it returns, the run ends.
-  self->fork_epoch_ = fork_epoch();
-  unfinished_.store(1, std::memory_order_relaxed);
-  live_.store(1, std::memory_order_relaxed);
-  shutdown_.store(false, std::memory_order_relaxed);
-  deadlock_warned_.store(false, std::memory_order_relaxed);
-  hopeless_.store(0, std::memory_order_relaxed);
-  external_.store(0, std::memory_order_relaxed);
-  started_.store(0, std::memory_order_relaxed);
-  start_failed_.store(false, std::memory_order_relaxed);
-  fork_home_ = &home;
-  child_main_ = self;
-  // Its handle may be held by a fiber of the parent's, never to be dropped, or by nobody
-  // (detached, as the shim's threads are); the run holds one itself, since the loop reads its
-  // main fiber after it finished.
-  if (self != main_fiber_) self->refs_.fetch_add(1, std::memory_order_relaxed);
-  home.after_fork_child(self);
-
-  // The same number of carriers as the parent's configuration asks for (spares are the
-  // watchdog's answer to a stall of the parent's, not a setting): the home carrier keeps its
-  // number, new threads take the others. They run at once: go_ stays 1.
-  unsigned n = std::max(config_.carriers, home.index() + 1);
-  go_.store(1, std::memory_order_relaxed);
-  count_.store(n, std::memory_order_release);
-  if (home.index() > 0) start_carriers(0, home.index());
-  if (home.index() + 1 < n) start_carriers(home.index() + 1, n - home.index() - 1);
-  if (start_failed_.load()) throw std::runtime_error(start_error_);
-  if (config_.stall_ms != 0 || config_.dump_signal != 0) {
-    watchdog_ = std::make_unique<Watchdog>(*this);
-  }
-}
-
-void Scheduler::end_forked_child() noexcept {
-  watchdog_.reset();
-  wake_all();
-  join_carriers();
-  std::exit(0);
 }
 
 }  // namespace weft::rt

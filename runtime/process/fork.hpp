@@ -37,7 +37,7 @@
 
 #include <cstdint>
 
-#include "fiber/fiber_control.hpp"  // fork_epoch()
+#include "fiber/fork_epoch.hpp"
 
 namespace weft::rt {
 

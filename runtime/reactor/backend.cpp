@@ -6,9 +6,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "reactor/epoll_reactor.hpp"
 #include "base/sanitizer.hpp"
 #include "base/sys.hpp"
+#include "reactor/epoll_reactor.hpp"
 #include "reactor/uring_reactor.hpp"
 
 namespace weft::rt {
@@ -36,7 +36,7 @@ Backend resolve(Backend configured) {
 
 }  // namespace
 
-std::unique_ptr<Reactor> make_reactor(const Config& config) {
+std::unique_ptr<Reactor> make_reactor(const Config& config, BlockingPool* helpers) {
   switch (resolve(config.backend)) {
     case Backend::kIoUring: {
       auto r = std::make_unique<UringReactor>(config.ring_entries);
@@ -44,7 +44,7 @@ std::unique_ptr<Reactor> make_reactor(const Config& config) {
       return r;
     }
     case Backend::kEpoll: {
-      auto r = std::make_unique<EpollReactor>();
+      auto r = std::make_unique<EpollReactor>(helpers);
       log_choice("epoll", "forced");
       return r;
     }
@@ -54,7 +54,7 @@ std::unique_ptr<Reactor> make_reactor(const Config& config) {
   // Under valgrind, auto means epoll: memcheck cannot see the kernel write completions into a
   // ring's shared memory, and valgrind 3.19 hangs in a ring's first wait.
   if (san::on_valgrind()) {
-    auto r = std::make_unique<EpollReactor>();
+    auto r = std::make_unique<EpollReactor>(helpers);
     log_choice("epoll", "auto, running under valgrind");
     return r;
   }
@@ -63,7 +63,7 @@ std::unique_ptr<Reactor> make_reactor(const Config& config) {
     log_choice("io_uring", "auto");
     return r;
   } catch (const std::runtime_error& e) {
-    auto r = std::make_unique<EpollReactor>();
+    auto r = std::make_unique<EpollReactor>(helpers);
     std::string why = std::string("auto, io_uring refused: ") + e.what();
     log_choice("epoll", why.c_str());
     return r;

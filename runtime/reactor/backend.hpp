@@ -23,8 +23,11 @@ Backend parse_backend(const char* name, const char* value);
 
 namespace weft::rt {
 
-// make_reactor() creates the reactor config asks for (see above); throws std::runtime_error
-// when a forced backend cannot be set up, std::invalid_argument for a bad WEFT_BACKEND.
-std::unique_ptr<Reactor> make_reactor(const Config& config);
+class BlockingPool;
+
+// make_reactor() creates the reactor config asks for (see above), giving an epoll reactor
+// helpers for what epoll cannot wait for; throws std::runtime_error when a forced backend cannot
+// be set up, std::invalid_argument for a bad WEFT_BACKEND.
+std::unique_ptr<Reactor> make_reactor(const Config& config, BlockingPool* helpers);
 
 }  // namespace weft::rt

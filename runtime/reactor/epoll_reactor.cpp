@@ -14,10 +14,10 @@
 #include <string>
 #include <utility>
 
+#include "base/sys.hpp"
 #include "blocking/blocking_pool.hpp"
 #include "reactor/epoll_ops.hpp"
-#include "io/io_wait.hpp"
-#include "base/sys.hpp"
+#include "reactor/plain_op.hpp"
 
 namespace weft::rt {
 
@@ -55,25 +55,21 @@ void set_state(IoOp* op, State s) noexcept {
 
 }  // namespace
 
-// Offload owns the blocking-pool job of one op; the helper thread runs the plain system call
-// and hands the record back through offload_finished().
-struct EpollReactor::Offload {
-  Offload(IoOp* o, EpollReactor* r) noexcept : job(&run, this), op(o), reactor(r) {
-    job.waiter.fiber = nullptr;  // the reactor, not a notify, tells the fiber
-  }
-  static void run(void* arg) noexcept {
-    auto* self = static_cast<Offload*>(arg);
-    self->res = blocking_op(*self->op, Deadline{});
-    self->reactor->offload_finished(self);  // self may be gone from here on
-  }
-  BlockingJob job;
-  IoOp* op;
-  EpollReactor* reactor;
-  long res = 0;
-  Offload* next = nullptr;
-};
+namespace {
 
-EpollReactor::EpollReactor() {
+// offload_work() runs an offloaded op's plain system call on a helper thread.
+void offload_work(BlockingJob* job) noexcept {
+  auto* self = static_cast<EpollReactor::Offload*>(job);
+  self->res = plain_op(*self->op, Deadline{});
+  self->reactor->offload_finished(self);  // self may be gone from here on
+}
+
+}  // namespace
+
+EpollReactor::Offload::Offload(IoOp* o, EpollReactor* r) noexcept
+    : BlockingJob(&offload_work, nullptr), op(o), reactor(r) {}
+
+EpollReactor::EpollReactor(BlockingPool* helpers) : helpers_(helpers) {
   long ep = ::syscall(SYS_epoll_create1, EPOLL_CLOEXEC);
   if (ep < 0) fail_setup(errno, "epoll_create1");
   epfd_ = static_cast<int>(ep);
@@ -124,13 +120,7 @@ void EpollReactor::start(IoOp* op) {
   op->completed = false;
   op->backend_state = epoll::kPending;
   op->backend_count = 0;
-  op->backend_next = nullptr;
-  if (pending_tail_ != nullptr) {
-    pending_tail_->backend_next = op;
-  } else {
-    pending_head_ = op;
-  }
-  pending_tail_ = op;
+  pending_.push_back(op);
   inflight_ = inflight_ + 1;
   submitted_ = submitted_ + 1;
 }
@@ -141,13 +131,7 @@ void EpollReactor::cancel(IoOp* op) {
       op->backend_state |= kCancelRequested;  // completed when the batch is tried
       break;
     case epoll::kWaiting: {
-      FdWait& w = fds_[static_cast<std::size_t>(op->fd)];
-      for (IoOp** link = &w.ops; *link != nullptr; link = &(*link)->backend_next) {
-        if (*link == op) {
-          *link = op->backend_next;
-          break;
-        }
-      }
+      fds_[static_cast<std::size_t>(op->fd)].ops.remove(op);
       --waiting_;
       // The fd stays armed for what the others wait for (or spuriously, which costs a retry).
       complete(op, -ECANCELED);
@@ -163,13 +147,7 @@ void EpollReactor::cancel(IoOp* op) {
 void EpollReactor::complete(IoOp* op, long res) noexcept {
   op->res = static_cast<std::int32_t>(res);
   set_state(op, epoll::kDone);
-  op->backend_next = nullptr;
-  if (done_tail_ != nullptr) {
-    done_tail_->backend_next = op;
-  } else {
-    done_head_ = op;
-  }
-  done_tail_ = op;
+  done_.push_back(op);
 }
 
 EpollReactor::FdWait& EpollReactor::fd_wait(int fd) {
@@ -200,15 +178,15 @@ int EpollReactor::ctl_arm(int fd, FdWait& w, std::uint32_t mask) noexcept {
 void EpollReactor::rearm(int fd) noexcept {
   FdWait& w = fds_[static_cast<std::size_t>(fd)];
   std::uint32_t mask = 0;
-  for (IoOp* op = w.ops; op != nullptr; op = op->backend_next) mask |= epoll::interest(*op);
-  if (w.ops == nullptr || (w.armed && (w.armed_mask & mask) == mask)) return;
+  for (IoOp* op = w.ops.front(); op != nullptr; op = OpQueue::next(op)) {
+    mask |= epoll::interest(*op);
+  }
+  if (w.ops.empty() || (w.armed && (w.armed_mask & mask) == mask)) return;
   int r = ctl_arm(fd, w, mask | w.armed_mask);
   if (r == 0) return;
   // The fd cannot be waited on: every op on it finishes now, one way or another.
-  IoOp* list = std::exchange(w.ops, nullptr);
-  while (list != nullptr) {
-    IoOp* op = list;
-    list = op->backend_next;
+  OpQueue failed = w.ops.take();
+  while (IoOp* op = failed.pop_front()) {
     --waiting_;
     if (r != -EPERM) {
       complete(op, r);
@@ -228,11 +206,8 @@ void EpollReactor::wait_on(IoOp* op) noexcept {
   FdWait& w = fd_wait(op->fd);
   // An fd with no op waiting may have been closed and its number reused since it was armed, so
   // the "armed" note is trusted only while other ops wait on it (rearm checks it).
-  if (w.ops == nullptr) w.armed = false;
-  IoOp** link = &w.ops;
-  while (*link != nullptr) link = &(*link)->backend_next;
-  op->backend_next = nullptr;
-  *link = op;  // FIFO: the first to wait is the first to retry
+  if (w.ops.empty()) w.armed = false;
+  w.ops.push_back(op);  // FIFO: the first to wait is the first to retry
   set_state(op, epoll::kWaiting);
   ++waiting_;
   rearm(op->fd);
@@ -254,11 +229,8 @@ void EpollReactor::attempt(IoOp* op) noexcept {
 }
 
 void EpollReactor::try_pending() noexcept {
-  IoOp* list = std::exchange(pending_head_, nullptr);
-  pending_tail_ = nullptr;
-  while (list != nullptr) {
-    IoOp* op = list;
-    list = op->backend_next;
+  OpQueue batch = pending_.take();
+  while (IoOp* op = batch.pop_front()) {
     if ((op->backend_state & kCancelRequested) != 0) {
       complete(op, -ECANCELED);
     } else {
@@ -272,16 +244,9 @@ void EpollReactor::on_ready(int fd, std::uint32_t events) noexcept {
   FdWait& w = fds_[static_cast<std::size_t>(fd)];
   w.armed = false;  // one-shot: it fired
   w.armed_mask = 0;
-  IoOp* list = std::exchange(w.ops, nullptr);
-  IoOp** keep = &w.ops;
-  while (list != nullptr) {
-    IoOp* op = list;
-    list = op->backend_next;
-    op->backend_next = nullptr;
-    if (!retry(op, events)) {
-      *keep = op;  // still waiting, in the order they came
-      keep = &op->backend_next;
-    }
+  OpQueue woken = w.ops.take();
+  while (IoOp* op = woken.pop_front()) {
+    if (!retry(op, events)) w.ops.push_back(op);  // still waiting, in the order they came
   }
   rearm(fd);
 }
@@ -310,10 +275,9 @@ bool EpollReactor::retry(IoOp* op, std::uint32_t events) noexcept {
 }
 
 void EpollReactor::offload(IoOp* op) noexcept {
-  BlockingPool* pool = BlockingPool::current();
-  if (pool == nullptr) {
+  if (helpers_ == nullptr) {
     // Only a reactor used outside weft::run has no pool; then the caller's thread does it.
-    complete(op, blocking_op(*op, Deadline{}));
+    complete(op, plain_op(*op, Deadline{}));
     return;
   }
   auto* rec = new (std::nothrow) Offload(op, this);
@@ -324,7 +288,7 @@ void EpollReactor::offload(IoOp* op) noexcept {
   set_state(op, epoll::kOffloaded);
   ++offloaded_;
   offload_busy_.fetch_add(1, std::memory_order_relaxed);
-  int r = pool->submit(&rec->job);
+  int r = helpers_->submit(rec);
   if (r < 0) {
     offload_busy_.fetch_sub(1, std::memory_order_relaxed);
     --offloaded_;
@@ -334,21 +298,15 @@ void EpollReactor::offload(IoOp* op) noexcept {
 }
 
 void EpollReactor::offload_finished(Offload* rec) noexcept {
-  Offload* head = offload_done_.load(std::memory_order_relaxed);
-  do {
-    rec->next = head;
-  } while (!offload_done_.compare_exchange_weak(head, rec, std::memory_order_release,
-                                                std::memory_order_relaxed));
+  offload_done_.push(rec, std::memory_order_release);
   wake();
   offload_busy_.fetch_sub(1, std::memory_order_release);
 }
 
 void EpollReactor::take_offloaded() noexcept {
-  if (offloaded_ == 0 || offload_done_.load(std::memory_order_relaxed) == nullptr) return;
-  Offload* list = offload_done_.exchange(nullptr, std::memory_order_acquire);
-  while (list != nullptr) {
-    Offload* rec = list;
-    list = rec->next;
+  if (offloaded_ == 0 || offload_done_.empty()) return;
+  auto finished = offload_done_.take();
+  while (Offload* rec = finished.pop_front()) {
     IoOp* op = rec->op;
     long res = rec->res;
     delete rec;
@@ -357,16 +315,11 @@ void EpollReactor::take_offloaded() noexcept {
   }
 }
 
-void EpollReactor::hand_back(FiberQueue& ready) noexcept {
-  IoOp* list = std::exchange(done_head_, nullptr);
-  done_tail_ = nullptr;
-  while (list != nullptr) {
-    IoOp* op = list;
-    list = op->backend_next;
-    op->backend_next = nullptr;
+void EpollReactor::hand_back(OpQueue& completed) noexcept {
+  while (IoOp* op = done_.pop_front()) {
     op->backend_state = epoll::kIdle;
     inflight_ = inflight_ - 1;
-    hand_over(op, ready);
+    hand_over(op, completed);
   }
 }
 
@@ -388,11 +341,11 @@ int EpollReactor::wait_events(epoll_event* events, int max, int timeout_ms,
   return r < 0 ? 0 : static_cast<int>(r);  // EINTR: a signal; the caller polls again
 }
 
-void EpollReactor::poll(bool block, const Deadline& deadline, FiberQueue& ready) {
+void EpollReactor::poll(bool block, const Deadline& deadline, OpQueue& completed) {
   try_pending();
   take_offloaded();
   int timeout_ms = -1;
-  if (!block || done_head_ != nullptr) {
+  if (!block || !done_.empty()) {
     timeout_ms = 0;
   } else if (deadline.is_set()) {
     Clock::time_point now = Clock::now();
@@ -421,7 +374,7 @@ void EpollReactor::poll(bool block, const Deadline& deadline, FiberQueue& ready)
     }
     take_offloaded();
   }
-  hand_back(ready);
+  hand_back(completed);
 }
 
 }  // namespace weft::rt

@@ -7,8 +7,10 @@
 // there still yields on each call. An op that would block joins its fd's list of waiting ops
 // and the fd is armed EPOLLONESHOT for the union of what that list waits for; when it fires,
 // every op on the fd whose events came is tried again, and the fd is re-armed for those still
-// waiting. An op epoll refuses (regular files: EPERM) runs on the blocking pool, whose helper
-// thread queues its result and wakes the reactor; it is handed back by poll() like the rest.
+// waiting. An op epoll refuses (regular files: EPERM) runs on a helper thread of the blocking
+// pool the reactor was given, which queues its result and wakes the reactor; it is handed back
+// by poll() like the rest. The reactor knows the pool only as the one it was handed: it never
+// looks for the run or the scheduler.
 //
 // Why one-shot, not Go's persistent edge-triggered registration: weft cannot see a plain
 // ::close, so it cannot know when an fd number it registered now names another file. With
@@ -27,6 +29,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/atomic_stack.hpp"
+#include "blocking/blocking_pool.hpp"
 #include "fiber/fiber_control.hpp"
 #include "reactor/reactor.hpp"
 
@@ -38,8 +42,9 @@ namespace weft::rt {
 class EpollReactor final : public Reactor {
  public:
   // EpollReactor() creates the epoll instance and its wake eventfd, or throws
-  // std::runtime_error saying why it cannot.
-  EpollReactor();
+  // std::runtime_error saying why it cannot. helpers runs the ops epoll cannot wait for; with
+  // none (a reactor used outside a run), the thread that polls does them itself.
+  explicit EpollReactor(BlockingPool* helpers);
   // ~EpollReactor() waits for helper threads still reporting an offloaded op's result.
   ~EpollReactor() override;
 
@@ -47,7 +52,7 @@ class EpollReactor final : public Reactor {
   Backend backend() const noexcept override { return Backend::kEpoll; }
   void start(IoOp* op) override;
   void cancel(IoOp* op) override;
-  void poll(bool block, const Deadline& deadline, FiberQueue& ready) override;
+  void poll(bool block, const Deadline& deadline, OpQueue& completed) override;
   void wake() noexcept override;
   std::size_t inflight() const noexcept override { return inflight_; }
   std::uint64_t submitted() const noexcept override { return submitted_; }
@@ -56,15 +61,27 @@ class EpollReactor final : public Reactor {
   // they are the parent's very instance and counter, so an epoll_ctl or a wake would reach it.
   void forget() noexcept override;
 
-  // Offload is one op running on a blocking-pool thread (defined in the .cpp).
-  struct Offload;
+  // Offload is one op on a helper thread: the job runs the plain system call and hands the
+  // record back through offload_finished(), which may free it (so the job has no finish step).
+  struct Offload : BlockingJob {
+    // Offload() makes the record for op, run for reactor.
+    Offload(IoOp* o, EpollReactor* r) noexcept;
+    // op is the operation to perform.
+    IoOp* op;
+    // reactor is the reactor the op belongs to.
+    EpollReactor* reactor;
+    // res is the plain call's result.
+    long res = 0;
+    // next links the record into the reactor's stack of finished offloads.
+    Offload* next = nullptr;
+  };
   // offload_finished() is called on the helper thread once rec's call has returned.
   void offload_finished(Offload* rec) noexcept;
 
  private:
   // FdWait is this reactor's state for one fd number.
   struct FdWait {
-    IoOp* ops = nullptr;  // waiting ops, linked through IoOp::backend_next
+    OpQueue ops;  // waiting ops, first come first
     std::uint32_t armed_mask = 0;
     bool armed = false;       // a one-shot registration is pending for armed_mask
     bool registered = false;  // the number was last seen in the set (MOD first, not ADD)
@@ -81,26 +98,25 @@ class EpollReactor final : public Reactor {
   void offload(IoOp* op) noexcept;
   void take_offloaded() noexcept;
   void complete(IoOp* op, long res) noexcept;
-  void hand_back(FiberQueue& ready) noexcept;
+  void hand_back(OpQueue& completed) noexcept;
   int wait_events(epoll_event* events, int max, int timeout_ms, const Deadline& deadline) noexcept;
 
+  BlockingPool* helpers_;
   int epfd_ = -1;
   int wake_fd_ = -1;
   bool forgotten_ = false;
   bool have_pwait2_ = true;
   std::vector<FdWait> fds_;
   std::size_t waiting_ = 0;  // ops in some FdWait list
-  IoOp* pending_head_ = nullptr;
-  IoOp* pending_tail_ = nullptr;
-  IoOp* done_head_ = nullptr;
-  IoOp* done_tail_ = nullptr;
+  OpQueue pending_;          // started, not tried yet
+  OpQueue done_;             // finished, not handed back yet
   // Counters other threads read for stats(); only this carrier writes them.
   Relaxed<std::size_t> inflight_ = 0;
   Relaxed<std::uint64_t> submitted_ = 0;
   std::size_t offloaded_ = 0;  // ops on helper threads, not yet taken back
   // Helper threads push finished offloads here (a lock-free stack) and then write wake_fd_;
   // offload_busy_ counts those still inside offload_finished(), which the destructor waits out.
-  std::atomic<Offload*> offload_done_{nullptr};
+  AtomicStack<Offload, &Offload::next> offload_done_;
   std::atomic<unsigned> offload_busy_{0};
 };
 

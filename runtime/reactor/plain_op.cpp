@@ -1,5 +1,6 @@
-// Off a fiber, weft's I/O calls are the plain system calls; a deadline is honoured by polling
-// for readiness first, as a thread would with poll(2) and a timeout.
+// plain_op: IoOps on plain system calls (the model is in plain_op.hpp).
+#include "reactor/plain_op.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -10,7 +11,6 @@
 #include <climits>
 #include <cmath>
 
-#include "io/io_wait.hpp"
 #include "base/sys.hpp"
 
 namespace weft::rt {
@@ -100,7 +100,7 @@ long connect_with_deadline(IoOp& op, const Deadline& deadline) noexcept {
 
 }  // namespace
 
-long blocking_op(IoOp& op, const Deadline& deadline) noexcept {
+long plain_op(IoOp& op, const Deadline& deadline) noexcept {
   if (!deadline.is_set()) return perform(op);
   if (op.kind == OpKind::kConnect) return connect_with_deadline(op, deadline);
   long r = wait_ready(op, poll_events(op), deadline);

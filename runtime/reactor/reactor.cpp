@@ -9,8 +9,7 @@
 namespace weft::rt {
 namespace {
 
-Lock g_all_lock;
-Reactor* g_all_head = nullptr;
+Lock g_all_lock;  // guards Reactor::registry()
 
 }  // namespace
 
@@ -29,39 +28,28 @@ short poll_events(const IoOp& op) noexcept {
   }
 }
 
-void Reactor::hand_over(IoOp* op, FiberQueue& ready) noexcept {
-  op->completed = true;
-  FiberControl* w = op->waiter;
-  if (w != nullptr && w->state_ == FiberState::kBlocked) {
-    w->state_ = FiberState::kReady;
-    ready.push(w);
-  }
+Reactor::Registry& Reactor::registry() noexcept {
+  static constinit Registry all;
+  return all;
 }
 
 void Reactor::enlist() noexcept {
   std::lock_guard<Lock> hold(g_all_lock);
-  all_next_ = g_all_head;
-  if (g_all_head != nullptr) g_all_head->all_prev_ = this;
-  g_all_head = this;
+  registry().push_front(this);
   enlisted_ = true;
 }
 
 void Reactor::delist() noexcept {
   if (!enlisted_) return;
   std::lock_guard<Lock> hold(g_all_lock);
-  if (all_prev_ != nullptr) {
-    all_prev_->all_next_ = all_next_;
-  } else {
-    g_all_head = all_next_;
-  }
-  if (all_next_ != nullptr) all_next_->all_prev_ = all_prev_;
+  registry().remove(this);
   enlisted_ = false;
 }
 
 void Reactor::forget_all() noexcept {
   // A thread that held the lock at the fork is gone: only this thread runs in the child now.
   new (&g_all_lock) Lock();
-  for (Reactor* r = g_all_head; r != nullptr; r = r->all_next_) r->forget();
+  for (Reactor* r = registry().front(); r != nullptr; r = Registry::next(r)) r->forget();
 }
 
 }  // namespace weft::rt

@@ -4,9 +4,10 @@
 // - start(op) hands an operation to the backend. It may submit it to the kernel later (in
 //   batches); the caller parks until op->completed.
 // - poll() makes progress: submits what is queued, waits at most until the given deadline if
-//   asked to, and for every finished operation sets op->res and op->completed and appends
-//   op->waiter to the list it returns. The reactor never calls the scheduler; it only returns
-//   ready fibers, so it can be tested and replaced on its own.
+//   asked to, and for every finished operation sets op->res and op->completed and appends op
+//   to the list of completed ops it returns. The reactor never calls the scheduler and never
+//   touches a fiber: the carrier readies each completed op's waiter, so a backend can be tested
+//   and replaced on its own.
 // - cancel(op) asks the backend to finish op early with -ECANCELED; op still completes through
 //   poll(), possibly with its real result if it raced. (There is deliberately no "cancel by fd":
 //   io_uring matches that by open file, so it would also hit operations on dup()s of the fd.)
@@ -24,7 +25,8 @@
 #include <weft/config.hpp>
 #include <weft/deadline.hpp>
 
-#include "fiber/fiber_queue.hpp"
+#include "base/list.hpp"
+#include "fiber/fiber_control.hpp"
 
 struct iovec;
 
@@ -78,9 +80,9 @@ struct IoOp {
   IoOp* fd_prev = nullptr;
   // fd_next is the next operation in flight on the same fd.
   IoOp* fd_next = nullptr;
-  // backend_next links the op into a list private to the reactor running it (epoll: the ops
-  // waiting on one fd, or those to try or hand back); io_uring does not use it.
-  IoOp* backend_next = nullptr;
+  // next links the op into one list at a time: its reactor's own while the op runs (epoll: the
+  // ops waiting on one fd, or those to try or hand back), then the completed ops poll() returns.
+  IoOp* next = nullptr;
   // backend_state is the reactor's own record of where the op is (epoll; io_uring ignores it).
   std::uint8_t backend_state = 0;
   // backend_count is what an op done in steps has moved so far (epoll's MSG_WAITALL).
@@ -88,6 +90,9 @@ struct IoOp {
   // kCurrentPosition makes read/write use (and move) the file position.
   static constexpr std::uint64_t kCurrentPosition = ~std::uint64_t{0};
 };
+
+// OpQueue is a FIFO of ops linked through IoOp::next.
+using OpQueue = List<IoOp, &IoOp::next>;
 
 // poll_events() is the poll(2) events op waits for before it can make progress: POLLOUT for
 // the kinds that send, POLLIN for those that receive, and the caller's own for a poll.
@@ -106,8 +111,8 @@ class Reactor {
   // cancel() asks for op to complete early with -ECANCELED.
   virtual void cancel(IoOp* op) = 0;
   // poll() submits queued work, waits (if block) at most until deadline (if set), and appends the
-  // waiters of completed operations to ready.
-  virtual void poll(bool block, const Deadline& deadline, FiberQueue& ready) = 0;
+  // completed operations to completed.
+  virtual void poll(bool block, const Deadline& deadline, OpQueue& completed) = 0;
   // wake() makes a poll() that sleeps now, or the next one, return promptly; it may be called
   // from any thread, and a wake is never lost.
   virtual void wake() noexcept = 0;
@@ -118,27 +123,33 @@ class Reactor {
   // setup_flags() describes how the backend was set up (IORING_SETUP_* for io_uring).
   virtual std::uint32_t setup_flags() const noexcept = 0;
   // forget() drops, in a forked child, what the backend holds in the kernel, without one call
-  // that could touch what the parent shares with the child (runtime/process/fork.hpp); the reactor is
-  // unusable afterwards, and destroying it releases nothing more.
+  // that could touch what the parent shares with the child (runtime/process/fork.hpp); the reactor
+  // is unusable afterwards, and destroying it releases nothing more.
   virtual void forget() noexcept = 0;
   // forget_all() forgets every reactor of the process, of either backend (in a forked child,
   // before anything else runs).
   static void forget_all() noexcept;
 
  protected:
-  // hand_over() marks op done and makes its waiter ready, if it still waits; the backend has
-  // stored op->res and counts op out of inflight() itself.
-  static void hand_over(IoOp* op, FiberQueue& ready) noexcept;
+  // hand_over() marks op done and appends it to completed; the backend has stored op->res and
+  // counts op out of inflight() itself.
+  static void hand_over(IoOp* op, OpQueue& completed) noexcept {
+    op->completed = true;
+    completed.push_back(op);
+  }
   // enlist() adds the reactor to the process's list, once its kernel objects exist.
   void enlist() noexcept;
   // delist() removes it again (from the destructor).
   void delist() noexcept;
 
  private:
-  // Every live reactor of the process, for forget_all().
+  // all_prev_ and all_next_ link every live reactor of the process, for forget_all().
   Reactor* all_prev_ = nullptr;
   Reactor* all_next_ = nullptr;
   bool enlisted_ = false;
+  // Registry is the list of every live reactor.
+  using Registry = List<Reactor, &Reactor::all_next_, &Reactor::all_prev_>;
+  static Registry& registry() noexcept;
 };
 
 }  // namespace weft::rt

@@ -158,12 +158,9 @@ io_uring_sqe* UringReactor::get_sqe() {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   while (sqe == nullptr) {
     // SQ full: hand the batch to the kernel now. If that fails for a CQ backlog (older kernels
-    // say EBUSY), reap into early_ready_ to make room; poll() hands those fibers on.
+    // say EBUSY), reap into early_done_ to make room; poll() hands those ops on.
     int r = io_uring_submit(&ring_);
-    if (r == -EBUSY || r == -EAGAIN) {
-      reap(early_ready_);
-      early_count_ = early_ready_.size();
-    }
+    if (r == -EBUSY || r == -EAGAIN) early_count_ = early_count_ + reap(early_done_);
     if (r < 0 && r != -EBUSY && r != -EAGAIN && r != -EINTR) {
       throw std::runtime_error(std::string("weft: io_uring_submit: ") + std::strerror(-r));
     }
@@ -225,9 +222,9 @@ void UringReactor::cancel(IoOp* op) {
   io_uring_sqe_set_data(sqe, nullptr);
 }
 
-void UringReactor::poll(bool block, const Deadline& deadline, FiberQueue& ready) {
-  // Fibers reaped while making room for an SQE are ready already: never sleep on top of them.
-  if (!early_ready_.empty()) block = false;
+void UringReactor::poll(bool block, const Deadline& deadline, OpQueue& completed) {
+  // Ops reaped while making room for an SQE are complete already: never sleep on top of them.
+  if (!early_done_.empty()) block = false;
   int r = 0;
   Clock::time_point now{};
   if (block && deadline.is_set()) now = Clock::now();
@@ -251,15 +248,16 @@ void UringReactor::poll(bool block, const Deadline& deadline, FiberQueue& ready)
   if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN) {
     throw std::runtime_error(std::string("weft: io_uring_enter: ") + std::strerror(-r));
   }
-  ready.splice(early_ready_);
+  completed.splice_back(early_done_);
   early_count_ = 0;
-  reap(ready);
+  reap(completed);
   if (!wake_armed_) arm_wake();
 }
 
-void UringReactor::reap(FiberQueue& ready) noexcept {
+std::size_t UringReactor::reap(OpQueue& completed) noexcept {
   unsigned head;
   unsigned seen = 0;
+  std::size_t done = 0;
   io_uring_cqe* cqe;
   io_uring_for_each_cqe(&ring_, head, cqe) {
     ++seen;
@@ -271,9 +269,11 @@ void UringReactor::reap(FiberQueue& ready) noexcept {
     }
     op->res = cqe->res;
     inflight_ = inflight_ - 1;
-    hand_over(op, ready);
+    hand_over(op, completed);
+    ++done;
   }
   io_uring_cq_advance(&ring_, seen);
+  return done;
 }
 
 }  // namespace weft::rt

@@ -39,29 +39,28 @@ class UringReactor final : public Reactor {
   Backend backend() const noexcept override { return Backend::kIoUring; }
   void start(IoOp* op) override;
   void cancel(IoOp* op) override;
-  void poll(bool block, const Deadline& deadline, FiberQueue& ready) override;
+  void poll(bool block, const Deadline& deadline, OpQueue& completed) override;
   void wake() noexcept override;
-  // Fibers held in early_ready_ count as in flight until poll() hands them on, so the
-  // scheduler never takes them for a deadlock.
+  // Ops held in early_done_ count as in flight until poll() hands them on, so the carrier
+  // never takes their waiters for deadlocked.
   std::size_t inflight() const noexcept override { return inflight_ + early_count_; }
   std::uint64_t submitted() const noexcept override { return submitted_; }
   std::uint32_t setup_flags() const noexcept override { return flags_; }
   void forget() noexcept override;
 
-
  private:
   io_uring_sqe* get_sqe();
   void arm_wake();
   bool kernel_holds_completions() const noexcept;
-  void reap(FiberQueue& ready) noexcept;
+  std::size_t reap(OpQueue& completed) noexcept;
 
   io_uring ring_{};
   std::uint32_t flags_ = 0;
   // Counters other threads read for stats(); only this carrier writes them.
   Relaxed<std::size_t> inflight_ = 0;
   Relaxed<std::uint64_t> submitted_ = 0;
-  Relaxed<std::size_t> early_count_ = 0;  // early_ready_.size()
-  FiberQueue early_ready_;                // completions reaped while making room for an SQE
+  Relaxed<std::size_t> early_count_ = 0;  // how many ops early_done_ holds
+  OpQueue early_done_;                    // completions reaped while making room for an SQE
   // Other threads wake a sleeping poll() by writing wake_fd_, an eventfd this ring always has a
   // read pending on (wake_op_, not counted in flight: it is no fiber's operation).
   int wake_fd_ = -1;

@@ -9,11 +9,12 @@
 #include <new>
 #include <stdexcept>
 
+#include "base/sys.hpp"
+#include "blocking/blocking_pool.hpp"
 #include "reactor/backend.hpp"
 #include "sched/fls.hpp"
 #include "sched/overflow.hpp"
 #include "sched/run.hpp"
-#include "base/sys.hpp"
 
 namespace weft::rt {
 
@@ -36,11 +37,11 @@ constexpr std::size_t kFreshBatch = 64;
 
 }  // namespace
 
-Carrier::Carrier(Scheduler& sched, unsigned index) : sched_(sched), index_(index) {
+Carrier::Carrier(Run& sched, unsigned index) : run_(sched), index_(index) {
   if (tls_carrier != nullptr) {
     throw std::logic_error("weft::run: this thread is already running weft::run");
   }
-  reactor_ = make_reactor(sched.config());
+  reactor_ = make_reactor(sched.config(), sched.blocking_pool());
   faults_.arm(sched.config().fault_rate, sched.config().fault_seed, index);
   install_overflow_handler();
   altstack_ = install_altstack();
@@ -62,16 +63,12 @@ void Carrier::leave_thread() noexcept {
   remove_altstack(std::exchange(altstack_, nullptr));
 }
 
-FdTable& Carrier::fds() noexcept {
-  return sched_.fds();
-}
-
 void Carrier::expect_mail() noexcept {
-  sched_.expect_external();
+  run_.expect_external();
 }
 
 void Carrier::mail_done() noexcept {
-  sched_.external_done();
+  run_.external_done();
 }
 
 void Carrier::fiber_entry(Transfer t) {
@@ -93,14 +90,11 @@ void Carrier::start_fresh(FiberControl* f) noexcept {
   // Pairs with detail::cancel_fiber(): it sets cancel_requested_ and then reads started_, so
   // either it sees this fiber started (and asks this carrier to cancel it) or this sees its flag.
   f->started_.store(true, std::memory_order_seq_cst);
-  if (f->cancel_requested_.load(std::memory_order_seq_cst) || sched_.shutting_down()) {
+  if (f->cancel_requested_.load(std::memory_order_seq_cst) || run_.shutting_down()) {
     f->cancelled_ = true;
   }
   std::lock_guard<Lock> hold(all_lock_);
-  f->all_prev_ = nullptr;
-  f->all_next_ = all_head_;
-  if (all_head_ != nullptr) all_head_->all_prev_ = f;
-  all_head_ = f;
+  all_.push_front(f);
 }
 
 void Carrier::after_switch(Transfer t) noexcept {
@@ -108,7 +102,7 @@ void Carrier::after_switch(Transfer t) noexcept {
   if (to_free_ != nullptr) {
     // The fiber's own reference, dropped only now that nothing runs on its stack.
     FiberControl* f = std::exchange(to_free_, nullptr);
-    if (f->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) sched_.destroy(f);
+    if (f->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) run_.destroy(f);
   }
 }
 
@@ -133,7 +127,7 @@ void Carrier::resume(ContextSlot* from, FiberControl* next) noexcept {
 void Carrier::switch_away(FiberControl* self) noexcept {
   if (!StackPool::canary_intact(self->stack_)) overflow_abort(self);
   FiberControl* next = nullptr;
-  if (handoffs_ < kTick) next = run_queue_.pop();
+  if (handoffs_ < kTick) next = run_queue_.pop_front();
   if (next != nullptr) {
     ++handoffs_;
     resume(&self->slot_, next);
@@ -157,7 +151,7 @@ void Carrier::block(WaitKind kind, void* obj) noexcept {
 void Carrier::ready(FiberControl* f) noexcept {
   if (f->state_ != FiberState::kBlocked) return;
   f->state_ = FiberState::kReady;
-  run_queue_.push(f);
+  run_queue_.push_back(f);
 }
 
 void Carrier::yield() noexcept {
@@ -169,7 +163,7 @@ void Carrier::yield() noexcept {
     return;
   }
   self->state_ = FiberState::kReady;
-  run_queue_.push(self);
+  run_queue_.push_back(self);
   switch_away(self);
 }
 
@@ -217,18 +211,13 @@ void Carrier::interrupt(FiberControl* f) noexcept {
 void Carrier::finish(FiberControl* self) noexcept {
   // Detached: nobody will take the result, so destroy it (and an unjoined exception) here, on
   // the fiber itself, where its destructors may still make weft calls.
-  if (self->refs_.load(std::memory_order_acquire) == 1) Scheduler::destroy_body(self);
+  if (self->refs_.load(std::memory_order_acquire) == 1) Run::destroy_body(self);
   // Fiber-local values are destroyed on the fiber too, while its stack is still there.
   if (self->fls_ != nullptr) fls_run_destructors(self);
   if (!StackPool::canary_intact(self->stack_)) overflow_abort(self);
   {
     std::lock_guard<Lock> hold(all_lock_);
-    if (self->all_prev_ != nullptr) {
-      self->all_prev_->all_next_ = self->all_next_;
-    } else {
-      all_head_ = self->all_next_;
-    }
-    if (self->all_next_ != nullptr) self->all_next_->all_prev_ = self->all_prev_;
+    all_.remove(self);
   }
   self->state_ = FiberState::kDone;
   load_.fetch_sub(1, std::memory_order_relaxed);
@@ -237,7 +226,7 @@ void Carrier::finish(FiberControl* self) noexcept {
   self->done_.store(true, std::memory_order_release);
   Waiter* joiner = self->join_.exchange(kJoinDone, std::memory_order_acq_rel);
   if (joiner != nullptr) notify(*joiner);
-  sched_.fiber_finished();
+  run_.fiber_finished();
   // Never resumed: whoever runs next drops the fiber's own reference once the switch is done,
   // so a joiner on another carrier cannot free this stack while it is still in use.
   to_free_ = self;
@@ -250,48 +239,43 @@ void Carrier::wake() noexcept {
   if (sleep_.load(std::memory_order_seq_cst) == kAwake) return;
   std::uint8_t was = sleep_.exchange(kAwake, std::memory_order_seq_cst);
   if (was == kAwake) return;
-  if (was == kHopeless) sched_.hopeless_leave();
+  if (was == kHopeless) run_.hopeless_leave();
   reactor_->wake();
 }
 
 void Carrier::post(Waiter* w) noexcept {
   // Counted before the mail goes in: once it is in, this carrier may finish and be destroyed.
   posting_.fetch_add(1, std::memory_order_seq_cst);
-  Waiter* head = mail_.load(std::memory_order_relaxed);
-  do {
-    w->mail_next = head;
-  } while (
-      !mail_.compare_exchange_weak(head, w, std::memory_order_seq_cst, std::memory_order_relaxed));
+  mail_.push(w);
   wake();
   posting_.fetch_sub(1, std::memory_order_release);
 }
 
-void Carrier::post_ctl(Ctl request) {
+void Carrier::post_task(Task t) {
   {
-    std::lock_guard<Lock> hold(ctl_lock_);
-    ctl_.push_back(request);
-    ctl_pending_.store(true, std::memory_order_seq_cst);
+    std::lock_guard<Lock> hold(task_lock_);
+    tasks_.push_back(t);
+    tasks_pending_.store(true, std::memory_order_seq_cst);
   }
   wake();
 }
 
 void Carrier::post_cancel(FiberControl* f) {
-  post_ctl(Ctl{f, -1});
-}
-
-void Carrier::post_cancel_fd(int fd) {
-  post_ctl(Ctl{nullptr, fd});
+  post_task(Task{[](Carrier& c, void* arg) noexcept {
+                   auto* fiber = static_cast<FiberControl*>(arg);
+                   c.cancel(fiber);
+                   if (fiber->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                     c.run_.destroy(fiber);
+                   }
+                 },
+                 f});
 }
 
 void Carrier::post_interrupt(FiberControl* f) noexcept {
   if (f->interrupt_requested_.exchange(true, std::memory_order_seq_cst)) return;  // one is queued
   f->refs_.fetch_add(1, std::memory_order_relaxed);
   posting_.fetch_add(1, std::memory_order_seq_cst);
-  FiberControl* head = interrupts_.load(std::memory_order_relaxed);
-  do {
-    f->interrupt_next_ = head;
-  } while (!interrupts_.compare_exchange_weak(head, f, std::memory_order_seq_cst,
-                                              std::memory_order_relaxed));
+  interrupts_.push(f);
   wake();
   posting_.fetch_sub(1, std::memory_order_release);
 }
@@ -299,8 +283,8 @@ void Carrier::post_interrupt(FiberControl* f) noexcept {
 void Carrier::push_fresh(FiberControl* f) noexcept {
   {
     std::lock_guard<Lock> hold(fresh_lock_);
-    fresh_.push(f);
-    fresh_count_.store(fresh_.size(), std::memory_order_seq_cst);
+    fresh_.push_back(f);
+    fresh_count_.store(fresh_count_.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
   }
   wake();
 }
@@ -311,13 +295,14 @@ std::size_t Carrier::steal_fresh(Carrier& thief) noexcept {
   std::size_t waiting = fresh_count();
   if (waiting == 0 || (!in_fiber_ && waiting <= kFreshBatch)) return 0;
   if (!fresh_lock_.try_lock()) return 0;
-  std::size_t n = (fresh_.size() + 1) / 2;
+  std::size_t left = fresh_count_.load(std::memory_order_relaxed);
+  std::size_t n = (left + 1) / 2;
   for (std::size_t i = 0; i < n; ++i) {
-    FiberControl* f = fresh_.pop();
+    FiberControl* f = fresh_.pop_front();
     f->carrier_ = &thief;
-    thief.run_queue_.push(f);
+    thief.run_queue_.push_back(f);
   }
-  fresh_count_.store(fresh_.size(), std::memory_order_seq_cst);
+  fresh_count_.store(left - n, std::memory_order_seq_cst);
   fresh_lock_.unlock();
   load_.fetch_sub(n, std::memory_order_relaxed);
   thief.load_.fetch_add(n, std::memory_order_relaxed);
@@ -326,15 +311,15 @@ std::size_t Carrier::steal_fresh(Carrier& thief) noexcept {
 
 void Carrier::hand_off_fresh(Carrier& to) noexcept {
   FiberQueue moved;
+  std::size_t n;
   {
     std::lock_guard<Lock> hold(fresh_lock_);
-    moved.splice(fresh_);
-    fresh_count_.store(0, std::memory_order_seq_cst);
+    moved = fresh_.take();
+    n = fresh_count_.exchange(0, std::memory_order_seq_cst);
   }
-  std::size_t n = moved.size();
   load_.fetch_sub(n, std::memory_order_relaxed);
   to.load_.fetch_add(n, std::memory_order_relaxed);
-  while (FiberControl* f = moved.pop()) {
+  while (FiberControl* f = moved.pop_front()) {
     f->carrier_ = &to;
     to.push_fresh(f);
   }
@@ -343,77 +328,55 @@ void Carrier::hand_off_fresh(Carrier& to) noexcept {
 void Carrier::take_fresh() noexcept {
   if (fresh_count() == 0) return;
   std::lock_guard<Lock> hold(fresh_lock_);
-  for (std::size_t i = 0; i < kFreshBatch && !fresh_.empty(); ++i) run_queue_.push(fresh_.pop());
-  fresh_count_.store(fresh_.size(), std::memory_order_seq_cst);
+  std::size_t left = fresh_count_.load(std::memory_order_relaxed);
+  std::size_t n = std::min(left, kFreshBatch);
+  for (std::size_t i = 0; i < n; ++i) run_queue_.push_back(fresh_.pop_front());
+  fresh_count_.store(left - n, std::memory_order_seq_cst);
 }
 
 void Carrier::drain_mail() noexcept {
-  if (mail_.load(std::memory_order_relaxed) == nullptr) return;
-  Waiter* list = mail_.exchange(nullptr, std::memory_order_acquire);
-  // The stack holds the newest first; reverse it so fibers wake in the order they were notified.
-  Waiter* fifo = nullptr;
-  while (list != nullptr) {
-    Waiter* next = list->mail_next;
-    list->mail_next = fifo;
-    fifo = list;
-    list = next;
-  }
-  while (fifo != nullptr) {
-    Waiter* next = fifo->mail_next;  // read first: once notified, the waiter's frame may go
-    FiberControl* f = fifo->fiber;
-    fifo->notified = true;
-    ready(f);
-    fifo = next;
+  if (mail_.empty()) return;
+  // Oldest first, so fibers wake in the order they were notified. The frames stay: their fibers
+  // are this carrier's, and none runs before this loop is done.
+  auto mail = mail_.take_fifo();
+  while (Waiter* w = mail.pop_front()) {
+    w->notified = true;
+    ready(w->fiber);
   }
 }
 
-void Carrier::drain_ctl() noexcept {
-  if (!ctl_pending_.load(std::memory_order_relaxed)) return;
-  std::vector<Ctl> todo;
+void Carrier::drain_tasks() noexcept {
+  if (!tasks_pending_.load(std::memory_order_relaxed)) return;
+  std::vector<Task> todo;
   {
-    std::lock_guard<Lock> hold(ctl_lock_);
-    todo.swap(ctl_);
-    ctl_pending_.store(false, std::memory_order_relaxed);
+    std::lock_guard<Lock> hold(task_lock_);
+    todo.swap(tasks_);
+    tasks_pending_.store(false, std::memory_order_relaxed);
   }
-  for (const Ctl& c : todo) {
-    if (c.fiber != nullptr) {
-      cancel(c.fiber);
-      if (c.fiber->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) sched_.destroy(c.fiber);
-      continue;
-    }
-    FdEntry* e = sched_.fds().find(c.fd);
-    std::lock_guard<Lock> hold(sched_.fds().lock_for(c.fd));
-    if (!e->closing) continue;  // the close already finished
-    for (IoOp* op = e->ops; op != nullptr; op = op->fd_next) {
-      if (op->carrier == this) reactor_->cancel(op);
-    }
-  }
+  for (const Task& t : todo) t.fn(*this, t.arg);
 }
 
 void Carrier::drain_interrupts() noexcept {
-  if (interrupts_.load(std::memory_order_relaxed) == nullptr) return;
-  FiberControl* list = interrupts_.exchange(nullptr, std::memory_order_acquire);
-  while (list != nullptr) {
-    FiberControl* f = list;
-    list = f->interrupt_next_;
+  if (interrupts_.empty()) return;
+  auto requests = interrupts_.take();
+  while (FiberControl* f = requests.pop_front()) {
     // Cleared first: a request that comes in from now on queues the fiber again.
     f->interrupt_requested_.store(false, std::memory_order_seq_cst);
     interrupt(f);
-    if (f->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) sched_.destroy(f);
+    if (f->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) run_.destroy(f);
   }
 }
 
 bool Carrier::has_work_posted() const noexcept {
-  return mail_.load(std::memory_order_seq_cst) != nullptr ||
-         interrupts_.load(std::memory_order_seq_cst) != nullptr ||
-         ctl_pending_.load(std::memory_order_seq_cst) ||
+  return !mail_.empty(std::memory_order_seq_cst) || !interrupts_.empty(std::memory_order_seq_cst) ||
+         tasks_pending_.load(std::memory_order_seq_cst) ||
          fresh_count_.load(std::memory_order_seq_cst) != 0;
 }
 
 void Carrier::shutdown_local() noexcept {
   shut_down_ = true;
   std::lock_guard<Lock> hold(all_lock_);
-  for (FiberControl* f = all_head_; f != nullptr; f = f->all_next_) cancel(f);
+  for (FiberControl* f = all_.front(); f != nullptr; f = FiberSet::next(f)) cancel(f);
 }
 
 void Carrier::expire_timers() noexcept {
@@ -430,10 +393,10 @@ void Carrier::expire_timers() noexcept {
 
 void Carrier::end_sleep() noexcept {
   // A waker may have cleared the announcement (and the hopeless count) already.
-  if (sleep_.exchange(kAwake, std::memory_order_seq_cst) == kHopeless) sched_.hopeless_leave();
+  if (sleep_.exchange(kAwake, std::memory_order_seq_cst) == kHopeless) run_.hopeless_leave();
 }
 
-bool Carrier::sleep_and_poll(bool block, const Deadline& until, FiberQueue& completed) {
+bool Carrier::sleep_and_poll(bool block, const Deadline& until, OpQueue& completed) {
   if (!block) {
     reactor_->poll(false, until, completed);
     return true;
@@ -442,12 +405,12 @@ bool Carrier::sleep_and_poll(bool block, const Deadline& until, FiberQueue& comp
   // Announce the sleep, then look at the mailboxes once more: a poster either sees the
   // announcement (and wakes the ring) or its mail is seen here. Both sides are seq_cst.
   sleep_.store(hopeless ? kHopeless : kSleeping, std::memory_order_seq_cst);
-  bool all_hopeless = hopeless && sched_.hopeless_enter();
-  if (has_work_posted() || sched_.over() || (sched_.shutting_down() && !shut_down_)) {
+  bool all_hopeless = hopeless && run_.hopeless_enter();
+  if (has_work_posted() || run_.over() || (run_.shutting_down() && !shut_down_)) {
     end_sleep();
     return false;
   }
-  if (all_hopeless && sched_.confirm_deadlock()) sched_.deadlock();
+  if (all_hopeless && run_.confirm_deadlock()) run_.deadlock();
   reactor_->poll(true, until, completed);
   end_sleep();
   return true;
@@ -455,25 +418,27 @@ bool Carrier::sleep_and_poll(bool block, const Deadline& until, FiberQueue& comp
 
 void Carrier::loop(FiberControl* main) {
   main_ = main;
-  FiberQueue completed;
+  OpQueue completed;
   for (;;) {
     drain_mail();
-    drain_ctl();
+    drain_tasks();
     drain_interrupts();
-    if (main_ != nullptr && main_->state_ == FiberState::kDone && !sched_.shutting_down()) {
-      sched_.main_finished();
+    if (main_ != nullptr && main_->state_ == FiberState::kDone && !run_.shutting_down()) {
+      run_.main_finished();
     }
-    if (sched_.shutting_down() && !shut_down_) shutdown_local();
-    if (sched_.over()) break;
+    if (run_.shutting_down() && !shut_down_) shutdown_local();
+    if (run_.over()) break;
     take_fresh();
-    if (run_queue_.empty() && sched_.carriers() > 1) sched_.steal_for(*this);
+    if (run_queue_.empty() && run_.carriers() > 1) run_.steal_for(*this);
     Deadline until = timers_.empty() ? Deadline() : Deadline(timers_.next_deadline());
     if (!sleep_and_poll(run_queue_.empty(), until, completed)) continue;
-    run_queue_.splice(completed);
+    while (IoOp* op = completed.pop_front()) {
+      if (op->waiter != nullptr) ready(op->waiter);
+    }
     drain_mail();
     expire_timers();
     handoffs_ = 0;
-    if (FiberControl* next = run_queue_.pop()) {
+    if (FiberControl* next = run_queue_.pop_front()) {
       in_fiber_ = true;
       resume(&sched_slot_, next);
       in_fiber_ = false;

@@ -1,6 +1,6 @@
-// scheduler: a carrier is one OS thread that runs fibers.
+// carrier: one OS thread that runs fibers, and the scheduling loop it runs them with.
 //
-// A run (weft::run, see scheduler.hpp) has one or more carriers. Each carrier owns its run
+// A run (weft::run, see sched/run.hpp) has one or more carriers. Each carrier owns its run
 // queue, reactor (an io_uring ring or an epoll set, see backend.hpp) and timer heap; the hot paths
 // (switch, block, ready, I/O submission) touch only those and take no lock. A fiber that has
 // started stays on its carrier for its whole life: compilers cache the address of thread-local
@@ -36,20 +36,20 @@
 #include <weft/fiber.hpp>
 #include <weft/runtime.hpp>
 
-#include "context/eh_state.hpp"
-#include "reactor/faults.hpp"
-#include "fiber/fiber_control.hpp"
-#include "fiber/fiber_queue.hpp"
+#include "base/atomic_stack.hpp"
+#include "base/list.hpp"
 #include "base/lock.hpp"
-#include "sched/park.hpp"
+#include "context/eh_state.hpp"
+#include "fiber/fiber_control.hpp"
+#include "reactor/faults.hpp"
 #include "reactor/reactor.hpp"
+#include "sched/park.hpp"
 #include "timer/timer_heap.hpp"
 
 namespace weft::rt {
 
 class Carrier;
-class FdTable;
-class Scheduler;
+class Run;
 
 // tls_carrier is the calling thread's carrier. initial-exec: every yield and I/O call reads it,
 // and the default model for a shared library costs a __tls_get_addr call per read.
@@ -63,7 +63,7 @@ class Carrier {
 
   // Carrier() makes the calling thread carrier number index of sched; throws if the thread
   // already is a carrier or if the reactor cannot be set up.
-  Carrier(Scheduler& sched, unsigned index);
+  Carrier(Run& sched, unsigned index);
   // ~Carrier() releases the ring; it may run on another thread after leave_thread().
   ~Carrier();
   // leave_thread() gives up the calling thread's carrier role (its signal stack included).
@@ -77,8 +77,8 @@ class Carrier {
   FiberControl* running() const noexcept { return running_; }
   // tid() is the carrier thread's kernel thread id.
   int tid() const noexcept { return tid_; }
-  // scheduler() is the run this carrier belongs to.
-  Scheduler& scheduler() noexcept { return sched_; }
+  // run() is the run this carrier belongs to.
+  Run& run() noexcept { return run_; }
   // index() is the carrier's number within its run.
   unsigned index() const noexcept { return index_; }
 
@@ -97,14 +97,15 @@ class Carrier {
   // finish() ends the running fiber after its body returned; never returns.
   [[noreturn]] void finish(FiberControl* self) noexcept;
 
-  // park_begin() records what the running fiber is about to park on, for diagnostics.
-  void park_begin(const Waiter* w) noexcept {
-    running_->wait_what_ = w->what;
-    running_->wait_outside_ = !w->in_run_only;
-    running_->wait_fd_ = -1;
+  // describe_wait() records, for fiber dumps and the deadlock check, what the running fiber is
+  // about to block in: what names the wait ("read", "mutex", ...), fd is the fd of an I/O wait
+  // or -1, outside tells whether a thread outside the run could end a park. It stays until the
+  // next wait describes itself; block() records the kind of wait and when it began.
+  void describe_wait(const char* what, int fd, bool outside) noexcept {
+    running_->wait_what_ = what;
+    running_->wait_fd_ = fd;
+    running_->wait_outside_ = outside;
   }
-  // park_end() clears what park_begin() recorded.
-  void park_end() noexcept {}
 
   // expect_mail() and mail_done() bracket a wait for a notification from a thread that is no
   // carrier (the blocking pool), so idle carriers do not take the run for deadlocked.
@@ -113,11 +114,19 @@ class Carrier {
   void mail_done() noexcept;
   // post() hands a notification for one of this carrier's fibers over from another thread.
   void post(Waiter* w) noexcept;
+  // Task is work another thread hands this carrier to do on its own thread, the only one that
+  // may touch its fibers' waits and its reactor: fn(carrier, arg).
+  struct Task {
+    // fn does the work; it runs in the carrier's loop, not on a fiber.
+    void (*fn)(Carrier&, void*) noexcept;
+    // arg is fn's argument.
+    void* arg;
+  };
+  // post_task() queues t for this carrier and wakes it.
+  void post_task(Task t);
   // post_cancel() asks this carrier to cancel its fiber f (the caller holds a reference to f,
   // which the carrier drops once done).
   void post_cancel(FiberControl* f);
-  // post_cancel_fd() asks this carrier to cancel its operations in flight on fd.
-  void post_cancel_fd(int fd);
   // post_interrupt() asks this carrier to interrupt its fiber f (interrupt()); f must stay alive
   // during the call, after which the carrier holds its own reference until done. Lock-free and
   // allocation-free: safe in a signal handler, on any thread.
@@ -128,7 +137,7 @@ class Carrier {
   // push_fresh() queues a fiber that has not started, to run here unless an idle carrier takes it.
   void push_fresh(FiberControl* f) noexcept;
   // push_local() queues a new fiber on the calling thread's own carrier, where nobody can take it.
-  void push_local(FiberControl* f) noexcept { run_queue_.push(f); }
+  void push_local(FiberControl* f) noexcept { run_queue_.push_back(f); }
   // hand_off_fresh() moves every unstarted fiber of this carrier to to.
   void hand_off_fresh(Carrier& to) noexcept;
   // steal_fresh() moves up to half of this carrier's fresh fibers (at least one) to thief.
@@ -148,12 +157,11 @@ class Carrier {
   Reactor& reactor() noexcept { return *reactor_; }
   // faults() is the carrier's fault injection (Config::fault_rate).
   Faults& faults() noexcept { return faults_; }
-  // fds() is the run's fd table.
-  FdTable& fds() noexcept;
   // timers() is the carrier's timer heap.
   TimerHeap& timers() noexcept { return timers_; }
   // after_fork_child() rebuilds this carrier in a forked child around self, its running fiber,
-  // the only one it has there: a new ring and eventfd, and nothing queued (runtime/process/fork.hpp).
+  // the only one it has there: a new ring and eventfd, and nothing queued
+  // (runtime/process/fork.hpp).
   void after_fork_child(FiberControl* self);
   // add_stats() adds the carrier's counters to s.
   void add_stats(RuntimeStats& s) const noexcept;
@@ -161,21 +169,18 @@ class Carrier {
   template <class Fn>
   void for_each_fiber(Fn&& fn) const {
     std::lock_guard<Lock> hold(all_lock_);
-    for (FiberControl* f = all_head_; f != nullptr; f = f->all_next_) fn(*f);
+    for (FiberControl* f = all_.front(); f != nullptr; f = FiberSet::next(f)) fn(*f);
   }
 
  private:
-  friend class Scheduler;
+  friend class Run;
   friend class Watchdog;
   static constexpr std::uint8_t kAwake = 0;
   static constexpr std::uint8_t kSleeping = 1;
   static constexpr std::uint8_t kHopeless = 2;  // sleeping with nothing that could wake it
 
-  // Ctl is a request from another thread (see post_cancel / post_cancel_fd).
-  struct Ctl {
-    FiberControl* fiber;  // fiber to cancel, or nullptr for an fd cancel
-    int fd;
-  };
+  // FiberSet is the carrier's unfinished fibers, linked both ways (a fiber leaves from anywhere).
+  using FiberSet = List<FiberControl, &FiberControl::all_next_, &FiberControl::all_prev_>;
 
   Transfer switch_to(ContextSlot* to, ContextSlot* from) noexcept;
   void switch_away(FiberControl* self) noexcept;
@@ -185,16 +190,15 @@ class Carrier {
   void shutdown_local() noexcept;
   void expire_timers() noexcept;
   void drain_mail() noexcept;
-  void drain_ctl() noexcept;
+  void drain_tasks() noexcept;
   void drain_interrupts() noexcept;
   void take_fresh() noexcept;
   bool has_work_posted() const noexcept;
-  bool sleep_and_poll(bool block, const Deadline& until, FiberQueue& completed);
+  bool sleep_and_poll(bool block, const Deadline& until, OpQueue& completed);
   void end_sleep() noexcept;
-  void post_ctl(Ctl request);
   static void fiber_entry(Transfer t);
 
-  Scheduler& sched_;
+  Run& run_;
   unsigned index_;
   std::unique_ptr<Reactor> reactor_;
   Faults faults_;
@@ -213,7 +217,7 @@ class Carrier {
   // Unfinished fibers, for shutdown, deadlock reports and fiber dumps (which read it from other
   // threads, hence the lock; it is taken once per spawn and once per finish).
   mutable Lock all_lock_;
-  FiberControl* all_head_ = nullptr;
+  FiberSet all_;
 
   std::atomic<std::uint64_t> switches_{0};
   std::atomic<std::uint64_t> created_{0};
@@ -222,15 +226,15 @@ class Carrier {
   Relaxed<bool> in_fiber_ = false;    // running fibers (not in its scheduler): busy
 
   std::atomic<std::uint8_t> sleep_{kAwake};
-  std::atomic<Waiter*> mail_{nullptr};
-  Lock ctl_lock_;
-  std::vector<Ctl> ctl_;
-  std::atomic<bool> ctl_pending_{false};
-  // Fibers to interrupt, a lock-free stack (post_interrupt() runs in signal handlers).
-  std::atomic<FiberControl*> interrupts_{nullptr};
+  AtomicStack<Waiter, &Waiter::mail_next> mail_;
+  Lock task_lock_;
+  std::vector<Task> tasks_;
+  std::atomic<bool> tasks_pending_{false};
+  // Fibers to interrupt (post_interrupt() runs in signal handlers, so this takes no lock).
+  AtomicStack<FiberControl, &FiberControl::interrupt_next_> interrupts_;
   Lock fresh_lock_;
-  FiberQueue fresh_;
-  std::atomic<std::size_t> fresh_count_{0};
+  FiberQueue fresh_;                         // guarded by fresh_lock_
+  std::atomic<std::size_t> fresh_count_{0};  // how many fresh_ holds, written under fresh_lock_
   // posting_ counts post() calls in progress: a poster still wakes the carrier after its mail
   // is in, by when the woken fiber may have finished the run, so the destructor waits for it to
   // reach zero before freeing any of this.

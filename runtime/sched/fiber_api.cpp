@@ -8,16 +8,13 @@
 #include <weft/fiber.hpp>
 #include <weft/runtime.hpp>
 
-#include "blocking/blocking_pool.hpp"
 #include "sched/carrier.hpp"
-#include "process/fork.hpp"
 #include "sched/park.hpp"
 #include "sched/run.hpp"
+#include "sched/timed_wait.hpp"
 
 namespace weft {
 namespace {
-
-thread_local RuntimeStats tls_last_stats;
 
 rt::Carrier& carrier_or_throw(const char* what) {
   rt::Carrier* c = rt::Carrier::current();
@@ -35,7 +32,7 @@ namespace detail {
 
 FiberControl* spawn_fiber(const SpawnRequest& req) {
   rt::Carrier& c = carrier_or_throw("weft::spawn");
-  return c.scheduler().spawn(c, req);
+  return c.run().spawn(c, req);
 }
 
 FiberBody* join_fiber(FiberControl*& handle) {
@@ -69,7 +66,7 @@ void release_fiber(FiberControl* f) noexcept {
   // The fiber itself holds a reference until it has left its stack, so the last one dropped
   // here belongs to a finished fiber, which any thread may free.
   if (f->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    f->carrier_->scheduler().destroy(f);
+    f->carrier_->run().destroy(f);
   }
 }
 
@@ -98,35 +95,14 @@ void cancel_fiber(FiberControl* f) noexcept {
   owner->post_cancel(f);
 }
 
-void run_main(const Config& config, const SpawnRequest& main) {
-  // Once per process, so that a fiber that forks leaves its child a run of its own.
-  rt::install_fork_handlers(nullptr);
-  // On the heap: a child forked by a fiber of another carrier goes on using them, and there
-  // this thread's stack is gone, free for glibc to hand to the next thread the child starts.
-  auto sched = std::make_unique<rt::Scheduler>(config);
-  // Made after the scheduler, so its threads are joined before the carriers go: a helper
-  // thread may still be inside Carrier::post() just after its last notify.
-  auto blocking = std::make_unique<rt::BlockingPool>(config);
-  sched->set_blocking_pool(blocking.get());
-  FiberControl* f = sched->run(main);
-  // main's body reports through run()'s frame, so its handle is dropped unobserved.
-  f->error_observed_ = true;
-  release_fiber(f);
-  tls_last_stats = sched->stats();
-}
-
 }  // namespace detail
 
 RuntimeStats stats() {
-  return carrier_or_throw("weft::stats").scheduler().stats();
+  return carrier_or_throw("weft::stats").run().stats();
 }
 
 std::string fiber_dump() {
-  return carrier_or_throw("weft::fiber_dump").scheduler().describe_fibers();
-}
-
-RuntimeStats last_run_stats() noexcept {
-  return tls_last_stats;
+  return carrier_or_throw("weft::fiber_dump").run().describe_fibers();
 }
 
 bool in_fiber() noexcept {
@@ -150,21 +126,21 @@ int sleep_until(Deadline deadline) {
     c->yield();
     return -ECANCELED;
   }
-  Clock::time_point own = deadline.is_set() ? deadline.at() : Clock::time_point::max();
-  bool scope_first = self->scope_deadline_ < own;
-  rt::TimerNode node;
-  node.deadline = scope_first ? self->scope_deadline_ : own;
-  node.fiber = self;
-  if (node.deadline != Clock::time_point::max()) c->timers().add(&node);
-  self->wait_what_ = "sleep";
-  self->wait_fd_ = -1;
-  while (!node.fired && !self->cancelled_ && !self->interrupted_) {
-    c->block(rt::WaitKind::kTimer, &node);
+  c->describe_wait("sleep", -1, false);
+  rt::TimedWait wait(*c, self, deadline);
+  wait.block(rt::WaitKind::kTimer, wait.timer(), [] { return false; });
+  switch (wait.cause()) {
+    case rt::Wake::kDeadline:
+      return 0;  // the sleep's own time came
+    case rt::Wake::kScope:
+      return -ETIMEDOUT;
+    case rt::Wake::kInterrupted:
+      return -EINTR;
+    case rt::Wake::kCancelled:
+    case rt::Wake::kNotified:  // nothing else ends a sleep
+      break;
   }
-  c->timers().remove(&node);
-  bool interrupted = std::exchange(self->interrupted_, false);
-  if (!node.fired) return self->cancelled_ || !interrupted ? -ECANCELED : -EINTR;
-  return scope_first ? -ETIMEDOUT : 0;
+  return -ECANCELED;
 }
 
 std::uint64_t id() noexcept {

@@ -1,8 +1,7 @@
 #include "sched/park.hpp"
 
-#include <utility>
-
 #include "sched/carrier.hpp"
+#include "sched/timed_wait.hpp"
 
 namespace weft::rt {
 
@@ -26,34 +25,16 @@ Wake park(Waiter& w, const Deadline& deadline) noexcept {
   FiberControl* self = w.fiber;
   if (w.notified) return Wake::kNotified;
   if (self->cancel_seen()) return Wake::kCancelled;
-  Clock::time_point own = deadline.is_set() ? deadline.at() : Clock::time_point::max();
-  // On a tie the call's own deadline wins: it is the more specific of the two.
-  bool scope_first = self->scope_deadline_ < own;
-  Clock::time_point until = scope_first ? self->scope_deadline_ : own;
-  TimerNode timer;
-  if (until != Clock::time_point::max()) {
-    timer.deadline = until;
-    timer.fiber = self;
-    c->timers().add(&timer);
-  }
-  c->park_begin(&w);
-  while (!w.notified && !timer.fired && !self->cancelled_ && !self->interrupted_) {
-    c->block(WaitKind::kPark, &w);
-  }
-  c->park_end();
-  c->timers().remove(&timer);
-  bool interrupted = std::exchange(self->interrupted_, false);
-  if (w.notified) return Wake::kNotified;
-  if (self->cancelled_) return Wake::kCancelled;
-  if (interrupted && !timer.fired) return Wake::kInterrupted;
-  return scope_first ? Wake::kScope : Wake::kDeadline;
+  c->describe_wait(w.what, -1, !w.in_run_only);
+  TimedWait wait(*c, self, deadline);
+  wait.block(WaitKind::kPark, &w, [&w] { return w.notified; });
+  return w.notified ? Wake::kNotified : wait.cause();
 }
 
 void park_notified(Waiter& w) noexcept {
   Carrier* c = Carrier::current();
-  c->park_begin(&w);
+  c->describe_wait(w.what, -1, !w.in_run_only);
   while (!w.notified) c->block(WaitKind::kPark, &w);
-  c->park_end();
 }
 
 void notify(Waiter& w) noexcept {

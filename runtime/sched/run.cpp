@@ -1,11 +1,11 @@
 #include "sched/run.hpp"
 
-#include <linux/futex.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -16,8 +16,8 @@
 
 #include <cxxabi.h>
 
-#include "sched/carrier.hpp"
 #include "base/sys.hpp"
+#include "sched/carrier.hpp"
 #include "sched/watchdog.hpp"
 
 namespace weft::rt {
@@ -54,10 +54,10 @@ Config validate(Config c) {
     throw std::invalid_argument("weft::Config::ring_entries must be in 1..16384, got " +
                                 std::to_string(c.ring_entries));
   }
-  if (c.carriers == 0) c.carriers = std::min(cpus_allowed(), Scheduler::kMaxCarriers / 2);
-  if (c.carriers > Scheduler::kMaxCarriers / 2) {
+  if (c.carriers == 0) c.carriers = std::min(cpus_allowed(), Run::kMaxCarriers / 2);
+  if (c.carriers > Run::kMaxCarriers / 2) {
     throw std::invalid_argument("weft::Config::carriers must be at most " +
-                                std::to_string(Scheduler::kMaxCarriers / 2) + ", got " +
+                                std::to_string(Run::kMaxCarriers / 2) + ", got " +
                                 std::to_string(c.carriers));
   }
   if (c.blocking_threads == 0 || c.blocking_threads > 4096) {
@@ -83,31 +83,21 @@ void report_uncaught(const FiberControl* f) noexcept {
   sys::write_stderr(line.c_str());
 }
 
-void futex_wait(std::atomic<unsigned>& word, unsigned seen) noexcept {
-  ::syscall(SYS_futex, reinterpret_cast<unsigned*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr,
-            nullptr, 0);
-}
-
-void futex_wake_all(std::atomic<unsigned>& word) noexcept {
-  ::syscall(SYS_futex, reinterpret_cast<unsigned*>(&word), FUTEX_WAKE_PRIVATE, 1 << 30, nullptr,
-            nullptr, 0);
-}
-
 // StartArg hands a carrier thread its scheduler and index.
 struct StartArg {
-  Scheduler* sched;
+  Run* sched;
   unsigned index;
 };
 
 }  // namespace
 
-Scheduler::Scheduler(const Config& config)
+Run::Run(const Config& config)
     : config_(validate(config)),
       stacks_(config_.stack_size, config_.guard_pages, config_.stack_cache) {}
 
-Scheduler::~Scheduler() = default;
+Run::~Run() = default;
 
-FiberControl* Scheduler::spawn(Carrier& from, const detail::SpawnRequest& req) {
+FiberControl* Run::spawn(Carrier& from, const detail::SpawnRequest& req) {
   if (req.stack_size != 0) validate_stack_size(req.stack_size, "weft::SpawnOptions::stack_size");
   StackSpan stack = stacks_.allocate(req.stack_size);
   char* control = align_down(stack.top() - sizeof(FiberControl), alignof(FiberControl));
@@ -152,7 +142,7 @@ FiberControl* Scheduler::spawn(Carrier& from, const detail::SpawnRequest& req) {
   return f;
 }
 
-Carrier* Scheduler::pick(Carrier& from) const noexcept {
+Carrier* Run::pick(Carrier& from) const noexcept {
   unsigned n = carriers();
   if (n == 1) return &from;
   Carrier* best = &from;
@@ -169,7 +159,7 @@ Carrier* Scheduler::pick(Carrier& from) const noexcept {
   return best;
 }
 
-void Scheduler::steal_for(Carrier& thief) noexcept {
+void Run::steal_for(Carrier& thief) noexcept {
   unsigned n = carriers();
   for (unsigned k = 1; k < n; ++k) {
     Carrier* victim = carrier((thief.index() + k) % n);
@@ -177,7 +167,7 @@ void Scheduler::steal_for(Carrier& thief) noexcept {
   }
 }
 
-void Scheduler::destroy_body(FiberControl* f) noexcept {
+void Run::destroy_body(FiberControl* f) noexcept {
   if (f->body_ == nullptr) return;
   if (f->error_ && !f->error_observed_) report_uncaught(f);
   f->error_ = nullptr;
@@ -185,7 +175,7 @@ void Scheduler::destroy_body(FiberControl* f) noexcept {
   f->body_ = nullptr;
 }
 
-void Scheduler::destroy(FiberControl* f) noexcept {
+void Run::destroy(FiberControl* f) noexcept {
   destroy_body(f);
   StackSpan stack = f->stack_;
   san::on_destroy(f->slot_.san);
@@ -194,28 +184,28 @@ void Scheduler::destroy(FiberControl* f) noexcept {
   live_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void Scheduler::fiber_finished() noexcept {
+void Run::fiber_finished() noexcept {
   if (unfinished_.fetch_sub(1, std::memory_order_acq_rel) == 1 && shutting_down()) wake_all();
 }
 
-void Scheduler::main_finished() noexcept {
+void Run::main_finished() noexcept {
   shutdown_.store(true, std::memory_order_seq_cst);
   wake_all();
 }
 
-void Scheduler::wake_all() noexcept {
+void Run::wake_all() noexcept {
   unsigned n = carriers();
   for (unsigned i = 0; i < n; ++i) {
     if (Carrier* c = carrier(i)) c->wake();
   }
 }
 
-bool Scheduler::hopeless_enter() noexcept {
+bool Run::hopeless_enter() noexcept {
   unsigned h = hopeless_.fetch_add(1, std::memory_order_seq_cst) + 1;
   return h == carriers() && external_.load(std::memory_order_seq_cst) == 0;
 }
 
-bool Scheduler::confirm_deadlock() const noexcept {
+bool Run::confirm_deadlock() const noexcept {
   // A carrier counted hopeless may still be between its announcement and its last look at its
   // mailboxes; mail waiting anywhere means a wake-up is in transit.
   unsigned n = carriers();
@@ -231,7 +221,7 @@ bool Scheduler::confirm_deadlock() const noexcept {
   return true;
 }
 
-std::string Scheduler::describe_fibers() const {
+std::string Run::describe_fibers() const {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   std::int64_t now = std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
@@ -275,7 +265,7 @@ std::string Scheduler::describe_fibers() const {
   return out;
 }
 
-Carrier* Scheduler::add_spare() noexcept {
+Carrier* Run::add_spare() noexcept {
   unsigned n = carriers();
   if (n >= kMaxCarriers) return nullptr;
   try {
@@ -289,7 +279,7 @@ Carrier* Scheduler::add_spare() noexcept {
   return c;
 }
 
-void Scheduler::deadlock() noexcept {
+void Run::deadlock() noexcept {
   bool outside_may_wake = false;
   unsigned n = carriers();
   for (unsigned i = 0; i < n; ++i) {
@@ -316,7 +306,7 @@ void Scheduler::deadlock() noexcept {
   sys::write_stderr(msg.c_str());
 }
 
-RuntimeStats Scheduler::stats() const noexcept {
+RuntimeStats Run::stats() const noexcept {
   RuntimeStats s;
   s.fibers_live = live_.load(std::memory_order_relaxed);
   s.stacks_in_use = stacks_.in_use();
@@ -336,9 +326,9 @@ RuntimeStats Scheduler::stats() const noexcept {
   return s;
 }
 
-void* Scheduler::carrier_thread(void* arg) {
+void* Run::carrier_thread(void* arg) {
   auto* a = static_cast<StartArg*>(arg);
-  Scheduler& s = *a->sched;
+  Run& s = *a->sched;
   unsigned index = a->index;
   delete a;
   std::unique_ptr<Carrier> c;
@@ -352,10 +342,10 @@ void* Scheduler::carrier_thread(void* arg) {
   Carrier* raw = c.get();
   if (raw != nullptr) s.slots_[index].store(raw, std::memory_order_release);
   s.started_.fetch_add(1, std::memory_order_acq_rel);
-  futex_wake_all(s.started_);
+  sys::futex_wake(&s.started_, INT_MAX);
   if (raw == nullptr) return nullptr;
   // Wait until the run begins (or is abandoned because another carrier failed to start).
-  while (s.go_.load(std::memory_order_acquire) == 0) futex_wait(s.go_, 0);
+  while (s.go_.load(std::memory_order_acquire) == 0) sys::futex_wait(&s.go_, 0);
   if (s.go_.load(std::memory_order_acquire) == 1) raw->loop(nullptr);
   if (s.fork_home_ == raw) s.end_forked_child();
   raw->leave_thread();
@@ -363,7 +353,7 @@ void* Scheduler::carrier_thread(void* arg) {
   return nullptr;
 }
 
-void Scheduler::start_carriers(unsigned first, unsigned count) {
+void Run::start_carriers(unsigned first, unsigned count) {
   unsigned want = started_.load() + count;
   for (unsigned i = first; i < first + count; ++i) {
     auto* arg = new StartArg{this, i};
@@ -383,24 +373,24 @@ void Scheduler::start_carriers(unsigned first, unsigned count) {
     threads_.push_back(t);
   }
   for (unsigned seen = started_.load(); seen < want; seen = started_.load()) {
-    futex_wait(started_, seen);
+    sys::futex_wait(&started_, seen);
   }
 }
 
-void Scheduler::abandon_start() noexcept {
+void Run::abandon_start() noexcept {
   go_.store(2, std::memory_order_release);
-  futex_wake_all(go_);
+  sys::futex_wake(&go_, INT_MAX);
   join_carriers();
 }
 
-void Scheduler::join_carriers() noexcept {
+void Run::join_carriers() noexcept {
   for (Thread& t : threads_) {
     if (t.started) sys::join_thread(t.id);
   }
   threads_.clear();
 }
 
-FiberControl* Scheduler::run(const detail::SpawnRequest& main) {
+FiberControl* Run::execute(const detail::SpawnRequest& main) {
   auto c0 = std::make_unique<Carrier>(*this, 0);
   slots_[0].store(c0.get(), std::memory_order_release);
   unsigned n = config_.carriers;
@@ -415,7 +405,7 @@ FiberControl* Scheduler::run(const detail::SpawnRequest& main) {
       watchdog_ = std::make_unique<Watchdog>(*this);
     } catch (...) {
       go_.store(2, std::memory_order_release);
-      futex_wake_all(go_);
+      sys::futex_wake(&go_, INT_MAX);
       join_carriers();
       throw;
     }
@@ -432,7 +422,7 @@ FiberControl* Scheduler::run(const detail::SpawnRequest& main) {
   }
   count_.store(n, std::memory_order_release);
   go_.store(1, std::memory_order_release);
-  futex_wake_all(go_);
+  sys::futex_wake(&go_, INT_MAX);
   main_fiber_ = f;
   c0->loop(f);
   // A forked child whose run was rebuilt around another fiber than main (runtime/process/fork.hpp).

@@ -1,11 +1,11 @@
-// scheduler: one weft::run -- its carriers, and what they share.
+// run: one weft::run -- its carriers, and what they share.
 //
 // Model. A run has N carriers (Config::carriers, default: the CPUs the process may use). The
 // thread that called weft::run becomes carrier 0 and runs the main fiber; carriers 1..N-1 are
 // threads the run starts and joins. The carriers share the stack pool (fibers may be freed by
-// a carrier other than the one that spawned them), the fd table (a close on one carrier must
-// stop operations of fibers on another), the counters that decide when the run is over, and the
-// blocking pool. Everything else is per carrier.
+// a carrier other than the one that spawned them), the counters that decide when the run is
+// over, and the blocking pool, which each carrier hands to its reactor. Everything else is per
+// carrier. (The fd table is shared too, by every run of the process: io/fd_table.hpp.)
 //
 // Placement. spawn() puts a new fiber on the least loaded carrier (fewest unfinished fibers;
 // ties keep it on the spawner's carrier, which is warm in cache). With one carrier it goes
@@ -36,8 +36,8 @@
 #include <weft/fiber.hpp>
 #include <weft/runtime.hpp>
 
-#include "io/fd_table.hpp"
 #include "base/lock.hpp"
+#include "fiber/fiber_control.hpp"
 #include "stack/stack_pool.hpp"
 
 namespace weft::rt {
@@ -46,21 +46,21 @@ class Carrier;
 class Watchdog;
 class BlockingPool;
 
-// Scheduler is one weft::run: its carriers and their shared state.
-class Scheduler {
+// Run is one weft::run: its carriers and their shared state.
+class Run {
  public:
   // kMaxCarriers bounds Config::carriers plus the spares the watchdog may add.
   static constexpr unsigned kMaxCarriers = 256;
 
-  // Scheduler() validates config (std::invalid_argument) and prepares the shared state.
-  explicit Scheduler(const Config& config);
-  ~Scheduler();
-  Scheduler(const Scheduler&) = delete;
-  Scheduler& operator=(const Scheduler&) = delete;
+  // Run() validates config (std::invalid_argument) and prepares the shared state.
+  explicit Run(const Config& config);
+  ~Run();
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
 
-  // run() makes the calling thread carrier 0, starts the others, runs main until every fiber
+  // execute() makes the calling thread carrier 0, starts the others, runs main until every fiber
   // has finished, and joins the other carriers; returns main's control block (one reference).
-  FiberControl* run(const detail::SpawnRequest& main);
+  FiberControl* execute(const detail::SpawnRequest& main);
 
   // spawn() creates a fiber, places it on a carrier and returns it with the handle's reference.
   FiberControl* spawn(Carrier& from, const detail::SpawnRequest& req);
@@ -81,8 +81,6 @@ class Scheduler {
   BlockingPool* blocking_pool() const noexcept { return blocking_; }
   // set_blocking_pool() attaches the pool (owned by the caller, outliving run()).
   void set_blocking_pool(BlockingPool* pool) noexcept { blocking_ = pool; }
-  // fds() is the shared fd table.
-  FdTable& fds() noexcept { return fds_; }
 
   // shutting_down() tells whether main has finished (new fibers start cancelled).
   bool shutting_down() const noexcept { return shutdown_.load(std::memory_order_acquire); }
@@ -121,7 +119,8 @@ class Scheduler {
   Carrier* add_spare() noexcept;
 
   // after_fork_child() rebuilds the run in a forked child around home, the forking thread's
-  // carrier, and its running fiber (runtime/process/fork.hpp); throws if a ring or a thread cannot be had.
+  // carrier, and its running fiber (runtime/process/fork.hpp); throws if a ring or a thread cannot
+  // be had.
   void after_fork_child(Carrier& home);
 
  private:
@@ -142,7 +141,6 @@ class Scheduler {
 
   Config config_;
   StackPool stacks_;
-  FdTable fds_;
   std::atomic<Carrier*> slots_[kMaxCarriers] = {};
   // The carriers themselves, destroyed with the run: a late wake() may still reach one whose
   // thread has left.
@@ -156,9 +154,9 @@ class Scheduler {
   std::atomic<unsigned> hopeless_{0};
   std::atomic<std::size_t> external_{0};
   // Start-up handshake with the carrier threads (each builds its own ring on its own thread).
-  std::atomic<unsigned> started_{0};
+  std::atomic<std::uint32_t> started_{0};
   std::atomic<bool> start_failed_{false};
-  std::atomic<unsigned> go_{0};  // 1: carriers may run; 2: the run was abandoned at start
+  std::atomic<std::uint32_t> go_{0};  // 1: carriers may run; 2: the run was abandoned at start
   std::string start_error_;
   Lock start_lock_;
   std::unique_ptr<Watchdog> watchdog_;

@@ -12,9 +12,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/sys.hpp"
 #include "sched/carrier.hpp"
 #include "sched/run.hpp"
-#include "base/sys.hpp"
 
 namespace weft::rt {
 namespace {
@@ -98,7 +98,7 @@ void watchdogs_after_fork() noexcept {
   g_bt_done.store(0);
 }
 
-Watchdog::Watchdog(Scheduler& sched) : sched_(sched) {
+Watchdog::Watchdog(Run& sched) : run_(sched) {
   long fd = ::syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd < 0) throw std::runtime_error("weft: watchdog: eventfd failed");
   event_fd_ = static_cast<int>(fd);
@@ -120,7 +120,7 @@ Watchdog::Watchdog(Scheduler& sched) : sched_(sched) {
   // backtrace() loads libgcc's unwinder on first use, which is not safe in a signal handler.
   void* warm[2];
   backtrace(warm, 2);
-  seen_.resize(Scheduler::kMaxCarriers);
+  seen_.resize(Run::kMaxCarriers);
   int r = sys::start_thread(&thread_, &thread_main, this);
   if (r != 0) {
     if (dump_slot_ >= 0) g_dump_fds[dump_slot_].store(-1);
@@ -150,7 +150,7 @@ void* Watchdog::thread_main(void* arg) {
 }
 
 void Watchdog::watch() {
-  unsigned stall_ms = sched_.config().stall_ms;
+  unsigned stall_ms = run_.config().stall_ms;
   int tick_ms = stall_ms == 0 ? -1 : static_cast<int>(std::max(5u, stall_ms / 4));
   while (!stop_.load(std::memory_order_acquire)) {
     pollfd p{event_fd_, POLLIN, 0};
@@ -159,18 +159,18 @@ void Watchdog::watch() {
     if (r > 0) {
       std::uint64_t v;
       sys::read(event_fd_, &v, sizeof v);
-      std::string dump = sched_.describe_fibers();
+      std::string dump = run_.describe_fibers();
       sys::write_stderr(dump.c_str());
     }
     if (stall_ms == 0) continue;
     std::int64_t now = now_ns();
-    unsigned n = sched_.carriers();
+    unsigned n = run_.carriers();
     for (unsigned i = 0; i < n; ++i) check(i, seen_[i], now);
   }
 }
 
 void Watchdog::check(unsigned i, Seen& seen, std::int64_t now) {
-  Carrier* c = sched_.carrier(i);
+  Carrier* c = run_.carrier(i);
   if (c == nullptr) return;
   std::uint64_t p = c->progress();
   bool busy = !c->sleeping() && c->in_fiber_;
@@ -186,14 +186,14 @@ void Watchdog::check(unsigned i, Seen& seen, std::int64_t now) {
     return;
   }
   std::int64_t stalled = now - seen.since_ns;
-  if (seen.reported || stalled < std::int64_t{sched_.config().stall_ms} * 1000000) return;
+  if (seen.reported || stalled < std::int64_t{run_.config().stall_ms} * 1000000) return;
   seen.reported = true;
   report_stall(i, stalled);
   relieve(i);
 }
 
 void Watchdog::report_stall(unsigned i, std::int64_t stalled_ns) {
-  Carrier* c = sched_.carrier(i);
+  Carrier* c = run_.carrier(i);
   FiberControl* f = c->running_.load_acquire();
   std::string msg = "weft: stall: carrier " + std::to_string(i) + " has run ";
   if (f != nullptr) {
@@ -229,17 +229,17 @@ void Watchdog::report_stall(unsigned i, std::int64_t stalled_ns) {
 }
 
 void Watchdog::relieve(unsigned i) {
-  Carrier* stuck = sched_.carrier(i);
+  Carrier* stuck = run_.carrier(i);
   stuck->stalled_.store(true, std::memory_order_relaxed);
-  unsigned n = sched_.carriers();
+  unsigned n = run_.carriers();
   unsigned free = 0;
   for (unsigned k = 0; k < n; ++k) {
-    Carrier* c = sched_.carrier(k);
+    Carrier* c = run_.carrier(k);
     if (c != nullptr && !c->stalled_.load(std::memory_order_relaxed)) ++free;
   }
   Carrier* target = nullptr;
-  if (free < sched_.config().carriers && n < Scheduler::kMaxCarriers) {
-    target = sched_.add_spare();
+  if (free < run_.config().carriers && n < Run::kMaxCarriers) {
+    target = run_.add_spare();
     if (target != nullptr) {
       std::string msg = "weft: started spare carrier " + std::to_string(target->index()) + "\n";
       sys::write_stderr(msg.c_str());
@@ -247,7 +247,7 @@ void Watchdog::relieve(unsigned i) {
   }
   if (target == nullptr) {
     for (unsigned k = 0; k < n && target == nullptr; ++k) {
-      Carrier* c = sched_.carrier(k);
+      Carrier* c = run_.carrier(k);
       if (c != nullptr && !c->stalled_.load(std::memory_order_relaxed)) target = c;
     }
   }

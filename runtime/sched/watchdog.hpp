@@ -13,7 +13,7 @@
 //     starts a spare carrier (Go's sysmon hands off a P from a thread stuck in a syscall the
 //     same way). Started fibers stay where they are: they cannot change threads.
 // When the carrier moves again the mark is cleared and the end of the stall is reported. Spare
-// carriers stay until the run ends; at most Scheduler::kMaxCarriers carriers exist.
+// carriers stay until the run ends; at most Run::kMaxCarriers carriers exist.
 //
 // Fiber dumps: dump_fibers() formats every fiber of the run; Config::dump_signal installs a
 // handler that only writes to the watchdog's eventfd (async-signal-safe), and the watchdog
@@ -27,13 +27,13 @@
 
 namespace weft::rt {
 
-class Scheduler;
+class Run;
 
 // Watchdog watches the carriers of one run from its own thread.
 class Watchdog {
  public:
   // Watchdog() starts the monitor thread; throws std::runtime_error if it cannot.
-  explicit Watchdog(Scheduler& sched);
+  explicit Watchdog(Run& sched);
   // ~Watchdog() stops and joins the monitor thread.
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
@@ -55,7 +55,7 @@ class Watchdog {
   void report_stall(unsigned i, std::int64_t stalled_ns);
   void relieve(unsigned i);
 
-  Scheduler& sched_;
+  Run& run_;
   int event_fd_ = -1;
   int dump_slot_ = -1;
   pthread_t thread_{};

@@ -17,7 +17,7 @@ namespace {
 
 struct CondImpl {
   rt::Lock lock;
-  rt::WaitList waiters;
+  rt::WaiterList waiters;
 };
 
 }  // namespace
@@ -37,7 +37,7 @@ ConditionVariable::~ConditionVariable() {
 void ConditionVariable::notify_one() noexcept {
   auto& c = rt::impl_of<CondImpl>(impl_);
   c.lock.lock();
-  rt::Waiter* w = c.waiters.pop_front();
+  rt::Waiter* w = c.waiters.pop_live();
   c.lock.unlock();
   if (w != nullptr) rt::notify(*w);
 }
@@ -63,7 +63,7 @@ bool ConditionVariable::wait_until_deadline(std::unique_lock<Mutex>& lock, Deadl
   auto& c = rt::impl_of<CondImpl>(impl_);
   rt::Waiter w("condition variable", this);
   c.lock.lock();
-  c.waiters.push_back(w);
+  c.waiters.push_back(&w);
   c.lock.unlock();
   Mutex* m = lock.release();
   m->unlock();

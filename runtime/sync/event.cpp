@@ -11,7 +11,7 @@ namespace {
 struct EventImpl {
   mutable rt::Lock lock;
   bool flag = false;
-  rt::WaitList waiters;
+  rt::WaiterList waiters;
 };
 
 }  // namespace

@@ -17,7 +17,7 @@ namespace {
 struct MutexImpl {
   rt::Lock lock;
   const void* owner = nullptr;
-  rt::WaitList waiters;
+  rt::WaiterList waiters;
 };
 
 thread_local const char tls_owner_token = 0;
@@ -94,7 +94,7 @@ void Mutex::unlock() noexcept {
     m.lock.unlock();
     rt::misuse("weft::Mutex::unlock: the caller does not hold the mutex");
   }
-  rt::Waiter* next = m.waiters.pop_front();
+  rt::Waiter* next = m.waiters.pop_live();
   m.owner = next != nullptr ? static_cast<const void*>(next->fiber) : nullptr;
   m.lock.unlock();
   if (next != nullptr) rt::notify(*next);

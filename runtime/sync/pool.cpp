@@ -18,14 +18,17 @@
 namespace weft {
 namespace {
 
+// Members is a pool's started members, linked both ways (a member leaves from anywhere).
+using Members = rt::List<detail::PoolMember, &detail::PoolMember::next, &detail::PoolMember::prev>;
+
 struct PoolImpl {
   mutable rt::Lock lock;
-  detail::PoolMember* head = nullptr;
+  Members members;
   std::uint64_t epoch = 0;
 
   // is_member() tells whether f is a started member; call it under the lock.
   bool is_member(const rt::FiberControl* f) const noexcept {
-    for (const detail::PoolMember* m = head; m != nullptr; m = m->next) {
+    for (const detail::PoolMember* m = members.front(); m != nullptr; m = Members::next(m)) {
       if (m->fiber == f) return true;
     }
     return false;
@@ -85,10 +88,7 @@ void Pool::enter(detail::PoolMember& m, std::uint64_t epoch) noexcept {
   auto& p = rt::impl_of<PoolImpl>(impl_);
   m.fiber = rt::running_fiber();
   p.lock.lock();
-  m.prev = nullptr;
-  m.next = p.head;
-  if (p.head != nullptr) p.head->prev = &m;
-  p.head = &m;
+  p.members.push_front(&m);
   if (p.epoch != epoch) detail::cancel_fiber(m.fiber);
   p.lock.unlock();
 }
@@ -96,12 +96,7 @@ void Pool::enter(detail::PoolMember& m, std::uint64_t epoch) noexcept {
 void Pool::leave(detail::PoolMember& m) noexcept {
   auto& p = rt::impl_of<PoolImpl>(impl_);
   p.lock.lock();
-  if (m.prev != nullptr) {
-    m.prev->next = m.next;
-  } else {
-    p.head = m.next;
-  }
-  if (m.next != nullptr) m.next->prev = m.prev;
+  p.members.remove(&m);
   p.lock.unlock();
   unreserve();
 }
@@ -110,7 +105,9 @@ void Pool::cancel() noexcept {
   auto& p = rt::impl_of<PoolImpl>(impl_);
   p.lock.lock();
   ++p.epoch;
-  for (detail::PoolMember* m = p.head; m != nullptr; m = m->next) detail::cancel_fiber(m->fiber);
+  for (detail::PoolMember* m = p.members.front(); m != nullptr; m = Members::next(m)) {
+    detail::cancel_fiber(m->fiber);
+  }
   p.lock.unlock();
 }
 

@@ -16,7 +16,7 @@ struct SemaphoreImpl {
   mutable rt::Lock lock;
   std::ptrdiff_t count = 0;
   std::ptrdiff_t max = 0;
-  rt::WaitList waiters;
+  rt::WaiterList waiters;
 };
 
 }  // namespace
@@ -72,9 +72,9 @@ void Semaphore::release(std::ptrdiff_t n) noexcept {
     rt::misuse("weft::Semaphore::release: the count would exceed the semaphore's maximum");
   }
   for (; n > 0; --n) {
-    rt::Waiter* w = s.waiters.pop_front();
+    rt::Waiter* w = s.waiters.pop_live();
     if (w == nullptr) break;
-    woken.add(w);
+    woken.push_back(w);
   }
   s.count += n;
   s.lock.unlock();

@@ -12,7 +12,7 @@ namespace {
 struct WaitGroupImpl {
   mutable rt::Lock lock;
   std::ptrdiff_t counter = 0;
-  rt::WaitList waiters;
+  rt::WaiterList waiters;
 };
 
 }  // namespace

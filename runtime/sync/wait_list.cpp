@@ -8,12 +8,12 @@
 
 namespace weft::rt {
 
-Wake wait_linked(Lock& lock, WaitList& list, Waiter& w, const Deadline& deadline) noexcept {
+Wake wait_linked(Lock& lock, WaiterList& list, Waiter& w, const Deadline& deadline) noexcept {
   Wake why = park(w, deadline);
   if (why == Wake::kNotified) return why;
   lock.lock();
-  if (list.linked(w)) {
-    list.remove(w);
+  if (list.contains(&w)) {
+    list.remove(&w);
     lock.unlock();
     return why;
   }
@@ -24,19 +24,19 @@ Wake wait_linked(Lock& lock, WaitList& list, Waiter& w, const Deadline& deadline
   return Wake::kNotified;
 }
 
-bool wait_in(Lock& lock, WaitList& list, Waiter& w, const Deadline& deadline) {
+bool wait_in(Lock& lock, WaiterList& list, Waiter& w, const Deadline& deadline) {
   Wake early = early_wake(deadline);
   if (early != Wake::kNotified) {
     lock.unlock();
     return finish_wait(early);
   }
-  list.push_back(w);
+  list.push_back(&w);
   lock.unlock();
   return finish_wait(wait_linked(lock, list, w, deadline));
 }
 
-void wait_uninterruptible_in(Lock& lock, WaitList& list, Waiter& w) noexcept {
-  list.push_back(w);
+void wait_uninterruptible_in(Lock& lock, WaiterList& list, Waiter& w) noexcept {
+  list.push_back(&w);
   lock.unlock();
   park_notified(w);
 }

@@ -1,8 +1,8 @@
 // wait_list: what the sync primitives (Mutex, ConditionVariable, Event, Semaphore, WaitGroup,
-// Pool) share: their FIFO of parked waiters, the waiter's half of park.hpp's protocol written
-// once, and the way a wait that did not succeed is reported.
+// Pool) share: their FIFO of parked waiters (WaiterList), the waiter's half of park.hpp's protocol
+// written once, and the way a wait that did not succeed is reported.
 //
-// Every primitive keeps its state and a WaitList under its own rt::Lock. A waiter links a
+// Every primitive keeps its state and a WaiterList under its own rt::Lock. A waiter links a
 // Waiter from its own frame, releases the lock and parks. A notifier, under the lock, unlinks
 // ("claims") the waiters it wakes, grants them what they waited for right there (the mutex, a
 // permit, the event), and notifies them only after releasing the lock. Granting at claim time
@@ -18,97 +18,43 @@
 #include <weft/deadline.hpp>
 #include <weft/timeout.hpp>
 
-#include "sched/interrupt.hpp"
+#include "base/list.hpp"
 #include "base/lock.hpp"
+#include "sched/interrupt.hpp"
 #include "sched/park.hpp"
 
 namespace weft::rt {
 
-// WakeChain collects claimed waiters in order, to be notified once the lock is released.
-class WakeChain {
+// WakeChain collects claimed waiters in order, to be notified once the lock is released; it
+// links them through Waiter::next, free once a waiter has left its WaiterList.
+class WakeChain : public List<Waiter, &Waiter::next> {
  public:
-  // add() appends a waiter already unlinked from its list.
-  void add(Waiter* w) noexcept {
-    w->next = nullptr;
-    if (tail_ != nullptr) {
-      tail_->next = w;
-    } else {
-      head_ = w;
-    }
-    tail_ = w;
-  }
-  // notify_all() notifies every collected waiter; call it without holding the lock.
+  // notify_all() notifies every collected waiter, oldest first; call it without the lock.
   void notify_all() noexcept {
-    Waiter* w = head_;
-    head_ = tail_ = nullptr;
-    while (w != nullptr) {
-      Waiter* next = w->next;  // read first: once notified, the waiter's frame may go
-      notify(*w);
-      w = next;
-    }
+    while (Waiter* w = pop_front()) notify(*w);  // unlinked before notify: the frame may go
   }
-
- private:
-  Waiter* head_ = nullptr;
-  Waiter* tail_ = nullptr;
 };
 
-// WaitList is an intrusive FIFO of Waiters linked through prev/next; it allocates nothing.
-class WaitList {
+// WaiterList is a FIFO of parked Waiters, linked both ways: a waiter that gives up (a deadline,
+// a cancel) unlinks itself from wherever it is.
+class WaiterList : public List<Waiter, &Waiter::next, &Waiter::prev> {
  public:
-  // empty() tells whether nobody waits.
-  bool empty() const noexcept { return head_ == nullptr; }
-  // linked() tells whether w is in this list (w may be in no other).
-  bool linked(const Waiter& w) const noexcept { return w.prev != nullptr || head_ == &w; }
-  // push_back() appends w.
-  void push_back(Waiter& w) noexcept {
-    w.next = nullptr;
-    w.prev = tail_;
-    if (tail_ != nullptr) {
-      tail_->next = &w;
-    } else {
-      head_ = &w;
-    }
-    tail_ = &w;
+  // pop_live() unlinks and returns the longest waiter, or nullptr. Waiters left by fibers of a
+  // parent process (fiber/fork_epoch.hpp) are dropped on the way: a grant must not go to a
+  // ghost. They were all queued before the fork, so they are the list's head.
+  Waiter* pop_live() noexcept {
+    drop_front_while([](const Waiter* w) { return w->fiber->fork_epoch_ != fork_epoch(); });
+    return pop_front();
   }
-  // remove() unlinks w, which must be linked.
-  void remove(Waiter& w) noexcept {
-    if (w.prev != nullptr) {
-      w.prev->next = w.next;
-    } else {
-      head_ = w.next;
-    }
-    if (w.next != nullptr) {
-      w.next->prev = w.prev;
-    } else {
-      tail_ = w.prev;
-    }
-    w.prev = w.next = nullptr;
-  }
-  // pop_front() unlinks and returns the longest waiter, or nullptr. Waiters left by fibers of a
-  // parent process (runtime/process/fork.hpp) are dropped on the way: a grant must not go to a ghost.
-  // They were all queued before the fork, so they are the list's head.
-  Waiter* pop_front() noexcept {
-    while (head_ != nullptr && head_->fiber->fork_epoch_ != fork_epoch()) [[unlikely]] {
-        remove(*head_);
-      }
-    Waiter* w = head_;
-    if (w != nullptr) remove(*w);
-    return w;
-  }
-  // take_all() unlinks every waiter into out, longest first.
+  // take_all() unlinks every live waiter into out, longest first.
   void take_all(WakeChain& out) noexcept {
-    while (Waiter* w = pop_front()) out.add(w);
+    while (Waiter* w = pop_live()) out.push_back(w);
   }
-
- private:
-  Waiter* head_ = nullptr;
-  Waiter* tail_ = nullptr;
 };
 
 // has_waiters() tells, under lock, whether anyone waits in list: a destructor's check, which
 // must not race with a waiter of another carrier that is still linking itself.
-inline bool has_waiters(Lock& lock, const WaitList& list) noexcept {
+inline bool has_waiters(Lock& lock, const WaiterList& list) noexcept {
   lock.lock();
   bool any = !list.empty();
   lock.unlock();
@@ -119,17 +65,17 @@ inline bool has_waiters(Lock& lock, const WaitList& list) noexcept {
 // It parks until a notifier claims w or the deadline, the fiber's Timeout scope or a cancel
 // comes first. kNotified means w was claimed (a claim wins over a deadline or cancel that came
 // after it); any other result means w gave up and is unlinked again.
-Wake wait_linked(Lock& lock, WaitList& list, Waiter& w, const Deadline& deadline) noexcept;
+Wake wait_linked(Lock& lock, WaiterList& list, Waiter& w, const Deadline& deadline) noexcept;
 
 // wait_in() is a whole wait for the common case, called with lock held once the caller found
 // it has to wait: it fails at once as early_wake() says, or links w, releases the lock, waits
 // and returns finish_wait()'s answer. It returns (or throws) with the lock released.
-bool wait_in(Lock& lock, WaitList& list, Waiter& w, const Deadline& deadline);
+bool wait_in(Lock& lock, WaiterList& list, Waiter& w, const Deadline& deadline);
 
 // wait_uninterruptible_in() links w and waits, with lock held on entry and released on return,
 // until a notifier claims w; deadlines, scopes and cancellation do not end it. For waits that
 // must not fail: retaking a condition variable's mutex, a pool's destructor.
-void wait_uninterruptible_in(Lock& lock, WaitList& list, Waiter& w) noexcept;
+void wait_uninterruptible_in(Lock& lock, WaiterList& list, Waiter& w) noexcept;
 
 // early_wake() is checked before a fiber starts to wait: kCancelled or kScope if the wait would
 // fail at once, kDeadline if the call's own deadline has already passed, else kNotified (go on
