@@ -80,7 +80,7 @@ WEFT_EXPORT int pthread_barrier_wait(pthread_barrier_t* b) noexcept {
     count(Sym::pthread_barrier_wait, Route::kLibcObject);
     return WEFT_REAL(pthread_barrier_wait)(b);
   }
-  count(Sym::pthread_barrier_wait, on_fiber() ? Route::kWeft : Route::kOffFiber);
+  count(Sym::pthread_barrier_wait, fiber_route());
   BarrierWords& w = words(b);
   weft::rt::Lock& g = guard(&w.guard);
   weft::rt::Waiter fiber_waiter("barrier", &w);

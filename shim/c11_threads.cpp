@@ -44,7 +44,7 @@ int thrd_result(int err) noexcept {
 }
 
 void note(Sym s) noexcept {
-  count(s, on_fiber() ? Route::kWeft : Route::kOffFiber);
+  count(s, fiber_route());
 }
 
 // C11Start carries a C11 thread's int-returning function to the pthread start routine.

@@ -122,7 +122,7 @@ WEFT_EXPORT int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
     count(Sym::pthread_cond_wait, Route::kLibcObject);
     return WEFT_REAL(pthread_cond_wait)(c, m);
   }
-  count(Sym::pthread_cond_wait, on_fiber() ? Route::kWeft : Route::kOffFiber);
+  count(Sym::pthread_cond_wait, fiber_route());
   return wait(c, m, WaitLimit::forever());
 }
 
@@ -132,7 +132,7 @@ WEFT_EXPORT int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m,
     count(Sym::pthread_cond_timedwait, Route::kLibcObject);
     return WEFT_REAL(pthread_cond_timedwait)(c, m, abstime);
   }
-  count(Sym::pthread_cond_timedwait, on_fiber() ? Route::kWeft : Route::kOffFiber);
+  count(Sym::pthread_cond_timedwait, fiber_route());
   WaitLimit limit;
   if (int r = WaitLimit::until(words(c).clock, *abstime, limit); r != 0) return r;
   return wait(c, m, limit);
@@ -144,7 +144,7 @@ WEFT_EXPORT int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, cl
     count(Sym::pthread_cond_clockwait, Route::kLibcObject);
     return WEFT_REAL(pthread_cond_clockwait)(c, m, clock, abstime);
   }
-  count(Sym::pthread_cond_clockwait, on_fiber() ? Route::kWeft : Route::kOffFiber);
+  count(Sym::pthread_cond_clockwait, fiber_route());
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
   WaitLimit limit;
   if (int r = WaitLimit::until(clock, *abstime, limit); r != 0) return r;

@@ -4,16 +4,18 @@
 Usage: gen_exports.py interpose.def exports.map
 The script exports exactly the symbols of the table and makes everything else local, so the
 runtime linked into the library can never interpose or be interposed by the program's symbols.
-With --list it prints the symbols instead, one a line (the export test compares them with nm).
+With --list it prints the symbols instead, one a line; with --where, "symbol file" lines (the
+export test compares both with nm).
 """
 import re
 import sys
 
-ROW = re.compile(r"^WEFT_INTERPOSE\((\w+),\s*(\w+)\)\s*$")
+ROW = re.compile(r"^WEFT_INTERPOSE\((\w+),\s*(\w+),\s*(\w+)\)\s*$")
 
 
-def symbols(path):
-    names = []
+def rows(path):
+    """Returns the table's rows as (symbol, policy, file) tuples, in order."""
+    found = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.strip()
@@ -21,16 +23,24 @@ def symbols(path):
                 continue
             m = ROW.match(line)
             if m is None:
-                sys.exit(f"{path}:{lineno}: not a WEFT_INTERPOSE(symbol, policy) row: {line}")
-            names.append(m.group(1))
+                sys.exit(f"{path}:{lineno}: not a WEFT_INTERPOSE(symbol, policy, file) row: {line}")
+            found.append(m.groups())
+    names = [r[0] for r in found]
     if len(set(names)) != len(names):
         sys.exit(f"{path}: a symbol is listed twice")
-    return names
+    return found
+
+
+def symbols(path):
+    return [r[0] for r in rows(path)]
 
 
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--list":
         print("\n".join(symbols(sys.argv[2])))
+        return
+    if len(sys.argv) == 3 and sys.argv[1] == "--where":
+        print("\n".join(f"{sym} {file}" for sym, _, file in rows(sys.argv[2])))
         return
     if len(sys.argv) != 3:
         sys.exit(__doc__)

@@ -262,8 +262,7 @@ ssize_t read_as(Sym s, int fd, void* buf, size_t n) {
 }
 
 // pread_as() is pread(2) counted as s, passing through to real.
-ssize_t pread_as(Sym s, decltype(&::pread64) real, int fd, void* buf, size_t n,
-                 off64_t offset) {
+ssize_t pread_as(Sym s, decltype(&::pread64) real, int fd, void* buf, size_t n, off64_t offset) {
   if (route(s, fd) != Route::kWeft) return pass(real, SYS_pread64, fd, buf, n, offset);
   ErrnoScope e;
   return e.result<ssize_t>(weft::pread(fd, buf, n, offset));

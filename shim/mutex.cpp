@@ -207,7 +207,7 @@ WEFT_EXPORT int pthread_mutex_lock(pthread_mutex_t* m) noexcept {
     count(Sym::pthread_mutex_lock, Route::kLibcObject);
     return WEFT_REAL(pthread_mutex_lock)(m);
   }
-  count(Sym::pthread_mutex_lock, on_fiber() ? Route::kWeft : Route::kOffFiber);
+  count(Sym::pthread_mutex_lock, fiber_route());
   return mutex_lock(m, WaitLimit::forever());
 }
 
@@ -216,7 +216,7 @@ WEFT_EXPORT int pthread_mutex_trylock(pthread_mutex_t* m) noexcept {
     count(Sym::pthread_mutex_trylock, Route::kLibcObject);
     return WEFT_REAL(pthread_mutex_trylock)(m);
   }
-  count(Sym::pthread_mutex_trylock, on_fiber() ? Route::kWeft : Route::kOffFiber);
+  count(Sym::pthread_mutex_trylock, fiber_route());
   return mutex_lock(m, WaitLimit::now());
 }
 
@@ -225,7 +225,7 @@ WEFT_EXPORT int pthread_mutex_timedlock(pthread_mutex_t* m, const timespec* abst
     count(Sym::pthread_mutex_timedlock, Route::kLibcObject);
     return WEFT_REAL(pthread_mutex_timedlock)(m, abstime);
   }
-  count(Sym::pthread_mutex_timedlock, on_fiber() ? Route::kWeft : Route::kOffFiber);
+  count(Sym::pthread_mutex_timedlock, fiber_route());
   // A lock that need not wait succeeds whatever the time says, as glibc's does.
   if (int r = mutex_lock(m, WaitLimit::now()); r != EBUSY) return r;
   WaitLimit limit;
@@ -239,7 +239,7 @@ WEFT_EXPORT int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t clock,
     count(Sym::pthread_mutex_clocklock, Route::kLibcObject);
     return WEFT_REAL(pthread_mutex_clocklock)(m, clock, abstime);
   }
-  count(Sym::pthread_mutex_clocklock, on_fiber() ? Route::kWeft : Route::kOffFiber);
+  count(Sym::pthread_mutex_clocklock, fiber_route());
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
   if (int r = mutex_lock(m, WaitLimit::now()); r != EBUSY) return r;
   WaitLimit limit;
@@ -252,7 +252,7 @@ WEFT_EXPORT int pthread_mutex_unlock(pthread_mutex_t* m) noexcept {
     count(Sym::pthread_mutex_unlock, Route::kLibcObject);
     return WEFT_REAL(pthread_mutex_unlock)(m);
   }
-  count(Sym::pthread_mutex_unlock, on_fiber() ? Route::kWeft : Route::kOffFiber);
+  count(Sym::pthread_mutex_unlock, fiber_route());
   return mutex_unlock(m);
 }
 

@@ -83,7 +83,7 @@ extern "C" {
 WEFT_EXPORT int pthread_once(pthread_once_t* once, void (*init)()) {
   std::atomic<int>& state = state_of(once);
   if (state.load(std::memory_order_acquire) == kDone) return 0;
-  count(Sym::pthread_once, on_fiber() ? Route::kWeft : Route::kOffFiber);
+  count(Sym::pthread_once, fiber_route());
   for (;;) {
     int s = 0;
     if (state.compare_exchange_strong(s, kRunning, std::memory_order_acquire)) {

@@ -219,10 +219,6 @@ int unlock(pthread_rwlock_t* l) noexcept {
   return 0;
 }
 
-Route route() noexcept {
-  return on_fiber() ? Route::kWeft : Route::kOffFiber;
-}
-
 // timed() runs lock with a deadline on clock, after a try that needs none (glibc checks the
 // time only when it has to wait).
 int timed(int (*lock)(pthread_rwlock_t*, const WaitLimit&), pthread_rwlock_t* l, clockid_t clock,
@@ -247,7 +243,7 @@ using namespace weft::shim;  // NOLINT: the hooks below are this file's whole co
       count(Sym::name, Route::kLibcObject);     \
       return WEFT_REAL(name)(l, ##__VA_ARGS__); \
     }                                           \
-    count(Sym::name, route());                  \
+    count(Sym::name, fiber_route());            \
   } while (0)
 
 extern "C" {

@@ -104,10 +104,6 @@ int result(int err) noexcept {
   return -1;
 }
 
-Route route() noexcept {
-  return on_fiber() ? Route::kWeft : Route::kOffFiber;
-}
-
 }  // namespace
 }  // namespace weft::shim
 
@@ -138,7 +134,7 @@ WEFT_EXPORT int sem_wait(sem_t* s) {
     count(Sym::sem_wait, Route::kLibcObject);
     return WEFT_REAL(sem_wait)(s);
   }
-  count(Sym::sem_wait, route());
+  count(Sym::sem_wait, fiber_route());
   return result(wait(s, WaitLimit::forever()));
 }
 
@@ -147,7 +143,7 @@ WEFT_EXPORT int sem_trywait(sem_t* s) noexcept {
     count(Sym::sem_trywait, Route::kLibcObject);
     return WEFT_REAL(sem_trywait)(s);
   }
-  count(Sym::sem_trywait, route());
+  count(Sym::sem_trywait, fiber_route());
   return result(wait(s, WaitLimit::now()));
 }
 
@@ -156,7 +152,7 @@ WEFT_EXPORT int sem_timedwait(sem_t* s, const timespec* abstime) {
     count(Sym::sem_timedwait, Route::kLibcObject);
     return WEFT_REAL(sem_timedwait)(s, abstime);
   }
-  count(Sym::sem_timedwait, route());
+  count(Sym::sem_timedwait, fiber_route());
   // glibc checks the time before it looks at the count.
   if (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000) return result(EINVAL);
   if (try_take(words(s))) return 0;
@@ -170,7 +166,7 @@ WEFT_EXPORT int sem_clockwait(sem_t* s, clockid_t clock, const timespec* abstime
     count(Sym::sem_clockwait, Route::kLibcObject);
     return WEFT_REAL(sem_clockwait)(s, clock, abstime);
   }
-  count(Sym::sem_clockwait, route());
+  count(Sym::sem_clockwait, fiber_route());
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return result(EINVAL);
   if (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000) return result(EINVAL);
   if (try_take(words(s))) return 0;
@@ -184,7 +180,7 @@ WEFT_EXPORT int sem_post(sem_t* s) noexcept {
     count(Sym::sem_post, Route::kLibcObject);
     return WEFT_REAL(sem_post)(s);
   }
-  count(Sym::sem_post, route());
+  count(Sym::sem_post, fiber_route());
   SemWords& w = words(s);
   weft::rt::Lock& g = guard(&w.guard);
   g.lock();

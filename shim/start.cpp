@@ -20,10 +20,10 @@
 // fork: the child of a fork (the program's, or one glibc makes itself, as daemon() does) has
 // only the forking thread. The runtime's atfork handler, which the shim installs before any
 // other (so it runs first in the child, before the program's own child handlers), rebuilds the
-// forking fiber's run around it (runtime/process/fork.hpp): the fiber goes on as the child's only thread,
-// keeping its pthread_t, on a fresh runtime with the same settings, and its blocking calls yield
-// again. If the forking thread was no fiber, or the child cannot have a runtime (no ring), the
-// shim is off in the child: every call passes through, as before main.
+// forking fiber's run around it (runtime/process/fork.hpp): the fiber goes on as the child's only
+// thread, keeping its pthread_t, on a fresh runtime with the same settings, and its blocking calls
+// yield again. If the forking thread was no fiber, or the child cannot have a runtime (no ring),
+// the shim is off in the child: every call passes through, as before main.
 //
 // vfork is served by fork, and its child is such a pass-through child: a real vfork child would
 // share the parent's memory and run on the parent's fiber, where no hook could tell it from the
@@ -40,8 +40,8 @@
 #include <weft/config.hpp>
 #include <weft/runtime.hpp>
 
-#include "process/fork.hpp"
 #include "base/sys.hpp"
+#include "process/fork.hpp"
 #include "real.hpp"
 #include "shim.hpp"
 #include "stats.hpp"

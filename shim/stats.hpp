@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "shim.hpp"
 #include "table.hpp"
 
 namespace weft::shim {
@@ -43,6 +44,20 @@ void count_slow(Sym s, Route r) noexcept;
 // count() records one call of s along r when stats are on.
 inline void count(Sym s, Route r) noexcept {
   if (g_stats_on.load(std::memory_order_relaxed)) count_slow(s, r);
+}
+
+// fiber_route() is the route of a call that takes the weft path exactly when it runs on a
+// fiber: kWeft there, kOffFiber elsewhere.
+inline Route fiber_route() noexcept {
+  return on_fiber() ? Route::kWeft : Route::kOffFiber;
+}
+
+// count_fiber_call() counts a call of s along fiber_route() and tells whether it takes the weft
+// path.
+inline bool count_fiber_call(Sym s) noexcept {
+  bool weft = on_fiber();
+  count(s, weft ? Route::kWeft : Route::kOffFiber);
+  return weft;
 }
 
 // stats_enable_from_env() reads WEFT_STATS and arms the report for this process.

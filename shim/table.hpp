@@ -22,28 +22,28 @@ enum class Policy : std::uint8_t {
 
 // Sym names one interposed symbol; Sym::symbol is its row in interpose.def.
 enum class Sym : std::uint16_t {
-#define WEFT_INTERPOSE(symbol, policy) symbol,
+#define WEFT_INTERPOSE(symbol, policy, file) symbol,
 #include "interpose.def"
 #undef WEFT_INTERPOSE
 };
 
 // kSymCount is how many symbols the table has.
 inline constexpr std::size_t kSymCount = 0
-#define WEFT_INTERPOSE(symbol, policy) +1
+#define WEFT_INTERPOSE(symbol, policy, file) +1
 #include "interpose.def"
 #undef WEFT_INTERPOSE
     ;
 
 // kSymNames holds each symbol's name, indexed by Sym.
 inline constexpr const char* kSymNames[kSymCount] = {
-#define WEFT_INTERPOSE(symbol, policy) #symbol,
+#define WEFT_INTERPOSE(symbol, policy, file) #symbol,
 #include "interpose.def"
 #undef WEFT_INTERPOSE
 };
 
 // kSymPolicies holds each symbol's policy, indexed by Sym.
 inline constexpr Policy kSymPolicies[kSymCount] = {
-#define WEFT_INTERPOSE(symbol, policy) Policy::policy,
+#define WEFT_INTERPOSE(symbol, policy, file) Policy::policy,
 #include "interpose.def"
 #undef WEFT_INTERPOSE
 };

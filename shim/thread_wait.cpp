@@ -1,11 +1,8 @@
 #include "thread_wait.hpp"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #include <cerrno>
-#include <chrono>
 
+#include "base/sys.hpp"
 #include "shim.hpp"
 #include "thread_record.hpp"
 
@@ -18,21 +15,8 @@ bool is_done(const ThreadRecord& t) noexcept {
 
 // wait_off_fiber() sleeps on the futex word; a plain thread may block, it carries no fibers.
 int wait_off_fiber(ThreadRecord& t, const WaitLimit& limit) noexcept {
-  while (!is_done(t)) {
-    timespec rel{};
-    timespec* timeout = nullptr;
-    if (limit.kind == WaitLimit::kUntil) {
-      auto left = limit.deadline.at() - weft::Clock::now();
-      if (left <= weft::Clock::duration::zero()) return ETIMEDOUT;
-      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-      rel.tv_sec = static_cast<time_t>(ns / 1000000000);
-      rel.tv_nsec = static_cast<long>(ns % 1000000000);
-      timeout = &rel;
-    }
-    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&t.done), FUTEX_WAIT_PRIVATE, 0, timeout,
-              nullptr, 0);
-  }
-  return 0;
+  weft::Deadline until = limit.kind == WaitLimit::kUntil ? limit.deadline : weft::Deadline();
+  return sys::futex_wait_until(&t.done, 0, until) ? 0 : ETIMEDOUT;
 }
 
 }  // namespace

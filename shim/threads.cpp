@@ -26,9 +26,9 @@
 #include <weft/fiber.hpp>
 #include <weft/fiber_local.hpp>
 
-#include "sched/park.hpp"
 #include "base/sys.hpp"
 #include "real.hpp"
+#include "sched/park.hpp"
 #include "shim.hpp"
 #include "signals.hpp"
 #include "stats.hpp"
@@ -60,8 +60,7 @@ void unref(ThreadRecord* t) noexcept {
 void thread_finished(ThreadRecord* t, void* retval) noexcept {
   t->retval = retval;
   t->done.store(1, std::memory_order_release);
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&t->done), FUTEX_WAKE_PRIVATE, INT32_MAX,
-            nullptr, nullptr, 0);
+  sys::futex_wake(&t->done, INT32_MAX);
   t->done_event.set();
   unref(t);
   if (g_live.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
@@ -272,7 +271,7 @@ WEFT_EXPORT int pthread_join(pthread_t thread, void** retval) {
       return EAGAIN;
     }
   }
-  count(Sym::pthread_join, on_fiber() ? Route::kWeft : Route::kOffFiber);
+  count(Sym::pthread_join, weft::shim::fiber_route());
   ThreadRecord* t = weft::shim::record_of(thread);
   if (t == nullptr) return ESRCH;
   return weft::shim::join_fiber_thread(t, retval, weft::shim::WaitLimit::forever());

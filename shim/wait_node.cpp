@@ -1,11 +1,6 @@
 #include "wait_node.hpp"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-#include <cerrno>
-#include <chrono>
+#include "base/sys.hpp"
 
 namespace weft::shim {
 
@@ -13,23 +8,7 @@ namespace {
 
 // futex_sleep() sleeps while n.woken is 0, at most until the deadline; errno is kept.
 bool futex_sleep(WaitNode& n, const weft::Deadline& deadline) noexcept {
-  int saved = errno;
-  while (n.woken.load(std::memory_order_acquire) == 0) {
-    timespec rel{};
-    timespec* timeout = nullptr;
-    if (deadline.is_set()) {
-      auto left = deadline.at() - weft::Clock::now();
-      if (left <= weft::Clock::duration::zero()) break;
-      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-      rel.tv_sec = static_cast<time_t>(ns / 1000000000);
-      rel.tv_nsec = static_cast<long>(ns % 1000000000);
-      timeout = &rel;
-    }
-    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&n.woken), FUTEX_WAIT_PRIVATE, 0, timeout,
-              nullptr, 0);
-  }
-  errno = saved;
-  return n.woken.load(std::memory_order_acquire) != 0;
+  return sys::futex_wait_until(&n.woken, 0, deadline);
 }
 
 }  // namespace
@@ -63,8 +42,7 @@ void wake(WaitNode* n) noexcept {
   // address, and a stray wake of a later waiter there is a spurious wake-up it rechecks.
   std::atomic<std::uint32_t>* word = &n->woken;
   word->store(1, std::memory_order_release);
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr,
-            nullptr, 0);
+  sys::futex_wake(word, 1);
 }
 
 }  // namespace weft::shim

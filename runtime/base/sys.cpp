@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 namespace weft::sys {
@@ -49,6 +50,26 @@ int futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
   static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
   return static_cast<int>(ret(::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word),
                                         FUTEX_WAIT_PRIVATE, expected, timeout, nullptr, 0)));
+}
+
+bool futex_wait_until(std::atomic<std::uint32_t>* word, std::uint32_t value,
+                      const Deadline& deadline) noexcept {
+  int saved = errno;
+  while (word->load(std::memory_order_acquire) == value) {
+    timespec rel{};
+    timespec* timeout = nullptr;
+    if (deadline.is_set()) {
+      auto left = deadline.at() - Clock::now();
+      if (left <= Clock::duration::zero()) break;
+      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      rel.tv_sec = static_cast<time_t>(ns / 1000000000);
+      rel.tv_nsec = static_cast<long>(ns % 1000000000);
+      timeout = &rel;
+    }
+    futex_wait(word, value, timeout);
+  }
+  errno = saved;
+  return word->load(std::memory_order_acquire) != value;
 }
 
 int futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept {

@@ -12,6 +12,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <weft/deadline.hpp>
+
 struct pollfd;
 
 namespace weft::sys {
@@ -33,6 +35,10 @@ int poll(pollfd* fds, unsigned nfds, int timeout_ms) noexcept;
 // -EINTR. A caller rechecks its condition either way: futex wake-ups may be spurious.
 int futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
                const timespec* timeout = nullptr) noexcept;
+// futex_wait_until() sleeps while *word holds value, until deadline passes (forever when it is
+// unset), and leaves errno alone; returns whether the word changed (false: the deadline passed).
+bool futex_wait_until(std::atomic<std::uint32_t>* word, std::uint32_t value,
+                      const Deadline& deadline) noexcept;
 // futex_wake() wakes up to n threads sleeping in futex_wait() on word; returns how many woke.
 int futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept;
 // yield_thread() is sched_yield(2): it lets another OS thread run.

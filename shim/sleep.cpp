@@ -1,11 +1,9 @@
-// wait: poll and the sleeps, yielding on fibers.
+// sleep: nanosleep, clock_nanosleep, sleep, usleep and sched_yield, yielding on fibers.
 //
-// poll on a fiber waits as poll_wait.hpp describes; a timeout of 0 is a plain poll(2), which
-// never blocks. The sleeps are weft timers on the fiber. A handled signal ends all of them with
-// EINTR whatever SA_RESTART says (signal(7): they are never restarted); nanosleep and a relative
-// clock_nanosleep then write the time left, sleep returns the whole seconds left.
-#include <poll.h>
-#include <sys/epoll.h>
+// The sleeps are weft timers on the fiber. A handled signal ends them with EINTR whatever
+// SA_RESTART says (signal(7): they are never restarted); nanosleep and a relative
+// clock_nanosleep then write the time left, sleep returns the whole seconds left. sched_yield
+// lets the carrier's other fibers run.
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,34 +12,16 @@
 #include <climits>
 
 #include <weft/fiber.hpp>
-#include <weft/io.hpp>
 
-#include "poll_wait.hpp"
 #include "real.hpp"
 #include "shim.hpp"
 #include "signals.hpp"
 #include "stats.hpp"
 
-extern "C" {
-int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen);
-[[noreturn]] void __chk_fail();
-}
-
 namespace weft::shim {
 namespace {
 
 using std::chrono::nanoseconds;
-
-// use_weft() tells whether a wait call of s goes to weft (on a fiber) and counts it.
-bool use_weft(Sym s) noexcept {
-  bool weft = on_fiber();
-  count(s, weft ? Route::kWeft : Route::kOffFiber);
-  return weft;
-}
-
-weft::Deadline deadline_ms(int timeout) noexcept {
-  return timeout < 0 ? weft::Deadline() : weft::Deadline(std::chrono::milliseconds(timeout));
-}
 
 // sleep_until() sleeps the fiber; returns 0 or -EINTR (a handled signal).
 int sleep_until(const weft::Deadline& d) noexcept {
@@ -54,12 +34,6 @@ timespec left(const weft::Deadline& d) noexcept {
   auto ns = std::chrono::duration_cast<nanoseconds>(d.at() - weft::Clock::now()).count();
   if (ns < 0) ns = 0;
   return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-}
-
-// poll_wait() is poll's wait on a fiber.
-long poll_wait(pollfd* fds, nfds_t nfds, int timeout) noexcept {
-  weft::Deadline d = deadline_ms(timeout);
-  return interruptible(Restart::kNever, [&] { return poll_fiber(fds, nfds, d); });
 }
 
 bool valid(const timespec* t) noexcept {
@@ -77,21 +51,8 @@ using namespace weft::shim;  // NOLINT: the hooks below are this file's whole co
 
 extern "C" {
 
-WEFT_EXPORT int poll(pollfd* fds, nfds_t nfds, int timeout) {
-  if (timeout == 0 || !use_weft(Sym::poll)) return real_poll(fds, nfds, timeout);
-  ErrnoScope e;
-  return e.result<int>(poll_wait(fds, nfds, timeout));
-}
-
-WEFT_EXPORT int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen) {
-  if (fdslen / sizeof(pollfd) < nfds) __chk_fail();
-  if (timeout == 0 || !use_weft(Sym::__poll_chk)) return real_poll(fds, nfds, timeout);
-  ErrnoScope e;
-  return e.result<int>(poll_wait(fds, nfds, timeout));
-}
-
 WEFT_EXPORT int nanosleep(const timespec* req, timespec* rem) {
-  if (!use_weft(Sym::nanosleep)) {
+  if (!count_fiber_call(Sym::nanosleep)) {
     auto real = WEFT_REAL(nanosleep);
     if (real != nullptr) return real(req, rem);
     return static_cast<int>(::syscall(SYS_nanosleep, req, rem));
@@ -109,7 +70,7 @@ WEFT_EXPORT int clock_nanosleep(clockid_t clock, int flags, const timespec* req,
   // A CPU-time clock advances only while something computes: not a wait a timer can stand for.
   bool timer_clock = clock == CLOCK_REALTIME || clock == CLOCK_MONOTONIC ||
                      clock == CLOCK_BOOTTIME || clock == CLOCK_TAI;
-  if (!timer_clock || !use_weft(Sym::clock_nanosleep)) {
+  if (!timer_clock || !count_fiber_call(Sym::clock_nanosleep)) {
     if (timer_clock == false) count(Sym::clock_nanosleep, Route::kOffFiber);
     auto real = WEFT_REAL(clock_nanosleep);
     return real != nullptr ? real(clock, flags, req, rem) : ENOSYS;
@@ -139,7 +100,7 @@ WEFT_EXPORT int clock_nanosleep(clockid_t clock, int flags, const timespec* req,
 }
 
 WEFT_EXPORT unsigned int sleep(unsigned int seconds) {
-  if (!use_weft(Sym::sleep)) {
+  if (!count_fiber_call(Sym::sleep)) {
     auto real = WEFT_REAL(sleep);
     return real != nullptr ? real(seconds) : seconds;
   }
@@ -155,7 +116,7 @@ WEFT_EXPORT unsigned int sleep(unsigned int seconds) {
 }
 
 WEFT_EXPORT int usleep(useconds_t usec) {
-  if (!use_weft(Sym::usleep)) {
+  if (!count_fiber_call(Sym::usleep)) {
     auto real = WEFT_REAL(usleep);
     return real != nullptr ? real(usec) : 0;
   }
@@ -164,7 +125,7 @@ WEFT_EXPORT int usleep(useconds_t usec) {
 }
 
 WEFT_EXPORT int sched_yield() noexcept {
-  if (!use_weft(Sym::sched_yield)) {
+  if (!count_fiber_call(Sym::sched_yield)) {
     auto real = WEFT_REAL(sched_yield);
     return real != nullptr ? real() : static_cast<int>(::syscall(SYS_sched_yield));
   }

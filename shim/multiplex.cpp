@@ -1,6 +1,9 @@
-// select: select, pselect, ppoll, epoll_wait, epoll_pwait and epoll_pwait2, yielding on fibers, so
-// an event loop that runs in a thread yields instead of holding its carrier.
+// multiplex: the calls that wait for one of several fds -- poll, ppoll, select, pselect,
+// epoll_wait, epoll_pwait and epoll_pwait2 -- yielding on fibers, so an event loop that runs in a
+// thread yields instead of holding its carrier.
 //
+// poll on a fiber waits as poll_wait.hpp describes; a timeout of 0 is a plain poll(2), which
+// never blocks.
 // select and pselect first look with a zero timeout; if nothing is ready, they wait as poll
 // does (poll_wait.hpp) on the same fds (read set -> POLLIN, write set -> POLLOUT, except set ->
 // POLLPRI), then look again with a zero timeout to fill the sets, as the kernel would, and loop
@@ -30,13 +33,22 @@
 #include "signals.hpp"
 #include "stats.hpp"
 
+extern "C" {
+int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen);
+[[noreturn]] void __chk_fail();
+}
+
 namespace weft::shim {
 namespace {
 
-bool use_weft(Sym s) noexcept {
-  bool weft = on_fiber();
-  count(s, weft ? Route::kWeft : Route::kOffFiber);
-  return weft;
+weft::Deadline deadline_ms(int timeout) noexcept {
+  return timeout < 0 ? weft::Deadline() : weft::Deadline(std::chrono::milliseconds(timeout));
+}
+
+// poll_wait() is poll's wait on a fiber.
+long poll_wait(pollfd* fds, nfds_t nfds, int timeout) noexcept {
+  weft::Deadline d = deadline_ms(timeout);
+  return interruptible(Restart::kNever, [&] { return poll_fiber(fds, nfds, d); });
 }
 
 weft::Deadline deadline_of(const timespec* t) noexcept {
@@ -127,9 +139,22 @@ using namespace weft::shim;  // NOLINT: the hooks below are this file's whole co
 
 extern "C" {
 
+WEFT_EXPORT int poll(pollfd* fds, nfds_t nfds, int timeout) {
+  if (timeout == 0 || !count_fiber_call(Sym::poll)) return real_poll(fds, nfds, timeout);
+  ErrnoScope e;
+  return e.result<int>(poll_wait(fds, nfds, timeout));
+}
+
+WEFT_EXPORT int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen) {
+  if (fdslen / sizeof(pollfd) < nfds) __chk_fail();
+  if (timeout == 0 || !count_fiber_call(Sym::__poll_chk)) return real_poll(fds, nfds, timeout);
+  ErrnoScope e;
+  return e.result<int>(poll_wait(fds, nfds, timeout));
+}
+
 WEFT_EXPORT int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeout) {
   bool zero = timeout != nullptr && timeout->tv_sec == 0 && timeout->tv_usec == 0;
-  if (zero || !use_weft(Sym::select)) {
+  if (zero || !count_fiber_call(Sym::select)) {
     auto real = WEFT_REAL(select);
     return real != nullptr ? real(nfds, r, w, e, timeout)
                            : static_cast<int>(::syscall(SYS_select, nfds, r, w, e, timeout));
@@ -157,7 +182,7 @@ WEFT_EXPORT int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeo
 
 WEFT_EXPORT int pselect(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespec* timeout,
                         const sigset_t* sigmask) {
-  if (sigmask != nullptr || is_zero(timeout) || !use_weft(Sym::pselect)) {
+  if (sigmask != nullptr || is_zero(timeout) || !count_fiber_call(Sym::pselect)) {
     if (sigmask != nullptr) count(Sym::pselect, Route::kSignalMask);
     auto real = WEFT_REAL(pselect);
     return real != nullptr ? real(nfds, r, w, e, timeout, sigmask) : (errno = ENOSYS, -1);
@@ -170,7 +195,7 @@ WEFT_EXPORT int pselect(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespe
 }
 
 WEFT_EXPORT int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* sigmask) {
-  if (sigmask != nullptr || is_zero(timeout) || !use_weft(Sym::ppoll)) {
+  if (sigmask != nullptr || is_zero(timeout) || !count_fiber_call(Sym::ppoll)) {
     if (sigmask != nullptr) count(Sym::ppoll, Route::kSignalMask);
     auto real = WEFT_REAL(ppoll);
     return real != nullptr ? real(fds, nfds, timeout, sigmask) : (errno = ENOSYS, -1);
@@ -182,7 +207,7 @@ WEFT_EXPORT int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout, const s
 }
 
 WEFT_EXPORT int epoll_wait(int epfd, epoll_event* events, int max, int timeout) {
-  if (timeout == 0 || !use_weft(Sym::epoll_wait)) {
+  if (timeout == 0 || !count_fiber_call(Sym::epoll_wait)) {
     auto real = WEFT_REAL(epoll_wait);
     return real != nullptr
                ? real(epfd, events, max, timeout)
@@ -197,7 +222,7 @@ WEFT_EXPORT int epoll_wait(int epfd, epoll_event* events, int max, int timeout) 
 
 WEFT_EXPORT int epoll_pwait(int epfd, epoll_event* events, int max, int timeout,
                             const sigset_t* sigmask) {
-  if (sigmask != nullptr || timeout == 0 || !use_weft(Sym::epoll_pwait)) {
+  if (sigmask != nullptr || timeout == 0 || !count_fiber_call(Sym::epoll_pwait)) {
     if (sigmask != nullptr) count(Sym::epoll_pwait, Route::kSignalMask);
     auto real = WEFT_REAL(epoll_pwait);
     return real != nullptr ? real(epfd, events, max, timeout, sigmask) : (errno = ENOSYS, -1);
@@ -211,7 +236,7 @@ WEFT_EXPORT int epoll_pwait(int epfd, epoll_event* events, int max, int timeout,
 
 WEFT_EXPORT int epoll_pwait2(int epfd, epoll_event* events, int max, const timespec* timeout,
                              const sigset_t* sigmask) {
-  if (sigmask != nullptr || is_zero(timeout) || !use_weft(Sym::epoll_pwait2)) {
+  if (sigmask != nullptr || is_zero(timeout) || !count_fiber_call(Sym::epoll_pwait2)) {
     if (sigmask != nullptr) count(Sym::epoll_pwait2, Route::kSignalMask);
     auto real = WEFT_REAL(epoll_pwait2);
     return real != nullptr ? real(epfd, events, max, timeout, sigmask) : (errno = ENOSYS, -1);
