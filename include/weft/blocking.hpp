@@ -20,26 +20,28 @@
 
 namespace weft {
 
-// BlockingStats are counters of the calling carrier's blocking pool.
+// BlockingStats are counters of the current weft::run()'s blocking pool, which all its carriers
+// share.
 struct BlockingStats {
   // threads is how many helper threads exist now.
   std::size_t threads = 0;
   // threads_peak is the most helper threads that existed at once during this run.
   std::size_t threads_peak = 0;
-  // jobs is how many blocking() calls the helper threads have completed.
+  // jobs is how many jobs the helper threads have completed: blocking() calls and, on the epoll
+  // backend, file I/O that epoll cannot wait for.
   std::uint64_t jobs = 0;
-  // queued is how many blocking() calls wait for a free helper thread.
+  // queued is how many such jobs wait for a free helper thread.
   std::size_t queued = 0;
 };
 
-// blocking_stats() returns the counters of the current weft::run()'s blocking pool (all zero
-// outside weft::run()).
+// blocking_stats() returns the counters of the current weft::run()'s blocking pool (all zero off
+// a carrier thread).
 BlockingStats blocking_stats() noexcept;
 
 namespace detail {
 // run_blocking calls fn(arg) on a helper thread and waits for it on the calling fiber, or calls
 // it inline off a fiber; it throws Cancelled or TimedOut before starting when the fiber is
-// already interrupted, and std::system_error when no helper thread can be started.
+// already interrupted, and std::system_error when no helper thread runs and none can be started.
 void run_blocking(void (*fn)(void*), void* arg);
 }  // namespace detail
 

@@ -15,8 +15,10 @@
 // when the calling fiber is cancelled and weft::TimedOut when an enclosing weft::Timeout scope
 // expires, at once if that already happened when they are called. The variants with their own
 // deadline report that deadline, and closure, through their return value. try_ variants never
-// block and never throw those; close() never blocks and never throws. Blocking calls must run on
-// a fiber (std::logic_error otherwise); try_ variants, close() and the queries work anywhere.
+// block and never throw those; close() never blocks and never throws. A blocking call that would
+// have to wait throws std::logic_error off a fiber; one that can complete at once works anywhere,
+// as do the try_ variants, close() and the queries. A send may throw std::bad_alloc while the
+// buffer grows toward its capacity (it starts small), before anything changed.
 //
 // Lifetime: share a channel between fibers by reference or through std::shared_ptr; it must
 // outlive every call made on it (destroying a channel a fiber still waits on aborts the process
@@ -103,7 +105,8 @@ namespace detail {
 // ChannelOps are the type-specific steps the runtime's channel core calls under its lock:
 // value pointers are T* (a sender's value) and out pointers std::optional<T>* (a receiver's).
 struct ChannelOps {
-  // push moves *value to the back of the buffer; only an unbounded channel's growth may throw.
+  // push moves *value to the back of the buffer; it may throw std::bad_alloc while the buffer
+  // grows toward its capacity, and changes nothing then.
   void (*push)(void* buffer, void* value);
   // pop moves the front of the buffer into *out and removes it.
   void (*pop)(void* buffer, void* out) noexcept;

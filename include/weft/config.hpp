@@ -8,8 +8,9 @@ namespace weft {
 
 // Backend names the kernel interface a carrier does its I/O through.
 enum class Backend : std::uint8_t {
-  // kAuto picks io_uring when it can be set up with the features weft needs, else epoll; the
-  // WEFT_BACKEND environment variable, when set, decides instead (see Config::backend).
+  // kAuto picks io_uring when it can be set up with the features weft needs, else epoll (always
+  // epoll under valgrind); the WEFT_BACKEND environment variable, when set, decides instead
+  // (see Config::backend).
   kAuto,
   // kIoUring is io_uring; refusing it (seccomp, kernel.io_uring_disabled, an old kernel) makes
   // weft::run throw std::runtime_error saying why.
@@ -23,24 +24,30 @@ const char* backend_name(Backend b) noexcept;
 
 // Config holds the settings of one weft::run(); every field has a usable default.
 struct Config {
-  // stack_size is the usable stack of each fiber in bytes, rounded up to whole pages.
+  // stack_size is the stack of each fiber in bytes (16 KiB..1 GiB, else std::invalid_argument),
+  // rounded up to whole pages; the fiber's control block and callable sit at its top.
   std::size_t stack_size = 64 * 1024;
-  // guard_pages puts an inaccessible page under every stack so an overflow faults at once.
+  // guard_pages puts a 64 KiB inaccessible guard under every stack so an overflow faults at
+  // once; when vm.max_map_count leaves no room for more mprotect guards, later stacks get a
+  // canary checked at each switch instead (RuntimeStats::guard_mode).
   bool guard_pages = true;
-  // stack_cache is how many freed stacks a carrier keeps with their memory for fast reuse;
-  // further freed stacks return their memory but keep their address space.
+  // stack_cache is how many freed stacks of each size the run's shared stack pool keeps with
+  // their memory for fast reuse; further freed stacks return their memory but keep their
+  // address space.
   std::size_t stack_cache = 1024;
   // ring_entries is the io_uring submission queue size (the completion queue is 4x larger).
   unsigned ring_entries = 1024;
-  // carriers is how many OS threads run fibers; 0 means one per CPU the process may use.
+  // carriers is how many OS threads run fibers (at most 128); 0 means one per CPU the process
+  // may use, capped at 128. The watchdog may add spare carriers on top (stall_ms).
   unsigned carriers = 0;
-  // blocking_threads caps the helper threads weft::blocking() runs work on (1..4096).
+  // blocking_threads caps the helper threads weft::blocking() runs work on (1..4096); the epoll
+  // backend runs file I/O on them too.
   unsigned blocking_threads = 64;
   // stall_ms is how long a carrier may go without scheduling before the watchdog reports the
   // fiber that holds it and moves its unstarted fibers to a spare carrier; 0 turns it off.
   unsigned stall_ms = 100;
   // dump_signal, when non-zero, is a signal whose arrival prints every fiber to stderr
-  // (weft::fiber_dump()); 0 leaves all signals to the program.
+  // (weft::fiber_dump()); 0 installs no dump handler.
   int dump_signal = 0;
   // fault_rate, for testing, is the probability (0..1) that an I/O call on a fiber gets an
   // injected fault -- a short read or write, EINTR, spurious poll readiness or a connection

@@ -9,7 +9,8 @@ namespace weft {
 // Clock is the clock every weft deadline and sleep is measured on.
 using Clock = std::chrono::steady_clock;
 
-// Deadline is the instant a blocking call gives up with -ETIMEDOUT; the default is never.
+// Deadline is the instant a blocking call stops waiting (I/O then fails with -ETIMEDOUT, timed
+// sync calls return false, channel calls kTimeout, sleeps return 0); the default is never.
 class Deadline {
  public:
   // Deadline() makes a deadline that never expires.

@@ -2,7 +2,8 @@
 //
 // A fiber is a function running on its own small stack, scheduled cooperatively on a carrier
 // (one OS thread). It runs until it blocks in a weft call, yields, or returns. A spawned fiber
-// is queued behind the ready fibers, not run at once; ready fibers run in FIFO order. A fiber
+// is not run at once: with one carrier it is queued behind the ready fibers; with several it
+// joins the least loaded carrier's queue of unstarted fibers. Ready fibers run in FIFO order. A fiber
 // spawned after weft::run()'s main fiber returned starts out cancelled. An exception that a
 // fiber throws and nobody joins is reported on stderr when the fiber is destroyed.
 #pragma once
@@ -84,13 +85,14 @@ struct SpawnRequest {
   void* arg;
   // name is the fiber's initial name (may be empty).
   std::string_view name;
-  // stack_size overrides the carrier's stack size when non-zero.
+  // stack_size overrides Config::stack_size when non-zero.
   std::size_t stack_size;
 };
 
 // spawn_fiber creates a fiber in the current run (on its least loaded carrier) and returns it
 // with one reference held for the caller's handle; it throws std::logic_error outside
-// weft::run().
+// weft::run(), std::invalid_argument for a stack size outside 16 KiB..1 GiB and
+// std::length_error when the callable takes more than half of the stack.
 FiberControl* spawn_fiber(const SpawnRequest& req);
 // join_fiber waits until f has finished and returns its body (the caller keeps its reference),
 // or drops the caller's reference, clears f and rethrows the fiber's exception; it throws
@@ -102,7 +104,8 @@ void release_fiber(FiberControl* f) noexcept;
 std::uint64_t fiber_id(const FiberControl* f) noexcept;
 // fiber_done tells whether f has finished.
 bool fiber_done(const FiberControl* f) noexcept;
-// cancel_fiber makes f's current and later blocking weft calls fail with -ECANCELED.
+// cancel_fiber makes f's current and later blocking weft calls fail with -ECANCELED (I/O,
+// sleeps) or throw weft::Cancelled (sync, channel calls).
 void cancel_fiber(FiberControl* f) noexcept;
 
 // Result is the type a fiber running F(Args...) hands back from join().
@@ -167,8 +170,9 @@ class Fiber {
   // ~Fiber() detaches the fiber if the handle still holds one.
   ~Fiber() { detach(); }
 
-  // join() waits for the fiber to finish and returns its result or rethrows its exception;
-  // the handle is empty afterwards.
+  // join() waits, ignoring cancellation and Timeout scopes, for the fiber to finish and returns
+  // its result or rethrows its exception, leaving the handle empty; it throws std::logic_error,
+  // handle unchanged, for an empty handle, off a fiber, or on the fiber itself.
   T join() {
     if (f_ == nullptr) throw_not_joinable();
     // join_fiber() leaves f_ alone when it refuses (joining oneself) and clears it when it
@@ -190,8 +194,10 @@ class Fiber {
   bool done() const noexcept { return f_ != nullptr && detail::fiber_done(f_); }
   // id() returns the fiber's id, or 0 for an empty handle.
   std::uint64_t id() const noexcept { return f_ != nullptr ? detail::fiber_id(f_) : 0; }
-  // cancel() makes the fiber's current and later blocking weft calls fail with -ECANCELED
-  // (join() and close() are not interrupted: they finish, as the fibers they wait for do).
+  // cancel() makes the fiber's current and later blocking weft calls fail with -ECANCELED (I/O,
+  // sleeps) or throw weft::Cancelled (sync, channel calls); Fiber::join(), weft::close(),
+  // dup2(), dup3() and a started weft::blocking() are not interrupted: they finish, as what
+  // they wait for does.
   void cancel() noexcept {
     if (f_ != nullptr) detail::cancel_fiber(f_);
   }
@@ -229,11 +235,12 @@ Fiber<detail::Result<F, Args...>> spawn(F&& f, Args&&... args) {
 
 namespace this_fiber {
 
-// yield() lets every other ready fiber run before the caller continues.
+// yield() lets the fibers already queued as ready on the calling carrier run first; it does
+// nothing off a fiber.
 void yield();
-// sleep_until() suspends the caller until the deadline (fibers with equal deadlines wake in the
-// order they slept); returns 0, -ECANCELED if cancelled, or -ETIMEDOUT if a weft::Timeout scope
-// expired first.
+// sleep_until() suspends the caller until the deadline (fibers of one carrier with equal
+// deadlines wake in the order they slept); returns 0, -ECANCELED if cancelled, or -ETIMEDOUT if
+// a weft::Timeout scope expired first; throws std::logic_error off a fiber.
 int sleep_until(Deadline deadline);
 // sleep_for() suspends the caller for the duration; returns as sleep_until() does.
 template <class Rep, class Period>

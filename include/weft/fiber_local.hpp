@@ -37,7 +37,8 @@ class FiberLocal {
   // throws std::system_error when all keys are taken.
   template <class U = T, class = std::enable_if_t<std::is_default_constructible_v<U>>>
   FiberLocal() : key_(make_key()) {}
-  // FiberLocal(init) makes a variable whose value is init() in each fiber on first use.
+  // FiberLocal(init) makes a variable whose value is init() in each fiber on first use; throws
+  // std::system_error when all keys are taken.
   template <class Init, class = std::enable_if_t<std::is_invocable_r_v<T, Init&>>>
   explicit FiberLocal(Init init) : init_(std::move(init)), key_(make_key()) {}
   // ~FiberLocal() destroys the caller's value and frees the key.

@@ -53,10 +53,11 @@ int connect(int fd, const sockaddr* addr, unsigned addrlen, Deadline deadline = 
 // poll() waits until fd has one of the poll(2) events and returns the events that are set
 // (POLLNVAL for an fd that is not open; -EBADF for a negative fd, which poll(2) would ignore).
 int poll(int fd, short events, Deadline deadline = {});
-// close() closes fd, first waking every fiber blocked on it with -EBADF.
+// close() closes fd; on a fiber it first wakes every fiber blocked on fd with -EBADF (off a
+// fiber it is plain close(2)); returns 0 or -errno (-EBADF if another fiber is closing fd).
 int close(int fd);
-// dup2() makes fd `to` a copy of `from` (dup2(2)), first waking every fiber blocked on `to` with
-// -EBADF as close() does; returns `to` or -errno.
+// dup2() makes fd `to` a copy of `from` (dup2(2)), on a fiber first waking every fiber blocked
+// on `to` with -EBADF as close() does; returns `to` or -errno.
 int dup2(int from, int to);
 // dup3() is dup2() with dup3(2)'s flags (O_CLOEXEC); `from == to` is -EINVAL.
 int dup3(int from, int to, int flags);

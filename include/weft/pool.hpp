@@ -17,7 +17,8 @@
 // fiber is cancelled and weft::TimedOut if an enclosing weft::Timeout scope expires, but only
 // when they would have to wait; join_for and join_until report their own deadline by returning
 // false. Called off a fiber they throw std::logic_error, and so do join() and kill() called by
-// a member of the same pool (it would wait for itself). cancel(), size(), running() and
+// a member of the same pool (it would wait for itself); kill() from a member first cancels
+// every member, itself included. cancel(), size(), running() and
 // free_count() never block.
 #pragma once
 

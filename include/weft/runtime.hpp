@@ -20,7 +20,8 @@ enum class GuardMode : std::uint8_t {
   kNone,
   // kMadvise means guard pages installed with MADV_GUARD_INSTALL, costing no extra mapping.
   kMadvise,
-  // kMprotect means one mprotect'd page per stack, costing a kernel mapping each.
+  // kMprotect means a 64 KiB mprotect'd guard per stack, costing up to two kernel mappings each;
+  // once the budget under vm.max_map_count is spent, later stacks go unguarded (with a canary).
   kMprotect,
 };
 
@@ -33,17 +34,18 @@ struct RuntimeStats {
   std::size_t fibers_live = 0;
   // fibers_created is how many fibers were spawned in total.
   std::uint64_t fibers_created = 0;
-  // switches is how many context switches the carrier made.
+  // switches is how many context switches the run's carriers made.
   std::uint64_t switches = 0;
   // stacks_in_use is how many stacks belong to live fibers.
   std::size_t stacks_in_use = 0;
-  // stacks_cached is how many freed stacks keep their memory for reuse (<= Config::stack_cache).
+  // stacks_cached is how many freed stacks keep their memory for reuse (at most
+  // Config::stack_cache per stack size).
   std::size_t stacks_cached = 0;
   // stacks_cold is how many freed stacks returned their memory and keep only address space.
   std::size_t stacks_cold = 0;
   // stack_bytes_mapped is the address space the stack slabs take, guard pages included.
   std::size_t stack_bytes_mapped = 0;
-  // guard_mode is how this carrier guards its stacks.
+  // guard_mode is how the run's stack pool guards stacks.
   GuardMode guard_mode = GuardMode::kNone;
   // io_submitted is how many I/O operations went to the kernel.
   std::uint64_t io_submitted = 0;
@@ -65,20 +67,23 @@ struct RuntimeStats {
   std::uint64_t faults_reset = 0;
 };
 
-// stats() returns the current carrier's counters; throws std::logic_error off a carrier.
+// stats() returns the counters of the caller's run, summed over its carriers; throws
+// std::logic_error off a carrier thread.
 RuntimeStats stats();
 // last_run_stats() returns the counters the calling thread's last weft::run() left at teardown.
 RuntimeStats last_run_stats() noexcept;
 // in_fiber() tells whether the caller runs on a weft fiber.
 bool in_fiber() noexcept;
-// fiber_dump() describes every fiber of the caller's run, one per line: id, name, carrier,
-// state, and for a blocked fiber what it waits in (read, sleep, mutex, join, ...), on which fd,
-// and for how long; throws std::logic_error off a run.
+// fiber_dump() describes every started fiber of the caller's run, one per line: id, name,
+// carrier, state, and for a blocked fiber what it waits in (read, sleep, mutex, join, ...), on
+// which fd, and for how long; with several carriers it also counts each carrier's fibers not
+// started yet. Throws std::logic_error off a carrier thread.
 std::string fiber_dump();
 
 namespace detail {
-// run_main turns the calling thread into a carrier, runs main to completion, cancels and drains
-// the remaining fibers, and tears the carrier down.
+// run_main turns the calling thread into carrier 0, starts the other carriers, the blocking pool
+// and the watchdog, runs main to completion, cancels and drains the remaining fibers, tears the
+// run down and keeps its counters for last_run_stats().
 void run_main(const Config& config, const SpawnRequest& main);
 }  // namespace detail
 
@@ -108,7 +113,8 @@ auto run(const Config& config, F&& f) -> std::decay_t<std::invoke_result_t<std::
 }
 
 // run() runs f as the main fiber with config_from_env(): the defaults, as the WEFT_* environment
-// variables adjust them (a Config passed explicitly is used as given).
+// variables adjust them (a Config passed explicitly is used as given, except that Backend::kAuto
+// still follows WEFT_BACKEND).
 template <class F>
 auto run(F&& f) {
   return ::weft::run(config_from_env(), std::forward<F>(f));

@@ -11,8 +11,8 @@
 //   }
 //
 // Exactly one case fires; the others are withdrawn as if they had never been tried, so no
-// value is lost or taken twice. When several cases are ready, one is picked at random, so none
-// starves the others. A receive case fires with a value, or with closed() once its channel is
+// value is lost or taken twice. When several cases are ready, the first ready one from a random
+// starting case (in case order, wrapping) fires, so none starves the others. A receive case fires with a value, or with closed() once its channel is
 // closed and drained. A send case fires when its value was sent; one whose channel is closed
 // makes select() throw ChannelClosed and keeps its value. Cases may be passed as temporaries
 // (a temporary receive case drops what it received) and reused across calls: each call

@@ -6,6 +6,9 @@
 // outer one, so the earliest deadline in force fires, and TimedOut::scope() names the scope it
 // belonged to (the innermost one on a tie), so each level can tell its own expiry from an outer
 // one's. Cancellation (Fiber::cancel) makes the same calls return -ECANCELED or throw Cancelled.
+// Neither interrupts Fiber::join, weft::close/dup2/dup3, a started weft::blocking, or ~Pool:
+// those finish, as what they wait for does. When a call's own deadline and a scope expire at
+// the same instant, the call's own deadline is the one reported.
 #pragma once
 
 #include <stdexcept>

@@ -126,8 +126,8 @@ struct Step {
 // claim_first() unlinks and returns the oldest waiter of list that it could claim, dropping
 // stale links of selects that already fired or gave up; nullptr if none is left.
 ChanLink* claim_first(LinkList& list) noexcept;
-// send_locked() sends *value if no waiting is needed; may throw only from an unbounded
-// buffer's growth, before anything changed.
+// send_locked() sends *value if no waiting is needed; may throw std::bad_alloc only while the
+// buffer grows toward its capacity, before anything changed.
 Step send_locked(detail::ChannelCore& c, void* value);
 // recv_locked() receives into *out if no waiting is needed.
 Step recv_locked(detail::ChannelCore& c, void* out) noexcept;

@@ -1,4 +1,4 @@
-// fd_table: what a run knows about the fds its fibers operate on.
+// fd_table: what the process's runtime knows about the fds its fibers operate on.
 //
 // It exists for close(): an fd may only be closed once no operation of ours still refers to
 // it, or a completion could land after the number was reused by a new file. So each entry

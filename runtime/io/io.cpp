@@ -117,7 +117,7 @@ void cancel_ops_on(rt::Carrier& c, void* arg) noexcept {
 }
 
 // retire() runs release() (which closes fd, or makes it a copy of another fd) once no operation
-// of this run refers to fd any more: it marks fd's entry closing, cancels every operation on
+// of any fiber refers to fd any more: it marks fd's entry closing, cancels every operation on
 // it (waking their fibers with -EBADF), waits until the last has left, then releases.
 // Releasing earlier would let a completion land after the number was reused.
 template <class Release>

@@ -30,9 +30,10 @@
 // now polls the child's own ring.
 //
 // Locks: rt::Locks are never held across a switch, so a lock another thread held at the fork was
-// in the middle of a short update. The prepare handler takes the locks whose data the child goes
-// on using (the run's stack pool, the fiber-local key table) so the fork happens between
-// updates; every lock of the run whose data is rebuilt anyway is simply reinitialised.
+// in the middle of a short update. No prepare handler takes them (one would deadlock a carrier
+// on itself: docs/design.md, "fork"); the child reinitialises every lock of the runtime and
+// rebuilds what it guarded rather than reading it where it can (the stack pool starts afresh;
+// the fiber-local key table is kept as it stood).
 #pragma once
 
 #include <cstdint>

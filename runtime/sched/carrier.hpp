@@ -1,13 +1,13 @@
 // carrier: one OS thread that runs fibers, and the scheduling loop it runs them with.
 //
 // A run (weft::run, see sched/run.hpp) has one or more carriers. Each carrier owns its run
-// queue, reactor (an io_uring ring or an epoll set, see backend.hpp) and timer heap; the hot paths
+// queue, reactor (an io_uring ring or an epoll set, see reactor/backend.hpp) and timer heap; the hot paths
 // (switch, block, ready, I/O submission) touch only those and take no lock. A fiber that has
 // started stays on its carrier for its whole life: compilers cache the address of thread-local
 // variables (errno among them) across calls, so a fiber that resumed on another thread would read
 // and write the old thread's copy. Fibers that have not started yet sit in the carrier's fresh
 // queue, under a lock, where an idle carrier may take them (placement and stealing are in
-// scheduler.cpp).
+// sched/run.cpp).
 //
 // Switching: a fiber that blocks hands the CPU straight to the next ready fiber (one context
 // switch, no trip through a scheduler context), except every kTick hand-offs and whenever the
@@ -18,8 +18,9 @@
 // yielding cannot starve the others' completions for more than kTick switches.
 //
 // Other threads reach a carrier only through its mailboxes: notify() of a parked fiber (a
-// lock-free stack of Waiters), control requests (cancel a fiber, cancel the ops on an fd being
-// closed), interrupts (a lock-free stack of fibers, fed from signal handlers) and fresh fibers.
+// lock-free stack of Waiters), tasks (work only the carrier's own thread may do, such as
+// cancelling a fiber's wait or the ops on an fd being closed; post_task), interrupts (a
+// lock-free stack of fibers, fed from signal handlers) and fresh fibers.
 // Each poster wakes the carrier's ring through an eventfd if, and only if, the carrier said it may
 // be sleeping (sleep_); the carrier re-checks its mailboxes after saying so, so no wake-up is lost.
 //

@@ -15,7 +15,7 @@
 // When the carrier moves again the mark is cleared and the end of the stall is reported. Spare
 // carriers stay until the run ends; at most Run::kMaxCarriers carriers exist.
 //
-// Fiber dumps: dump_fibers() formats every fiber of the run; Config::dump_signal installs a
+// Fiber dumps: Run::describe_fibers() formats every fiber of the run; Config::dump_signal installs a
 // handler that only writes to the watchdog's eventfd (async-signal-safe), and the watchdog
 // thread prints the dump.
 #pragma once

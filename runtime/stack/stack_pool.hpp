@@ -48,7 +48,7 @@ struct StackSpan {
 // kStackCanary is written at the low end of every unguarded stack and checked at each switch-out.
 inline constexpr std::uint64_t kStackCanary = 0x5745465443414e59ull;  // "WEFTCANY"
 
-// StackPool hands out and takes back the stacks of one carrier.
+// StackPool hands out and takes back the stacks of one run (shared by its carriers).
 class StackPool {
  public:
   // StackPool() prepares a pool of stacks of default_size usable bytes (rounded up to pages).
@@ -84,7 +84,8 @@ class StackPool {
     std::lock_guard<Lock> hold(lock_);
     return in_use_;
   }
-  // cached() is how many freed stacks keep their memory for reuse (at most the cache limit).
+  // cached() is how many freed stacks keep their memory for reuse (at most the cache limit per
+  // stack size).
   std::size_t cached() const noexcept;
   // cold() is how many freed stacks keep only their address space for reuse.
   std::size_t cold() const noexcept;
