@@ -99,7 +99,7 @@ def check(root):
                     continue
                 where = f"{rel(path)}:{lineno}"
                 parts = target.split("/")
-                if len(parts) != 2 or parts[0] not in allowed:
+                if len(parts) < 2 or parts[0] not in allowed:
                     errors.append(f'{where}: #include "{target}" does not name a layer folder '
                                   '(write "layer/file.hpp")')
                     continue
@@ -164,6 +164,9 @@ def self_test():
         "an upward include": ({"runtime/base/c.cpp": '#include "sched/s.hpp"\n'},
                               "base may not include"),
         "a bare include": ({"runtime/sched/t.cpp": '#include "s.hpp"\n'}, "does not name a layer"),
+        "a layer's subfolder, from above": ({"runtime/base/arch/x.hpp": "#pragma once\n",
+                                            "runtime/sched/u.cpp": '#include "base/arch/x.hpp"\n'},
+                                           None),
         "a missing header": ({"runtime/sched/t.cpp": '#include "base/zz.hpp"\n'},
                              "no such runtime header"),
         "a flat source": ({"runtime/flat.cpp": ""}, "outside the layer folders"),

@@ -56,8 +56,8 @@ void after_fcntl(int fd, int cmd, void* arg, int r) noexcept {
 }
 
 int do_fcntl(decltype(&::fcntl) real, int fd, int cmd, void* arg) noexcept {
-  int r =
-      real != nullptr ? real(fd, cmd, arg) : static_cast<int>(::syscall(SYS_fcntl, fd, cmd, arg));
+  int r = real != nullptr ? real(fd, cmd, arg)
+                          : static_cast<int>(weft::shim::raw(SYS_fcntl, fd, cmd, arg));
   after_fcntl(fd, cmd, arg, r);
   return r;
 }
@@ -72,7 +72,7 @@ extern "C" {
 WEFT_EXPORT int socket(int domain, int type, int protocol) noexcept {
   auto real = WEFT_REAL(socket);
   int r = real != nullptr ? real(domain, type, protocol)
-                          : static_cast<int>(::syscall(SYS_socket, domain, type, protocol));
+                          : static_cast<int>(weft::shim::raw(SYS_socket, domain, type, protocol));
   if (r >= 0) {
     fd_record(r, (type & SOCK_NONBLOCK) != 0);
     timeout_forget(r);
@@ -82,8 +82,9 @@ WEFT_EXPORT int socket(int domain, int type, int protocol) noexcept {
 
 WEFT_EXPORT int socketpair(int domain, int type, int protocol, int sv[2]) noexcept {
   auto real = WEFT_REAL(socketpair);
-  int r = real != nullptr ? real(domain, type, protocol, sv)
-                          : static_cast<int>(::syscall(SYS_socketpair, domain, type, protocol, sv));
+  int r = real != nullptr
+              ? real(domain, type, protocol, sv)
+              : static_cast<int>(weft::shim::raw(SYS_socketpair, domain, type, protocol, sv));
   if (r == 0) {
     for (int i = 0; i < 2; ++i) {
       fd_record(sv[i], (type & SOCK_NONBLOCK) != 0);
@@ -95,7 +96,7 @@ WEFT_EXPORT int socketpair(int domain, int type, int protocol, int sv[2]) noexce
 
 WEFT_EXPORT int pipe(int fds[2]) noexcept {
   auto real = WEFT_REAL(pipe);
-  int r = real != nullptr ? real(fds) : static_cast<int>(::syscall(SYS_pipe2, fds, 0));
+  int r = real != nullptr ? real(fds) : static_cast<int>(weft::shim::raw(SYS_pipe2, fds, 0));
   if (r == 0) {
     fd_record(fds[0], false);
     fd_record(fds[1], false);
@@ -105,7 +106,8 @@ WEFT_EXPORT int pipe(int fds[2]) noexcept {
 
 WEFT_EXPORT int pipe2(int fds[2], int flags) noexcept {
   auto real = WEFT_REAL(pipe2);
-  int r = real != nullptr ? real(fds, flags) : static_cast<int>(::syscall(SYS_pipe2, fds, flags));
+  int r =
+      real != nullptr ? real(fds, flags) : static_cast<int>(weft::shim::raw(SYS_pipe2, fds, flags));
   if (r == 0) {
     fd_record(fds[0], (flags & O_NONBLOCK) != 0);
     fd_record(fds[1], (flags & O_NONBLOCK) != 0);
@@ -115,7 +117,7 @@ WEFT_EXPORT int pipe2(int fds[2], int flags) noexcept {
 
 WEFT_EXPORT int dup(int fd) noexcept {
   auto real = WEFT_REAL(dup);
-  return shared(fd, real != nullptr ? real(fd) : static_cast<int>(::syscall(SYS_dup, fd)));
+  return shared(fd, real != nullptr ? real(fd) : static_cast<int>(weft::shim::raw(SYS_dup, fd)));
 }
 
 WEFT_EXPORT int dup2(int fd, int fd2) noexcept {
@@ -127,7 +129,7 @@ WEFT_EXPORT int dup2(int fd, int fd2) noexcept {
   } else {
     count(Sym::dup2, Route::kOffFiber);
     auto real = WEFT_REAL(dup2);
-    r = real != nullptr ? real(fd, fd2) : static_cast<int>(::syscall(SYS_dup2, fd, fd2));
+    r = real != nullptr ? real(fd, fd2) : static_cast<int>(weft::shim::raw(SYS_dup2, fd, fd2));
   }
   return r >= 0 && r != fd ? shared(fd, r) : r;
 }
@@ -141,7 +143,7 @@ WEFT_EXPORT int dup3(int fd, int fd2, int flags) noexcept {
   count(Sym::dup3, Route::kOffFiber);
   auto real = WEFT_REAL(dup3);
   return shared(fd, real != nullptr ? real(fd, fd2, flags)
-                                    : static_cast<int>(::syscall(SYS_dup3, fd, fd2, flags)));
+                                    : static_cast<int>(weft::shim::raw(SYS_dup3, fd, fd2, flags)));
 }
 
 WEFT_EXPORT int fcntl(int fd, int cmd, ...) {
@@ -168,7 +170,7 @@ WEFT_EXPORT int ioctl(int fd, unsigned long request, ...) noexcept {
   va_end(ap);
   auto real = WEFT_REAL(ioctl);
   int r = real != nullptr ? real(fd, request, arg)
-                          : static_cast<int>(::syscall(SYS_ioctl, fd, request, arg));
+                          : static_cast<int>(weft::shim::raw(SYS_ioctl, fd, request, arg));
   if (r >= 0 && request == FIONBIO && arg != nullptr) {
     fd_record(fd, *static_cast<const int*>(arg) != 0);
   }
@@ -179,7 +181,7 @@ WEFT_EXPORT int setsockopt(int fd, int level, int name, const void* value, sockl
   auto real = WEFT_REAL(setsockopt);
   int r = real != nullptr
               ? real(fd, level, name, value, len)
-              : static_cast<int>(::syscall(SYS_setsockopt, fd, level, name, value, len));
+              : static_cast<int>(weft::shim::raw(SYS_setsockopt, fd, level, name, value, len));
   bool rcv = name == SO_RCVTIMEO, snd = name == SO_SNDTIMEO;
 #ifdef SO_RCVTIMEO_NEW
   // The 64-bit-time variants carry {seconds, microseconds} as two 64-bit fields, like timeval.
@@ -198,7 +200,7 @@ WEFT_EXPORT int close(int fd) {
   if (!on_fiber()) {
     count(Sym::close, Route::kOffFiber);
     auto real = WEFT_REAL(close);
-    return real != nullptr ? real(fd) : static_cast<int>(::syscall(SYS_close, fd));
+    return real != nullptr ? real(fd) : static_cast<int>(weft::shim::raw(SYS_close, fd));
   }
   count(Sym::close, Route::kWeft);
   ErrnoScope e;

@@ -1,5 +1,7 @@
 #include "fd_flags.hpp"
 
+#include "base/sys.hpp"
+
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -51,9 +53,7 @@ bool fd_nonblocking(int fd) noexcept {
     if (s != FdState::kUnknown) return s == FdState::kNonblocking;
   }
   // A raw syscall: this is the shim asking, not the program, and errno must stay untouched.
-  int saved = errno;
-  long flags = ::syscall(SYS_fcntl, fd, F_GETFL);
-  errno = saved;
+  long flags = sys::call(SYS_fcntl, fd, F_GETFL);
   return flags >= 0 && (flags & O_NONBLOCK) != 0;
 }
 

@@ -63,7 +63,7 @@ template <class Fn, class... A>
 auto pass(Fn real, long sysno, A... args) {
   using R = decltype(real(args...));
   if (real != nullptr) return real(args...);
-  return static_cast<R>(::syscall(sysno, args...));
+  return static_cast<R>(weft::shim::raw(sysno, args...));
 }
 
 // rx() and tx() are the deadlines SO_RCVTIMEO and SO_SNDTIMEO give a call on fd.
@@ -83,7 +83,7 @@ long expired(long r, const weft::Deadline& d) noexcept {
 long sigpipe(long r, int flags) noexcept {
   if (r == -EPIPE && (flags & MSG_NOSIGNAL) == 0) {
     ErrnoScope keep;
-    ::syscall(SYS_tgkill, ::getpid(), ::syscall(SYS_gettid), SIGPIPE);
+    weft::shim::raw(SYS_tgkill, ::getpid(), weft::shim::raw(SYS_gettid), SIGPIPE);
     keep.restore();
   }
   return r;

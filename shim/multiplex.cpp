@@ -75,8 +75,8 @@ int select_now(int nfds, fd_set* r, fd_set* w, fd_set* e) noexcept {
   auto real = WEFT_REAL(select);
   int n = real != nullptr
               ? real(nfds, r ? &rc : nullptr, w ? &wc : nullptr, e ? &ec : nullptr, &zero)
-              : static_cast<int>(::syscall(SYS_select, nfds, r ? &rc : nullptr, w ? &wc : nullptr,
-                                           e ? &ec : nullptr, &zero));
+              : static_cast<int>(weft::shim::raw(SYS_select, nfds, r ? &rc : nullptr,
+                                                 w ? &wc : nullptr, e ? &ec : nullptr, &zero));
   if (n != 0) {
     if (r != nullptr) *r = rc;
     if (w != nullptr) *w = wc;
@@ -123,8 +123,9 @@ long select_fiber(int nfds, fd_set* r, fd_set* w, fd_set* e, const weft::Deadlin
 long epoll_fiber(int epfd, epoll_event* events, int max, const weft::Deadline& d) noexcept {
   auto real = WEFT_REAL(epoll_wait);
   for (;;) {
-    int n = real != nullptr ? real(epfd, events, max, 0)
-                            : static_cast<int>(::syscall(SYS_epoll_wait, epfd, events, max, 0));
+    int n = real != nullptr
+                ? real(epfd, events, max, 0)
+                : static_cast<int>(weft::shim::raw(SYS_epoll_wait, epfd, events, max, 0));
     if (n != 0) return n < 0 ? -errno : n;
     long r = weft::poll(epfd, POLLIN, d);
     if (r == -ETIMEDOUT) return 0;
@@ -157,7 +158,7 @@ WEFT_EXPORT int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeo
   if (zero || !count_fiber_call(Sym::select)) {
     auto real = WEFT_REAL(select);
     return real != nullptr ? real(nfds, r, w, e, timeout)
-                           : static_cast<int>(::syscall(SYS_select, nfds, r, w, e, timeout));
+                           : static_cast<int>(weft::shim::raw(SYS_select, nfds, r, w, e, timeout));
   }
   ErrnoScope keep;
   if (timeout != nullptr && (timeout->tv_sec < 0 || timeout->tv_usec < 0)) {
@@ -211,7 +212,7 @@ WEFT_EXPORT int epoll_wait(int epfd, epoll_event* events, int max, int timeout) 
     auto real = WEFT_REAL(epoll_wait);
     return real != nullptr
                ? real(epfd, events, max, timeout)
-               : static_cast<int>(::syscall(SYS_epoll_wait, epfd, events, max, timeout));
+               : static_cast<int>(weft::shim::raw(SYS_epoll_wait, epfd, events, max, timeout));
   }
   ErrnoScope keep;
   weft::Deadline d =

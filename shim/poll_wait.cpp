@@ -9,22 +9,25 @@
 #include <weft/fiber.hpp>
 #include <weft/io.hpp>
 
+#include "base/sys.hpp"
 #include "real.hpp"
+#include "shim.hpp"
 
 namespace weft::shim {
 
 int real_poll(pollfd* fds, nfds_t nfds, int timeout) noexcept {
   auto real = WEFT_REAL(poll);
   if (real != nullptr) return real(fds, nfds, timeout);
-  return static_cast<int>(::syscall(SYS_poll, fds, nfds, timeout));
+  return static_cast<int>(weft::shim::raw(SYS_poll, fds, nfds, timeout));
 }
 
 namespace {
 
 // poll_set() waits for several fds through an epoll set; returns what poll(2) returns.
 long poll_set(pollfd* fds, nfds_t nfds, const weft::Deadline& d) noexcept {
-  int ep = static_cast<int>(::syscall(SYS_epoll_create1, EPOLL_CLOEXEC));
-  if (ep < 0) return -errno;
+  long created = sys::call(SYS_epoll_create1, EPOLL_CLOEXEC);
+  if (created < 0) return created;
+  int ep = static_cast<int>(created);
   for (nfds_t i = 0; i < nfds; ++i) {
     if (fds[i].fd < 0) continue;
     epoll_event ev{};
@@ -37,7 +40,7 @@ long poll_set(pollfd* fds, nfds_t nfds, const weft::Deadline& d) noexcept {
       if (fds[j].fd == fds[i].fd) op = EPOLL_CTL_MOD;
     }
     // EPERM: a file epoll cannot watch (a regular file), ready whenever it can be.
-    ::syscall(SYS_epoll_ctl, ep, op, fds[i].fd, &ev);
+    sys::call(SYS_epoll_ctl, ep, op, fds[i].fd, &ev);
   }
   long r;
   for (;;) {
@@ -53,7 +56,7 @@ long poll_set(pollfd* fds, nfds_t nfds, const weft::Deadline& d) noexcept {
       break;
     }
   }
-  ::syscall(SYS_close, ep);
+  sys::call(SYS_close, ep);
   return r;
 }
 

@@ -17,6 +17,8 @@
 
 #include <weft/runtime.hpp>
 
+#include "base/sys.hpp"
+
 namespace weft::shim {
 
 // g_disabled is set when the runtime could not start, and in a forked child that has none (see
@@ -50,6 +52,19 @@ class ErrnoScope {
  private:
   int saved_;
 };
+
+// raw() makes system call n the way libc's wrapper would (the result, or -1 with errno set),
+// entering the kernel directly: never through syscall(3), which the shim interposes. Hooks use
+// it where libc's own function cannot be had.
+template <class... A>
+long raw(long n, A... args) noexcept {
+  long r = sys::call(n, args...);
+  if (r < 0) {
+    errno = static_cast<int>(-r);
+    return -1;
+  }
+  return r;
+}
 
 // WEFT_EXPORT marks a hook's definition: visible, C linkage decided by the declaration.
 #define WEFT_EXPORT __attribute__((visibility("default")))

@@ -233,9 +233,9 @@ void raise_for_real(int sig, int code, sigval value) noexcept {
     info.si_pid = ::getpid();
     info.si_uid = ::getuid();
     info.si_value = value;
-    ::syscall(SYS_rt_tgsigqueueinfo, ::getpid(), ::syscall(SYS_gettid), sig, &info);
+    weft::shim::raw(SYS_rt_tgsigqueueinfo, ::getpid(), weft::shim::raw(SYS_gettid), sig, &info);
   } else {
-    ::syscall(SYS_tgkill, ::getpid(), ::syscall(SYS_gettid), sig);
+    weft::shim::raw(SYS_tgkill, ::getpid(), weft::shim::raw(SYS_gettid), sig);
   }
   errno = saved;
 }

@@ -55,7 +55,7 @@ WEFT_EXPORT int nanosleep(const timespec* req, timespec* rem) {
   if (!count_fiber_call(Sym::nanosleep)) {
     auto real = WEFT_REAL(nanosleep);
     if (real != nullptr) return real(req, rem);
-    return static_cast<int>(::syscall(SYS_nanosleep, req, rem));
+    return static_cast<int>(weft::shim::raw(SYS_nanosleep, req, rem));
   }
   ErrnoScope e;
   if (req == nullptr) return e.result<int>(-EFAULT);
@@ -127,7 +127,7 @@ WEFT_EXPORT int usleep(useconds_t usec) {
 WEFT_EXPORT int sched_yield() noexcept {
   if (!count_fiber_call(Sym::sched_yield)) {
     auto real = WEFT_REAL(sched_yield);
-    return real != nullptr ? real() : static_cast<int>(::syscall(SYS_sched_yield));
+    return real != nullptr ? real() : static_cast<int>(weft::shim::raw(SYS_sched_yield));
   }
   weft::this_fiber::yield();
   return 0;

@@ -1,5 +1,7 @@
 #include "sock_timeouts.hpp"
 
+#include "base/sys.hpp"
+
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -46,10 +48,8 @@ Entry* entry(int fd, bool create) noexcept {
 std::int64_t ask_kernel(int fd, Direction d) noexcept {
   timeval tv{};
   socklen_t len = sizeof tv;
-  int saved = errno;
-  long r = ::syscall(SYS_getsockopt, fd, SOL_SOCKET,
+  long r = sys::call(SYS_getsockopt, fd, SOL_SOCKET,
                      d == Direction::kRecv ? SO_RCVTIMEO : SO_SNDTIMEO, &tv, &len);
-  errno = saved;
   if (r != 0) return 0;  // not a socket: no timeout
   return std::int64_t{tv.tv_sec} * 1000000000 + std::int64_t{tv.tv_usec} * 1000;
 }

@@ -10,51 +10,42 @@
 #include <cstring>
 
 namespace weft::sys {
-namespace {
-
-long ret(long r) noexcept {
-  return r < 0 ? -errno : r;
-}
-
-}  // namespace
 
 ssize_t read(int fd, void* buf, std::size_t n) noexcept {
-  return ret(::syscall(SYS_read, fd, buf, n));
+  return call(SYS_read, fd, buf, n);
 }
 
 ssize_t write(int fd, const void* buf, std::size_t n) noexcept {
-  return ret(::syscall(SYS_write, fd, buf, n));
+  return call(SYS_write, fd, buf, n);
 }
 
 int close(int fd) noexcept {
-  return static_cast<int>(ret(::syscall(SYS_close, fd)));
+  return static_cast<int>(call(SYS_close, fd));
 }
 
 int dup2(int from, int to) noexcept {
   // x86-64 and arm64 alike have dup3; dup2 onto itself, which dup3 refuses, is checked by hand.
-  if (from == to)
-    return static_cast<int>(ret(::syscall(SYS_fcntl, from, F_GETFD))) < 0 ? -EBADF : to;
-  return static_cast<int>(ret(::syscall(SYS_dup3, from, to, 0)));
+  if (from == to) return call(SYS_fcntl, from, F_GETFD) < 0 ? -EBADF : to;
+  return static_cast<int>(call(SYS_dup3, from, to, 0));
 }
 
 int dup3(int from, int to, int flags) noexcept {
-  return static_cast<int>(ret(::syscall(SYS_dup3, from, to, flags)));
+  return static_cast<int>(call(SYS_dup3, from, to, flags));
 }
 
 int poll(pollfd* fds, unsigned nfds, int timeout_ms) noexcept {
-  return static_cast<int>(ret(::syscall(SYS_poll, fds, nfds, timeout_ms)));
+  return static_cast<int>(call(SYS_poll, fds, nfds, timeout_ms));
 }
 
 int futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
                const timespec* timeout) noexcept {
   static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
-  return static_cast<int>(ret(::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word),
-                                        FUTEX_WAIT_PRIVATE, expected, timeout, nullptr, 0)));
+  return static_cast<int>(call(SYS_futex, reinterpret_cast<std::uint32_t*>(word),
+                               FUTEX_WAIT_PRIVATE, expected, timeout, nullptr, 0));
 }
 
 bool futex_wait_until(std::atomic<std::uint32_t>* word, std::uint32_t value,
                       const Deadline& deadline) noexcept {
-  int saved = errno;
   while (word->load(std::memory_order_acquire) == value) {
     timespec rel{};
     timespec* timeout = nullptr;
@@ -68,21 +59,20 @@ bool futex_wait_until(std::atomic<std::uint32_t>* word, std::uint32_t value,
     }
     futex_wait(word, value, timeout);
   }
-  errno = saved;
   return word->load(std::memory_order_acquire) != value;
 }
 
 int futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept {
-  return static_cast<int>(ret(::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word),
-                                        FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0)));
+  return static_cast<int>(call(SYS_futex, reinterpret_cast<std::uint32_t*>(word),
+                               FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0));
 }
 
 void yield_thread() noexcept {
-  ::syscall(SYS_sched_yield);
+  call(SYS_sched_yield);
 }
 
 int check_seekable(int fd) noexcept {
-  long r = ret(::syscall(SYS_lseek, fd, 0, SEEK_CUR));
+  long r = call(SYS_lseek, fd, 0, SEEK_CUR);
   return r < 0 ? static_cast<int>(r) : 0;
 }
 
@@ -125,17 +115,14 @@ int join_thread(pthread_t thread) noexcept {
 }
 
 void write_stderr(const char* msg) noexcept {
-  // errno is saved because this runs inside signal handlers too.
-  int saved = errno;
   std::size_t left = std::strlen(msg);
   while (left > 0) {
-    long n = ::syscall(SYS_write, 2, msg, left);
-    if (n < 0 && errno == EINTR) continue;
+    long n = call(SYS_write, 2, msg, left);
+    if (n == -EINTR) continue;
     if (n <= 0) break;
     msg += n;
     left -= static_cast<std::size_t>(n);
   }
-  errno = saved;
 }
 
 }  // namespace weft::sys

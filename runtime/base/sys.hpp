@@ -1,8 +1,11 @@
 // sys: the raw system calls the runtime itself needs.
 //
-// The shim interposes libc's read, write, close, poll and friends; if the runtime called those
-// symbols it would re-enter itself. Everything here goes through syscall(2) instead and returns
-// -errno, like a CQE's res, so callers never touch errno.
+// The shim interposes libc's read, write, close, poll and friends, and syscall(3) itself (a
+// program's futexes go through it); if the runtime called any of those symbols it would re-enter
+// itself. Everything here enters the kernel directly (the instruction is in base/arch/, one file
+// per architecture, the only place that knows it) and returns the kernel's result, a value or
+// -errno, like a CQE's res: errno is never touched, so a hook that calls the runtime keeps the
+// program's errno without saving it first.
 #pragma once
 
 #include <pthread.h>
@@ -11,12 +14,42 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include <weft/deadline.hpp>
+
+#if defined(__x86_64__)
+#include "base/arch/x86_64.hpp"
+#elif defined(__aarch64__)
+#include "base/arch/aarch64.hpp"
+#else
+#error "weft makes system calls on x86_64 and aarch64 only (runtime/base/arch/)"
+#endif
 
 struct pollfd;
 
 namespace weft::sys {
+
+namespace detail {
+// word() is a system call argument as the register that carries it.
+template <class T>
+long word(T v) noexcept {
+  if constexpr (std::is_pointer_v<T> || std::is_null_pointer_v<T>) {
+    return reinterpret_cast<long>(v);
+  } else {
+    return static_cast<long>(v);
+  }
+}
+}  // namespace detail
+
+// call() makes system call n (a SYS_* number) with up to six arguments, straight into the kernel,
+// never through libc; returns the kernel's result: a value, or -errno.
+template <class... A>
+long call(long n, A... args) noexcept {
+  static_assert(sizeof...(A) <= 6, "a system call takes at most six arguments");
+  long w[6] = {detail::word(args)...};
+  return arch::syscall6(n, w[0], w[1], w[2], w[3], w[4], w[5]);
+}
 
 // read() is read(2) returning -errno.
 ssize_t read(int fd, void* buf, std::size_t n) noexcept;

@@ -11,13 +11,10 @@
 #include <mutex>
 
 #include "base/lock.hpp"
+#include "base/sys.hpp"
 
 namespace weft::rt::epoll {
 namespace {
-
-long ret(long r) noexcept {
-  return r < 0 ? -errno : r;
-}
 
 bool would_block(long r) noexcept {
   return r == -EAGAIN || r == -EWOULDBLOCK;
@@ -43,7 +40,7 @@ long rw_nowait(const IoOp& op, bool write) noexcept {
   }
   long pos = op.offset == IoOp::kCurrentPosition ? -1 : static_cast<long>(op.offset);
   // 64-bit ABI: the whole offset goes in pos_l, pos_h is unused.
-  return ret(::syscall(write ? SYS_pwritev2 : SYS_preadv2, op.fd, iov, count, pos, 0L, RWF_NOWAIT));
+  return sys::call(write ? SYS_pwritev2 : SYS_preadv2, op.fd, iov, count, pos, 0L, RWF_NOWAIT);
 }
 
 Attempt try_rw(IoOp& op, bool write) noexcept {
@@ -66,8 +63,8 @@ Attempt try_stream_all(IoOp& op, int flags) noexcept {
     char* at = static_cast<char*>(op.buf) + op.backend_count;
     std::size_t left = op.len - op.backend_count;
     long r = op.kind == OpKind::kRecv
-                 ? ret(::syscall(SYS_recvfrom, op.fd, at, left, flags, nullptr, nullptr))
-                 : ret(::syscall(SYS_sendto, op.fd, at, left, flags, nullptr, 0));
+                 ? sys::call(SYS_recvfrom, op.fd, at, left, flags, nullptr, nullptr)
+                 : sys::call(SYS_sendto, op.fd, at, left, flags, nullptr, 0);
     if (would_block(r)) return wait();
     if (r <= 0) return done(op.backend_count > 0 ? static_cast<long>(op.backend_count) : r);
     op.backend_count += static_cast<std::size_t>(r);
@@ -86,14 +83,14 @@ Attempt try_socket(IoOp& op) noexcept {
     case OpKind::kSend:
       if ((op.flags & MSG_WAITALL) != 0 && !caller_nowait) return try_stream_all(op, flags);
       r = op.kind == OpKind::kRecv
-              ? ret(::syscall(SYS_recvfrom, op.fd, op.buf, op.len, flags, nullptr, nullptr))
-              : ret(::syscall(SYS_sendto, op.fd, op.buf, op.len, flags, nullptr, 0));
+              ? sys::call(SYS_recvfrom, op.fd, op.buf, op.len, flags, nullptr, nullptr)
+              : sys::call(SYS_sendto, op.fd, op.buf, op.len, flags, nullptr, 0);
       break;
     case OpKind::kRecvmsg:
-      r = ret(::syscall(SYS_recvmsg, op.fd, op.buf, flags));
+      r = sys::call(SYS_recvmsg, op.fd, op.buf, flags);
       break;
     default:
-      r = ret(::syscall(SYS_sendmsg, op.fd, op.buf, flags));
+      r = sys::call(SYS_sendmsg, op.fd, op.buf, flags);
       break;
   }
   if (would_block(r) && !caller_nowait) return wait();
@@ -109,21 +106,21 @@ constinit Lock toggle_lock;
 template <class Call>
 long nonblocking_call(int fd, Call call) noexcept {
   std::lock_guard<Lock> hold(toggle_lock);
-  long flags = ret(::syscall(SYS_fcntl, fd, F_GETFL));
+  long flags = sys::call(SYS_fcntl, fd, F_GETFL);
   if (flags < 0) return flags;
   bool toggle = (flags & O_NONBLOCK) == 0;
   if (toggle) {
-    long r = ret(::syscall(SYS_fcntl, fd, F_SETFL, flags | O_NONBLOCK));
+    long r = sys::call(SYS_fcntl, fd, F_SETFL, flags | O_NONBLOCK);
     if (r < 0) return r;
   }
   long r = call();
-  if (toggle) ::syscall(SYS_fcntl, fd, F_SETFL, flags);
+  if (toggle) sys::call(SYS_fcntl, fd, F_SETFL, flags);
   return r;
 }
 
 Attempt try_accept(IoOp& op) noexcept {
   long r = nonblocking_call(
-      op.fd, [&op] { return ret(::syscall(SYS_accept4, op.fd, op.buf, op.addrlen, op.flags)); });
+      op.fd, [&op] { return sys::call(SYS_accept4, op.fd, op.buf, op.addrlen, op.flags); });
   if (would_block(r)) return wait();
   return done(r);
 }
@@ -132,13 +129,13 @@ Attempt try_accept(IoOp& op) noexcept {
 long connect_result(int fd) noexcept {
   int err = 0;
   socklen_t len = sizeof err;
-  long r = ret(::syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_ERROR, &err, &len));
+  long r = sys::call(SYS_getsockopt, fd, SOL_SOCKET, SO_ERROR, &err, &len);
   if (r < 0) return r;
   if (err != 0) return -err;
   // No error yet: connected, or woken before the handshake ended (another op's readiness).
   sockaddr_storage peer{};
   socklen_t plen = sizeof peer;
-  r = ret(::syscall(SYS_getpeername, fd, &peer, &plen));
+  r = sys::call(SYS_getpeername, fd, &peer, &plen);
   return r == -ENOTCONN ? -EINPROGRESS : r;
 }
 
@@ -148,7 +145,7 @@ Attempt try_connect(IoOp& op) noexcept {
     return r == -EINPROGRESS ? wait() : done(r);
   }
   long r = nonblocking_call(op.fd, [&op] {
-    return ret(::syscall(SYS_connect, op.fd, op.buf, static_cast<socklen_t>(op.len)));
+    return sys::call(SYS_connect, op.fd, op.buf, static_cast<socklen_t>(op.len));
   });
   if (r == -EINPROGRESS) {
     op.backend_state |= kConnecting;

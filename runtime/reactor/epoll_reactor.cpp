@@ -41,10 +41,6 @@ constexpr int kAlwaysReady = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
                            std::strerror(err));
 }
 
-long ret(long r) noexcept {
-  return r < 0 ? -errno : r;
-}
-
 State state_of(const IoOp* op) noexcept {
   return static_cast<State>(op->backend_state & kStateMask);
 }
@@ -70,24 +66,22 @@ EpollReactor::Offload::Offload(IoOp* o, EpollReactor* r) noexcept
     : BlockingJob(&offload_work, nullptr), op(o), reactor(r) {}
 
 EpollReactor::EpollReactor(BlockingPool* helpers) : helpers_(helpers) {
-  long ep = ::syscall(SYS_epoll_create1, EPOLL_CLOEXEC);
-  if (ep < 0) fail_setup(errno, "epoll_create1");
+  long ep = sys::call(SYS_epoll_create1, EPOLL_CLOEXEC);
+  if (ep < 0) fail_setup(static_cast<int>(-ep), "epoll_create1");
   epfd_ = static_cast<int>(ep);
-  long wfd = ::syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
+  long wfd = sys::call(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wfd < 0) {
-    int e = errno;
     sys::close(epfd_);
-    fail_setup(e, "eventfd");
+    fail_setup(static_cast<int>(-wfd), "eventfd");
   }
   wake_fd_ = static_cast<int>(wfd);
   epoll_event ev{};
   ev.events = EPOLLIN;  // level-triggered: a wake before the sleep is still seen by it
   ev.data.u64 = kWakeTag;
-  if (::syscall(SYS_epoll_ctl, epfd_, EPOLL_CTL_ADD, wake_fd_, &ev) < 0) {
-    int e = errno;
+  if (long r = sys::call(SYS_epoll_ctl, epfd_, EPOLL_CTL_ADD, wake_fd_, &ev); r < 0) {
     sys::close(wake_fd_);
     sys::close(epfd_);
-    fail_setup(e, "epoll_ctl(eventfd)");
+    fail_setup(static_cast<int>(-r), "epoll_ctl(eventfd)");
   }
   enlist();
 }
@@ -105,15 +99,15 @@ EpollReactor::~EpollReactor() {
 void EpollReactor::forget() noexcept {
   if (forgotten_) return;
   forgotten_ = true;
-  ::syscall(SYS_close, wake_fd_);
-  ::syscall(SYS_close, epfd_);
+  sys::call(SYS_close, wake_fd_);
+  sys::call(SYS_close, epfd_);
   wake_fd_ = epfd_ = -1;
 }
 
 void EpollReactor::wake() noexcept {
   std::uint64_t one = 1;
   // EAGAIN means the counter is saturated: the eventfd is readable, the wait returns anyway.
-  ::syscall(SYS_write, wake_fd_, &one, sizeof one);
+  sys::call(SYS_write, wake_fd_, &one, sizeof one);
 }
 
 void EpollReactor::start(IoOp* op) {
@@ -163,11 +157,11 @@ int EpollReactor::ctl_arm(int fd, FdWait& w, std::uint32_t mask) noexcept {
   // The kernel keys a registration by fd number and open file. MOD finds none when the file
   // was closed (the kernel dropped it) or the number names another file now: then ADD.
   int how = w.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  long r = ret(::syscall(SYS_epoll_ctl, epfd_, how, fd, &ev));
+  long r = sys::call(SYS_epoll_ctl, epfd_, how, fd, &ev);
   if (r == -ENOENT && how == EPOLL_CTL_MOD) {
-    r = ret(::syscall(SYS_epoll_ctl, epfd_, EPOLL_CTL_ADD, fd, &ev));
+    r = sys::call(SYS_epoll_ctl, epfd_, EPOLL_CTL_ADD, fd, &ev);
   } else if (r == -EEXIST && how == EPOLL_CTL_ADD) {
-    r = ret(::syscall(SYS_epoll_ctl, epfd_, EPOLL_CTL_MOD, fd, &ev));
+    r = sys::call(SYS_epoll_ctl, epfd_, EPOLL_CTL_MOD, fd, &ev);
   }
   w.armed = r == 0;
   w.registered = r == 0;
@@ -333,11 +327,11 @@ int EpollReactor::wait_events(epoll_event* events, int max, int timeout_ms,
         std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.at() - Clock::now()).count();
     if (ns < 0) ns = 0;
     timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-    r = ret(::syscall(SYS_epoll_pwait2, epfd_, events, max, &ts, nullptr, 0));
+    r = sys::call(SYS_epoll_pwait2, epfd_, events, max, &ts, nullptr, 0);
     if (r != -ENOSYS) return r < 0 ? 0 : static_cast<int>(r);
     have_pwait2_ = false;
   }
-  r = ret(::syscall(SYS_epoll_pwait, epfd_, events, max, timeout_ms, nullptr, 0));
+  r = sys::call(SYS_epoll_pwait, epfd_, events, max, timeout_ms, nullptr, 0);
   return r < 0 ? 0 : static_cast<int>(r);  // EINTR: a signal; the caller polls again
 }
 

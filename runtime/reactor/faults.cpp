@@ -1,4 +1,5 @@
 #include "reactor/faults.hpp"
+#include "base/sys.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -33,7 +34,7 @@ bool is_data(OpKind k) noexcept {
 int socket_type(int fd) noexcept {
   int type = 0;
   socklen_t len = sizeof type;
-  if (::syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return 0;
+  if (sys::call(SYS_getsockopt, fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return 0;
   return type;
 }
 
@@ -85,7 +86,7 @@ bool Faults::shorten(IoOp& op) noexcept {
 
 bool Faults::reset(IoOp& op) noexcept {
   if (!is_data(op.kind) || socket_type(op.fd) != SOCK_STREAM) return false;
-  if (::syscall(SYS_shutdown, op.fd, SHUT_RDWR) != 0) return false;  // not connected
+  if (sys::call(SYS_shutdown, op.fd, SHUT_RDWR) != 0) return false;  // not connected
   resets_ = resets_ + 1;
   return true;
 }

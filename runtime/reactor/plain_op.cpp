@@ -16,39 +16,34 @@
 namespace weft::rt {
 namespace {
 
-long syscall_ret(long r) noexcept {
-  return r < 0 ? -errno : r;
-}
-
 long perform(IoOp& op) noexcept {
   bool at_pos = op.offset == IoOp::kCurrentPosition;
   auto off = static_cast<off_t>(op.offset);
   switch (op.kind) {
     case OpKind::kRead:
       return at_pos ? sys::read(op.fd, op.buf, op.len)
-                    : syscall_ret(::syscall(SYS_pread64, op.fd, op.buf, op.len, off));
+                    : sys::call(SYS_pread64, op.fd, op.buf, op.len, off);
     case OpKind::kWrite:
       return at_pos ? sys::write(op.fd, op.buf, op.len)
-                    : syscall_ret(::syscall(SYS_pwrite64, op.fd, op.buf, op.len, off));
+                    : sys::call(SYS_pwrite64, op.fd, op.buf, op.len, off);
     case OpKind::kReadv:
-      return syscall_ret(at_pos ? ::syscall(SYS_readv, op.fd, op.buf, op.len)
-                                : ::syscall(SYS_preadv, op.fd, op.buf, op.len, off, 0));
+      return at_pos ? sys::call(SYS_readv, op.fd, op.buf, op.len)
+                    : sys::call(SYS_preadv, op.fd, op.buf, op.len, off, 0);
     case OpKind::kWritev:
-      return syscall_ret(at_pos ? ::syscall(SYS_writev, op.fd, op.buf, op.len)
-                                : ::syscall(SYS_pwritev, op.fd, op.buf, op.len, off, 0));
+      return at_pos ? sys::call(SYS_writev, op.fd, op.buf, op.len)
+                    : sys::call(SYS_pwritev, op.fd, op.buf, op.len, off, 0);
     case OpKind::kRecv:
-      return syscall_ret(
-          ::syscall(SYS_recvfrom, op.fd, op.buf, op.len, op.flags, nullptr, nullptr));
+      return sys::call(SYS_recvfrom, op.fd, op.buf, op.len, op.flags, nullptr, nullptr);
     case OpKind::kSend:
-      return syscall_ret(::syscall(SYS_sendto, op.fd, op.buf, op.len, op.flags, nullptr, 0));
+      return sys::call(SYS_sendto, op.fd, op.buf, op.len, op.flags, nullptr, 0);
     case OpKind::kRecvmsg:
-      return syscall_ret(::syscall(SYS_recvmsg, op.fd, op.buf, op.flags));
+      return sys::call(SYS_recvmsg, op.fd, op.buf, op.flags);
     case OpKind::kSendmsg:
-      return syscall_ret(::syscall(SYS_sendmsg, op.fd, op.buf, op.flags));
+      return sys::call(SYS_sendmsg, op.fd, op.buf, op.flags);
     case OpKind::kAccept:
-      return syscall_ret(::syscall(SYS_accept4, op.fd, op.buf, op.addrlen, op.flags));
+      return sys::call(SYS_accept4, op.fd, op.buf, op.addrlen, op.flags);
     case OpKind::kConnect:
-      return syscall_ret(::syscall(SYS_connect, op.fd, op.buf, op.len));
+      return sys::call(SYS_connect, op.fd, op.buf, op.len);
     case OpKind::kPoll: {
       pollfd p{op.fd, op.events, 0};
       int r = sys::poll(&p, 1, -1);
@@ -80,21 +75,21 @@ long wait_ready(const IoOp& op, short events, const Deadline& deadline) noexcept
 // connect_with_deadline() connects without blocking past the deadline: a blocking socket polls
 // writable before it connects, so the poll alone cannot bound connect(2).
 long connect_with_deadline(IoOp& op, const Deadline& deadline) noexcept {
-  long flags = syscall_ret(::syscall(SYS_fcntl, op.fd, F_GETFL));
+  long flags = sys::call(SYS_fcntl, op.fd, F_GETFL);
   if (flags < 0) return flags;
   bool was_blocking = (flags & O_NONBLOCK) == 0;
-  if (was_blocking) ::syscall(SYS_fcntl, op.fd, F_SETFL, flags | O_NONBLOCK);
+  if (was_blocking) sys::call(SYS_fcntl, op.fd, F_SETFL, flags | O_NONBLOCK);
   long r = perform(op);
   if (r == -EINPROGRESS && was_blocking) {
     r = wait_ready(op, POLLOUT, deadline);
     if (r >= 0) {
       int err = 0;
       socklen_t len = sizeof err;
-      r = syscall_ret(::syscall(SYS_getsockopt, op.fd, SOL_SOCKET, SO_ERROR, &err, &len));
+      r = sys::call(SYS_getsockopt, op.fd, SOL_SOCKET, SO_ERROR, &err, &len);
       if (r == 0) r = -err;
     }
   }
-  if (was_blocking) ::syscall(SYS_fcntl, op.fd, F_SETFL, flags);
+  if (was_blocking) sys::call(SYS_fcntl, op.fd, F_SETFL, flags);
   return r;
 }
 

@@ -82,11 +82,10 @@ UringReactor::UringReactor(unsigned entries) {
       // older kernel refusing it costs nothing but that.
       io_uring_register_ring_fd(&ring_);
       // Blocking on purpose: io_uring completes a read of an O_NONBLOCK file with -EAGAIN.
-      long fd = ::syscall(SYS_eventfd2, 0, EFD_CLOEXEC);
+      long fd = sys::call(SYS_eventfd2, 0, EFD_CLOEXEC);
       if (fd < 0) {
-        int e = errno;
         io_uring_queue_exit(&ring_);
-        fail_setup(e, "eventfd");
+        fail_setup(static_cast<int>(-fd), "eventfd");
       }
       wake_fd_ = static_cast<int>(fd);
       sqes_bytes_ = ring_.sq.ring_entries * sizeof(io_uring_sqe);
@@ -116,7 +115,7 @@ UringReactor::~UringReactor() {
   if (forgotten_) return;
   // Exiting the ring cancels the pending eventfd read before the fd goes.
   io_uring_queue_exit(&ring_);
-  if (wake_fd_ >= 0) ::syscall(SYS_close, wake_fd_);
+  if (wake_fd_ >= 0) sys::call(SYS_close, wake_fd_);
 }
 
 void UringReactor::forget() noexcept {
@@ -128,8 +127,8 @@ void UringReactor::forget() noexcept {
   ::munmap(ring_.sq.sqes, sqes_bytes_);
   ::munmap(ring_.sq.ring_ptr, ring_.sq.ring_sz);
   if (ring_.cq.ring_ptr != ring_.sq.ring_ptr) ::munmap(ring_.cq.ring_ptr, ring_.cq.ring_sz);
-  ::syscall(SYS_close, ring_.ring_fd);
-  ::syscall(SYS_close, wake_fd_);
+  sys::call(SYS_close, ring_.ring_fd);
+  sys::call(SYS_close, wake_fd_);
   ring_.ring_fd = wake_fd_ = -1;
 }
 
@@ -143,7 +142,7 @@ void UringReactor::arm_wake() {
 void UringReactor::wake() noexcept {
   std::uint64_t one = 1;
   // EAGAIN means the counter is saturated: the ring will wake anyway.
-  ::syscall(SYS_write, wake_fd_, &one, sizeof one);
+  sys::call(SYS_write, wake_fd_, &one, sizeof one);
 }
 
 bool UringReactor::kernel_holds_completions() const noexcept {

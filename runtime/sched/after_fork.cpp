@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "base/sys.hpp"
 #include "blocking/blocking_pool.hpp"
 #include "reactor/backend.hpp"
 #include "sched/carrier.hpp"
@@ -60,7 +61,7 @@ void Carrier::after_fork_child(FiberControl* self) {
   to_free_ = nullptr;
   shut_down_ = false;
   handoffs_ = 0;
-  tid_ = static_cast<int>(::syscall(SYS_gettid));
+  tid_ = static_cast<int>(sys::call(SYS_gettid));
   load_.store(1, std::memory_order_relaxed);
   stalled_.store(false, std::memory_order_relaxed);
   in_fiber_ = true;

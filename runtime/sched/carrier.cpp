@@ -46,7 +46,7 @@ Carrier::Carrier(Run& sched, unsigned index) : run_(sched), index_(index) {
   install_overflow_handler();
   altstack_ = install_altstack();
   eh_ = thread_eh_state();
-  tid_ = static_cast<int>(::syscall(SYS_gettid));
+  tid_ = static_cast<int>(sys::call(SYS_gettid));
   san::on_carrier_start(sched_slot_.san);
   tls_carrier = this;
 }

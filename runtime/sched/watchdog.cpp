@@ -43,13 +43,11 @@ void init_dump_slots() noexcept {
 }
 
 void on_dump_signal(int) {
-  int saved = errno;
   std::uint64_t one = 1;
   for (auto& slot : g_dump_fds) {
     int fd = slot.load(std::memory_order_relaxed);
-    if (fd >= 0) ::syscall(SYS_write, fd, &one, sizeof one);
+    if (fd >= 0) sys::call(SYS_write, fd, &one, sizeof one);
   }
-  errno = saved;
 }
 
 void on_backtrace_signal(int) {
@@ -99,7 +97,7 @@ void watchdogs_after_fork() noexcept {
 }
 
 Watchdog::Watchdog(Run& sched) : run_(sched) {
-  long fd = ::syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
+  long fd = sys::call(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd < 0) throw std::runtime_error("weft: watchdog: eventfd failed");
   event_fd_ = static_cast<int>(fd);
   if (sched.config().dump_signal != 0) {
@@ -132,7 +130,7 @@ Watchdog::Watchdog(Run& sched) : run_(sched) {
 Watchdog::~Watchdog() {
   stop_.store(true, std::memory_order_release);
   std::uint64_t one = 1;
-  ::syscall(SYS_write, event_fd_, &one, sizeof one);
+  sys::call(SYS_write, event_fd_, &one, sizeof one);
   sys::join_thread(thread_);
   if (dump_slot_ >= 0) g_dump_fds[dump_slot_].store(-1);
   sys::close(event_fd_);
@@ -211,7 +209,7 @@ void Watchdog::report_stall(unsigned i, std::int64_t stalled_ns) {
   }
   g_bt_done.store(0);
   g_bt_wanted.store(1);
-  if (::syscall(SYS_tgkill, ::getpid(), c->tid(), SIGURG) != 0) {
+  if (sys::call(SYS_tgkill, ::getpid(), c->tid(), SIGURG) != 0) {
     g_bt_wanted.store(0);
     return;
   }
@@ -220,7 +218,7 @@ void Watchdog::report_stall(unsigned i, std::int64_t stalled_ns) {
   // that relieves its fibers waits for this).
   for (int k = 0; k < 1000 && g_bt_done.load(std::memory_order_acquire) == 0; ++k) {
     timespec ts{0, 1000000};
-    nanosleep(&ts, nullptr);
+    sys::call(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, nullptr);
   }
   if (g_bt_done.load() == 0) {
     g_bt_wanted.store(0);
