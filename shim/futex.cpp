@@ -437,7 +437,8 @@ bool emulated(int cmd, int op) noexcept {
     case FUTEX_REQUEUE:
     case FUTEX_CMP_REQUEUE:
     case FUTEX_WAKE_OP:
-      // FUTEX_CLOCK_REALTIME with these: the kernel's ENOSYS.
+      // FUTEX_CLOCK_REALTIME with these goes to the kernel, which decides: 6.18 refuses it
+      // (ENOSYS); futex(2) says Linux 4.5 began to accept it with FUTEX_WAIT.
       return (op & FUTEX_CLOCK_REALTIME) == 0;
     default:
       return false;
