@@ -7,8 +7,9 @@
 # reference servers, pinned) and echo_bench.sh again for weft with 2 carriers against 1 at
 # 10,000 connections (unpinned: the client shares both CPUs), shim_bench.sh (examples/blocking_echo
 # under weftrun against native threads and against echo_server, the shim's pass-through cost,
-# the RSS of 10,000 sleeping threads) and idle_bench.sh (100 busy connections beside 10,000 idle
-# ones), keeps each one's output in
+# the RSS of 10,000 sleeping threads), syscall_bench.sh (the shim's syscall(3) hook: a number it
+# passes to the kernel, a futex wake, a futex ping-pong) and idle_bench.sh (100 busy connections
+# beside 10,000 idle ones), keeps each one's output in
 # bench/out/<name>.txt, and ends with a markdown table (also written to bench/out/summary.md):
 #   what | measured | reference | ratio | target | met?
 # Exit status: non-zero when a benchmark failed to run (crashed, timed out, lost or corrupted
@@ -72,7 +73,8 @@ yes_no() { awk "BEGIN { print (($1) ? \"yes\" : \"no\") }"; }
 echo "weft benchmarks: $(uname -sr), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo |
   cut -d: -f2 | sed 's/^ //'), build $build"
 
-for b in switch_bench spawn_bench parked_bench chan_bench passthrough_bench sleepers_rss; do
+for b in switch_bench spawn_bench parked_bench chan_bench passthrough_bench sleepers_rss \
+  syscall_bench; do
   if [[ ! -x $build/bench/$b ]]; then
     echo "bench/run.sh: missing $build/bench/$b (configure with -Dbench=true and build)" >&2
     exit 1
@@ -88,6 +90,7 @@ step carriers_bench 1800 env ECHO_BENCH_PIN=0 ECHO_BENCH_TAG=echo_carriers \
   ECHO_BENCH_SERVERS="weft-c1 weft-c2" ECHO_BENCH_CONNS="$carriers_conns" \
   bash "$here/echo_bench.sh" "$build"
 step shim_bench 3600 bash "$here/shim_bench.sh" "$build"
+step syscall_bench 900 bash "$here/syscall_bench.sh" "$build"
 step idle_bench 1800 bash "$here/idle_bench.sh" "$build"
 
 rows=()
@@ -198,6 +201,21 @@ if [[ -n $r ]] && ! [[ " ${failed[*]} " == *" shim_bench "* ]]; then
 else
   row "blocking_echo under weftrun (shim_bench)" "failed" "-" "-" \
     ">= ${shim_target_vs_native}x native" "no"
+fi
+
+r=$(result syscall_bench)
+if [[ -n $r ]] && ! [[ " ${failed[*]} " == *" syscall_bench "* ]]; then
+  row "syscall(SYS_getppid) under the shim (passed to the kernel), CPU time" \
+    "$(field "$r" syscall_shim_ns) ns" "$(field "$r" syscall_native_ns) ns (no shim)" \
+    "$(field "$r" syscall_ratio)x" "(report)" "-"
+  row "private futex wake, nobody waiting, under the shim, CPU time" \
+    "$(field "$r" wake_shim_ns) ns" "$(field "$r" wake_native_ns) ns (no shim)" \
+    "$(field "$r" wake_ratio)x" "(report)" "-"
+  pn=$(field "$r" pingpong_native_ns) ps=$(field "$r" pingpong_shim_ns)
+  row "futex ping-pong round trip, 2 fibers of 1 carrier under weftrun" "$ps ns" \
+    "$pn ns (2 native threads)" "$(calc "$pn / $ps")x (threads/weft)" "(report)" "-"
+else
+  row "syscall(3) under the shim (syscall_bench)" "failed" "-" "-" "(report)" "-"
 fi
 
 # Issue #5: 100 busy connections at full speed while 10,000 idle ones are held open.

@@ -41,6 +41,7 @@
 #include <weft/runtime.hpp>
 
 #include "base/sys.hpp"
+#include "futex.hpp"
 #include "process/fork.hpp"
 #include "real.hpp"
 #include "shim.hpp"
@@ -68,6 +69,7 @@ int (*g_program_main)(int, char**, char**) = nullptr;
 constinit thread_local bool tls_vforking = false;
 
 void after_fork_child() {
+  futex_after_fork_child();
   bool wanted = !tls_vforking && !g_disabled.load(std::memory_order_relaxed);
   if (rt::after_fork_child(wanted) == rt::ForkChild::kFresh) {
     threads_after_fork_child(true);

@@ -30,10 +30,13 @@ enum class Route : std::uint8_t {
   kLibcObject,
   // kSignalMask: passed through because the call carries a signal mask to apply while waiting.
   kSignalMask,
+  // kKernel: passed through because only the kernel can do it: a futex operation the shim does
+  // not emulate (the priority-inheritance ones follow the owner's thread id).
+  kKernel,
 };
 
 // kRouteCount is how many routes there are.
-inline constexpr int kRouteCount = 6;
+inline constexpr int kRouteCount = 7;
 
 // g_stats_on tells whether counting is enabled (WEFT_STATS=1).
 extern std::atomic<bool> g_stats_on;

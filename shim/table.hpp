@@ -18,6 +18,7 @@ enum class Policy : std::uint8_t {
   kSync,
   kThreadHandle,
   kSignal,
+  kSyscall,
 };
 
 // Sym names one interposed symbol; Sym::symbol is its row in interpose.def.

@@ -1,8 +1,10 @@
 // diff_signals: signal handlers interrupt blocking calls as natively. A process-directed signal
 // (kill) whose handler lacks SA_RESTART ends the main thread's read, accept, poll, nanosleep,
-// sleep and sem_wait with EINTR; with SA_RESTART, read, accept and sem_wait go on waiting while
-// poll and nanosleep still fail (signal(7)); condition waits and mutex locks never fail.
-// pthread_kill and pthread_sigqueue run the handler in the target thread and interrupt its read.
+// sleep, sem_wait and futex wait with EINTR; with SA_RESTART, read, accept, sem_wait and an
+// untimed futex wait go on waiting while poll, nanosleep and a timed futex wait still fail
+// (signal(7); the kernel restarts a timed futex wait through its restart block, which a handler
+// turns into EINTR); condition waits and mutex locks never fail. pthread_kill and
+// pthread_sigqueue run the handler in the target thread and interrupt its read or futex wait.
 // No weft header.
 //
 // Ordering: a sender first waits until the target blocks (natively, /proc/self/task/TID/syscall
@@ -20,6 +22,7 @@
 // (pthread_kill of SIGTERM with the default action kills the process).
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -290,6 +293,38 @@ static void main_sem(int flags, const char* what) {
   close(ack[0]), close(ack[1]);
 }
 
+static atomic_uint fword;
+static void set_fword(void) {
+  atomic_store(&fword, 1);
+  CHECK(syscall(SYS_futex, &fword, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0) >= 0);
+}
+
+// futex_wait_once() waits on fword as Rust's std and libstdc++ do, 30 s at most if timed; a
+// release that came before a restarted wait (EAGAIN) counts as the wake it is.
+static long futex_wait_once(int timed, int* err) {
+  struct timespec t30 = {30, 0};
+  long r = syscall(SYS_futex, &fword, FUTEX_WAIT_PRIVATE, 0, timed ? &t30 : NULL, NULL, 0);
+  *err = errno;
+  return r == -1 && *err == EAGAIN ? 0 : r;
+}
+
+static void main_futex(int flags, int timed, const char* what) {
+  int ack[2];
+  CHECK(pipe(ack) == 0);
+  atomic_store(&fword, 0);
+  install(SIGUSR1, flags);
+  int restarts = flags == SA_RESTART && !timed;
+  struct Job j = {tid(), SYS_futex, SIGUSR1, 0, restarts ? -1 : ack[0], set_fword, 0};
+  pthread_t s = start(&j);
+  int err;
+  long r = futex_wait_once(timed, &err);
+  returned = 1;
+  if (j.ack >= 0) CHECK(write(ack[1], "a", 1) == 1);
+  CHECK(pthread_join(s, NULL) == 0);
+  report(what, r, err, &j);
+  close(ack[0]), close(ack[1]);
+}
+
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int ready;
@@ -391,6 +426,44 @@ static void thread_read(int flags, int how, const char* what) {
   if (how == 2) printf("  si_code SI_QUEUE: %d, value %d\n", queued_code == SI_QUEUE, queued_value);
   target = 0;
   close(p[0]), close(p[1]), close(ack[0]), close(ack[1]), close(t[0]), close(t[1]);
+}
+
+// A thread blocked in a futex wait, signalled with pthread_kill.
+struct FutexWaiter {
+  int ack, tid_w;
+  long r;
+  int err;
+};
+
+static void* futex_waiter(void* arg) {
+  struct FutexWaiter* fw = arg;
+  pid_t me = tid();
+  CHECK(write(fw->tid_w, &me, sizeof me) == sizeof me);
+  fw->r = futex_wait_once(0, &fw->err);
+  returned = 1;
+  if (fw->ack >= 0) CHECK(write(fw->ack, "a", 1) == 1);
+  return NULL;
+}
+
+static void thread_futex(int flags, const char* what) {
+  int ack[2], t[2];
+  CHECK(pipe(ack) == 0 && pipe(t) == 0);
+  install(SIGUSR2, flags);
+  in_target = 0;
+  returned = 0;
+  atomic_store(&fword, 0);
+  struct FutexWaiter fw = {flags == SA_RESTART ? -1 : ack[1], t[1], 0, 0};
+  CHECK(pthread_create(&target, NULL, futex_waiter, &fw) == 0);
+  pid_t target_tid;
+  CHECK(read(t[0], &target_tid, sizeof target_tid) == sizeof target_tid);
+  struct Job j = {target_tid, SYS_futex, SIGUSR2, 1, flags == SA_RESTART ? -1 : ack[0],
+                  set_fword,  0};
+  sender(&j);
+  CHECK(pthread_join(target, NULL) == 0);
+  report(what, fw.r, fw.err, &j);
+  printf("  every handler ran in the target thread: %d\n", in_target == j.sent);
+  target = 0;
+  close(ack[0]), close(ack[1]), close(t[0]), close(t[1]);
 }
 
 // parked() waits on pipe_r: natively, glibc's pthread_kill on a thread that has already ended
@@ -514,11 +587,17 @@ int main(int argc, char** argv) {
   main_sleep();
   main_sem(0, "sem_wait, no SA_RESTART");
   main_sem(SA_RESTART, "sem_wait, SA_RESTART");
+  main_futex(0, 0, "futex wait, no SA_RESTART");
+  main_futex(SA_RESTART, 0, "futex wait, SA_RESTART");
+  main_futex(0, 1, "timed futex wait, no SA_RESTART");
+  main_futex(SA_RESTART, 1, "timed futex wait, SA_RESTART (never restarted)");
   main_cond();
   main_mutex();
   thread_read(0, 1, "pthread_kill, thread in read, no SA_RESTART");
   thread_read(SA_RESTART, 1, "pthread_kill, thread in read, SA_RESTART");
   thread_read(0, 2, "pthread_sigqueue, thread in read");
+  thread_futex(0, "pthread_kill, thread in futex wait, no SA_RESTART");
+  thread_futex(SA_RESTART, "pthread_kill, thread in futex wait, SA_RESTART");
   handles();
   return 0;
 }
