@@ -131,13 +131,15 @@ int main(void) {
   dirfd_ = open(dir, O_RDONLY | O_DIRECTORY);
   CHECK(dirfd_ >= 0);
 
+  // Each open function waits once; the other end is opened by another one.
   round_trip("open for reading, open for writing", by_open, rd, by_open);
   round_trip("open64 for reading, openat for writing", by_open64, rd, by_openat);
+  round_trip("openat for writing, openat64 for reading", by_openat, wr, by_openat64);
   round_trip("openat64 for reading, __open_2 for writing", by_openat64, rd, by_open_2);
-  round_trip("__open64_2 for reading, __openat_2 for writing", by_open64_2, rd, by_openat_2);
-  round_trip("__openat64_2 for reading, open for writing", by_openat64_2, rd, by_open);
-  round_trip("open for writing, __open_2 for reading", by_open, wr, by_open_2);
-  round_trip("__openat_2 for writing, openat64 for reading", by_openat_2, wr, by_openat64);
+  round_trip("__open_2 for reading, __open64_2 for writing", by_open_2, rd, by_open64_2);
+  round_trip("__open64_2 for writing, __openat_2 for reading", by_open64_2, wr, by_openat_2);
+  round_trip("__openat_2 for reading, __openat64_2 for writing", by_openat_2, rd, by_openat64_2);
+  round_trip("__openat64_2 for writing, open64 for reading", by_openat64_2, wr, by_open64);
 
   // Opens that do not wait (fd numbers differ under the shim, which has fds of its own: only
   // success is shown).
