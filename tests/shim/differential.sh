@@ -31,7 +31,7 @@ shim_rc=$?
 # A program that cannot run its test here (a facility the system refuses) says so and exits 77,
 # meson's "skipped"; it must do so under weftrun too.
 if ((native_rc == 77 && shim_rc == 77)); then
-  echo "SKIP: $(head -1 "$out/native")"
+  echo "skipped: $(head -1 "$out/native")"
   exit 77
 fi
 
