@@ -5,9 +5,10 @@
 // fd_flags.hpp): socket/socketpair with SOCK_NONBLOCK, pipe2 with O_NONBLOCK, fcntl(F_SETFL)
 // and ioctl(FIONBIO) set or clear it; dup, dup2, dup3 and F_DUPFD make two fds share one
 // description, so both are asked again on each call; setsockopt records SO_RCVTIMEO and
-// SO_SNDTIMEO. close on a fiber is weft::close, and dup2/dup3 are weft::dup2/dup3: fibers
-// blocked on the fd that goes wake with EBADF first, where ::close would leave them blocked
-// (io_uring holds the file until their operations end).
+// SO_SNDTIMEO. fcntl's record-lock commands are locks.cpp's (a waiting one must not hold the
+// carrier); only they are counted in --stats. close on a fiber is weft::close, and dup2/dup3 are
+// weft::dup2/dup3: fibers blocked on the fd that goes wake with EBADF first, where ::close would
+// leave them blocked (io_uring holds the file until their operations end).
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -19,6 +20,7 @@
 #include <weft/io.hpp>
 
 #include "fd_flags.hpp"
+#include "locks.hpp"
 #include "real.hpp"
 #include "shim.hpp"
 #include "sock_timeouts.hpp"
@@ -55,7 +57,10 @@ void after_fcntl(int fd, int cmd, void* arg, int r) noexcept {
   }
 }
 
-int do_fcntl(decltype(&::fcntl) real, int fd, int cmd, void* arg) noexcept {
+// do_fcntl() is fcntl counted as s. The record-lock commands go to locks.cpp, where a waiting
+// one does not hold the carrier. Not noexcept: F_SETLKW is a cancellation point.
+int do_fcntl(Sym s, decltype(&::fcntl) real, int fd, int cmd, void* arg) {
+  if (fcntl_lock_cmd(cmd)) return fcntl_lock(s, real, fd, cmd, arg);
   int r = real != nullptr ? real(fd, cmd, arg)
                           : static_cast<int>(weft::shim::raw(SYS_fcntl, fd, cmd, arg));
   after_fcntl(fd, cmd, arg, r);
@@ -152,7 +157,7 @@ WEFT_EXPORT int fcntl(int fd, int cmd, ...) {
   // Every fcntl argument fits a pointer-sized slot (int, long or a pointer), as glibc reads it.
   void* arg = va_arg(ap, void*);
   va_end(ap);
-  return do_fcntl(WEFT_REAL(fcntl), fd, cmd, arg);
+  return do_fcntl(Sym::fcntl, WEFT_REAL(fcntl), fd, cmd, arg);
 }
 
 WEFT_EXPORT int fcntl64(int fd, int cmd, ...) {
@@ -160,7 +165,7 @@ WEFT_EXPORT int fcntl64(int fd, int cmd, ...) {
   va_start(ap, cmd);
   void* arg = va_arg(ap, void*);
   va_end(ap);
-  return do_fcntl(WEFT_REAL(fcntl64), fd, cmd, arg);
+  return do_fcntl(Sym::fcntl64, WEFT_REAL(fcntl64), fd, cmd, arg);
 }
 
 WEFT_EXPORT int ioctl(int fd, unsigned long request, ...) noexcept {

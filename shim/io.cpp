@@ -51,19 +51,12 @@ namespace {
 
 // route() decides where an I/O call on fd goes and counts it.
 Route route(Sym s, int fd, bool dontwait = false) noexcept {
-  Route r = !on_fiber()                      ? Route::kOffFiber
-            : dontwait || fd_nonblocking(fd) ? Route::kNonblocking
-                                             : Route::kWeft;
+  Route r = !on_fiber()          ? Route::kOffFiber
+            : dontwait           ? Route::kNoWait
+            : fd_nonblocking(fd) ? Route::kNonblocking
+                                 : Route::kWeft;
   count(s, r);
   return r;
-}
-
-// pass() calls libc's function, or the system call while libc's is still being looked up.
-template <class Fn, class... A>
-auto pass(Fn real, long sysno, A... args) {
-  using R = decltype(real(args...));
-  if (real != nullptr) return real(args...);
-  return static_cast<R>(weft::shim::raw(sysno, args...));
 }
 
 // rx() and tx() are the deadlines SO_RCVTIMEO and SO_SNDTIMEO give a call on fd.

@@ -10,6 +10,7 @@
 
 #include <atomic>
 
+#include "shim.hpp"
 #include "table.hpp"
 
 namespace weft::shim {
@@ -23,5 +24,15 @@ void resolve_all() noexcept;
 // WEFT_REAL(name) is libc's `name` as a correctly typed pointer (may be null; see real_ptr()).
 #define WEFT_REAL(name) \
   reinterpret_cast<decltype(&::name)>(::weft::shim::real_ptr(::weft::shim::Sym::name))
+
+// pass() calls libc's function real, or system call sysno with the same arguments while libc's
+// is still being looked up (real is null). Not noexcept: libc's function may be a cancellation
+// point, and a real thread cancelled inside it unwinds through the hook.
+template <class Fn, class... A>
+auto pass(Fn real, long sysno, A... args) {
+  using R = decltype(real(args...));
+  if (real != nullptr) return real(args...);
+  return static_cast<R>(weft::shim::raw(sysno, args...));
+}
 
 }  // namespace weft::shim

@@ -42,7 +42,7 @@ void stats_enable_from_env() noexcept {
 void stats_print() noexcept {
   // A forked child inherits the counters and the exit hook; the report belongs to the parent.
   if (!g_stats_on.load(std::memory_order_relaxed) || ::getpid() != g_stats_pid) return;
-  static char buf[16384];
+  static char buf[32768];
   std::size_t len = 0;
   const std::size_t cap = sizeof buf;
   // Exact figures exist only on a carrier (exit() from a fiber); off one, the last finished run.
@@ -76,12 +76,13 @@ void stats_print() noexcept {
     if (total == 0) continue;
     append(buf, cap, len,
            "weft:   %-22s %10llu via weft, %10llu passed through (%llu off a fiber, %llu "
-           "O_NONBLOCK, %llu real thread, %llu libc object, %llu signal mask, %llu kernel only)\n",
+           "O_NONBLOCK, %llu no wait, %llu real thread, %llu libc object, %llu signal mask, %llu "
+           "kernel only)\n",
            kSymNames[i], static_cast<unsigned long long>(c[0]),
            static_cast<unsigned long long>(total - c[0]), static_cast<unsigned long long>(c[1]),
            static_cast<unsigned long long>(c[2]), static_cast<unsigned long long>(c[3]),
            static_cast<unsigned long long>(c[4]), static_cast<unsigned long long>(c[5]),
-           static_cast<unsigned long long>(c[6]));
+           static_cast<unsigned long long>(c[6]), static_cast<unsigned long long>(c[7]));
   }
   buf[len < cap ? len : cap - 1] = '\0';
   sys::write_stderr(buf);

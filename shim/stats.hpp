@@ -23,6 +23,10 @@ enum class Route : std::uint8_t {
   kOffFiber,
   // kNonblocking: passed through because the program made the fd O_NONBLOCK itself.
   kNonblocking,
+  // kNoWait: passed through because the call's own arguments make it one that does not wait:
+  // it asked not to (WNOHANG, MSG_DONTWAIT, IPC_NOWAIT, LOCK_NB, F_SETLK, SPLICE_F_NONBLOCK), or
+  // it cannot (an unlock, a lockf test, an open of something that is no FIFO).
+  kNoWait,
   // kForeign: passed through because the pthread_t is a real thread's, not a fiber's.
   kForeign,
   // kLibcObject: passed through because the mutex or condition variable is process-shared,
@@ -36,7 +40,7 @@ enum class Route : std::uint8_t {
 };
 
 // kRouteCount is how many routes there are.
-inline constexpr int kRouteCount = 7;
+inline constexpr int kRouteCount = 8;
 
 // g_stats_on tells whether counting is enabled (WEFT_STATS=1).
 extern std::atomic<bool> g_stats_on;
@@ -61,6 +65,15 @@ inline bool count_fiber_call(Sym s) noexcept {
   bool weft = on_fiber();
   count(s, weft ? Route::kWeft : Route::kOffFiber);
   return weft;
+}
+
+// count_wait_call() counts a call of s that waits unless its arguments say otherwise (nowait):
+// kOffFiber off a fiber, kNoWait for a call that does not wait, kWeft for the others; tells
+// whether the call takes the weft path.
+inline bool count_wait_call(Sym s, bool nowait) noexcept {
+  Route r = !on_fiber() ? Route::kOffFiber : nowait ? Route::kNoWait : Route::kWeft;
+  count(s, r);
+  return r == Route::kWeft;
 }
 
 // stats_enable_from_env() reads WEFT_STATS and arms the report for this process.

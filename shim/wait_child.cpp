@@ -4,9 +4,9 @@
 // of -1 or a process group has no pidfd), so a blocking wait on a fiber runs libc's call on a
 // helper thread (offload.hpp) and parks only the fiber; any thread of a process may reap its
 // children, so the result is the same. A call with WNOHANG never blocks and passes through
-// (counted as non-blocking). Limits: a signal does not interrupt the wait with EINTR (the helper
-// thread is not the one the program waits on), and glibc's own waits (inside system()) are not
-// seen.
+// (counted as "no wait": the call asked not to wait). Limits: a signal does not interrupt the wait
+// with EINTR (the helper thread is not the one the program waits on), and glibc's own waits (inside
+// system()) are not seen.
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -22,7 +22,7 @@ namespace {
 template <class Call>
 auto waiting(Sym s, int options, Call call) {
   if ((options & WNOHANG) != 0) {
-    count(s, on_fiber() ? Route::kNonblocking : Route::kOffFiber);
+    count(s, on_fiber() ? Route::kNoWait : Route::kOffFiber);
     return call();
   }
   return offload(s, call);

@@ -7,10 +7,7 @@
 // pthread_sigqueue run the handler in the target thread and interrupt its read or futex wait.
 // No weft header.
 //
-// Ordering: a sender first waits until the target blocks (natively, /proc/self/task/TID/syscall
-// names the system call it sleeps in; under weftrun on one carrier, a sender that finds itself
-// on the target's OS thread knows the target has yielded, and yields a little more so it
-// reaches its call; on several, the target's carrier sleeps in its reactor). A sender that
+// Ordering: a sender first waits until the target blocks (wait_blocked(), check.h). A sender that
 // expects EINTR repeats the signal until the target acknowledges, so a signal that came just before
 // the call cannot hang the test; what is printed (one handler run per signal sent, the call's
 // result) does not depend on how often. It repeats only once the last signal's handler has run
@@ -26,8 +23,8 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -67,34 +64,6 @@ static void install(int sig, int flags) {
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = flags;
   CHECK(sigaction(sig, &sa, NULL) == 0);
-}
-
-static pid_t tid(void) {
-  return (pid_t)syscall(SYS_gettid);
-}
-
-// wait_blocked() returns once thread t is (very probably) blocked in system call nr.
-static void wait_blocked(pid_t t, long nr) {
-  for (int i = 0; i < 20000; i++) {
-    if (tid() == t) {
-      for (int k = 0; k < 20; k++) sched_yield();
-      return;
-    }
-    char path[64], buf[64] = "";
-    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)t);
-    int fd = open(path, O_RDONLY);
-    if (fd >= 0) {
-      ssize_t n = read(fd, buf, sizeof buf - 1);
-      close(fd);
-      // Under weftrun on several carriers, the target's carrier sleeps in its reactor once all
-      // of its fibers wait: io_uring_enter, or epoll_pwait2 / epoll_wait on the epoll backend.
-      long now = strtol(buf, NULL, 10);
-      int reactor = now == SYS_io_uring_enter || now == SYS_epoll_pwait2 ||
-                    now == SYS_epoll_wait || now == SYS_epoll_pwait;
-      if (n > 0 && buf[0] >= '0' && buf[0] <= '9' && (now == nr || reactor)) return;
-    }
-    usleep(1000);
-  }
 }
 
 // Job is what a sender does: signal the process (or one thread), then either repeat until the
@@ -167,7 +136,7 @@ static void main_read(int flags, const char* what) {
   install(SIGUSR1, flags);
   pipe_r = p[0];
   pipe_w = p[1];
-  struct Job j = {tid(), SYS_read, SIGUSR1, 0, flags == SA_RESTART ? -1 : ack[0], write_byte, 0};
+  struct Job j = {os_tid(), SYS_read, SIGUSR1, 0, flags == SA_RESTART ? -1 : ack[0], write_byte, 0};
   pthread_t s = start(&j);
   char c = 0;
   long r = read(p[0], &c, 1);
@@ -205,7 +174,7 @@ static void main_accept(int flags, const char* what) {
   CHECK(pipe(ack) == 0);
   install(SIGUSR1, flags);
   int l = listener(&g_port);
-  struct Job j = {tid(),        SYS_accept, SIGUSR1, 0, flags == SA_RESTART ? -1 : ack[0],
+  struct Job j = {os_tid(),     SYS_accept, SIGUSR1, 0, flags == SA_RESTART ? -1 : ack[0],
                   connect_once, 0};
   pthread_t s = start(&j);
   long r = accept(l, NULL, NULL);
@@ -222,7 +191,7 @@ static void main_poll(int flags, const char* what) {
   int p[2], ack[2];
   CHECK(pipe(p) == 0 && pipe(ack) == 0);
   install(SIGUSR1, flags);
-  struct Job j = {tid(), SYS_poll, SIGUSR1, 0, ack[0], NULL, 0};
+  struct Job j = {os_tid(), SYS_poll, SIGUSR1, 0, ack[0], NULL, 0};
   pthread_t s = start(&j);
   struct pollfd pf = {p[0], POLLIN, 0};
   long r = poll(&pf, 1, -1);
@@ -238,7 +207,7 @@ static void main_nanosleep(int flags, const char* what) {
   int ack[2];
   CHECK(pipe(ack) == 0);
   install(SIGUSR1, flags);
-  struct Job j = {tid(), SYS_clock_nanosleep, SIGUSR1, 0, ack[0], NULL, 0};
+  struct Job j = {os_tid(), SYS_clock_nanosleep, SIGUSR1, 0, ack[0], NULL, 0};
   pthread_t s = start(&j);
   struct timespec req = {30, 0}, rem = {-1, -1};
   long r = nanosleep(&req, &rem);
@@ -257,7 +226,7 @@ static void main_sleep(void) {
   int ack[2];
   CHECK(pipe(ack) == 0);
   install(SIGUSR1, SA_RESTART);
-  struct Job j = {tid(), SYS_clock_nanosleep, SIGUSR1, 0, ack[0], NULL, 0};
+  struct Job j = {os_tid(), SYS_clock_nanosleep, SIGUSR1, 0, ack[0], NULL, 0};
   pthread_t s = start(&j);
   errno = 0;
   unsigned left = sleep(30);
@@ -281,7 +250,7 @@ static void main_sem(int flags, const char* what) {
   CHECK(pipe(ack) == 0);
   CHECK(sem_init(&sem, 0, 0) == 0);
   install(SIGUSR1, flags);
-  struct Job j = {tid(), SYS_futex, SIGUSR1, 0, flags == SA_RESTART ? -1 : ack[0], post_sem, 0};
+  struct Job j = {os_tid(), SYS_futex, SIGUSR1, 0, flags == SA_RESTART ? -1 : ack[0], post_sem, 0};
   pthread_t s = start(&j);
   long r = sem_wait(&sem);
   int err = errno;
@@ -314,7 +283,7 @@ static void main_futex(int flags, int timed, const char* what) {
   atomic_store(&fword, 0);
   install(SIGUSR1, flags);
   int restarts = flags == SA_RESTART && !timed;
-  struct Job j = {tid(), SYS_futex, SIGUSR1, 0, restarts ? -1 : ack[0], set_fword, 0};
+  struct Job j = {os_tid(), SYS_futex, SIGUSR1, 0, restarts ? -1 : ack[0], set_fword, 0};
   pthread_t s = start(&j);
   int err;
   long r = futex_wait_once(timed, &err);
@@ -338,7 +307,7 @@ static void set_ready(void) {
 static void main_cond(void) {
   install(SIGUSR1, 0);
   ready = 0;
-  struct Job j = {tid(), SYS_futex, SIGUSR1, 0, -1, set_ready, 0};
+  struct Job j = {os_tid(), SYS_futex, SIGUSR1, 0, -1, set_ready, 0};
   CHECK(pthread_mutex_lock(&mu) == 0);
   pthread_t s = start(&j);
   int r = 0;
@@ -364,7 +333,7 @@ static void* hold_lock(void* arg) {
 static void main_mutex(void) {
   install(SIGUSR1, 0);
   atomic_store(&mu_held, 0);
-  struct Job j = {tid(), SYS_futex, SIGUSR1, 0, -1, unlock_mu, 0};
+  struct Job j = {os_tid(), SYS_futex, SIGUSR1, 0, -1, unlock_mu, 0};
   CHECK(pthread_create(&locker_ready_thread, NULL, hold_lock, &j) == 0);
   // Not read(2): the sender may signal (believing main already waits for the mutex) while main
   // still waits for this byte, and without SA_RESTART that read would fail with EINTR. A yield is
@@ -386,7 +355,7 @@ struct Reader {
 
 static void* reader(void* arg) {
   struct Reader* rd = arg;
-  pid_t me = tid();
+  pid_t me = os_tid();
   CHECK(write(rd->tid_w, &me, sizeof me) == sizeof me);
   rd->r = read(rd->rfd, &rd->c, 1);
   rd->err = errno;
@@ -437,7 +406,7 @@ struct FutexWaiter {
 
 static void* futex_waiter(void* arg) {
   struct FutexWaiter* fw = arg;
-  pid_t me = tid();
+  pid_t me = os_tid();
   CHECK(write(fw->tid_w, &me, sizeof me) == sizeof me);
   fw->r = futex_wait_once(0, &fw->err);
   returned = 1;
@@ -528,7 +497,7 @@ static int server(void) {
   int l = listener(&g_port);
   int ack[2];
   CHECK(pipe(ack) == 0);
-  struct Job j = {tid(), SYS_accept, SIGTERM, 0, ack[0], NULL, 0};
+  struct Job j = {os_tid(), SYS_accept, SIGTERM, 0, ack[0], NULL, 0};
   int served = 0;
   pthread_t s = 0;
   while (!stop) {
