@@ -101,6 +101,9 @@ void thread_main(ThreadRecord* t) noexcept {
   t->fiber.store(rt::running_fiber(), std::memory_order_release);
   if (t->name[0] != '\0') weft::this_fiber::set_name(t->name);
   void* retval = call_thread_fn(t, t->fn, t->arg);
+  // The thread's key destructors run before its joiners can return, as glibc's do (the fiber's
+  // own end would run them only after the join was answered).
+  weft::detail::fls_run_exit_destructors();
   forget_queued_signals(t);
   bool fork_main = t == g_fork_main;  // read first: thread_finished() may free t
   thread_finished(t, retval);

@@ -44,6 +44,7 @@ Lock g_keys_lock;
 constinit thread_local Block* tls_block = nullptr;
 
 void run_destructors(Block** home) noexcept;
+void run_destructor_rounds(Block** home) noexcept;
 
 struct ThreadExit {
   bool armed = false;
@@ -56,22 +57,29 @@ Block** home() noexcept {
   return f != nullptr ? reinterpret_cast<Block**>(&f->fls_) : &tls_block;
 }
 
-void run_destructors(Block** home) noexcept {
+// run_destructor_rounds() runs pthread's exit rounds on the slots at *home: each non-null value
+// whose key has a destructor is set to null and passed to it. Values of keys without one stay
+// (pthread leaves them alone), so a destructor may still read them (the shim keeps a thread's
+// own record in one).
+void run_destructor_rounds(Block** home) noexcept {
   for (int round = 0; round < kFlsDestructorIterations; ++round) {
     bool called = false;
     // Re-read the block every step: a destructor may set a value and so grow (move) it.
     for (std::size_t i = 0; *home != nullptr && i < (*home)->size; ++i) {
       Slot& s = (*home)->slots()[i];
       if (s.value == nullptr) continue;
-      void* value = std::exchange(s.value, nullptr);
       if (s.gen != g_keys[i].gen.load(std::memory_order_acquire)) continue;  // key deleted
       void (*dtor)(void*) = g_keys[i].dtor.load(std::memory_order_acquire);
       if (dtor == nullptr) continue;
       called = true;
-      dtor(value);
+      dtor(std::exchange(s.value, nullptr));
     }
     if (!called) break;
   }
+}
+
+void run_destructors(Block** home) noexcept {
+  run_destructor_rounds(home);
   // Values set again during the last round are dropped, as pthread does.
   std::free(std::exchange(*home, nullptr));
 }
@@ -160,6 +168,10 @@ void* fls_get(int key) noexcept {
 
 int fls_set(int key, const void* value) noexcept {
   return rt::fls_set(key, value);
+}
+
+void fls_run_exit_destructors() noexcept {
+  rt::run_destructor_rounds(rt::home());
 }
 
 }  // namespace weft::detail

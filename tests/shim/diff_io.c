@@ -82,13 +82,14 @@ static void vectors(void) {
   printf("read at end of file -> %zd\n", read(p[0], buf, sizeof buf));
   close(p[0]);
   errno = 0;
-  printf("read on a closed fd -> %zd %s\n", read(p[0], buf, 1), strerror(errno));
+  SHOW("read on a closed fd", read(p[0], buf, 1));
   errno = 0;
-  printf("write on fd -1 -> %zd %s\n", write(-1, buf, 1), strerror(errno));
+  SHOW("write on fd -1", write(-1, buf, 1));
   volatile int minus_one = -1;  // hidden from the compiler's argument checks
   errno = 0;
-  printf("readv with -1 buffers -> %zd %s\n", readv(0, in, minus_one), strerror(errno));
-  printf("close twice -> %d then %d %s\n", close(dup(1)), close(999), strerror(errno));
+  SHOW("readv with -1 buffers", readv(0, in, minus_one));
+  SHOW("close a fresh dup", close(dup(1)));
+  SHOW("close fd 999", close(999));
 }
 
 // ---- TCP: accept in a thread, connect, send/recv, recvfrom without an address, shutdown.
@@ -145,8 +146,7 @@ static void tcp(void) {
   close(listener);
   c = socket(AF_INET, SOCK_STREAM, 0);
   errno = 0;
-  printf("connect to a closed port -> %d %s\n",
-         connect(c, (struct sockaddr*)&listen_addr, sizeof listen_addr), strerror(errno));
+  SHOW("connect to a closed port", connect(c, (struct sockaddr*)&listen_addr, sizeof listen_addr));
   close(c);
 }
 
@@ -225,7 +225,7 @@ static void sleeps(void) {
   printf(" waited: %d\n", now_ms() - t0 >= 18);
   struct timespec bad = {0, 1000000000};
   errno = 0;
-  printf("nanosleep with tv_nsec 1e9 -> %d %s\n", nanosleep(&bad, NULL), strerror(errno));
+  SHOW("nanosleep with tv_nsec 1e9", nanosleep(&bad, NULL));
   struct timespec until;
   clock_gettime(CLOCK_MONOTONIC, &until);
   until.tv_nsec += 20 * 1000 * 1000;
@@ -248,13 +248,13 @@ static void epipe(void) {
   CHECK(pipe(p) == 0);
   close(p[0]);
   errno = 0;
-  printf("write to a pipe without reader -> %zd %s\n", write(p[1], "x", 1), strerror(errno));
+  SHOW("write to a pipe without reader", write(p[1], "x", 1));
   close(p[1]);
   int s[2];
   CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
   close(s[1]);
   errno = 0;
-  printf("send to a closed peer -> %zd %s\n", send(s[0], "x", 1, 0), strerror(errno));
+  SHOW("send to a closed peer", send(s[0], "x", 1, 0));
   close(s[0]);
   signal(SIGPIPE, SIG_DFL);
 }

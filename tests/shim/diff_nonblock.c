@@ -78,7 +78,7 @@ int main(void) {
   try_read("socketpair SOCK_NONBLOCK", s[0]);
   char c;
   errno = 0;
-  printf("recv on it -> %zd %s\n", recv(s[0], &c, 1, 0), strerror(errno));
+  SHOW("recv on it", recv(s[0], &c, 1, 0));
   int off = 0;
   CHECK(ioctl(s[0], FIONBIO, &off) == 0);
   show_flags("after FIONBIO 0", s[0]);
@@ -92,7 +92,7 @@ int main(void) {
   // A blocking socket: recv with MSG_DONTWAIT still does not wait.
   CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
   errno = 0;
-  printf("MSG_DONTWAIT recv -> %zd %s\n", recv(s[0], &c, 1, MSG_DONTWAIT), strerror(errno));
+  SHOW("MSG_DONTWAIT recv", recv(s[0], &c, 1, MSG_DONTWAIT));
   // dup shares the description: O_NONBLOCK set through the copy shows on the original.
   int d = dup(s[0]);
   CHECK(d >= 0);
@@ -114,7 +114,7 @@ int main(void) {
   CHECK(listen(l, 8) == 0);
   CHECK(getsockname(l, (struct sockaddr*)&a, &alen) == 0);
   errno = 0;
-  printf("accept on non-blocking listener -> %d %s\n", accept(l, NULL, NULL), strerror(errno));
+  SHOW("accept on non-blocking listener", accept(l, NULL, NULL));
   int c1 = socket(AF_INET, SOCK_STREAM, 0);
   CHECK(connect(c1, (struct sockaddr*)&a, sizeof a) == 0);
   struct pollfd pfd = {l, POLLIN, 0};

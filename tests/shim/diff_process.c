@@ -43,11 +43,11 @@ static void files(void) {
   printf("pread past the end -> %zd\n", pread(fd, buf, 8, 100));
   printf("file position untouched: %ld\n", (long)lseek(fd, 0, SEEK_CUR));
   errno = 0;
-  printf("pread at -1 -> %zd %s\n", pread(fd, buf, 1, -1), strerror(errno));
+  SHOW("pread at -1", pread(fd, buf, 1, -1));
   int p[2];
   CHECK(pipe(p) == 0);
   errno = 0;
-  printf("pread on a pipe -> %zd %s\n", pread(p[0], buf, 1, 0), strerror(errno));
+  SHOW("pread on a pipe", pread(p[0], buf, 1, 0));
   close(p[0]);
   close(p[1]);
   close(fd);

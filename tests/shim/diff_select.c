@@ -74,10 +74,9 @@ int main(void) {
   FD_SET(p[0], &r);
   FD_SET(closed, &r);
   errno = 0;
-  printf("select with a closed fd -> %d %s\n", select(closed + 1, &r, NULL, NULL, NULL),
-         strerror(errno));
+  SHOW("select with a closed fd", select(closed + 1, &r, NULL, NULL, NULL));
   errno = 0;
-  printf("select nfds -1 -> %d %s\n", select(-1, NULL, NULL, NULL, NULL), strerror(errno));
+  SHOW("select nfds -1", select(-1, NULL, NULL, NULL, NULL));
 
   // pselect without a mask, with a timeout.
   t = later(&p[1]);
@@ -110,7 +109,7 @@ int main(void) {
   printf("ppoll 20 ms -> %d\n", ppoll(two, 2, &ts, NULL));
   struct timespec bad = {0, -1};
   errno = 0;
-  printf("ppoll with a bad timeout -> %d %s\n", ppoll(two, 2, &bad, NULL), strerror(errno));
+  SHOW("ppoll with a bad timeout", ppoll(two, 2, &bad, NULL));
 
   // epoll_wait.
   int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -138,12 +137,11 @@ int main(void) {
   CHECK(pthread_join(t, NULL) == 0);
   drain(p[0]);
   errno = 0;
-  printf("epoll_pwait2 with a bad timeout -> %d %s\n", epoll_pwait2(ep, got, 4, &bad_ts, NULL),
-         strerror(errno));
+  SHOW("epoll_pwait2 with a bad timeout", epoll_pwait2(ep, got, 4, &bad_ts, NULL));
   errno = 0;
-  printf("epoll_wait maxevents 0 -> %d %s\n", epoll_wait(ep, got, 0, 10), strerror(errno));
+  SHOW("epoll_wait maxevents 0", epoll_wait(ep, got, 0, 10));
   errno = 0;
-  printf("epoll_wait on a pipe -> %d %s\n", epoll_wait(p[0], got, 4, 10), strerror(errno));
+  SHOW("epoll_wait on a pipe", epoll_wait(p[0], got, 4, 10));
   printf("epoll_pwait with a mask 10 ms -> %d\n", epoll_pwait(ep, got, 4, 10, &mask));
   close(ep);
   return 0;

@@ -59,17 +59,16 @@ int main(void) {
   printf("moved %ld units, slots back to %d\n", moved, v);
 
   errno = 0;
-  printf("trywait on 0 -> %d %s\n", sem_trywait(&items), strerror(errno));
+  SHOW("trywait on 0", sem_trywait(&items));
   struct timespec soon = in_ms(CLOCK_REALTIME, 20);
   errno = 0;
-  printf("timedwait 20 ms -> %d %s\n", sem_timedwait(&items, &soon), strerror(errno));
+  SHOW("timedwait 20 ms", sem_timedwait(&items, &soon));
   soon = in_ms(CLOCK_MONOTONIC, 20);
   errno = 0;
-  printf("clockwait 20 ms -> %d %s\n", sem_clockwait(&items, CLOCK_MONOTONIC, &soon),
-         strerror(errno));
+  SHOW("clockwait 20 ms", sem_clockwait(&items, CLOCK_MONOTONIC, &soon));
   struct timespec bad = {0, 2000000000};
   errno = 0;
-  printf("timedwait with a bad time -> %d %s\n", sem_timedwait(&items, &bad), strerror(errno));
+  SHOW("timedwait with a bad time", sem_timedwait(&items, &bad));
   CHECK(sem_post(&items) == 0);
   printf("timedwait with a bad time, unit there -> %d\n", sem_timedwait(&items, &bad));
 
@@ -80,8 +79,7 @@ int main(void) {
   printf("clockwait for a late post -> %d\n", sem_clockwait(&late, CLOCK_MONOTONIC, &soon));
   CHECK(pthread_join(p, NULL) == 0);
   errno = 0;
-  printf("sem_init above SEM_VALUE_MAX -> %d %s\n",
-         sem_init(&late, 0, (unsigned)SEM_VALUE_MAX + 1u), strerror(errno));
+  SHOW("sem_init above SEM_VALUE_MAX", sem_init(&late, 0, (unsigned)SEM_VALUE_MAX + 1u));
   CHECK(sem_destroy(&late) == 0 && sem_destroy(&items) == 0 && sem_destroy(&slots) == 0);
 
   char name[64];
@@ -91,7 +89,7 @@ int main(void) {
   sem_unlink(name);
   CHECK(sem_wait(named) == 0);
   errno = 0;
-  printf("named: trywait after wait -> %d %s\n", sem_trywait(named), strerror(errno));
+  SHOW("named: trywait after wait", sem_trywait(named));
   CHECK(sem_post(named) == 0 && sem_getvalue(named, &v) == 0);
   printf("named: value %d\n", v);
   sem_close(named);

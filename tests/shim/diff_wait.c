@@ -94,8 +94,8 @@ int main(void) {
          WTERMSIG(status) == SIGKILL);
 
   errno = 0;
-  printf("waitpid with no children -> %d %s\n", (int)waitpid(-1, &status, 0), strerror(errno));
+  SHOW("waitpid with no children", (int)waitpid(-1, &status, 0));
   errno = 0;
-  printf("wait with no children -> %d %s\n", (int)wait(&status), strerror(errno));
+  SHOW("wait with no children", (int)wait(&status));
   return 0;
 }
