@@ -25,6 +25,7 @@ kPackages=(
   util-linux            # taskset pins server and client in the demo and benchmarks
   time                  # GNU time: peak RSS of the programs bench/shim_bench.sh runs
   python3               # test summary (scripts/test_summary.py)
+  openssh-client        # ssh_closefrom: a real program that closes every fd above 2 (skips without)
   valgrind              # its headers let the runtime register fiber stacks; memcheck suite
 )
 
