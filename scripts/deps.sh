@@ -26,6 +26,7 @@ kPackages=(
   time                  # GNU time: peak RSS of the programs bench/shim_bench.sh runs
   python3               # test summary (scripts/test_summary.py)
   libpython3.11-testsuite  # CPython's test_socket: its sendfile tests under weftrun (cpython_sendfile)
+  openssh-client        # ssh_closefrom: a real program that closes every fd above 2 (skips without)
   valgrind              # its headers let the runtime register fiber stacks; memcheck suite
   rustc                 # builds tests/shim/rust_sync.rs (Rust's std::sync on futexes under weftrun)
 )

@@ -1,5 +1,5 @@
 // fd: the calls that make, change and close fds, recording the program's O_NONBLOCK and its
-// socket timeouts (sock_timeouts.hpp).
+// socket timeouts (sock_timeouts.hpp), and the fd limit, under which the runtime keeps its own.
 //
 // They all pass through to libc and note, on success, what the program asked for (see
 // fd_flags.hpp): socket/socketpair with SOCK_NONBLOCK, pipe2 with O_NONBLOCK, fcntl(F_SETFL)
@@ -8,9 +8,12 @@
 // SO_SNDTIMEO. fcntl's record-lock commands are locks.cpp's (a waiting one must not hold the
 // carrier); only they are counted in --stats. close on a fiber is weft::close, and dup2/dup3 are
 // weft::dup2/dup3: fibers blocked on the fd that goes wake with EBADF first, where ::close would
-// leave them blocked (io_uring holds the file until their operations end).
+// leave them blocked (io_uring holds the file until their operations end). close, close_range,
+// closefrom, dup2 and dup3 leave the runtime's own fds alone (fd_guard.hpp), and
+// setrlimit/prlimit of RLIMIT_NOFILE tell the runtime where they may live now (base/own_fd.hpp).
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -19,7 +22,9 @@
 
 #include <weft/io.hpp>
 
+#include "base/own_fd.hpp"
 #include "fd_flags.hpp"
+#include "fd_guard.hpp"
 #include "locks.hpp"
 #include "real.hpp"
 #include "shim.hpp"
@@ -31,16 +36,6 @@ extern "C" int fcntl64(int fd, int cmd, ...);
 namespace weft::shim {
 namespace {
 
-// shared() forgets both fds of a successful dup: they now share one open file description.
-int shared(int from, int to) noexcept {
-  if (to >= 0) {
-    fd_forget(from);
-    fd_forget(to);
-    timeout_shared(from, to);
-  }
-  return to;
-}
-
 // after_fcntl() records what a successful fcntl did to fd's O_NONBLOCK or to a new fd.
 void after_fcntl(int fd, int cmd, void* arg, int r) noexcept {
   if (r < 0) return;
@@ -50,7 +45,7 @@ void after_fcntl(int fd, int cmd, void* arg, int r) noexcept {
       break;
     case F_DUPFD:
     case F_DUPFD_CLOEXEC:
-      shared(fd, r);
+      fds_shared(fd, r);
       break;
     default:
       break;
@@ -65,6 +60,11 @@ int do_fcntl(Sym s, decltype(&::fcntl) real, int fd, int cmd, void* arg) {
                           : static_cast<int>(weft::shim::raw(SYS_fcntl, fd, cmd, arg));
   after_fcntl(fd, cmd, arg, r);
   return r;
+}
+
+// own_process() tells whether a prlimit on pid changes this process's limits.
+bool own_process(pid_t pid) noexcept {
+  return pid == 0 || pid == static_cast<pid_t>(sys::call(SYS_getpid));
 }
 
 }  // namespace
@@ -122,33 +122,18 @@ WEFT_EXPORT int pipe2(int fds[2], int flags) noexcept {
 
 WEFT_EXPORT int dup(int fd) noexcept {
   auto real = WEFT_REAL(dup);
-  return shared(fd, real != nullptr ? real(fd) : static_cast<int>(weft::shim::raw(SYS_dup, fd)));
+  return fds_shared(fd,
+                    real != nullptr ? real(fd) : static_cast<int>(weft::shim::raw(SYS_dup, fd)));
 }
 
 WEFT_EXPORT int dup2(int fd, int fd2) noexcept {
-  int r;
-  if (on_fiber()) {
-    count(Sym::dup2, Route::kWeft);
-    ErrnoScope e;
-    r = e.result<int>(weft::dup2(fd, fd2));
-  } else {
-    count(Sym::dup2, Route::kOffFiber);
-    auto real = WEFT_REAL(dup2);
-    r = real != nullptr ? real(fd, fd2) : static_cast<int>(weft::shim::raw(SYS_dup2, fd, fd2));
-  }
-  return r >= 0 && r != fd ? shared(fd, r) : r;
+  count(Sym::dup2, fiber_route());
+  return dup_fd(fd, fd2, 0, true);
 }
 
 WEFT_EXPORT int dup3(int fd, int fd2, int flags) noexcept {
-  if (on_fiber()) {
-    count(Sym::dup3, Route::kWeft);
-    ErrnoScope e;
-    return shared(fd, e.result<int>(weft::dup3(fd, fd2, flags)));
-  }
-  count(Sym::dup3, Route::kOffFiber);
-  auto real = WEFT_REAL(dup3);
-  return shared(fd, real != nullptr ? real(fd, fd2, flags)
-                                    : static_cast<int>(weft::shim::raw(SYS_dup3, fd, fd2, flags)));
+  count(Sym::dup3, fiber_route());
+  return dup_fd(fd, fd2, flags, false);
 }
 
 WEFT_EXPORT int fcntl(int fd, int cmd, ...) {
@@ -200,16 +185,60 @@ WEFT_EXPORT int setsockopt(int fd, int level, int name, const void* value, sockl
 }
 
 WEFT_EXPORT int close(int fd) {
-  fd_forget(fd);
-  timeout_forget(fd);
-  if (!on_fiber()) {
-    count(Sym::close, Route::kOffFiber);
-    auto real = WEFT_REAL(close);
-    return real != nullptr ? real(fd) : static_cast<int>(weft::shim::raw(SYS_close, fd));
+  count(Sym::close, fiber_route());
+  return close_fd(fd);
+}
+
+WEFT_EXPORT int close_range(unsigned first, unsigned last, int flags) noexcept {
+  count(Sym::close_range, fiber_route());
+  return close_range_fds(first, last, flags);
+}
+
+WEFT_EXPORT void closefrom(int lowfd) noexcept {
+  count(Sym::closefrom, fiber_route());
+  closefrom_fds(lowfd);
+}
+
+WEFT_EXPORT int setrlimit(__rlimit_resource_t resource, const struct rlimit* limit) noexcept {
+  auto real = WEFT_REAL(setrlimit);
+  int r = real != nullptr
+              ? real(resource, limit)
+              : static_cast<int>(weft::shim::raw(SYS_prlimit64, 0, resource, limit, nullptr));
+  if (r == 0 && resource == RLIMIT_NOFILE) weft::rt::own_fds_limit_changed();
+  return r;
+}
+
+WEFT_EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64* limit) noexcept {
+  auto real = WEFT_REAL(setrlimit64);
+  int r = real != nullptr
+              ? real(resource, limit)
+              : static_cast<int>(weft::shim::raw(SYS_prlimit64, 0, resource, limit, nullptr));
+  if (r == 0 && resource == RLIMIT_NOFILE) weft::rt::own_fds_limit_changed();
+  return r;
+}
+
+WEFT_EXPORT int prlimit(pid_t pid, __rlimit_resource resource, const struct rlimit* limit,
+                        struct rlimit* old) noexcept {
+  auto real = WEFT_REAL(prlimit);
+  int r = real != nullptr
+              ? real(pid, resource, limit, old)
+              : static_cast<int>(weft::shim::raw(SYS_prlimit64, pid, resource, limit, old));
+  if (r == 0 && limit != nullptr && resource == RLIMIT_NOFILE && own_process(pid)) {
+    weft::rt::own_fds_limit_changed();
   }
-  count(Sym::close, Route::kWeft);
-  ErrnoScope e;
-  return e.result<int>(weft::close(fd));
+  return r;
+}
+
+WEFT_EXPORT int prlimit64(pid_t pid, __rlimit_resource resource, const struct rlimit64* limit,
+                          struct rlimit64* old) noexcept {
+  auto real = WEFT_REAL(prlimit64);
+  int r = real != nullptr
+              ? real(pid, resource, limit, old)
+              : static_cast<int>(weft::shim::raw(SYS_prlimit64, pid, resource, limit, old));
+  if (r == 0 && limit != nullptr && resource == RLIMIT_NOFILE && own_process(pid)) {
+    weft::rt::own_fds_limit_changed();
+  }
+  return r;
 }
 
 }  // extern "C"

@@ -47,6 +47,20 @@ void fd_forget(int fd) noexcept {
   fd_set_state(fd, FdState::kUnknown);
 }
 
+void fd_forget_range(unsigned first, unsigned last) noexcept {
+  if (first >= static_cast<unsigned>(kMaxTracked)) return;
+  if (last >= static_cast<unsigned>(kMaxTracked)) last = kMaxTracked - 1;
+  // Only the chunks that exist hold anything to forget.
+  for (unsigned c = first / kChunk; c <= last / kChunk; ++c) {
+    Chunk* chunk = g_chunks[c].load(std::memory_order_acquire);
+    if (chunk == nullptr) continue;
+    unsigned lo = c == first / kChunk ? first % kChunk : 0;
+    unsigned hi = c == last / kChunk ? last % kChunk : kChunk - 1;
+    for (unsigned i = lo; i <= hi; ++i)
+      (*chunk)[i].store(FdState::kUnknown, std::memory_order_relaxed);
+  }
+}
+
 bool fd_nonblocking(int fd) noexcept {
   if (std::atomic<FdState>* p = slot(fd, false)) {
     FdState s = p->load(std::memory_order_relaxed);

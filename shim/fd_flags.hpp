@@ -12,10 +12,11 @@
 //   kNonblocking  made with SOCK_NONBLOCK/O_NONBLOCK, or set by F_SETFL/FIONBIO.
 // O_NONBLOCK belongs to the open file description, which dup()s share: changing it through one
 // fd changes it for the others. So an fd that was duplicated, and the fd it came from, go back
-// to kUnknown and are asked every time. close() (interposed) forgets the fd. What stays blind:
-// an fd closed behind the shim's back (glibc's internal closes: fclose of an fdopen'ed socket,
-// close_range) whose number is then reused by a descriptor the shim did not see made, and a
-// description shared with another process (fork, SCM_RIGHTS) whose flag that process changes.
+// to kUnknown and are asked every time. close(), close_range() and closefrom() (interposed)
+// forget the fds they close. What stays blind: an fd closed behind the shim's back (glibc's
+// internal closes: fclose of an fdopen'ed socket) whose number is then reused by a descriptor
+// the shim did not see made, and a description shared with another process (fork, SCM_RIGHTS)
+// whose flag that process changes.
 #pragma once
 
 #include <atomic>
@@ -33,6 +34,8 @@ inline constexpr int kMaxTracked = 1 << 20;
 void fd_set_state(int fd, FdState s) noexcept;
 // fd_forget() marks fd unknown (closed, or sharing its description with another fd).
 void fd_forget(int fd) noexcept;
+// fd_forget_range() marks every fd from first to last unknown (close_range, closefrom).
+void fd_forget_range(unsigned first, unsigned last) noexcept;
 // fd_nonblocking() tells whether fd has the program's O_NONBLOCK: from the cache, or from
 // F_GETFL for an unknown fd (false if that fails: the call itself then reports the error).
 bool fd_nonblocking(int fd) noexcept;

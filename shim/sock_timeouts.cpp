@@ -73,6 +73,23 @@ void timeout_forget(int fd) noexcept {
   }
 }
 
+void timeout_forget_range(unsigned first, unsigned last) noexcept {
+  if (!g_in_use.load(std::memory_order_relaxed) || first >= static_cast<unsigned>(kMaxTracked)) {
+    return;
+  }
+  if (last >= static_cast<unsigned>(kMaxTracked)) last = kMaxTracked - 1;
+  for (unsigned c = first / kChunk; c <= last / kChunk; ++c) {
+    Entry* chunk = g_chunks[c].load(std::memory_order_acquire);
+    if (chunk == nullptr) continue;
+    unsigned lo = c == first / kChunk ? first % kChunk : 0;
+    unsigned hi = c == last / kChunk ? last % kChunk : kChunk - 1;
+    for (unsigned i = lo; i <= hi; ++i) {
+      chunk[i].ns[0].store(0, std::memory_order_relaxed);
+      chunk[i].ns[1].store(0, std::memory_order_relaxed);
+    }
+  }
+}
+
 void timeout_shared(int a, int b) noexcept {
   for (int fd : {a, b}) {
     if (Entry* e = entry(fd, true)) {

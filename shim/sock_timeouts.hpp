@@ -26,6 +26,8 @@ enum class Direction { kRecv, kSend };
 void timeout_set(int fd, Direction d, const timeval& tv) noexcept;
 // timeout_forget() drops what is known of fd's timeouts (it was closed).
 void timeout_forget(int fd) noexcept;
+// timeout_forget_range() drops what is known of the timeouts of every fd from first to last.
+void timeout_forget_range(unsigned first, unsigned last) noexcept;
 // timeout_shared() marks two fds that now share one socket: both ask the kernel from now on.
 void timeout_shared(int a, int b) noexcept;
 // timeout_inherit() gives an accepted fd its listener's timeouts.

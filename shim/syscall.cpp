@@ -28,6 +28,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -143,9 +144,7 @@ Handler handler(long n) noexcept {
       return WEFT_ROUTE(::close(as<int>(a[0])));
 #ifdef SYS_close_range
     case SYS_close_range:
-      // Straight to the kernel until the shim has a close_range hook (one that forgets the
-      // closed fds' records and spares the runtime's own fds): route it to that hook here.
-      return nullptr;
+      return WEFT_ROUTE(::close_range(as<unsigned>(a[0]), as<unsigned>(a[1]), as<int>(a[2])));
 #endif
     case SYS_dup:
       return WEFT_ROUTE(::dup(as<int>(a[0])));
@@ -169,6 +168,12 @@ Handler handler(long n) noexcept {
 #endif
     case SYS_pipe2:
       return WEFT_ROUTE(::pipe2(as<int*>(a[0]), as<int>(a[1])));
+    // The fd limit (fd.cpp): the runtime keeps its own fds under it.
+    case SYS_setrlimit:
+      return WEFT_ROUTE(::setrlimit(as<__rlimit_resource_t>(a[0]), as<const rlimit*>(a[1])));
+    case SYS_prlimit64:
+      return WEFT_ROUTE(::prlimit(as<pid_t>(a[0]), as<__rlimit_resource>(a[1]),
+                                  as<const rlimit*>(a[2]), as<rlimit*>(a[3])));
     case SYS_setsockopt:
       return WEFT_ROUTE(::setsockopt(as<int>(a[0]), as<int>(a[1]), as<int>(a[2]),
                                      as<const void*>(a[3]), as<socklen_t>(a[4])));

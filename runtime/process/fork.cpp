@@ -8,6 +8,7 @@
 #include <exception>
 #include <string>
 
+#include "base/own_fd.hpp"
 #include "base/sys.hpp"
 #include "io/fd_table.hpp"
 #include "reactor/reactor.hpp"
@@ -42,6 +43,9 @@ ForkChild after_fork_child(bool fresh_runtime) noexcept {
   g_fork_epoch.fetch_add(1, std::memory_order_relaxed);
   fls_after_fork_child();
   Reactor::forget_all();
+  // The parent's rings, epoll sets and eventfds (and the poll sets of fibers the child does not
+  // have): closed where their numbers still name them, before the new runtime makes its own.
+  own_fds_after_fork_child();
   fd_table_after_fork_child();
   watchdogs_after_fork();
   Carrier* home = Carrier::current();

@@ -14,10 +14,12 @@
 //     is bumped, each fiber records the epoch it was spawned in (the forking fiber is moved into
 //     the new one), and notify(), cancel and the wait lists ignore ghosts, so nothing of theirs
 //     ever runs and a hand-off (a mutex, a permit) never goes to one;
-//   - every inherited ring is forgotten: unmapped from the child and its fd closed, with no
-//     io_uring call at all (the parent's rings are also MADV_DONTFORK, so a stray access faults
-//     instead of taking the parent's completions); the dump signal no longer reaches the
-//     parent's watchdog;
+//   - every inherited ring is forgotten: unmapped from the child, with no io_uring call at all
+//     (the parent's rings are also MADV_DONTFORK, so a stray access faults instead of taking the
+//     parent's completions); every fd of the parent's runtime (rings, epoll sets, eventfds, the
+//     poll sets of fibers that are ghosts now) is closed where its number still names the same
+//     file (base/own_fd.hpp: identity by statx and FD_CLOEXEC); the dump signal no longer
+//     reaches the parent's watchdog;
 //   - if the forking thread is a carrier, its run is rebuilt in place around it: a new ring and
 //     eventfd for that carrier, its queues, timers and mailboxes emptied, the fd table's lists of
 //     operations in flight cleared, the counters reset to the one fiber, fresh carrier threads

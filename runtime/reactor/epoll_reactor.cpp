@@ -65,24 +65,32 @@ void offload_work(BlockingJob* job) noexcept {
 EpollReactor::Offload::Offload(IoOp* o, EpollReactor* r) noexcept
     : BlockingJob(&offload_work, nullptr), op(o), reactor(r) {}
 
+namespace {
+
+// nudge_epoll() wakes a reactor whose epoll wait holds the epoll fd's Use, so that a move of the
+// fd need not wait for the wait to end.
+void nudge_epoll(void* self) noexcept {
+  static_cast<Reactor*>(self)->wake();
+}
+
+}  // namespace
+
 EpollReactor::EpollReactor(BlockingPool* helpers) : helpers_(helpers) {
-  long ep = sys::call(SYS_epoll_create1, EPOLL_CLOEXEC);
-  if (ep < 0) fail_setup(static_cast<int>(-ep), "epoll_create1");
-  epfd_ = static_cast<int>(ep);
-  long wfd = sys::call(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wfd < 0) {
-    sys::close(epfd_);
-    fail_setup(static_cast<int>(-wfd), "eventfd");
-  }
-  wake_fd_ = static_cast<int>(wfd);
+  int r = wake_fd_.make(
+      []() noexcept { return sys::call(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK); });
+  if (r < 0) fail_setup(-r, "eventfd");
+  r = epfd_.make([]() noexcept { return sys::call(SYS_epoll_create1, EPOLL_CLOEXEC); },
+                 &nudge_epoll, this);
+  if (r < 0) fail_setup(-r, "epoll_create1");  // wake_fd_ closes as the members unwind
   epoll_event ev{};
   ev.events = EPOLLIN;  // level-triggered: a wake before the sleep is still seen by it
   ev.data.u64 = kWakeTag;
-  if (long r = sys::call(SYS_epoll_ctl, epfd_, EPOLL_CTL_ADD, wake_fd_, &ev); r < 0) {
-    sys::close(wake_fd_);
-    sys::close(epfd_);
-    fail_setup(static_cast<int>(-r), "epoll_ctl(eventfd)");
+  {
+    OwnFd::Use ep(epfd_);
+    OwnFd::Use wake(wake_fd_);
+    r = static_cast<int>(sys::call(SYS_epoll_ctl, ep.fd(), EPOLL_CTL_ADD, wake.fd(), &ev));
   }
+  if (r < 0) fail_setup(-r, "epoll_ctl(eventfd)");
   enlist();
 }
 
@@ -92,22 +100,19 @@ EpollReactor::~EpollReactor() {
   if (forgotten_) return;
   // A helper thread may still be between queueing its result and leaving offload_finished().
   while (offload_busy_.load(std::memory_order_acquire) != 0) sys::yield_thread();
-  sys::close(wake_fd_);
-  sys::close(epfd_);
+  wake_fd_.close();
+  epfd_.close();
 }
 
 void EpollReactor::forget() noexcept {
-  if (forgotten_) return;
   forgotten_ = true;
-  sys::call(SYS_close, wake_fd_);
-  sys::call(SYS_close, epfd_);
-  wake_fd_ = epfd_ = -1;
 }
 
 void EpollReactor::wake() noexcept {
   std::uint64_t one = 1;
+  OwnFd::Use wake(wake_fd_);
   // EAGAIN means the counter is saturated: the eventfd is readable, the wait returns anyway.
-  sys::call(SYS_write, wake_fd_, &one, sizeof one);
+  sys::call(SYS_write, wake.fd(), &one, sizeof one);
 }
 
 void EpollReactor::start(IoOp* op) {
@@ -157,11 +162,12 @@ int EpollReactor::ctl_arm(int fd, FdWait& w, std::uint32_t mask) noexcept {
   // The kernel keys a registration by fd number and open file. MOD finds none when the file
   // was closed (the kernel dropped it) or the number names another file now: then ADD.
   int how = w.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  long r = sys::call(SYS_epoll_ctl, epfd_, how, fd, &ev);
+  OwnFd::Use ep(epfd_);
+  long r = sys::call(SYS_epoll_ctl, ep.fd(), how, fd, &ev);
   if (r == -ENOENT && how == EPOLL_CTL_MOD) {
-    r = sys::call(SYS_epoll_ctl, epfd_, EPOLL_CTL_ADD, fd, &ev);
+    r = sys::call(SYS_epoll_ctl, ep.fd(), EPOLL_CTL_ADD, fd, &ev);
   } else if (r == -EEXIST && how == EPOLL_CTL_ADD) {
-    r = sys::call(SYS_epoll_ctl, epfd_, EPOLL_CTL_MOD, fd, &ev);
+    r = sys::call(SYS_epoll_ctl, ep.fd(), EPOLL_CTL_MOD, fd, &ev);
   }
   w.armed = r == 0;
   w.registered = r == 0;
@@ -320,6 +326,8 @@ void EpollReactor::hand_back(OpQueue& completed) noexcept {
 int EpollReactor::wait_events(epoll_event* events, int max, int timeout_ms,
                               const Deadline& deadline) noexcept {
   long r;
+  // Held across the wait: a move of the epoll fd nudges it awake (nudge_epoll).
+  OwnFd::Use ep(epfd_);
   if (timeout_ms > 0 && have_pwait2_) {
     // epoll_pwait2 takes nanoseconds: a sleep until the next timer ends on time, not up to a
     // millisecond late.
@@ -327,11 +335,11 @@ int EpollReactor::wait_events(epoll_event* events, int max, int timeout_ms,
         std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.at() - Clock::now()).count();
     if (ns < 0) ns = 0;
     timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-    r = sys::call(SYS_epoll_pwait2, epfd_, events, max, &ts, nullptr, 0);
+    r = sys::call(SYS_epoll_pwait2, ep.fd(), events, max, &ts, nullptr, 0);
     if (r != -ENOSYS) return r < 0 ? 0 : static_cast<int>(r);
     have_pwait2_ = false;
   }
-  r = sys::call(SYS_epoll_pwait, epfd_, events, max, timeout_ms, nullptr, 0);
+  r = sys::call(SYS_epoll_pwait, ep.fd(), events, max, timeout_ms, nullptr, 0);
   return r < 0 ? 0 : static_cast<int>(r);  // EINTR: a signal; the caller polls again
 }
 
@@ -361,7 +369,8 @@ void EpollReactor::poll(bool block, const Deadline& deadline, OpQueue& completed
     for (int i = 0; i < n; ++i) {
       if (events[i].data.u64 == kWakeTag) {
         std::uint64_t count;
-        sys::read(wake_fd_, &count, sizeof count);
+        OwnFd::Use wake(wake_fd_);
+        sys::read(wake.fd(), &count, sizeof count);
         continue;
       }
       on_ready(static_cast<int>(events[i].data.u64), events[i].events);

@@ -23,6 +23,10 @@
 // report an fd that is ready already), cancel and offload results are handed back before any
 // sleep (a poll() that has some does not block), and other threads wake a sleeping epoll_wait
 // through an eventfd that is part of the set (level-triggered).
+//
+// Descriptors: the epoll fd and the eventfd are the runtime's own (base/own_fd.hpp): every
+// system call that names one does so inside a Use, and a wait that holds the epoll fd's Use is
+// nudged awake (the eventfd) when the program's dup2 moves the fd to another number.
 #pragma once
 
 #include <atomic>
@@ -30,6 +34,7 @@
 #include <vector>
 
 #include "base/atomic_stack.hpp"
+#include "base/own_fd.hpp"
 #include "blocking/blocking_pool.hpp"
 #include "fiber/fiber_control.hpp"
 #include "reactor/reactor.hpp"
@@ -57,8 +62,9 @@ class EpollReactor final : public Reactor {
   std::size_t inflight() const noexcept override { return inflight_; }
   std::uint64_t submitted() const noexcept override { return submitted_; }
   std::uint32_t setup_flags() const noexcept override { return 0; }
-  // forget() closes this process's copies of the epoll fd and the eventfd: in a forked child
-  // they are the parent's very instance and counter, so an epoll_ctl or a wake would reach it.
+  // forget() gives up, in a forked child, the epoll fd and the eventfd: they are the parent's
+  // very instance and counter, so an epoll_ctl or a wake would reach it (the child's
+  // own_fds_after_fork_child() closes its copies).
   void forget() noexcept override;
 
   // Offload is one op on a helper thread: the job runs the plain system call and hands the
@@ -102,8 +108,8 @@ class EpollReactor final : public Reactor {
   int wait_events(epoll_event* events, int max, int timeout_ms, const Deadline& deadline) noexcept;
 
   BlockingPool* helpers_;
-  int epfd_ = -1;
-  int wake_fd_ = -1;
+  OwnFd epfd_;
+  OwnFd wake_fd_;
   bool forgotten_ = false;
   bool have_pwait2_ = true;
   std::vector<FdWait> fds_;

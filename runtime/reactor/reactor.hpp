@@ -124,7 +124,8 @@ class Reactor {
   virtual std::uint32_t setup_flags() const noexcept = 0;
   // forget() drops, in a forked child, what the backend holds in the kernel, without one call
   // that could touch what the parent shares with the child (runtime/process/fork.hpp); the reactor
-  // is unusable afterwards, and destroying it releases nothing more.
+  // is unusable afterwards, and destroying it releases nothing more. Its fds are OwnFds
+  // (base/own_fd.hpp), which the child's own_fds_after_fork_child() closes with every other.
   virtual void forget() noexcept = 0;
   // forget_all() forgets every reactor of the process, of either backend (in a forked child,
   // before anything else runs).

@@ -52,6 +52,12 @@ void check_ring(io_uring* ring) {
   io_uring_free_probe(probe);
 }
 
+// nudge_ring() wakes a reactor whose io_uring_enter names the ring by number (a kernel that
+// refused to register it), so a move of the ring fd need not wait for the enter to end.
+void nudge_ring(void* self) noexcept {
+  static_cast<Reactor*>(self)->wake();
+}
+
 }  // namespace
 
 UringReactor::UringReactor(unsigned entries) {
@@ -69,38 +75,7 @@ UringReactor::UringReactor(unsigned entries) {
     int r = io_uring_queue_init_params(entries, &ring_, &params);
     if (r == 0) {
       flags_ = params.flags;
-      san::kernel_mapped(ring_.sq.ring_ptr, ring_.sq.ring_sz);
-      san::kernel_mapped(ring_.cq.ring_ptr, ring_.cq.ring_sz);
-      san::kernel_mapped(ring_.sq.sqes, ring_.sq.ring_entries * sizeof(io_uring_sqe));
-      try {
-        check_ring(&ring_);
-      } catch (...) {
-        io_uring_queue_exit(&ring_);
-        throw;
-      }
-      // A registered ring fd spares io_uring_enter an fget/fput of the ring on every call; an
-      // older kernel refusing it costs nothing but that.
-      io_uring_register_ring_fd(&ring_);
-      // Blocking on purpose: io_uring completes a read of an O_NONBLOCK file with -EAGAIN.
-      long fd = sys::call(SYS_eventfd2, 0, EFD_CLOEXEC);
-      if (fd < 0) {
-        io_uring_queue_exit(&ring_);
-        fail_setup(static_cast<int>(-fd), "eventfd");
-      }
-      wake_fd_ = static_cast<int>(fd);
-      sqes_bytes_ = ring_.sq.ring_entries * sizeof(io_uring_sqe);
-      // Refused on some mappings by old kernels; the child's forget() then only unmaps.
-      ::madvise(ring_.sq.ring_ptr, ring_.sq.ring_sz, MADV_DONTFORK);
-      if (ring_.cq.ring_ptr != ring_.sq.ring_ptr) {
-        ::madvise(ring_.cq.ring_ptr, ring_.cq.ring_sz, MADV_DONTFORK);
-      }
-      ::madvise(ring_.sq.sqes, sqes_bytes_, MADV_DONTFORK);
-      enlist();
-      wake_op_.kind = OpKind::kRead;
-      wake_op_.fd = wake_fd_;
-      wake_op_.buf = &wake_buf_;
-      wake_op_.len = sizeof wake_buf_;
-      arm_wake();
+      setup();
       return;
     }
     err = -r;
@@ -110,39 +85,109 @@ UringReactor::UringReactor(unsigned entries) {
   fail_setup(err, "io_uring_setup");
 }
 
+void UringReactor::setup() {
+  san::kernel_mapped(ring_.sq.ring_ptr, ring_.sq.ring_sz);
+  san::kernel_mapped(ring_.cq.ring_ptr, ring_.cq.ring_sz);
+  san::kernel_mapped(ring_.sq.sqes, ring_.sq.ring_entries * sizeof(io_uring_sqe));
+  // The ring fd moves out of the program's numbers before liburing names it again.
+  if (int r = ring_fd_.adopt(ring_.ring_fd, &nudge_ring, this); r < 0) {
+    ring_.ring_fd = ring_.enter_ring_fd = -1;  // closed already: io_uring_queue_exit only unmaps
+    io_uring_queue_exit(&ring_);
+    fail_setup(-r, "moving the ring fd out of the program's numbers");
+  }
+  try {
+    {
+      OwnFd::Use ring(ring_fd_);
+      ring_.ring_fd = ring_.enter_ring_fd = ring.fd();
+      check_ring(&ring_);
+    }
+    // Blocking on purpose: io_uring completes a read of an O_NONBLOCK file with -EAGAIN.
+    int r = wake_fd_.make([]() noexcept { return sys::call(SYS_eventfd2, 0, EFD_CLOEXEC); });
+    if (r < 0) fail_setup(-r, "eventfd");
+    OwnFd::Use ring(ring_fd_);
+    OwnFd::Use wake(wake_fd_);
+    ring_.ring_fd = ring_.enter_ring_fd = ring.fd();
+    int fd = wake.fd();
+    r = io_uring_register_files(&ring_, &fd, 1);
+    if (r < 0) fail_setup(-r, "io_uring_register_files");
+    // A registered ring fd spares io_uring_enter an fget/fput of the ring on every call, and
+    // the enter then names no fd number at all; an older kernel refusing it costs only that.
+    ring_registered_ = io_uring_register_ring_fd(&ring_) == 1;
+  } catch (...) {
+    exit_ring();
+    wake_fd_.close();
+    throw;
+  }
+  sqes_bytes_ = ring_.sq.ring_entries * sizeof(io_uring_sqe);
+  // Refused on some mappings by old kernels; the child's forget() then only unmaps.
+  ::madvise(ring_.sq.ring_ptr, ring_.sq.ring_sz, MADV_DONTFORK);
+  if (ring_.cq.ring_ptr != ring_.sq.ring_ptr) {
+    ::madvise(ring_.cq.ring_ptr, ring_.cq.ring_sz, MADV_DONTFORK);
+  }
+  ::madvise(ring_.sq.sqes, sqes_bytes_, MADV_DONTFORK);
+  enlist();
+  wake_op_.kind = OpKind::kRead;
+  wake_op_.fd = -1;  // read through the fixed file, never by number
+  wake_op_.buf = &wake_buf_;
+  wake_op_.len = sizeof wake_buf_;
+  arm_wake();
+}
+
 UringReactor::~UringReactor() {
   delist();
   if (forgotten_) return;
   // Exiting the ring cancels the pending eventfd read before the fd goes.
-  io_uring_queue_exit(&ring_);
-  if (wake_fd_ >= 0) sys::call(SYS_close, wake_fd_);
+  exit_ring();
+  wake_fd_.close();
+}
+
+void UringReactor::exit_ring() noexcept {
+  // io_uring_queue_exit closes the ring fd itself (straight into the kernel): the number stays
+  // the runtime's until it has.
+  ring_fd_.close_with(
+      [](int fd, void* arg) noexcept {
+        auto* self = static_cast<UringReactor*>(arg);
+        self->ring_.ring_fd = fd;
+        if (!self->ring_registered_) self->ring_.enter_ring_fd = fd;
+        io_uring_queue_exit(&self->ring_);
+      },
+      this);
 }
 
 void UringReactor::forget() noexcept {
   if (forgotten_) return;
   forgotten_ = true;
   // Not io_uring_queue_exit(): unregistering the ring fd is an io_uring call on the parent's
-  // ring. Unmapping and closing change only this process; the mappings are usually absent
-  // already (MADV_DONTFORK), and munmap of a hole succeeds.
+  // ring. Unmapping changes only this process; the mappings are usually absent already
+  // (MADV_DONTFORK), and munmap of a hole succeeds. The fds are closed with every other fd of
+  // the parent's runtime (own_fds_after_fork_child()).
   ::munmap(ring_.sq.sqes, sqes_bytes_);
   ::munmap(ring_.sq.ring_ptr, ring_.sq.ring_sz);
   if (ring_.cq.ring_ptr != ring_.sq.ring_ptr) ::munmap(ring_.cq.ring_ptr, ring_.cq.ring_sz);
-  sys::call(SYS_close, ring_.ring_fd);
-  sys::call(SYS_close, wake_fd_);
-  ring_.ring_fd = wake_fd_ = -1;
+  ring_.ring_fd = -1;
+}
+
+template <class Enter>
+int UringReactor::enter(Enter e) {
+  if (ring_registered_) return e();
+  OwnFd::Use ring(ring_fd_);
+  ring_.ring_fd = ring_.enter_ring_fd = ring.fd();
+  return e();
 }
 
 void UringReactor::arm_wake() {
   io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_read(sqe, wake_fd_, &wake_buf_, sizeof wake_buf_, 0);
+  io_uring_prep_read(sqe, 0, &wake_buf_, sizeof wake_buf_, 0);
+  sqe->flags |= IOSQE_FIXED_FILE;
   io_uring_sqe_set_data(sqe, &wake_op_);
   wake_armed_ = true;
 }
 
 void UringReactor::wake() noexcept {
   std::uint64_t one = 1;
+  OwnFd::Use wake(wake_fd_);
   // EAGAIN means the counter is saturated: the ring will wake anyway.
-  sys::call(SYS_write, wake_fd_, &one, sizeof one);
+  sys::call(SYS_write, wake.fd(), &one, sizeof one);
 }
 
 bool UringReactor::kernel_holds_completions() const noexcept {
@@ -158,7 +203,7 @@ io_uring_sqe* UringReactor::get_sqe() {
   while (sqe == nullptr) {
     // SQ full: hand the batch to the kernel now. If that fails for a CQ backlog (older kernels
     // say EBUSY), reap into early_done_ to make room; poll() hands those ops on.
-    int r = io_uring_submit(&ring_);
+    int r = enter([this] { return io_uring_submit(&ring_); });
     if (r == -EBUSY || r == -EAGAIN) early_count_ = early_count_ + reap(early_done_);
     if (r < 0 && r != -EBUSY && r != -EAGAIN && r != -EINTR) {
       throw std::runtime_error(std::string("weft: io_uring_submit: ") + std::strerror(-r));
@@ -231,7 +276,7 @@ void UringReactor::poll(bool block, const Deadline& deadline, OpQueue& completed
     // With nothing to submit and no completion held in the kernel, skip the syscall, which
     // would otherwise cost a scheduler tick more than all the switches it separates.
     if (io_uring_sq_ready(&ring_) != 0 || kernel_holds_completions()) {
-      r = io_uring_submit_and_get_events(&ring_);
+      r = enter([this] { return io_uring_submit_and_get_events(&ring_); });
     }
   } else if (deadline.is_set()) {
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.at() - now).count();
@@ -239,9 +284,9 @@ void UringReactor::poll(bool block, const Deadline& deadline, OpQueue& completed
     ts.tv_sec = ns / 1000000000;
     ts.tv_nsec = ns % 1000000000;
     io_uring_cqe* cqe = nullptr;
-    r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    r = enter([&] { return io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr); });
   } else {
-    r = io_uring_submit_and_wait(&ring_, 1);
+    r = enter([this] { return io_uring_submit_and_wait(&ring_, 1); });
   }
   // ETIME: the deadline came; EINTR: a signal; EBUSY/EAGAIN: CQ backlog, which reaping clears.
   if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN) {

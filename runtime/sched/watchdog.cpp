@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/own_fd.hpp"
 #include "base/sys.hpp"
 #include "sched/carrier.hpp"
 #include "sched/run.hpp"
@@ -21,8 +22,11 @@ namespace {
 
 constexpr int kDumpSlots = 64;
 // The eventfds of the live watchdogs that print a dump on the dump signal.
-std::atomic<int> g_dump_fds[kDumpSlots];
-std::atomic<bool> g_dump_fds_init{false};
+std::atomic<OwnFd*> g_dump_fds[kDumpSlots];
+// g_dump_requests counts dump signals: each watchdog prints one dump per change it sees.
+std::atomic<std::uint64_t> g_dump_requests{0};
+// g_dump_handlers counts the dump-signal handlers running: a watchdog's eventfd outlives them.
+std::atomic<int> g_dump_handlers{0};
 
 // The backtrace handshake: the watchdog sets g_bt_wanted and signals the stalled thread, whose
 // handler prints its own backtrace and sets g_bt_done.
@@ -35,19 +39,25 @@ std::int64_t now_ns() noexcept {
   return std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
-void init_dump_slots() noexcept {
-  bool expected = false;
-  if (g_dump_fds_init.compare_exchange_strong(expected, true)) {
-    for (auto& fd : g_dump_fds) fd.store(-1);
-  }
-}
-
 void on_dump_signal(int) {
+  g_dump_handlers.fetch_add(1, std::memory_order_seq_cst);
+  g_dump_requests.fetch_add(1, std::memory_order_release);
   std::uint64_t one = 1;
   for (auto& slot : g_dump_fds) {
-    int fd = slot.load(std::memory_order_relaxed);
-    if (fd >= 0) sys::call(SYS_write, fd, &one, sizeof one);
+    OwnFd* fd = slot.load(std::memory_order_seq_cst);
+    if (fd == nullptr) continue;
+    OwnFd::Use use(*fd);
+    sys::call(SYS_write, use.fd(), &one, sizeof one);
   }
+  g_dump_handlers.fetch_sub(1, std::memory_order_release);
+}
+
+// unhook_dump() takes a watchdog's eventfd off the dump signal and waits out the handlers that
+// may still write it.
+void unhook_dump(int slot) noexcept {
+  if (slot < 0) return;
+  g_dump_fds[slot].store(nullptr, std::memory_order_seq_cst);
+  while (g_dump_handlers.load(std::memory_order_seq_cst) != 0) sys::yield_thread();
 }
 
 void on_backtrace_signal(int) {
@@ -81,7 +91,6 @@ bool backtrace_ready() noexcept {
 }  // namespace
 
 int install_dump_signal(int sig) noexcept {
-  init_dump_slots();
   struct sigaction sa {};
   sa.sa_handler = &on_dump_signal;
   sa.sa_flags = SA_RESTART;
@@ -90,26 +99,25 @@ int install_dump_signal(int sig) noexcept {
 }
 
 void watchdogs_after_fork() noexcept {
-  init_dump_slots();
-  for (auto& fd : g_dump_fds) fd.store(-1, std::memory_order_relaxed);
+  for (auto& fd : g_dump_fds) fd.store(nullptr, std::memory_order_relaxed);
+  g_dump_handlers.store(0, std::memory_order_relaxed);
   g_bt_wanted.store(0);
   g_bt_done.store(0);
 }
 
 Watchdog::Watchdog(Run& sched) : run_(sched) {
-  long fd = sys::call(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) throw std::runtime_error("weft: watchdog: eventfd failed");
-  event_fd_ = static_cast<int>(fd);
+  int r = event_fd_.make(
+      []() noexcept { return sys::call(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK); }, &nudge,
+      this);
+  if (r < 0) throw std::runtime_error("weft: watchdog: eventfd failed");
   if (sched.config().dump_signal != 0) {
-    int r = install_dump_signal(sched.config().dump_signal);
-    if (r != 0) {
-      sys::close(event_fd_);
+    if (install_dump_signal(sched.config().dump_signal) != 0) {
       throw std::invalid_argument("weft::Config::dump_signal: cannot handle signal " +
                                   std::to_string(sched.config().dump_signal));
     }
     for (int i = 0; i < kDumpSlots; ++i) {
-      int expected = -1;
-      if (g_dump_fds[i].compare_exchange_strong(expected, event_fd_)) {
+      OwnFd* expected = nullptr;
+      if (g_dump_fds[i].compare_exchange_strong(expected, &event_fd_)) {
         dump_slot_ = i;
         break;
       }
@@ -119,27 +127,29 @@ Watchdog::Watchdog(Run& sched) : run_(sched) {
   void* warm[2];
   backtrace(warm, 2);
   seen_.resize(Run::kMaxCarriers);
-  int r = sys::start_thread(&thread_, &thread_main, this);
+  r = sys::start_thread(&thread_, &thread_main, this);
   if (r != 0) {
-    if (dump_slot_ >= 0) g_dump_fds[dump_slot_].store(-1);
-    sys::close(event_fd_);
+    unhook_dump(dump_slot_);
     throw std::runtime_error("weft: cannot start the watchdog thread");
   }
 }
 
 Watchdog::~Watchdog() {
-  stop_.store(true, std::memory_order_release);
-  std::uint64_t one = 1;
-  sys::call(SYS_write, event_fd_, &one, sizeof one);
+  stop_.store(1, std::memory_order_release);
+  sys::futex_wake(&stop_, 1);
+  nudge(this);
   sys::join_thread(thread_);
-  if (dump_slot_ >= 0) g_dump_fds[dump_slot_].store(-1);
-  sys::close(event_fd_);
+  unhook_dump(dump_slot_);
 }
 
 void Watchdog::forget() noexcept {
-  sys::close(event_fd_);
-  event_fd_ = -1;
   dump_slot_ = -1;
+}
+
+void Watchdog::nudge(void* self) noexcept {
+  std::uint64_t one = 1;
+  OwnFd::Use use(static_cast<Watchdog*>(self)->event_fd_);
+  sys::call(SYS_write, use.fd(), &one, sizeof one);
 }
 
 void* Watchdog::thread_main(void* arg) {
@@ -150,13 +160,15 @@ void* Watchdog::thread_main(void* arg) {
 void Watchdog::watch() {
   unsigned stall_ms = run_.config().stall_ms;
   int tick_ms = stall_ms == 0 ? -1 : static_cast<int>(std::max(5u, stall_ms / 4));
-  while (!stop_.load(std::memory_order_acquire)) {
-    pollfd p{event_fd_, POLLIN, 0};
-    int r = sys::poll(&p, 1, tick_ms);
-    if (stop_.load(std::memory_order_acquire)) break;
-    if (r > 0) {
-      std::uint64_t v;
-      sys::read(event_fd_, &v, sizeof v);
+  std::uint64_t dumps = g_dump_requests.load(std::memory_order_acquire);
+  bool broken = false;
+  while (stop_.load(std::memory_order_acquire) == 0) {
+    wait_tick(tick_ms, broken);
+    if (stop_.load(std::memory_order_acquire) != 0) break;
+    // Only the signal's count asks for a dump: the eventfd merely wakes this thread.
+    std::uint64_t asked = g_dump_requests.load(std::memory_order_acquire);
+    if (asked != dumps) {
+      dumps = asked;
       std::string dump = run_.describe_fibers();
       sys::write_stderr(dump.c_str());
     }
@@ -165,6 +177,33 @@ void Watchdog::watch() {
     unsigned n = run_.carriers();
     for (unsigned i = 0; i < n; ++i) check(i, seen_[i], now);
   }
+}
+
+void Watchdog::wait_tick(int tick_ms, bool& broken) {
+  if (broken) {
+    // Without its eventfd: a timed sleep, a second at most so that a dump asked for is printed.
+    int ms = tick_ms > 0 ? tick_ms : 1000;
+    timespec ts{ms / 1000, static_cast<long>(ms % 1000) * 1000000};
+    sys::futex_wait(&stop_, 0, &ts);
+    return;
+  }
+  OwnFd::Use fd(event_fd_);
+  pollfd p{fd.fd(), POLLIN, 0};
+  long r = sys::poll(&p, 1, tick_ms);
+  bool fault = (r < 0 && r != -EINTR) || (r > 0 && (p.revents & (POLLNVAL | POLLERR)) != 0);
+  if (!fault && r > 0) {
+    std::uint64_t v;
+    long n = sys::read(fd.fd(), &v, sizeof v);
+    fault = n < 0 && n != -EAGAIN && n != -EINTR;
+  }
+  if (!fault) return;
+  // Its fd was closed (or replaced by another file) behind the runtime's back, by a raw system
+  // call. Polling it again would return at once, forever: report it once, never read it again.
+  broken = true;
+  std::string msg = "weft: watchdog: its eventfd (fd " + std::to_string(fd.fd()) +
+                    ") was closed or replaced behind the runtime's back; it goes on without it, "
+                    "checking for stalls on a timer\n";
+  sys::write_stderr(msg.c_str());
 }
 
 void Watchdog::check(unsigned i, Seen& seen, std::int64_t now) {

@@ -15,15 +15,20 @@
 // When the carrier moves again the mark is cleared and the end of the stall is reported. Spare
 // carriers stay until the run ends; at most Run::kMaxCarriers carriers exist.
 //
-// Fiber dumps: Run::describe_fibers() formats every fiber of the run; Config::dump_signal installs a
-// handler that only writes to the watchdog's eventfd (async-signal-safe), and the watchdog
-// thread prints the dump.
+// Fiber dumps: Run::describe_fibers() formats every fiber of the run; Config::dump_signal installs
+// a handler that only counts a request and writes to the watchdogs' eventfds (async-signal-safe),
+// and each watchdog thread prints the dump when it sees the count move. The eventfd only wakes
+// the thread: a wake-up is never a request by itself (a move of the fd nudges it too), and an
+// eventfd that fails (POLLNVAL, EBADF: closed behind the runtime's back by a raw system call) is
+// a fault, reported once; the watchdog then keeps its stall checks on a plain timed sleep.
 #pragma once
 
 #include <pthread.h>
 #include <atomic>
 #include <cstdint>
 #include <vector>
+
+#include "base/own_fd.hpp"
 
 namespace weft::rt {
 
@@ -39,8 +44,9 @@ class Watchdog {
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
   // forget() gives up, in a forked child, a watchdog whose thread stayed in the parent. Its
-  // eventfd is the parent's file too, so it is closed, never written; the caller leaks the
-  // object instead of destroying it (the destructor writes the eventfd and joins the thread).
+  // eventfd is the parent's file too, so it is never written (the child's
+  // own_fds_after_fork_child() closes it); the caller leaks the object instead of destroying it
+  // (the destructor writes the eventfd and joins the thread).
   void forget() noexcept;
 
  private:
@@ -50,16 +56,20 @@ class Watchdog {
     bool reported = false;
   };
   static void* thread_main(void* arg);
+  static void nudge(void* self) noexcept;
   void watch();
+  void wait_tick(int tick_ms, bool& broken);
   void check(unsigned i, Seen& seen, std::int64_t now_ns);
   void report_stall(unsigned i, std::int64_t stalled_ns);
   void relieve(unsigned i);
 
   Run& run_;
-  int event_fd_ = -1;
+  OwnFd event_fd_;
   int dump_slot_ = -1;
   pthread_t thread_{};
-  std::atomic<bool> stop_{false};
+  // stop_ is 1 once the destructor asks the thread to end (a futex word: a broken watchdog
+  // sleeps on it).
+  std::atomic<std::uint32_t> stop_{0};
   std::vector<Seen> seen_;
 };
 
