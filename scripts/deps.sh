@@ -27,6 +27,17 @@ kPackages=(
   python3               # test summary (scripts/test_summary.py)
   libpython3.11-testsuite  # CPython's test_socket: its sendfile tests under weftrun (cpython_sendfile)
   openssh-client        # ssh_closefrom: a real program that closes every fd above 2 (skips without)
+  curl                  # real_http, real_lighttpd: the client of the real servers under weftrun
+  git                   # real_git: git clone of a local repository (children, pipes, threads)
+  redis-server          # real_redis: a jemalloc-linked server with background threads
+  redis-tools           # real_redis: redis-cli, jemalloc-linked too
+  xz-utils              # real_xz: xz -T4, liblzma's worker threads
+  zstd                  # real_zstd: zstd -T4, its own thread pool
+  pigz                  # real_pigz: pigz -p 4, a pthread per block
+  daemonize             # real_daemonize: a daemonizer that closes every fd above 2
+  lighttpd              # real_lighttpd: an event-loop server that answers with sendfile(2)
+  socat                 # real_socat: a relay that forks a child per connection
+  ripgrep               # real_rg: a Rust program
   valgrind              # its headers let the runtime register fiber stacks; memcheck suite
   rustc                 # builds tests/shim/rust_sync.rs (Rust's std::sync on futexes under weftrun)
 )

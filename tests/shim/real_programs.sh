@@ -1,77 +1,312 @@
 #!/usr/bin/env bash
-# real_programs.sh: unmodified programs from Debian's packages under weftrun on one carrier give
-# the same output as natively: GNU sort with 4 threads (coreutils, threads on mutexes and
-# condition variables), sha256sum, and CPython's threaded http.server answering curl (a
-# threaded server and a client, both under weftrun). Skips (77) if a program is missing.
-# Usage: real_programs.sh WEFTRUN DIFFERENTIAL_SH
+# real_programs.sh: unmodified programs from Debian's packages give the same output under weftrun
+# as natively. Each is one test (meson registers real_NAME for each NAME below), run on one
+# carrier, where a call that held the carrier instead of yielding would hang it (timeout(1)
+# bounds that at 60 s: status 124, which no native run has), and each exercises something real
+# programs do that a small test program might not:
+#   sort       GNU sort --parallel=4: threads on mutexes and condition variables (coreutils)
+#   sha256sum  a plain single-threaded reader of a file
+#   http       CPython's threaded http.server answering curl, both under weftrun
+#   redis      redis-server and redis-cli, both linked with jemalloc: the allocator calls
+#              pthread_mutex_trylock from inside malloc; the server has background threads and
+#              an epoll loop; the client talks to it over a unix socket
+#   xz         xz -T4 (liblzma's worker threads, condition variables), compress and decompress
+#   zstd       zstd -T4 (its own thread pool), compress and decompress
+#   pigz       pigz -p 4 (pthreads, one per block), compress and decompress
+#   daemonize  daemonize(1): forks, calls setsid, closes every fd above 2 and execs a command
+#              that writes a file
+#   lighttpd   lighttpd serving a static file with sendfile(2) to curl (an event loop)
+#   git        git clone of a local repository: git-upload-pack and index-pack as children,
+#              pipes between them, index-pack's threads, waitpid
+#   make       make -j4 with output sync: children, the jobserver's pipe, waitpid
+#   socat      a socat echo service that forks a child per connection (EXEC:cat), and a socat
+#              client, both under weftrun, over a unix socket
+#   rg         ripgrep (a Rust program) searching this source tree with one thread (a Rust
+#              program with several threads needs per-thread TLS: issue #13)
+# Skips (77) with a message when the program's package is missing (scripts/deps.sh installs them).
+# Usage: real_programs.sh WEFTRUN DIFFERENTIAL_SH NAME
 set -uo pipefail
-weftrun=$(realpath "$1") differential=$(realpath "$2")
-for p in /usr/bin/sort /usr/bin/sha256sum /usr/bin/python3 /usr/bin/curl; do
-  if [[ ! -x $p ]]; then
-    echo "SKIP: $p is not installed"
-    exit 77
-  fi
-done
+weftrun=$(realpath "$1") differential=$(realpath "$2") name=$3
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+tree=$(cd "$here/../.." && pwd)
 
 out=$(mktemp -d)
-server_pid=
+pids=()
 cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
   rm -rf "$out"
 }
 trap cleanup EXIT
-failures=0
 
-# A fixed pseudo-random permutation of 300,000 numbers: big enough for sort to use its threads.
-awk 'BEGIN { x = 12345; for (i = 0; i < 300000; i++) { x = (x * 1103515245 + 12345) % 2147483648; print x } }' \
-  >"$out/numbers"
-bash "$differential" "$weftrun" /usr/bin/sort -n --parallel=4 -S 64M "$out/numbers" || failures=$((failures + 1))
-bash "$differential" "$weftrun" /usr/bin/sha256sum "$out/numbers" || failures=$((failures + 1))
-
-# serve RUNNER...: starts http.server on a free port (RUNNER may be empty or weftrun -c 1), sets
-# server_pid and port.
-serve() {
-  (cd "$out" && exec "$@" /usr/bin/python3 -u -m http.server --bind 127.0.0.1 0 \
-     >"$out/server.out" 2>"$out/server.err") &
-  server_pid=$!
-  port=
-  for _ in $(seq 1 600); do
-    port=$(sed -n 's/^Serving HTTP on 127.0.0.1 port \([0-9]*\) .*/\1/p' "$out/server.out")
-    [[ -n $port ]] && return 0
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.05
+# need PROGRAM... skips the test unless every program is installed.
+need() {
+  local p
+  for p in "$@"; do
+    if ! command -v "$p" >/dev/null 2>&1; then
+      echo "SKIP: $p is not installed (scripts/deps.sh installs it)"
+      exit 77
+    fi
   done
-  echo "FAIL: http.server did not start ($*)"
-  cat "$out/server.err"
+}
+
+# same NATIVE_FILE WEFT_FILE WHAT compares two captured outputs.
+same() {
+  if cmp -s "$1" "$2"; then
+    echo "ok: $3 under weftrun gives what it gives natively ($(wc -l <"$1") lines)"
+    return 0
+  fi
+  echo "FAIL: $3 differs (native < > weftrun):"
+  diff "$1" "$2" | head -40
   return 1
 }
 
-# fetch RUNNER...: what curl sees of a file, a missing page and a directory listing.
-fetch() {
-  "$@" /usr/bin/curl -s "http://127.0.0.1:$port/numbers" | sha256sum
-  "$@" /usr/bin/curl -s -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$port/missing"
-  # Eight at once: the server answers each on its own thread.
-  local pids=()
-  for i in 1 2 3 4 5 6 7 8; do
-    "$@" /usr/bin/curl -s "http://127.0.0.1:$port/numbers" | sha256sum >"$out/par.$i" &
-    pids+=($!)
-  done
-  wait "${pids[@]}"
-  cat "$out"/par.* | sort | uniq -c
+# diffrun PROGRAM ARGS... runs a program natively and under weftrun -c 1 (differential.sh).
+diffrun() {
+  bash "$differential" "$weftrun" --carriers 1 -- timeout 60 "$@"
 }
 
-serve env || exit 1
-fetch env >"$out/native"
-kill "$server_pid"; wait "$server_pid" 2>/dev/null; server_pid=
-serve "$weftrun" -c 1 || exit 1
-fetch "$weftrun" -c 1 >"$out/shim"
-kill "$server_pid"; wait "$server_pid" 2>/dev/null; server_pid=
-if cmp -s "$out/native" "$out/shim"; then
-  echo "ok: http.server + curl under weftrun answer as natively ($(wc -l <"$out/native") lines)"
-else
-  echo "FAIL: http.server + curl differ (native < > weftrun):"
-  diff "$out/native" "$out/shim"
-  echo "--- server stderr:"; head -20 "$out/server.err"
-  failures=$((failures + 1))
-fi
-((failures == 0))
+# numbers writes a fixed pseudo-random permutation of N numbers to FILE.
+numbers() {
+  awk -v n="$1" 'BEGIN { x = 12345; for (i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648; print x } }' >"$2"
+}
+
+# free_port prints a TCP port on 127.0.0.1 that was free a moment ago.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for CONDITION... retries a shell condition for up to 60 s.
+wait_for() {
+  local _
+  for _ in $(seq 1 1200); do
+    eval "$*" && return 0
+    sleep 0.05
+  done
+  echo "FAIL: timed out waiting for: $*"
+  return 1
+}
+
+# roundtrip COMPRESSOR: compress and decompress a file with the same threaded tool; the digest of
+# the round trip and of the compressed stream (deterministic for these tools) are compared.
+roundtrip() {
+  numbers 400000 "$out/in"
+  local run
+  for run in native weft; do
+    local pre=()
+    [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+    timeout 60 "${pre[@]}" "$@" -c <"$out/in" >"$out/$run.z" &&
+      timeout 60 "${pre[@]}" "$@" -d -c <"$out/$run.z" >"$out/$run.back" || {
+      echo "FAIL: $* failed ($run)"; return 1; }
+    { sha256sum <"$out/$run.z"; cmp -s "$out/in" "$out/$run.back" && echo "round trip ok"; } \
+      >"$out/$run.sum"
+  done
+  same "$out/native.sum" "$out/weft.sum" "$*"
+}
+
+case $name in
+  sort)
+    need sort
+    numbers 300000 "$out/numbers"
+    diffrun sort -n --parallel=4 -S 64M "$out/numbers"
+    ;;
+  sha256sum)
+    need sha256sum
+    numbers 300000 "$out/numbers"
+    diffrun sha256sum "$out/numbers"
+    ;;
+  http)
+    need python3 curl
+    seq 1 200000 >"$out/numbers"
+    for run in native weft; do
+      pre=()
+      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      (cd "$out" && exec timeout 120 "${pre[@]}" python3 -u -m http.server --bind 127.0.0.1 0 \
+        >"$out/server.out" 2>"$out/server.err") &
+      pids+=($!)
+      wait_for "grep -q 'Serving HTTP' '$out/server.out'" || exit 1
+      port=$(sed -n 's/^Serving HTTP on 127.0.0.1 port \([0-9]*\) .*/\1/p' "$out/server.out")
+      {
+        timeout 60 "${pre[@]}" curl -s "http://127.0.0.1:$port/numbers" | sha256sum
+        timeout 60 "${pre[@]}" curl -s -o /dev/null -w '%{http_code}\n' \
+          "http://127.0.0.1:$port/missing"
+        # Eight at once: the server answers each on its own thread.
+        clients=()
+        for i in 1 2 3 4 5 6 7 8; do
+          timeout 60 "${pre[@]}" curl -s "http://127.0.0.1:$port/numbers" |
+            sha256sum >"$out/par.$i" &
+          clients+=($!)
+        done
+        wait "${clients[@]}"
+        cat "$out"/par.* | sort | uniq -c
+      } >"$out/$run"
+      kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null
+      unset 'pids[-1]'
+    done
+    same "$out/native" "$out/weft" "http.server + curl"
+    ;;
+  redis)
+    need redis-server redis-cli
+    for run in native weft; do
+      pre=()
+      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      sock=$out/$run.sock
+      timeout 120 "${pre[@]}" redis-server --port 0 --unixsocket "$sock" --save "" \
+        --appendonly no --daemonize no --dir "$out" --loglevel warning \
+        >"$out/$run.server.log" 2>&1 &
+      pids+=($!)
+      wait_for "[[ -S '$sock' ]] && redis-cli -s '$sock' ping >/dev/null 2>&1" || exit 1
+      {
+        for i in $(seq 1 300); do echo "SET key:$i value-$((i * 7))"; done
+        echo "INCRBY counter 41"; echo "INCR counter"; echo "LPUSH list a b c"
+        echo "LRANGE list 0 -1"; echo "DBSIZE"; echo "GET key:123"; echo "MGET key:1 key:300"
+      } | timeout 60 "${pre[@]}" redis-cli -s "$sock" >"$out/$run" 2>&1
+      timeout 60 "${pre[@]}" redis-cli -s "$sock" --scan --pattern 'key:2*' | sort >>"$out/$run"
+      timeout 60 "${pre[@]}" redis-cli -s "$sock" shutdown nosave >/dev/null 2>&1
+      wait "${pids[-1]}"
+      echo "server exit: $?" >>"$out/$run"
+      unset 'pids[-1]'
+    done
+    same "$out/native" "$out/weft" "redis-server + redis-cli (jemalloc)"
+    ;;
+  xz)
+    need xz
+    roundtrip xz -T4 -6
+    ;;
+  zstd)
+    need zstd
+    roundtrip zstd -q -T4 -3
+    ;;
+  pigz)
+    need pigz
+    roundtrip pigz -p 4 -n
+    ;;
+  daemonize)
+    need daemonize
+    for run in native weft; do
+      pre=()
+      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      # The daemon closes every fd above 2 (daemonize does), then its command works: threads of
+      # sort, a pipe to sha256sum, its files.
+      numbers 100000 "$out/numbers"
+      timeout 60 "${pre[@]}" daemonize -c "$out" -p "$out/$run.pid" -o "$out/$run.log" \
+        -e "$out/$run.err" /bin/sh -c "sort -n --parallel=2 numbers | sha256sum; echo done" || {
+        echo "FAIL: daemonize failed ($run)"; exit 1; }
+      wait_for "grep -q done '$out/$run.log'" || { cat "$out/$run.err"; exit 1; }
+      cp "$out/$run.log" "$out/$run"
+    done
+    same "$out/native" "$out/weft" "daemonize"
+    ;;
+  lighttpd)
+    need lighttpd curl python3
+    head -c 3000000 /dev/urandom >"$out/blob"
+    for run in native weft; do
+      pre=()
+      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      port=$(free_port)
+      cat >"$out/$run.conf" <<EOF
+server.document-root = "$out"
+server.bind = "127.0.0.1"
+server.port = $port
+server.errorlog = "$out/$run.errorlog"
+server.network-backend = "sendfile"
+index-file.names = ( "index.html" )
+mimetype.assign = ( "" => "application/octet-stream" )
+EOF
+      timeout 120 "${pre[@]}" lighttpd -D -f "$out/$run.conf" >"$out/$run.server.out" 2>&1 &
+      pids+=($!)
+      wait_for "curl -s -o /dev/null 'http://127.0.0.1:$port/'" || { cat "$out/$run.server.out"; exit 1; }
+      {
+        timeout 60 "${pre[@]}" curl -s "http://127.0.0.1:$port/blob" | sha256sum
+        timeout 60 "${pre[@]}" curl -s -o /dev/null -w '%{http_code}\n' \
+          "http://127.0.0.1:$port/missing"
+        timeout 60 "${pre[@]}" curl -s -r 1000-1999 "http://127.0.0.1:$port/blob" | sha256sum
+      } >"$out/$run"
+      kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null
+      unset 'pids[-1]'
+    done
+    same "$out/native" "$out/weft" "lighttpd (sendfile) + curl"
+    ;;
+  git)
+    need git
+    export GIT_CONFIG_NOSYSTEM=1 HOME=$out GIT_AUTHOR_DATE='2026-01-01T00:00:00Z'
+    export GIT_COMMITTER_DATE=$GIT_AUTHOR_DATE
+    git init -q "$out/src" && cd "$out/src" || exit 1
+    git config user.email t@example.org && git config user.name t
+    for i in $(seq 1 40); do
+      numbers $((i * 500)) "file$((i % 7))"
+      git add . && git commit -q -m "commit $i"
+    done
+    cd "$out" || exit 1
+    for run in native weft; do
+      pre=()
+      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      timeout 60 "${pre[@]}" git -c pack.threads=4 clone -q --no-local "file://$out/src" \
+        "$out/$run.clone" || { echo "FAIL: git clone ($run)"; exit 1; }
+      {
+        timeout 60 "${pre[@]}" git -C "$out/$run.clone" log --format='%H %s' | head -5
+        timeout 60 "${pre[@]}" git -C "$out/$run.clone" fsck --no-progress 2>&1 && echo fsck ok
+        timeout 60 "${pre[@]}" git -C "$out/$run.clone" count-objects -v | grep -v size
+      } >"$out/$run"
+    done
+    same "$out/native" "$out/weft" "git clone"
+    ;;
+  make)
+    need make
+    mkdir "$out/proj"
+    {
+      echo 'all: $(patsubst %,out/%.sum,$(shell seq 1 24))'
+      echo 'out/%.sum: | out'
+      printf '\t@seq 1 $$((20000 * $*)) | sha256sum | sed "s/^/$*: /" > $@\n'
+      printf '\t@echo built $*\n'
+      echo 'out:'
+      printf '\t@mkdir -p out\n'
+    } >"$out/proj/Makefile"
+    for run in native weft; do
+      pre=()
+      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      rm -rf "$out/proj/out"
+      (cd "$out/proj" && timeout 60 "${pre[@]}" make -s -j4 --output-sync=target) |
+        sort >"$out/$run" || { echo "FAIL: make ($run)"; exit 1; }
+      cat "$out/proj/out"/*.sum | sort >>"$out/$run"
+    done
+    same "$out/native" "$out/weft" "make -j4"
+    ;;
+  socat)
+    need socat
+    numbers 20000 "$out/numbers"
+    for run in native weft; do
+      pre=()
+      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      sock=$out/$run.sock
+      timeout 120 "${pre[@]}" socat UNIX-LISTEN:"$sock",fork EXEC:cat >"$out/$run.server" 2>&1 &
+      pids+=($!)
+      wait_for "[[ -S '$sock' ]]" || exit 1
+      {
+        for i in 1 2 3; do
+          timeout 60 "${pre[@]}" socat -t 5 - UNIX-CONNECT:"$sock" <"$out/numbers" | sha256sum
+        done
+      } >"$out/$run"
+      kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null
+      unset 'pids[-1]'
+    done
+    same "$out/native" "$out/weft" "socat echo service (fork per connection)"
+    ;;
+  rg)
+    need rg
+    # Sorted: ripgrep prints files in the order its walker finds them.
+    for run in native weft; do
+      pre=()
+      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      timeout 60 "${pre[@]}" rg --threads 1 --no-config -c 'weft' "$tree/runtime" "$tree/shim" |
+        sort >"$out/$run"
+    done
+    same "$out/native" "$out/weft" "ripgrep"
+    ;;
+  *)
+    echo "real_programs.sh: no program named '$name'" >&2
+    exit 2
+    ;;
+esac
