@@ -179,16 +179,19 @@ void threads_after_fork_child(bool fresh) noexcept {
 
 ThreadRecord* current_thread() noexcept {
   if (void* p = weft::detail::fls_get(g_self_key)) return static_cast<ThreadRecord*>(p);
-  // The main fiber, the only fiber not made by pthread_create.
-  auto* t = new (std::nothrow) ThreadRecord;
-  if (t == nullptr) {
-    sys::write_stderr("weft: out of memory for the main thread's record\n");
-    std::abort();
-  }
+  // The main fiber, the only fiber not made by pthread_create. Its record is static: this runs
+  // inside the first hook main calls, which may be the program's malloc taking its lock, so
+  // allocating it there would re-enter that malloc (and this hook) without end.
+  alignas(ThreadRecord) static unsigned char main_record[sizeof(ThreadRecord)];
+  auto* t = new (main_record) ThreadRecord;
   t->is_main = true;
   t->fiber.store(rt::running_fiber(), std::memory_order_release);
   ::prctl(PR_GET_NAME, t->name);
-  weft::detail::fls_set(g_self_key, t);
+  if (weft::detail::fls_set(g_self_key, t) != 0) {
+    // Without its slot every later call would make the record anew.
+    sys::write_stderr("weft: out of memory for the main thread's record\n");
+    std::abort();
+  }
   return t;
 }
 

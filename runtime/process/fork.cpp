@@ -8,6 +8,7 @@
 #include <exception>
 #include <string>
 
+#include "base/memory.hpp"
 #include "base/sys.hpp"
 #include "io/fd_table.hpp"
 #include "reactor/reactor.hpp"
@@ -40,6 +41,7 @@ void install_fork_handlers(void (*child)()) noexcept {
 ForkChild after_fork_child(bool fresh_runtime) noexcept {
   // Only this thread exists now, so plain stores suffice for everything below.
   g_fork_epoch.fetch_add(1, std::memory_order_relaxed);
+  mem_after_fork_child();
   fls_after_fork_child();
   Reactor::forget_all();
   fd_table_after_fork_child();

@@ -3,8 +3,10 @@
 // Model: pthread keys, per fiber. A key is a small process-wide integer (at most kFlsKeys, like
 // PTHREAD_KEYS_MAX) with an optional C destructor. Each fiber has its own array of slots, one
 // per key, allocated on its first fls_set() and hung off FiberControl::fls_; a fiber that never
-// uses one pays nothing. Off a fiber the calling thread has its own array instead (freed, with
-// the destructors run, when the thread exits), so pthread_getspecific keeps working on threads
+// uses one pays nothing. The arrays are weft memory (base/memory.hpp), never the program's malloc:
+// an allocator calls pthread_setspecific while it sets a thread up, and the shim's hook for it
+// lands here. Off a fiber the calling thread has its own array instead (freed, with
+// the destructors run, when the thread exits, through a libc key), so pthread_getspecific keeps working on threads
 // that are no fibers.
 //
 // Stale values: every key carries a generation (odd while the key exists); a slot remembers the
