@@ -26,6 +26,10 @@ kPackages=(
   time                  # GNU time: peak RSS of the programs bench/shim_bench.sh runs
   python3               # test summary (scripts/test_summary.py)
   valgrind              # its headers let the runtime register fiber stacks; memcheck suite
+  libjemalloc2          # the shim's differential suite runs again with jemalloc preloaded
+  libjemalloc-dev       # a shim test program linked with -ljemalloc
+  libtcmalloc-minimal4  # the shim's differential suite runs again with tcmalloc preloaded
+  libmimalloc2.0        # the shim's differential suite runs again with mimalloc preloaded
 )
 
 check_only=false

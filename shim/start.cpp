@@ -40,6 +40,7 @@
 #include <weft/config.hpp>
 #include <weft/runtime.hpp>
 
+#include "allocator.hpp"
 #include "base/sys.hpp"
 #include "process/fork.hpp"
 #include "real.hpp"
@@ -79,6 +80,7 @@ void after_fork_child() {
 
 __attribute__((constructor)) void shim_init() {
   resolve_all();
+  allocator_init();
   // The runtime's own threads (carriers, helpers, watchdog) must be real threads, and its key
   // for a plain thread's exit libc's.
   sys::ThreadHooks& hooks = sys::thread_hooks();

@@ -30,10 +30,13 @@ enum class Route : std::uint8_t {
   kLibcObject,
   // kSignalMask: passed through because the call carries a signal mask to apply while waiting.
   kSignalMask,
+  // kAllocator: kept on the OS thread because the program's malloc made the call itself
+  // (allocator.hpp): a wait blocks the carrier, a key is the carrier's.
+  kAllocator,
 };
 
 // kRouteCount is how many routes there are.
-inline constexpr int kRouteCount = 6;
+inline constexpr int kRouteCount = 7;
 
 // g_stats_on tells whether counting is enabled (WEFT_STATS=1).
 extern std::atomic<bool> g_stats_on;

@@ -132,20 +132,23 @@ int fls_delete(int key) noexcept {
   return 0;
 }
 
-void* fls_get(int key) noexcept {
+namespace {
+
+// get_in() is the value for key in the slots at h.
+void* get_in(Block** h, int key) noexcept {
   if (key < 0 || key >= kFlsKeys) return nullptr;
-  Block* b = *home();
+  Block* b = *h;
   if (b == nullptr || static_cast<std::size_t>(key) >= b->size) return nullptr;
   Slot& s = b->slots()[key];
   if (s.gen != g_keys[key].gen.load(std::memory_order_acquire)) return nullptr;
   return s.value;
 }
 
-int fls_set(int key, const void* value) noexcept {
+// set_in() sets the value for key in the slots at h, growing them.
+int set_in(Block** h, int key, const void* value) noexcept {
   if (key < 0 || key >= kFlsKeys) return -EINVAL;
   std::uint64_t gen = g_keys[key].gen.load(std::memory_order_acquire);
   if ((gen & 1) == 0) return -EINVAL;
-  Block** h = home();
   Block* b = *h;
   if (b == nullptr || static_cast<std::size_t>(key) >= b->size) {
     if (value == nullptr) return 0;  // unset already reads as null
@@ -166,6 +169,24 @@ int fls_set(int key, const void* value) noexcept {
   // calls thread_exit() in its next round.
   if (h == &tls_block && !tls_armed && !tls_arming) arm_thread_exit();
   return 0;
+}
+
+}  // namespace
+
+void* fls_get(int key) noexcept {
+  return get_in(home(), key);
+}
+
+int fls_set(int key, const void* value) noexcept {
+  return set_in(home(), key, value);
+}
+
+void* fls_get_thread(int key) noexcept {
+  return get_in(&tls_block, key);
+}
+
+int fls_set_thread(int key, const void* value) noexcept {
+  return set_in(&tls_block, key, value);
 }
 
 void fls_run_destructors(FiberControl* f) noexcept {

@@ -6,8 +6,8 @@
 // uses one pays nothing. The arrays are weft memory (base/memory.hpp), never the program's malloc:
 // an allocator calls pthread_setspecific while it sets a thread up, and the shim's hook for it
 // lands here. Off a fiber the calling thread has its own array instead (freed, with
-// the destructors run, when the thread exits, through a libc key), so pthread_getspecific keeps working on threads
-// that are no fibers.
+// the destructors run, when the thread exits, through a libc key), so pthread_getspecific keeps
+// working on threads that are no fibers.
 //
 // Stale values: every key carries a generation (odd while the key exists); a slot remembers the
 // generation it was set under, so after fls_delete() and a new fls_create() reusing the number, a
@@ -43,6 +43,11 @@ int fls_delete(int key) noexcept;
 void* fls_get(int key) noexcept;
 // fls_set() sets the caller's value for key; returns 0, -EINVAL for an invalid key, or -ENOMEM.
 int fls_set(int key, const void* value) noexcept;
+// fls_get_thread() is fls_get() for the calling OS thread's own value, on a fiber too (the
+// shim gives the program's malloc its carrier's values, as its __thread data is the carrier's).
+void* fls_get_thread(int key) noexcept;
+// fls_set_thread() is fls_set() for the calling OS thread's own value, on a fiber too.
+int fls_set_thread(int key, const void* value) noexcept;
 // fls_after_fork_child() frees the key table's lock in a forked child, where the thread that
 // may have held it does not exist.
 void fls_after_fork_child() noexcept;

@@ -60,6 +60,11 @@ if ((native_rc == 126 || native_rc == 127)); then
   echo "FAIL: the program did not run natively (status $native_rc)"
   fail=1
 fi
+# Nor would two runs whose CHECKs (check.h) failed alike.
+if grep -q '^FAILED line' "$out/native"; then
+  echo "FAIL: a check failed in the native run"
+  fail=1
+fi
 if ! cmp -s "$out/native" "$out/shim"; then
   echo "FAIL: stdout differs (native < > weftrun ${opts[*]}):"
   diff "$out/native" "$out/shim" | head -40
