@@ -32,6 +32,7 @@
 #include <cstddef>
 #include <new>
 #include <utility>
+#include <vector>
 
 namespace weft::rt {
 
@@ -96,5 +97,9 @@ struct MemAllocator {
     return true;
   }
 };
+
+// MemVector is a std::vector in weft memory.
+template <class T>
+using MemVector = std::vector<T, MemAllocator<T>>;
 
 }  // namespace weft::rt

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "base/atomic_stack.hpp"
+#include "base/memory.hpp"
 #include "blocking/blocking_pool.hpp"
 #include "fiber/fiber_control.hpp"
 #include "reactor/reactor.hpp"
@@ -106,7 +107,7 @@ class EpollReactor final : public Reactor {
   int wake_fd_ = -1;
   bool forgotten_ = false;
   bool have_pwait2_ = true;
-  std::vector<FdWait> fds_;
+  MemVector<FdWait> fds_;    // weft memory, as every Offload record
   std::size_t waiting_ = 0;  // ops in some FdWait list
   OpQueue pending_;          // started, not tried yet
   OpQueue done_;             // finished, not handed back yet

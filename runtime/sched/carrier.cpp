@@ -352,7 +352,7 @@ void Carrier::drain_mail() noexcept {
 
 void Carrier::drain_tasks() noexcept {
   if (!tasks_pending_.load(std::memory_order_relaxed)) return;
-  std::vector<Task> todo;
+  MemVector<Task> todo;
   {
     std::lock_guard<Lock> hold(task_lock_);
     todo.swap(tasks_);

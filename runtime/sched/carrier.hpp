@@ -40,6 +40,7 @@
 #include "base/atomic_stack.hpp"
 #include "base/list.hpp"
 #include "base/lock.hpp"
+#include "base/memory.hpp"
 #include "context/eh_state.hpp"
 #include "fiber/fiber_control.hpp"
 #include "reactor/faults.hpp"
@@ -230,7 +231,7 @@ class Carrier {
   std::atomic<std::uint8_t> sleep_{kAwake};
   AtomicStack<Waiter, &Waiter::mail_next> mail_;
   Lock task_lock_;
-  std::vector<Task> tasks_;
+  MemVector<Task> tasks_;  // weft memory: filled from hooks, emptied by the scheduler
   std::atomic<bool> tasks_pending_{false};
   // Fibers to interrupt (post_interrupt() runs in signal handlers, so this takes no lock).
   AtomicStack<FiberControl, &FiberControl::interrupt_next_> interrupts_;

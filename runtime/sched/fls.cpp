@@ -189,6 +189,15 @@ int fls_set_thread(int key, const void* value) noexcept {
   return set_in(&tls_block, key, value);
 }
 
+void* fls_owner() noexcept {
+  FiberControl* f = running_fiber();
+  return f != nullptr ? f->owner_ : nullptr;
+}
+
+void fls_set_owner(void* owner) noexcept {
+  running_fiber()->owner_ = owner;
+}
+
 void fls_run_destructors(FiberControl* f) noexcept {
   run_destructors(reinterpret_cast<Block**>(&f->fls_));
 }

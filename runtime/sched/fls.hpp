@@ -48,6 +48,12 @@ int fls_set(int key, const void* value) noexcept;
 void* fls_get_thread(int key) noexcept;
 // fls_set_thread() is fls_set() for the calling OS thread's own value, on a fiber too.
 int fls_set_thread(int key, const void* value) noexcept;
+// fls_owner() is the running fiber's owner word, or nullptr (unset, or off a fiber): one pointer
+// kept outside the keys for a layer that gives fibers an identity (the shim's thread records), so
+// it is there while the keys' destructors run, and costs one load to read.
+void* fls_owner() noexcept;
+// fls_set_owner() sets the running fiber's owner word; the caller must be on a fiber.
+void fls_set_owner(void* owner) noexcept;
 // fls_after_fork_child() frees the key table's lock in a forked child, where the thread that
 // may have held it does not exist.
 void fls_after_fork_child() noexcept;

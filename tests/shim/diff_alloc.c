@@ -14,6 +14,7 @@
 // Built with DIFF_ALLOC_JEMALLOC and linked with -ljemalloc, the argument "jemalloc" makes it ask
 // jemalloc's mallctl for its version, so the build cannot pass without jemalloc as its malloc.
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -22,6 +23,94 @@
 #ifdef DIFF_ALLOC_JEMALLOC
 // mallctl is jemalloc's control interface (its header is not needed for this one call).
 int mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp, size_t newlen);
+#endif
+
+#ifdef DIFF_ALLOC_OWN_MALLOC
+// The program's own malloc (built with DIFF_ALLOC_OWN_MALLOC): glibc's, behind one error-checking
+// mutex that it holds across a sched_yield every fourth call. Linked into the program, the shim
+// cannot tell it from the program's code (shim/allocator.hpp), so on a fiber that yield switches
+// to the carrier's other fibers with the lock held. Nothing weft does for them, on their hooks'
+// way or in the carrier's scheduler, may then need malloc: it would wait for a lock that only the
+// yielded fiber can release, on the same carrier (the timed lock below gives up after 20 s and
+// says so), and a hook that called malloc from inside this malloc would get EDEADLK.
+extern void* __libc_malloc(size_t n);
+extern void __libc_free(void* p);
+extern void* __libc_calloc(size_t n, size_t size);
+extern void* __libc_realloc(void* p, size_t n);
+extern void* __libc_memalign(size_t align, size_t n);
+
+static pthread_mutex_t g_malloc_lock = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
+static unsigned g_malloc_calls;
+
+static void say(const char* msg) {
+  ssize_t r = write(2, msg, strlen(msg));
+  (void)r;
+}
+
+static void enter(void) {
+  struct timespec limit;
+  clock_gettime(CLOCK_REALTIME, &limit);
+  limit.tv_sec += 20;
+  int r = pthread_mutex_timedlock(&g_malloc_lock, &limit);
+  if (r == EDEADLK) say("diff_alloc: malloc re-entered while it held its lock\n");
+  if (r == ETIMEDOUT) say("diff_alloc: malloc's lock was held for 20 s\n");
+  if (r != 0) abort();
+  if (++g_malloc_calls % 4 == 0) sched_yield();
+}
+
+static void leave(void) {
+  pthread_mutex_unlock(&g_malloc_lock);
+}
+
+void* malloc(size_t n) {
+  enter();
+  void* p = __libc_malloc(n);
+  leave();
+  return p;
+}
+
+void free(void* p) {
+  if (p == NULL) return;
+  enter();
+  __libc_free(p);
+  leave();
+}
+
+void* calloc(size_t n, size_t size) {
+  enter();
+  void* p = __libc_calloc(n, size);
+  leave();
+  return p;
+}
+
+void* realloc(void* p, size_t n) {
+  enter();
+  void* q = __libc_realloc(p, n);
+  leave();
+  return q;
+}
+
+void* memalign(size_t align, size_t n) {
+  enter();
+  void* p = __libc_memalign(align, n);
+  leave();
+  return p;
+}
+
+void* aligned_alloc(size_t align, size_t n) {
+  return memalign(align, n);
+}
+
+int posix_memalign(void** out, size_t align, size_t n) {
+  void* p = memalign(align, n);
+  if (p == NULL) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+void* valloc(size_t n) {
+  return memalign((size_t)sysconf(_SC_PAGESIZE), n);
+}
 #endif
 
 enum { kThreads = 16, kTokens = 4, kRounds = 150, kBlocks = 32, kPassed = 4 };
