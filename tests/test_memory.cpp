@@ -63,8 +63,13 @@ TEST(Memory, ReallocKeepsTheContents) {
     ASSERT_NE(p, nullptr);
     EXPECT_TRUE(intact(p, 10, 3)) << n;
   }
-  void* same = mem_realloc(p, 5);  // shrinking keeps the block
-  EXPECT_EQ(same, p);
+  void* same = mem_realloc(p, 5);
+  ASSERT_NE(same, nullptr);
+  EXPECT_TRUE(intact(same, 5, 3));
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  EXPECT_EQ(same,
+            p);  // weft memory keeps the block when it shrinks (the sanitizers' malloc moves it)
+#endif
   mem_free(same);
 }
 
