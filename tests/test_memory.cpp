@@ -67,8 +67,8 @@ TEST(Memory, ReallocKeepsTheContents) {
   ASSERT_NE(same, nullptr);
   EXPECT_TRUE(intact(same, 5, 3));
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-  EXPECT_EQ(same,
-            p);  // weft memory keeps the block when it shrinks (the sanitizers' malloc moves it)
+  // Weft memory keeps the block when it shrinks (the sanitizers' realloc moves it).
+  EXPECT_EQ(same, p);
 #endif
   mem_free(same);
 }
