@@ -32,26 +32,32 @@ def read_layers(root):
     """Returns (ordered list of layers, {layer: allowed set}, shim surface set, errors)."""
     path = os.path.join(root, "runtime", "LAYERS")
     order, allowed, shim, errors = [], {}, set(), []
+    entries = []  # (lineno, text): a line that starts with white space continues the one above
     with open(path, encoding="utf-8") as f:
         for lineno, raw in enumerate(f, 1):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
+            line = raw.split("#", 1)[0]
+            if not line.strip():
                 continue
-            name, sep, rest = line.partition(":")
-            name = name.strip()
-            if not sep or not re.fullmatch(r"[a-z_]+", name):
-                errors.append(f"runtime/LAYERS:{lineno}: not a 'layer: layers' line: {raw.rstrip()}")
-                continue
-            uses = rest.split()
-            if name == "shim":
-                shim.update(uses)
-                continue
-            for u in uses:
-                if u not in allowed:
-                    errors.append(f"runtime/LAYERS:{lineno}: {name} uses {u}, which is not a layer "
-                                  "listed above it (layers only use the ones above them)")
-            order.append(name)
-            allowed[name] = set(uses)
+            if line[0] in " \t" and entries:
+                entries[-1] = (entries[-1][0], entries[-1][1] + " " + line.strip())
+            else:
+                entries.append((lineno, line.strip()))
+    for lineno, line in entries:
+        name, sep, rest = line.partition(":")
+        name = name.strip()
+        if not sep or not re.fullmatch(r"[a-z_]+", name):
+            errors.append(f"runtime/LAYERS:{lineno}: not a 'layer: layers' line: {line}")
+            continue
+        uses = rest.split()
+        if name == "shim":
+            shim.update(uses)
+            continue
+        for u in uses:
+            if u not in allowed:
+                errors.append(f"runtime/LAYERS:{lineno}: {name} uses {u}, which is not a layer "
+                              "listed above it (layers only use the ones above them)")
+        order.append(name)
+        allowed[name] = set(uses)
     for header in sorted(shim):
         layer = header.split("/", 1)[0]
         if layer not in allowed or not os.path.isfile(os.path.join(root, "runtime", header)):
@@ -164,6 +170,8 @@ def self_test():
         "an upward include": ({"runtime/base/c.cpp": '#include "sched/s.hpp"\n'},
                               "base may not include"),
         "a bare include": ({"runtime/sched/t.cpp": '#include "s.hpp"\n'}, "does not name a layer"),
+        "a continued shim line": ({"runtime/LAYERS": "base:\nsched: base\nshim: base/b.hpp\n"
+                                                     "  base/a.hpp\n"}, None),
         "a layer's subfolder, from above": ({"runtime/base/arch/x.hpp": "#pragma once\n",
                                             "runtime/sched/u.cpp": '#include "base/arch/x.hpp"\n'},
                                            None),

@@ -40,6 +40,10 @@ kPackages=(
   ripgrep               # real_rg: a Rust program
   valgrind              # its headers let the runtime register fiber stacks; memcheck suite
   rustc                 # builds tests/shim/rust_sync.rs (Rust's std::sync on futexes under weftrun)
+  libjemalloc2          # the shim's differential suite runs again with jemalloc preloaded
+  libjemalloc-dev       # a shim test program linked with -ljemalloc
+  libtcmalloc-minimal4  # the shim's differential suite runs again with tcmalloc preloaded
+  libmimalloc2.0        # the shim's differential suite runs again with mimalloc preloaded
 )
 
 check_only=false

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "base/memory.hpp"
 #include "shim.hpp"
 #include "stats.hpp"
 
@@ -55,7 +56,7 @@ struct C11Start {
 
 void* c11_start(void* p) {
   C11Start start = *static_cast<C11Start*>(p);
-  std::free(p);
+  weft::rt::mem_free(p);
   // The int travels in the pointer-sized exit value, as glibc's C11 threads carry it.
   return reinterpret_cast<void*>(static_cast<std::intptr_t>(start.fn(start.arg)));
 }
@@ -77,11 +78,11 @@ extern "C" {
 
 WEFT_EXPORT int thrd_create(thrd_t* thr, thrd_start_t fn, void* arg) {
   note(Sym::thrd_create);
-  auto* start = static_cast<C11Start*>(std::malloc(sizeof(C11Start)));
+  auto* start = static_cast<C11Start*>(weft::rt::mem_alloc(sizeof(C11Start)));
   if (start == nullptr) return thrd_nomem;
   *start = C11Start{fn, arg};
   int err = pthread_create(thr, nullptr, &c11_start, start);
-  if (err != 0) std::free(start);
+  if (err != 0) weft::rt::mem_free(start);
   // glibc reports a refused thread (EAGAIN) as thrd_error, as thrd_result() does.
   return thrd_result(err);
 }

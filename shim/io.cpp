@@ -29,6 +29,7 @@
 
 #include <weft/io.hpp>
 
+#include "base/memory.hpp"
 #include "fd_flags.hpp"
 #include "real.hpp"
 #include "shim.hpp"
@@ -86,7 +87,7 @@ long sigpipe(long r, int flags) noexcept {
 class IovCursor {
  public:
   IovCursor(const iovec* iov, int count) noexcept : iov_(iov), count_(count) {}
-  ~IovCursor() { std::free(copy_); }
+  ~IovCursor() { weft::rt::mem_free(copy_); }
   IovCursor(const IovCursor&) = delete;
   IovCursor& operator=(const IovCursor&) = delete;
 
@@ -103,7 +104,8 @@ class IovCursor {
   // consume() skips n bytes; false if the copy it needs cannot be allocated.
   bool consume(std::size_t n) noexcept {
     if (copy_ == nullptr) {
-      copy_ = static_cast<iovec*>(std::malloc(sizeof(iovec) * static_cast<std::size_t>(count_)));
+      copy_ = static_cast<iovec*>(
+          weft::rt::mem_alloc(sizeof(iovec) * static_cast<std::size_t>(count_)));
       if (copy_ == nullptr) return false;
       std::memcpy(copy_, iov_, sizeof(iovec) * static_cast<std::size_t>(count_));
       iov_ = copy_;

@@ -12,6 +12,8 @@
 
 #include <weft/fiber_local.hpp>
 
+#include "allocator.hpp"
+#include "sched/fls.hpp"
 #include "shim.hpp"
 #include "stats.hpp"
 
@@ -30,7 +32,14 @@ WEFT_EXPORT int pthread_key_delete(pthread_key_t key) noexcept {
   return -weft::detail::fls_delete(static_cast<int>(key));
 }
 
+// The program's malloc keeps its per-thread state in __thread variables, which are the
+// carrier's, and registers its clean-up with a key: that key's value is the carrier's too, so the
+// clean-up runs when the carrier thread exits, not when the first fiber that allocated does
+// (allocator.hpp).
 WEFT_EXPORT void* pthread_getspecific(pthread_key_t key) noexcept {
+  if (from_allocator(__builtin_return_address(0))) {
+    return weft::rt::fls_get_thread(static_cast<int>(key));
+  }
   return weft::detail::fls_get(static_cast<int>(key));
 }
 
@@ -39,6 +48,9 @@ WEFT_EXPORT void* pthread_getspecific(pthread_key_t key) noexcept {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 WEFT_EXPORT int pthread_setspecific(pthread_key_t key, const void* value) noexcept {
+  if (from_allocator(__builtin_return_address(0))) {
+    return -weft::rt::fls_set_thread(static_cast<int>(key), value);
+  }
   return -weft::detail::fls_set(static_cast<int>(key), value);
 }
 #pragma GCC diagnostic pop

@@ -27,6 +27,7 @@
 
 #include <weft/io.hpp>
 
+#include "base/memory.hpp"
 #include "poll_wait.hpp"
 #include "real.hpp"
 #include "shim.hpp"
@@ -95,7 +96,8 @@ long select_fiber(int nfds, fd_set* r, fd_set* w, fd_set* e, const weft::Deadlin
     pollfd few[64];
     pollfd* fds = few;
     if (nfds > 64) {
-      fds = static_cast<pollfd*>(std::malloc(sizeof(pollfd) * static_cast<std::size_t>(nfds)));
+      fds = static_cast<pollfd*>(
+          weft::rt::mem_alloc(sizeof(pollfd) * static_cast<std::size_t>(nfds)));
       if (fds == nullptr) return -ENOMEM;
     }
     nfds_t count = 0;
@@ -107,7 +109,7 @@ long select_fiber(int nfds, fd_set* r, fd_set* w, fd_set* e, const weft::Deadlin
       if (events != 0) fds[count++] = pollfd{fd, events, 0};
     }
     long ready = poll_fiber(fds, count, d);
-    if (fds != few) std::free(fds);
+    if (fds != few) weft::rt::mem_free(fds);
     if (ready < 0) return ready;
     if (ready == 0) {
       // Timed out: select reports empty sets.

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "allocator.hpp"
 #include "real.hpp"
 #include "shim.hpp"
 #include "stats.hpp"
@@ -43,9 +44,9 @@ void take(MutexWords& w, std::uintptr_t self, unsigned count) noexcept {
   w.count = count;
 }
 
-int lock_slow(MutexWords& w, std::uintptr_t self, const WaitLimit& limit) noexcept {
+int lock_slow(MutexWords& w, std::uintptr_t self, const WaitLimit& limit, bool pinned) noexcept {
   rt::Waiter fiber_waiter("mutex", &w);
-  WaitNode node(on_fiber() ? &fiber_waiter : nullptr, self);
+  WaitNode node(on_fiber() && !pinned ? &fiber_waiter : nullptr, self);
   rt::Lock& g = guard(&w.guard);
   g.lock();
   for (;;) {
@@ -86,7 +87,7 @@ bool mutex_is_libc(const pthread_mutex_t* m) noexcept {
   return (m->__data.__kind & kLibcKinds) != 0;
 }
 
-int mutex_lock(pthread_mutex_t* m, const WaitLimit& limit) noexcept {
+int mutex_lock(pthread_mutex_t* m, const WaitLimit& limit, bool pinned) noexcept {
   MutexWords& w = words(m);
   std::uintptr_t self = self_token();
   int type = w.kind & kTypeMask;
@@ -104,7 +105,7 @@ int mutex_lock(pthread_mutex_t* m, const WaitLimit& limit) noexcept {
     return 0;
   }
   if (limit.kind == WaitLimit::kNow) return EBUSY;
-  return lock_slow(w, self, limit);
+  return lock_slow(w, self, limit, pinned);
 }
 
 int mutex_unlock(pthread_mutex_t* m) noexcept {
@@ -207,6 +208,10 @@ WEFT_EXPORT int pthread_mutex_lock(pthread_mutex_t* m) noexcept {
     count(Sym::pthread_mutex_lock, Route::kLibcObject);
     return WEFT_REAL(pthread_mutex_lock)(m);
   }
+  if (from_allocator(__builtin_return_address(0))) {
+    count(Sym::pthread_mutex_lock, Route::kAllocator);
+    return mutex_lock(m, WaitLimit::forever(), true);
+  }
   count(Sym::pthread_mutex_lock, fiber_route());
   return mutex_lock(m, WaitLimit::forever());
 }
@@ -216,7 +221,8 @@ WEFT_EXPORT int pthread_mutex_trylock(pthread_mutex_t* m) noexcept {
     count(Sym::pthread_mutex_trylock, Route::kLibcObject);
     return WEFT_REAL(pthread_mutex_trylock)(m);
   }
-  count(Sym::pthread_mutex_trylock, fiber_route());
+  count(Sym::pthread_mutex_trylock,
+        from_allocator(__builtin_return_address(0)) ? Route::kAllocator : fiber_route());
   return mutex_lock(m, WaitLimit::now());
 }
 
@@ -225,12 +231,13 @@ WEFT_EXPORT int pthread_mutex_timedlock(pthread_mutex_t* m, const timespec* abst
     count(Sym::pthread_mutex_timedlock, Route::kLibcObject);
     return WEFT_REAL(pthread_mutex_timedlock)(m, abstime);
   }
-  count(Sym::pthread_mutex_timedlock, fiber_route());
+  bool pinned = from_allocator(__builtin_return_address(0));
+  count(Sym::pthread_mutex_timedlock, pinned ? Route::kAllocator : fiber_route());
   // A lock that need not wait succeeds whatever the time says, as glibc's does.
   if (int r = mutex_lock(m, WaitLimit::now()); r != EBUSY) return r;
   WaitLimit limit;
   if (int r = WaitLimit::until(CLOCK_REALTIME, *abstime, limit); r != 0) return r;
-  return mutex_lock(m, limit);
+  return mutex_lock(m, limit, pinned);
 }
 
 WEFT_EXPORT int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t clock,
@@ -239,12 +246,13 @@ WEFT_EXPORT int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t clock,
     count(Sym::pthread_mutex_clocklock, Route::kLibcObject);
     return WEFT_REAL(pthread_mutex_clocklock)(m, clock, abstime);
   }
-  count(Sym::pthread_mutex_clocklock, fiber_route());
+  bool pinned = from_allocator(__builtin_return_address(0));
+  count(Sym::pthread_mutex_clocklock, pinned ? Route::kAllocator : fiber_route());
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
   if (int r = mutex_lock(m, WaitLimit::now()); r != EBUSY) return r;
   WaitLimit limit;
   if (int r = WaitLimit::until(clock, *abstime, limit); r != 0) return r;
-  return mutex_lock(m, limit);
+  return mutex_lock(m, limit, pinned);
 }
 
 WEFT_EXPORT int pthread_mutex_unlock(pthread_mutex_t* m) noexcept {

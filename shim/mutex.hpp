@@ -23,8 +23,9 @@
 namespace weft::shim {
 
 // mutex_lock() locks m for the calling thread, waiting at most until limit; returns 0 or an
-// error number as pthread_mutex_lock/trylock/timedlock do.
-int mutex_lock(pthread_mutex_t* m, const WaitLimit& limit) noexcept;
+// error number as pthread_mutex_lock/trylock/timedlock do. A pinned wait sleeps the OS thread
+// even on a fiber (the program's malloc waits so: allocator.hpp).
+int mutex_lock(pthread_mutex_t* m, const WaitLimit& limit, bool pinned = false) noexcept;
 // mutex_unlock() unlocks m; returns 0 or an error number as pthread_mutex_unlock does.
 int mutex_unlock(pthread_mutex_t* m) noexcept;
 // mutex_release_all() unlocks m entirely for a condition wait and returns the recursion count

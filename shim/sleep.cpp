@@ -13,6 +13,7 @@
 
 #include <weft/fiber.hpp>
 
+#include "allocator.hpp"
 #include "real.hpp"
 #include "shim.hpp"
 #include "signals.hpp"
@@ -125,7 +126,10 @@ WEFT_EXPORT int usleep(useconds_t usec) {
 }
 
 WEFT_EXPORT int sched_yield() noexcept {
-  if (!count_fiber_call(Sym::sched_yield)) {
+  // The program's malloc yields the thread it spins on (allocator.hpp).
+  bool allocator = weft::shim::from_allocator(__builtin_return_address(0));
+  if (allocator) weft::shim::count(Sym::sched_yield, weft::shim::Route::kAllocator);
+  if (allocator || !count_fiber_call(Sym::sched_yield)) {
     auto real = WEFT_REAL(sched_yield);
     return real != nullptr ? real() : static_cast<int>(weft::shim::raw(SYS_sched_yield));
   }

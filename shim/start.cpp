@@ -40,6 +40,7 @@
 #include <weft/config.hpp>
 #include <weft/runtime.hpp>
 
+#include "allocator.hpp"
 #include "base/sys.hpp"
 #include "futex.hpp"
 #include "process/fork.hpp"
@@ -81,10 +82,14 @@ void after_fork_child() {
 
 __attribute__((constructor)) void shim_init() {
   resolve_all();
-  // The runtime's own threads (carriers, helpers, watchdog) must be real threads.
+  allocator_init();
+  // The runtime's own threads (carriers, helpers, watchdog) must be real threads, and its key
+  // for a plain thread's exit libc's.
   sys::ThreadHooks& hooks = sys::thread_hooks();
   if (auto create = WEFT_REAL(pthread_create)) hooks.create = create;
   if (auto join = WEFT_REAL(pthread_join)) hooks.join = join;
+  if (auto key_create = WEFT_REAL(pthread_key_create)) hooks.key_create = key_create;
+  if (auto set_specific = WEFT_REAL(pthread_setspecific)) hooks.set_specific = set_specific;
   // The runtime's own handlers are not the program's: they must not be wrapped (signals.hpp).
   if (auto action = WEFT_REAL(sigaction)) sys::signal_hooks().action = action;
   rt::install_fork_handlers(&after_fork_child);

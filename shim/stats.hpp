@@ -37,10 +37,13 @@ enum class Route : std::uint8_t {
   // kKernel: passed through because only the kernel can do it: a futex operation the shim does
   // not emulate (the priority-inheritance ones follow the owner's thread id).
   kKernel,
+  // kAllocator: kept on the OS thread because the program's malloc made the call itself
+  // (allocator.hpp): a wait blocks the carrier, a key is the carrier's.
+  kAllocator,
 };
 
 // kRouteCount is how many routes there are.
-inline constexpr int kRouteCount = 8;
+inline constexpr int kRouteCount = 9;
 
 // g_stats_on tells whether counting is enabled (WEFT_STATS=1).
 extern std::atomic<bool> g_stats_on;

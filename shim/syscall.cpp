@@ -27,8 +27,8 @@
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <sys/select.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -40,9 +40,11 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "allocator.hpp"
 #include "base/sys.hpp"
 #include "futex.hpp"
 #include "shim.hpp"
+#include "stats.hpp"
 
 namespace weft::shim {
 namespace {
@@ -239,6 +241,12 @@ WEFT_EXPORT long syscall(long n, ...) {
   weft::shim::Args a;
   for (long& word : a) word = va_arg(ap, long);
   va_end(ap);
+  // The program's malloc gets what a thread gets (allocator.hpp): its own system calls, the
+  // futex waits of tcmalloc's spin locks among them, go to the kernel and wait on the carrier.
+  if (weft::shim::from_allocator(__builtin_return_address(0))) [[unlikely]] {
+    if (n == SYS_futex) weft::shim::count(weft::shim::Sym::syscall, weft::shim::Route::kAllocator);
+    return weft::shim::pass(n, a);
+  }
   if (weft::shim::Handler h = weft::shim::handler(n)) return h(n, a);
   return weft::shim::pass(n, a);
 }

@@ -8,7 +8,10 @@
 //
 // Lifetime: two references, the thread's own (dropped when its function has returned) and the
 // joinable handle's (dropped by pthread_join or pthread_detach); the last one frees the record.
-// The main fiber's record is made on first use and never freed.
+// The main fiber's record is made on first use, in static storage (that first use may be the
+// program's malloc locking its mutex), and never freed; the others are weft memory
+// (runtime/base/memory.hpp). A fiber finds its record through its owner word (sched/fls.hpp),
+// which the keys' destructors cannot clear.
 #pragma once
 
 #include <pthread.h>
@@ -97,7 +100,8 @@ inline ThreadRecord* record_of(pthread_t h) noexcept {
 // caller must be on a fiber.
 ThreadRecord* current_thread() noexcept;
 
-// threads_init() prepares the per-fiber slot that holds each fiber's record.
+// threads_init() prepares what the shim keeps for all threads (the event main waits on after
+// pthread_exit).
 void threads_init() noexcept;
 // threads_after_fork_child() makes the forking thread the only thread of a forked child: with a
 // fresh runtime (fresh), its fiber's record goes on and the child ends when its last thread does;

@@ -24,10 +24,11 @@
 
 #include <weft/blocking.hpp>
 #include <weft/fiber.hpp>
-#include <weft/fiber_local.hpp>
 
+#include "base/memory.hpp"
 #include "base/sys.hpp"
 #include "real.hpp"
+#include "sched/fls.hpp"
 #include "sched/park.hpp"
 #include "shim.hpp"
 #include "signals.hpp"
@@ -38,7 +39,6 @@
 namespace weft::shim {
 namespace {
 
-int g_self_key = -1;
 // Fiber threads that have not finished, and whether main has left with pthread_exit.
 std::atomic<long> g_live{0};
 std::atomic<bool> g_main_exited{false};
@@ -52,7 +52,7 @@ std::size_t g_default_attr_stack = 0;
 void unref(ThreadRecord* t) noexcept {
   if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     t->magic = 0;
-    delete t;
+    weft::rt::mem_delete(t);
   }
 }
 
@@ -97,13 +97,13 @@ __attribute__((noinline)) void* call_thread_fn(ThreadRecord* t, void* (*fn)(void
 }
 
 void thread_main(ThreadRecord* t) noexcept {
-  weft::detail::fls_set(g_self_key, t);
+  rt::fls_set_owner(t);
   t->fiber.store(rt::running_fiber(), std::memory_order_release);
   if (t->name[0] != '\0') weft::this_fiber::set_name(t->name);
   void* retval = call_thread_fn(t, t->fn, t->arg);
-  // The thread's key destructors run before its joiners can return, as glibc's do (the fiber's
-  // own end would run them only after the join was answered).
-  weft::detail::fls_run_exit_destructors();
+  // The keys' destructors run now, as glibc runs them before the thread counts as ended: they
+  // may call pthread_self() and lock mutexes as this thread, whose record is freed below.
+  rt::fls_run_destructors(rt::running_fiber());
   forget_queued_signals(t);
   bool fork_main = t == g_fork_main;  // read first: thread_finished() may free t
   thread_finished(t, retval);
@@ -143,9 +143,8 @@ int join_fiber_thread(ThreadRecord* t, void** retval, const WaitLimit& limit) no
 }  // namespace
 
 void threads_init() noexcept {
-  g_self_key = weft::detail::fls_create(nullptr);
   // Never destroyed: static destructors run at exit while fibers may still wait on or set it.
-  g_all_done = new (std::nothrow) weft::Event;
+  g_all_done = weft::rt::mem_new<weft::Event>();
   if (g_all_done == nullptr) {
     sys::write_stderr("weft: out of memory while loading the shim\n");
     std::abort();
@@ -169,7 +168,7 @@ void threads_after_fork_child(bool fresh) noexcept {
   // The counts were the parent's threads. The old event may have waiters of the parent's; it is
   // leaked rather than destroyed.
   ThreadRecord* self = current_thread();
-  g_all_done = new (std::nothrow) weft::Event;
+  g_all_done = weft::rt::mem_new<weft::Event>();
   if (g_all_done == nullptr) {
     sys::write_stderr("weft: out of memory in a forked child\n");
     std::abort();
@@ -181,17 +180,16 @@ void threads_after_fork_child(bool fresh) noexcept {
 }
 
 ThreadRecord* current_thread() noexcept {
-  if (void* p = weft::detail::fls_get(g_self_key)) return static_cast<ThreadRecord*>(p);
-  // The main fiber, the only fiber not made by pthread_create.
-  auto* t = new (std::nothrow) ThreadRecord;
-  if (t == nullptr) {
-    sys::write_stderr("weft: out of memory for the main thread's record\n");
-    std::abort();
-  }
+  if (void* p = rt::fls_owner()) return static_cast<ThreadRecord*>(p);
+  // The main fiber, the only fiber not made by pthread_create. Its record is static: this runs
+  // inside the first hook main calls, which may be the program's malloc taking its lock, so
+  // allocating it there would re-enter that malloc (and this hook) without end.
+  alignas(ThreadRecord) static unsigned char main_record[sizeof(ThreadRecord)];
+  auto* t = new (main_record) ThreadRecord;
   t->is_main = true;
   t->fiber.store(rt::running_fiber(), std::memory_order_release);
   ::prctl(PR_GET_NAME, t->name);
-  weft::detail::fls_set(g_self_key, t);
+  rt::fls_set_owner(t);
   return t;
 }
 
@@ -227,7 +225,7 @@ WEFT_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, vo
   count(Sym::pthread_create, Route::kWeft);
   int detach = PTHREAD_CREATE_JOINABLE;
   if (attr != nullptr && pthread_attr_getdetachstate(attr, &detach) != 0) return EINVAL;
-  auto* t = new (std::nothrow) ThreadRecord;
+  auto* t = weft::rt::mem_new<ThreadRecord>();
   if (t == nullptr) return EAGAIN;
   t->fn = fn;
   t->arg = arg;
@@ -245,7 +243,7 @@ WEFT_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, vo
     }).detach();
   } catch (...) {
     weft::shim::g_live.fetch_sub(1, std::memory_order_seq_cst);
-    delete t;
+    weft::rt::mem_delete(t);
     keep.restore();
     return EAGAIN;
   }

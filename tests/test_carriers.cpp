@@ -248,6 +248,34 @@ TEST_P(Carriers, UnstartedFibersAreSharedOut) {
   }
 }
 
+TEST_P(Carriers, SpinnerMadeAfterABlockedFiberLeavesItsSpawnersCarrier) {
+  // main spawns a fiber that blocks, then one that spins without yielding until main sets a flag.
+  // Each carrier then holds one fiber of main's making; the spinner must not go to main's
+  // carrier (placed there, or taken back by it while main sleeps), or main would never run again
+  // to set the flag.
+  if (GetParam() == 1) GTEST_SKIP() << "on one carrier every fiber shares main's";
+  weft::run(cfg(), [] {
+    for (int round = 0; round < 3; ++round) {
+      weft::Event go;
+      std::atomic<bool> flag{false};
+      auto blocked = weft::spawn([&] { go.wait(); });
+      auto spinner = weft::spawn([&] {
+        auto give_up = std::chrono::steady_clock::now() + 30s;
+        while (!flag.load() && std::chrono::steady_clock::now() < give_up) {
+        }
+        return flag.load();
+      });
+      weft::this_fiber::sleep_for(10ms);
+      flag = true;
+      bool saw = spinner.join();
+      EXPECT_TRUE(saw) << "round " << round << ": the spinner held main's carrier";
+      go.set();
+      blocked.join();
+      if (!saw) break;
+    }
+  });
+}
+
 TEST_P(Carriers, ShutdownCancelsFibersOnEveryCarrier) {
   std::atomic<int> cancelled{0};
   weft::run(cfg(), [&] {

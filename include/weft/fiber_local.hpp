@@ -25,10 +25,6 @@ int fls_delete(int key) noexcept;
 void* fls_get(int key) noexcept;
 // fls_set sets the calling fiber's (or thread's) value for key; returns 0 or -errno.
 int fls_set(int key, const void* value) noexcept;
-// fls_run_exit_destructors runs, now, the destructors a thread's end runs on the calling fiber's
-// (or thread's) values (pthread's rounds), leaving the values of keys without a destructor; the
-// shim runs them before a thread's joiners may return, as glibc does.
-void fls_run_exit_destructors() noexcept;
 }  // namespace detail
 
 // FiberLocal holds one T per fiber (one per thread off a fiber). It must outlive the fibers that

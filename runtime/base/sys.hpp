@@ -80,13 +80,19 @@ void yield_thread() noexcept;
 // or -EBADF. io_uring silently ignores the offset of a stream, where pread(2) refuses.
 int check_seekable(int fd) noexcept;
 // ThreadHooks are the pthread functions the runtime starts and joins its own threads with
-// (carriers, the blocking pool, the watchdog). The shim interposes pthread_create to turn the
-// program's threads into fibers, so it points these at libc's real ones.
+// (carriers, the blocking pool, the watchdog), and the key it runs a plain thread's fiber-local
+// destructors with at its exit. The shim interposes pthread_create to turn the program's threads
+// into fibers, and the key functions to make keys per fiber, so it points these at libc's real
+// ones.
 struct ThreadHooks {
   // create is pthread_create.
   int (*create)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*) = &pthread_create;
   // join is pthread_join.
   int (*join)(pthread_t, void**) = &pthread_join;
+  // key_create is pthread_key_create.
+  int (*key_create)(pthread_key_t*, void (*)(void*)) = &pthread_key_create;
+  // set_specific is pthread_setspecific.
+  int (*set_specific)(pthread_key_t, const void*) = &pthread_setspecific;
 };
 // thread_hooks() is the process-wide table; set it before the first weft::run.
 ThreadHooks& thread_hooks() noexcept;

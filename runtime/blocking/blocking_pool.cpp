@@ -11,6 +11,7 @@
 
 #include <weft/deadline.hpp>
 
+#include "base/memory.hpp"
 #include "base/sys.hpp"
 
 namespace weft::rt {
@@ -67,7 +68,7 @@ BlockingPool::~BlockingPool() {
   lock_.unlock();
   if (last != nullptr) {
     sys::join_thread(last->tid);
-    delete last;
+    mem_delete(last);
   }
 }
 
@@ -79,8 +80,9 @@ int BlockingPool::submit(BlockingJob* job) noexcept {
   ++queued_;
   // Idle threads take queued jobs first; a job beyond them gets a new thread if the cap allows.
   if (queued_ > idle_ && threads_ < cap_) {
-    w = new (std::nothrow) Worker{this};
+    w = mem_new<Worker>();
     if (w != nullptr) {
+      w->pool = this;
       ++threads_;
       peak_ = std::max(peak_, threads_);
     }
@@ -112,7 +114,7 @@ int BlockingPool::submit(BlockingJob* job) noexcept {
     --queued_;
   }
   lock_.unlock();
-  delete w;
+  mem_delete(w);
   return unserved ? r : 0;
 }
 
@@ -160,7 +162,7 @@ void BlockingPool::work(Worker* self) noexcept {
   if (last) sys::futex_wake(&exit_seq_, INT_MAX);
   if (prev != nullptr) {
     sys::join_thread(prev->tid);
-    delete prev;
+    mem_delete(prev);
   }
 }
 

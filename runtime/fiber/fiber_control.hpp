@@ -163,6 +163,8 @@ class FiberControl {
   Clock::time_point scope_deadline_ = Clock::time_point::max();
   // fls_ is the fiber's local storage (weft/fiber_local.hpp), created on first use.
   void* fls_ = nullptr;
+  // owner_ is the fiber's owner word (sched/fls.hpp, fls_owner()).
+  void* owner_ = nullptr;
   // error_ is the exception the body threw, if any.
   std::exception_ptr error_;
   // name_ is the fiber's name, zero-terminated.

@@ -2,7 +2,10 @@
 
 #include <sys/resource.h>
 #include <algorithm>
+#include <memory>
 #include <new>
+
+#include "base/memory.hpp"
 
 namespace weft::rt {
 namespace {
@@ -18,14 +21,20 @@ std::size_t fd_limit() noexcept {
 
 }  // namespace
 
-FdTable::FdTable()
-    : limit_(fd_limit()),
-      chunks_(std::make_unique<std::atomic<FdEntry*>[]>((limit_ + kChunk - 1) / kChunk)) {}
+FdTable::FdTable() : limit_(fd_limit()), chunks_(nullptr) {
+  std::size_t n = (limit_ + kChunk - 1) / kChunk;
+  chunks_ = MemAllocator<std::atomic<FdEntry*>>().allocate(n);
+  std::uninitialized_value_construct_n(chunks_, n);
+}
 
 FdTable::~FdTable() {
   for (std::size_t i = 0; i < (limit_ + kChunk - 1) / kChunk; ++i) {
-    delete[] chunks_[i].load(std::memory_order_relaxed);
+    FdEntry* chunk = chunks_[i].load(std::memory_order_relaxed);
+    if (chunk == nullptr) continue;
+    std::destroy_n(chunk, kChunk);
+    mem_free(chunk);
   }
+  mem_free(chunks_);
 }
 
 FdEntry* FdTable::find(int fd) {
@@ -34,11 +43,13 @@ FdEntry* FdTable::find(int fd) {
   std::atomic<FdEntry*>& slot = chunks_[i / kChunk];
   FdEntry* chunk = slot.load(std::memory_order_acquire);
   if (chunk == nullptr) {
-    auto* fresh = new FdEntry[kChunk];
+    FdEntry* fresh = MemAllocator<FdEntry>().allocate(kChunk);
+    std::uninitialized_value_construct_n(fresh, kChunk);
     if (slot.compare_exchange_strong(chunk, fresh, std::memory_order_acq_rel)) {
       chunk = fresh;
     } else {
-      delete[] fresh;  // another carrier installed the chunk first; chunk now holds it
+      std::destroy_n(fresh, kChunk);  // another carrier installed the chunk first
+      mem_free(fresh);
     }
   }
   return &chunk[i % kChunk];
@@ -64,9 +75,10 @@ FdTable& fd_table() {
   FdTable* t = g_table.load(std::memory_order_acquire);
   if (t != nullptr) [[likely]]
     return *t;
-  auto* made = new FdTable();
+  FdTable* made = mem_new<FdTable>();
+  if (made == nullptr) throw std::bad_alloc();
   if (g_table.compare_exchange_strong(t, made, std::memory_order_acq_rel)) return *made;
-  delete made;  // another thread made the table first; t now holds it
+  mem_delete(made);  // another thread made the table first; t now holds it
   return *t;
 }
 

@@ -69,7 +69,7 @@ class FdTable {
   };
 
   std::size_t limit_;
-  std::unique_ptr<std::atomic<FdEntry*>[]> chunks_;
+  std::atomic<FdEntry*>* chunks_;  // weft memory, as the chunks: hooks make them
   PaddedLock locks_[kStripes];
 };
 

@@ -8,6 +8,7 @@
 #include <exception>
 #include <string>
 
+#include "base/memory.hpp"
 #include "base/own_fd.hpp"
 #include "base/sys.hpp"
 #include "io/fd_table.hpp"
@@ -41,6 +42,7 @@ void install_fork_handlers(void (*child)()) noexcept {
 ForkChild after_fork_child(bool fresh_runtime) noexcept {
   // Only this thread exists now, so plain stores suffice for everything below.
   g_fork_epoch.fetch_add(1, std::memory_order_relaxed);
+  mem_after_fork_child();
   fls_after_fork_child();
   Reactor::forget_all();
   // The parent's rings, epoll sets and eventfds (and the poll sets of fibers the child does not

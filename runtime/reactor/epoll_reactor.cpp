@@ -280,7 +280,7 @@ void EpollReactor::offload(IoOp* op) noexcept {
     complete(op, plain_op(*op, Deadline{}));
     return;
   }
-  auto* rec = new (std::nothrow) Offload(op, this);
+  auto* rec = mem_new<Offload>(op, this);
   if (rec == nullptr) {
     complete(op, -ENOMEM);
     return;
@@ -292,7 +292,7 @@ void EpollReactor::offload(IoOp* op) noexcept {
   if (r < 0) {
     offload_busy_.fetch_sub(1, std::memory_order_relaxed);
     --offloaded_;
-    delete rec;
+    mem_delete(rec);
     complete(op, r);
   }
 }
@@ -309,7 +309,7 @@ void EpollReactor::take_offloaded() noexcept {
   while (Offload* rec = finished.pop_front()) {
     IoOp* op = rec->op;
     long res = rec->res;
-    delete rec;
+    mem_delete(rec);
     --offloaded_;
     complete(op, res);
   }

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "base/atomic_stack.hpp"
+#include "base/memory.hpp"
 #include "base/own_fd.hpp"
 #include "blocking/blocking_pool.hpp"
 #include "fiber/fiber_control.hpp"
@@ -112,7 +113,7 @@ class EpollReactor final : public Reactor {
   OwnFd wake_fd_;
   bool forgotten_ = false;
   bool have_pwait2_ = true;
-  std::vector<FdWait> fds_;
+  MemVector<FdWait> fds_;    // weft memory, as every Offload record
   std::size_t waiting_ = 0;  // ops in some FdWait list
   OpQueue pending_;          // started, not tried yet
   OpQueue done_;             // finished, not handed back yet

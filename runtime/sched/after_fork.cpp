@@ -55,7 +55,7 @@ void Carrier::after_fork_child(FiberControl* self) {
   new (&all_lock_) Lock();
   new (&task_lock_) Lock();
   new (&fresh_lock_) Lock();
-  new (&tasks_) std::vector<Task>();
+  new (&tasks_) MemVector<Task>();
   all_.push_front(self);
   main_ = self;
   to_free_ = nullptr;

@@ -292,11 +292,16 @@ void Carrier::push_fresh(FiberControl* f) noexcept {
 std::size_t Carrier::steal_fresh(Carrier& thief) noexcept {
   // A carrier in its scheduler is about to take its fresh fibers itself (kFreshBatch per pass);
   // only one busy running fibers, or holding more than a pass takes, has some to spare.
+  // And only what evens the loads out: placement may have put a fresh fiber here because the
+  // thief held more (a spinner made by a fiber that sleeps on the thief for a moment), and taking
+  // it back would undo that.
   std::size_t waiting = fresh_count();
   if (waiting == 0 || (!in_fiber_ && waiting <= kFreshBatch)) return 0;
+  std::size_t mine = load(), theirs = thief.load();
+  if (mine < theirs + 2) return 0;
   if (!fresh_lock_.try_lock()) return 0;
   std::size_t left = fresh_count_.load(std::memory_order_relaxed);
-  std::size_t n = (left + 1) / 2;
+  std::size_t n = std::min((left + 1) / 2, (mine - theirs) / 2);
   for (std::size_t i = 0; i < n; ++i) {
     FiberControl* f = fresh_.pop_front();
     f->carrier_ = &thief;
@@ -347,7 +352,7 @@ void Carrier::drain_mail() noexcept {
 
 void Carrier::drain_tasks() noexcept {
   if (!tasks_pending_.load(std::memory_order_relaxed)) return;
-  std::vector<Task> todo;
+  MemVector<Task> todo;
   {
     std::lock_guard<Lock> hold(task_lock_);
     todo.swap(tasks_);

@@ -1,9 +1,9 @@
 // carrier: one OS thread that runs fibers, and the scheduling loop it runs them with.
 //
 // A run (weft::run, see sched/run.hpp) has one or more carriers. Each carrier owns its run
-// queue, reactor (an io_uring ring or an epoll set, see reactor/backend.hpp) and timer heap; the hot paths
-// (switch, block, ready, I/O submission) touch only those and take no lock. A fiber that has
-// started stays on its carrier for its whole life: compilers cache the address of thread-local
+// queue, reactor (an io_uring ring or an epoll set, see reactor/backend.hpp) and timer heap; the
+// hot paths (switch, block, ready, I/O submission) touch only those and take no lock. A fiber that
+// has started stays on its carrier for its whole life: compilers cache the address of thread-local
 // variables (errno among them) across calls, so a fiber that resumed on another thread would read
 // and write the old thread's copy. Fibers that have not started yet sit in the carrier's fresh
 // queue, under a lock, where an idle carrier may take them (placement and stealing are in
@@ -40,6 +40,7 @@
 #include "base/atomic_stack.hpp"
 #include "base/list.hpp"
 #include "base/lock.hpp"
+#include "base/memory.hpp"
 #include "context/eh_state.hpp"
 #include "fiber/fiber_control.hpp"
 #include "reactor/faults.hpp"
@@ -141,7 +142,8 @@ class Carrier {
   void push_local(FiberControl* f) noexcept { run_queue_.push_back(f); }
   // hand_off_fresh() moves every unstarted fiber of this carrier to to.
   void hand_off_fresh(Carrier& to) noexcept;
-  // steal_fresh() moves up to half of this carrier's fresh fibers (at least one) to thief.
+  // steal_fresh() moves up to half of this carrier's fresh fibers to thief, and no more than
+  // evens their loads out; returns how many.
   std::size_t steal_fresh(Carrier& thief) noexcept;
   // fresh_count() is how many unstarted fibers wait in the fresh queue.
   std::size_t fresh_count() const noexcept { return fresh_count_.load(std::memory_order_relaxed); }
@@ -229,7 +231,7 @@ class Carrier {
   std::atomic<std::uint8_t> sleep_{kAwake};
   AtomicStack<Waiter, &Waiter::mail_next> mail_;
   Lock task_lock_;
-  std::vector<Task> tasks_;
+  MemVector<Task> tasks_;  // weft memory: filled from hooks, emptied by the scheduler
   std::atomic<bool> tasks_pending_{false};
   // Fibers to interrupt (post_interrupt() runs in signal handlers, so this takes no lock).
   AtomicStack<FiberControl, &FiberControl::interrupt_next_> interrupts_;

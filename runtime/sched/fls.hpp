@@ -3,9 +3,11 @@
 // Model: pthread keys, per fiber. A key is a small process-wide integer (at most kFlsKeys, like
 // PTHREAD_KEYS_MAX) with an optional C destructor. Each fiber has its own array of slots, one
 // per key, allocated on its first fls_set() and hung off FiberControl::fls_; a fiber that never
-// uses one pays nothing. Off a fiber the calling thread has its own array instead (freed, with
-// the destructors run, when the thread exits), so pthread_getspecific keeps working on threads
-// that are no fibers.
+// uses one pays nothing. The arrays are weft memory (base/memory.hpp), never the program's malloc:
+// an allocator calls pthread_setspecific while it sets a thread up, and the shim's hook for it
+// lands here. Off a fiber the calling thread has its own array instead (freed, with
+// the destructors run, when the thread exits, through a libc key), so pthread_getspecific keeps
+// working on threads that are no fibers.
 //
 // Stale values: every key carries a generation (odd while the key exists); a slot remembers the
 // generation it was set under, so after fls_delete() and a new fls_create() reusing the number, a
@@ -41,6 +43,17 @@ int fls_delete(int key) noexcept;
 void* fls_get(int key) noexcept;
 // fls_set() sets the caller's value for key; returns 0, -EINVAL for an invalid key, or -ENOMEM.
 int fls_set(int key, const void* value) noexcept;
+// fls_get_thread() is fls_get() for the calling OS thread's own value, on a fiber too (the
+// shim gives the program's malloc its carrier's values, as its __thread data is the carrier's).
+void* fls_get_thread(int key) noexcept;
+// fls_set_thread() is fls_set() for the calling OS thread's own value, on a fiber too.
+int fls_set_thread(int key, const void* value) noexcept;
+// fls_owner() is the running fiber's owner word, or nullptr (unset, or off a fiber): one pointer
+// kept outside the keys for a layer that gives fibers an identity (the shim's thread records), so
+// it is there while the keys' destructors run, and costs one load to read.
+void* fls_owner() noexcept;
+// fls_set_owner() sets the running fiber's owner word; the caller must be on a fiber.
+void fls_set_owner(void* owner) noexcept;
 // fls_after_fork_child() frees the key table's lock in a forked child, where the thread that
 // may have held it does not exist.
 void fls_after_fork_child() noexcept;

@@ -145,18 +145,25 @@ FiberControl* Run::spawn(Carrier& from, const detail::SpawnRequest& req) {
 Carrier* Run::pick(Carrier& from) const noexcept {
   unsigned n = carriers();
   if (n == 1) return &from;
-  Carrier* best = &from;
-  std::size_t best_load = from.load();
-  for (unsigned i = 0; i < n; ++i) {
-    Carrier* c = carrier(i);
+  // The carriers in turn after the spawner's, the spawner's last, which counts one fiber more
+  // than it holds: the spawner runs there now. Among equally loaded ones the first that sleeps in
+  // its reactor wins, else the first in that order; so the spawner's carrier wins only when it
+  // holds at least two fibers fewer than every other (docs/design.md, "Placement").
+  Carrier* best = nullptr;
+  std::size_t best_load = 0;
+  bool best_sleeps = false;
+  for (unsigned k = 1; k <= n; ++k) {
+    Carrier* c = carrier((from.index() + k) % n);
     if (c == nullptr || c->stalled_.load(std::memory_order_relaxed)) continue;
-    std::size_t l = c->load();
-    if (l < best_load || (best->stalled_.load(std::memory_order_relaxed) && c != best)) {
+    std::size_t l = c->load() + (c == &from ? 1 : 0);
+    bool sleeps = c != &from && c->sleeping();
+    if (best == nullptr || l < best_load || (l == best_load && sleeps && !best_sleeps)) {
       best = c;
       best_load = l;
+      best_sleeps = sleeps;
     }
   }
-  return best;
+  return best != nullptr ? best : &from;
 }
 
 void Run::steal_for(Carrier& thief) noexcept {

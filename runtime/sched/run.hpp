@@ -7,8 +7,11 @@
 // over, and the blocking pool, which each carrier hands to its reactor. Everything else is per
 // carrier. (The fd table is shared too, by every run of the process: io/fd_table.hpp.)
 //
-// Placement. spawn() puts a new fiber on the least loaded carrier (fewest unfinished fibers;
-// ties keep it on the spawner's carrier, which is warm in cache). With one carrier it goes
+// Placement. spawn() puts a new fiber on the least loaded carrier (fewest unfinished fibers, the
+// spawner's carrier counting one more since the spawner runs there now; a tie goes to another
+// carrier than the spawner's, one asleep in its reactor first): a fiber that never blocks must
+// not share a carrier with the fiber that made it when another carrier could take it (docs/
+// design.md, "Placement"). With one carrier it goes
 // straight into the spawner's run queue; with more, into the target's fresh queue, from which
 // an idle carrier may steal half before it goes to sleep. A fiber is pinned once it has started.
 //

@@ -30,6 +30,7 @@
 #include <weft/runtime.hpp>
 
 #include "base/lock.hpp"
+#include "base/memory.hpp"
 
 namespace weft::rt {
 
@@ -97,10 +98,10 @@ class StackPool {
 
  private:
   struct SizeClass {
-    std::vector<StackSpan> warm;  // freed stacks that keep their memory, reused LIFO
-    std::vector<StackSpan> cold;  // freed stacks whose memory went back to the kernel
-    char* next_slot = nullptr;    // next never-used slot in the newest slab
-    std::size_t slots_left = 0;   // never-used slots left in the newest slab
+    MemVector<StackSpan> warm;   // freed stacks that keep their memory, reused LIFO
+    MemVector<StackSpan> cold;   // freed stacks whose memory went back to the kernel
+    char* next_slot = nullptr;   // next never-used slot in the newest slab
+    std::size_t slots_left = 0;  // never-used slots left in the newest slab
   };
   struct Slab {
     void* addr;
@@ -123,9 +124,12 @@ class StackPool {
   GuardMode mode_;
   std::size_t in_use_ = 0;
   std::size_t bytes_mapped_ = 0;
-  std::unordered_map<std::size_t, SizeClass> classes_;
-  std::vector<Slab> slabs_;
-  std::vector<unsigned> valgrind_stacks_;  // ids of the stacks registered with valgrind
+  // Weft memory (base/memory.hpp): a scheduler frees a finished fiber's stack here.
+  std::unordered_map<std::size_t, SizeClass, std::hash<std::size_t>, std::equal_to<std::size_t>,
+                     MemAllocator<std::pair<const std::size_t, SizeClass>>>
+      classes_;
+  MemVector<Slab> slabs_;
+  MemVector<unsigned> valgrind_stacks_;  // ids of the stacks registered with valgrind
 };
 
 }  // namespace weft::rt

@@ -18,6 +18,7 @@
 
 #include <weft/deadline.hpp>
 
+#include "base/memory.hpp"
 #include "fiber/fiber_control.hpp"
 
 namespace weft::rt {
@@ -58,7 +59,7 @@ class TimerHeap {
   // after_fork_child() drops every timer without touching a node: in a forked child the nodes
   // belong to fibers that do not exist there (runtime/process/fork.hpp).
   void after_fork_child() noexcept {
-    new (&heap_) std::vector<TimerNode*>();
+    new (&heap_) decltype(heap_)();
     count_ = 0;
   }
 
@@ -73,7 +74,7 @@ class TimerHeap {
   void sift_up(std::size_t i) noexcept;
   void sift_down(std::size_t i) noexcept;
 
-  std::vector<TimerNode*> heap_;
+  MemVector<TimerNode*> heap_;      // weft memory: sleeps and timed waits in hooks grow it
   Relaxed<std::size_t> count_ = 0;  // heap_.size(), readable by other threads for stats
   std::uint64_t seq_ = 0;
 };
