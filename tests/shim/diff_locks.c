@@ -21,52 +21,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "blocker.h"
 #include "check.h"
 
 static char path[] = "/tmp/weft_diff_locks_XXXXXX";
-
-// Blocker is one thread that makes one blocking lock call: call(fd) is made once main may wait
-// for it; seen is `released` as the thread found it when the call returned.
-struct Blocker {
-  int fd;
-  int (*call)(int fd);
-  _Atomic pid_t tid;
-  int result;
-  int err;
-  int seen;
-  pthread_t thread;
-};
-
-static atomic_int released;
-
-static void* blocker_main(void* arg) {
-  struct Blocker* b = arg;
-  atomic_store(&b->tid, os_tid());
-  errno = 0;
-  b->result = b->call(b->fd);
-  b->err = errno;
-  b->seen = atomic_load(&released);
-  return NULL;
-}
-
-// block() starts a thread that makes call(fd), and returns once it is blocked in system call nr.
-static void block(struct Blocker* b, int fd, int (*call)(int), long nr) {
-  memset(b, 0, sizeof *b);
-  b->fd = fd;
-  b->call = call;
-  atomic_store(&released, 0);
-  CHECK(pthread_create(&b->thread, NULL, blocker_main, b) == 0);
-  pid_t t;
-  while ((t = atomic_load(&b->tid)) == 0) sched_yield();
-  wait_blocked(t, nr);
-}
-
-// finish() joins the thread and prints what it got, and whether it got it after the release.
-static void finish(struct Blocker* b, const char* what) {
-  CHECK(pthread_join(b->thread, NULL) == 0);
-  printf("%s -> %d%s%s, after the holder let go: %d\n", what, b->result, b->result < 0 ? " " : "",
-         b->result < 0 ? strerror(b->err) : "", b->seen);
-}
 
 static void let_go(void) {
   atomic_store(&released, 1);
@@ -117,14 +75,14 @@ static void test_flock(void) {
   CHECK(flock(a, LOCK_EX) == 0);
   SHOW("flock LOCK_EX|LOCK_NB on a held lock", flock(b, LOCK_EX | LOCK_NB));
   struct Blocker t;
-  block(&t, b, flock_ex, SYS_flock);
+  block_fd(&t, b, flock_ex, SYS_flock);
   let_go();
   CHECK(flock(a, LOCK_UN) == 0);
   finish(&t, "flock LOCK_EX waiting for LOCK_EX");
   SHOW("flock LOCK_SH|LOCK_NB against it", flock(a, LOCK_SH | LOCK_NB));
 
   // A shared lock waits for an exclusive one, and two shared ones coexist.
-  block(&t, a, flock_sh, SYS_flock);
+  block_fd(&t, a, flock_sh, SYS_flock);
   let_go();
   CHECK(flock(b, LOCK_SH) == 0);  // converts b's exclusive lock: the waiter gets in
   finish(&t, "flock LOCK_SH waiting for LOCK_EX converted to LOCK_SH");
@@ -148,13 +106,13 @@ static void test_ofd(void) {
   printf("F_OFD_GETLK: write lock %d, pid %d\n", fl.l_type == F_WRLCK, (int)fl.l_pid);
 
   struct Blocker t;
-  block(&t, b, ofd_wrlock, SYS_fcntl);
+  block_fd(&t, b, ofd_wrlock, SYS_fcntl);
   let_go();
   fl = whole(F_UNLCK);
   CHECK(fcntl(a, F_OFD_SETLK, &fl) == 0);
   finish(&t, "F_OFD_SETLKW waiting for a write lock");
 
-  block(&t, a, ofd_wrlock64, SYS_fcntl);
+  block_fd(&t, a, ofd_wrlock64, SYS_fcntl);
   let_go();
   fl = whole(F_UNLCK);
   CHECK(fcntl(b, F_OFD_SETLKW, &fl) == 0);  // an unlock never waits
@@ -206,7 +164,7 @@ static void posix_case(int fd, pid_t child, int go) {
   CHECK(fcntl(fd, F_GETLK, &fl) == 0);
   printf("F_GETLK: write lock %d, held by the child %d\n", fl.l_type == F_WRLCK, fl.l_pid == child);
   struct Blocker t;
-  block(&t, fd, posix_wrlock, SYS_fcntl);
+  block_fd(&t, fd, posix_wrlock, SYS_fcntl);
   release_child(go);
   finish(&t, "F_SETLKW waiting for another process's write lock");
 }
@@ -219,7 +177,7 @@ static void lockf_case(int fd, pid_t child, int go) {
   printf("lockf F_TLOCK -> %d %s\n", r,
          r < 0 && (errno == EAGAIN || errno == EACCES) ? "taken" : strerror(errno));
   struct Blocker t;
-  block(&t, fd, lockf_lock, SYS_fcntl);
+  block_fd(&t, fd, lockf_lock, SYS_fcntl);
   release_child(go);
   finish(&t, "lockf F_LOCK waiting for another process's lock");
   SHOW("lockf F_TEST by the holder", lockf(fd, F_TEST, 0));
@@ -229,7 +187,7 @@ static void lockf_case(int fd, pid_t child, int go) {
 static void lockf64_case(int fd, pid_t child, int go) {
   (void)child;
   struct Blocker t;
-  block(&t, fd, lockf64_lock, SYS_fcntl);
+  block_fd(&t, fd, lockf64_lock, SYS_fcntl);
   release_child(go);
   finish(&t, "lockf64 F_LOCK waiting for another process's lock");
 }

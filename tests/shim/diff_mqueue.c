@@ -19,48 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blocker.h"
 #include "check.h"
 
 static mqd_t q;
-static atomic_int released;
 
-// Blocker is one thread that makes one blocking call: call() once main may wait for it; seen
-// is `released` as the thread found it when the call returned.
-struct Blocker {
-  long (*call)(void);
-  _Atomic pid_t tid;
-  long result;
-  int err;
-  int seen;
-  pthread_t thread;
-};
-
-static void* blocker_main(void* arg) {
-  struct Blocker* b = arg;
-  atomic_store(&b->tid, os_tid());
-  errno = 0;
-  b->result = b->call();
-  b->err = errno;
-  b->seen = atomic_load(&released);
-  return NULL;
-}
-
-// block() starts a thread that makes call(), and returns once it is blocked in system call nr.
-static void block(struct Blocker* b, long (*call)(void), long nr) {
-  memset(b, 0, sizeof *b);
-  b->call = call;
-  atomic_store(&released, 0);
-  CHECK(pthread_create(&b->thread, NULL, blocker_main, b) == 0);
-  pid_t t;
-  while ((t = atomic_load(&b->tid)) == 0) sched_yield();
-  wait_blocked(t, nr);
-}
-
-static void finish(struct Blocker* b, const char* what) {
-  CHECK(pthread_join(b->thread, NULL) == 0);
-  printf("%s -> %ld%s%s, after main's call: %d\n", what, b->result, b->result < 0 ? " " : "",
-         b->result < 0 ? strerror(b->err) : "", b->seen);
-}
 
 static char got[64];
 static unsigned got_prio;
