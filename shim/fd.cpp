@@ -67,6 +67,15 @@ bool own_process(pid_t pid) noexcept {
   return pid == 0 || pid == static_cast<pid_t>(sys::call(SYS_getpid));
 }
 
+// note_limit() passes a limit call's result r on, first telling the runtime when it changed this
+// process's RLIMIT_NOFILE: the runtime keeps its own fds under the new limit (base/own_fd.hpp).
+int note_limit(int r, pid_t pid, int resource, const void* limit) noexcept {
+  if (r == 0 && limit != nullptr && resource == RLIMIT_NOFILE && own_process(pid)) {
+    weft::rt::own_fds_limit_changed();
+  }
+  return r;
+}
+
 }  // namespace
 }  // namespace weft::shim
 
@@ -201,44 +210,36 @@ WEFT_EXPORT void closefrom(int lowfd) noexcept {
 
 WEFT_EXPORT int setrlimit(__rlimit_resource_t resource, const struct rlimit* limit) noexcept {
   auto real = WEFT_REAL(setrlimit);
-  int r = real != nullptr
-              ? real(resource, limit)
-              : static_cast<int>(weft::shim::raw(SYS_prlimit64, 0, resource, limit, nullptr));
-  if (r == 0 && resource == RLIMIT_NOFILE) weft::rt::own_fds_limit_changed();
-  return r;
+  return note_limit(real != nullptr
+                        ? real(resource, limit)
+                        : static_cast<int>(raw(SYS_prlimit64, 0, resource, limit, nullptr)),
+                    0, resource, limit);
 }
 
 WEFT_EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64* limit) noexcept {
   auto real = WEFT_REAL(setrlimit64);
-  int r = real != nullptr
-              ? real(resource, limit)
-              : static_cast<int>(weft::shim::raw(SYS_prlimit64, 0, resource, limit, nullptr));
-  if (r == 0 && resource == RLIMIT_NOFILE) weft::rt::own_fds_limit_changed();
-  return r;
+  return note_limit(real != nullptr
+                        ? real(resource, limit)
+                        : static_cast<int>(raw(SYS_prlimit64, 0, resource, limit, nullptr)),
+                    0, resource, limit);
 }
 
 WEFT_EXPORT int prlimit(pid_t pid, __rlimit_resource resource, const struct rlimit* limit,
                         struct rlimit* old) noexcept {
   auto real = WEFT_REAL(prlimit);
-  int r = real != nullptr
-              ? real(pid, resource, limit, old)
-              : static_cast<int>(weft::shim::raw(SYS_prlimit64, pid, resource, limit, old));
-  if (r == 0 && limit != nullptr && resource == RLIMIT_NOFILE && own_process(pid)) {
-    weft::rt::own_fds_limit_changed();
-  }
-  return r;
+  return note_limit(real != nullptr
+                        ? real(pid, resource, limit, old)
+                        : static_cast<int>(raw(SYS_prlimit64, pid, resource, limit, old)),
+                    pid, resource, limit);
 }
 
 WEFT_EXPORT int prlimit64(pid_t pid, __rlimit_resource resource, const struct rlimit64* limit,
                           struct rlimit64* old) noexcept {
   auto real = WEFT_REAL(prlimit64);
-  int r = real != nullptr
-              ? real(pid, resource, limit, old)
-              : static_cast<int>(weft::shim::raw(SYS_prlimit64, pid, resource, limit, old));
-  if (r == 0 && limit != nullptr && resource == RLIMIT_NOFILE && own_process(pid)) {
-    weft::rt::own_fds_limit_changed();
-  }
-  return r;
+  return note_limit(real != nullptr
+                        ? real(pid, resource, limit, old)
+                        : static_cast<int>(raw(SYS_prlimit64, pid, resource, limit, old)),
+                    pid, resource, limit);
 }
 
 }  // extern "C"
