@@ -16,6 +16,7 @@
 #include "base/sys.hpp"
 #include "sched/carrier.hpp"
 #include "sched/run.hpp"
+#include "sched/syscall_probe.hpp"
 
 namespace weft::rt {
 namespace {
@@ -32,6 +33,8 @@ std::atomic<int> g_dump_handlers{0};
 // handler prints its own backtrace and sets g_bt_done.
 std::atomic<int> g_bt_wanted{0};
 std::atomic<int> g_bt_done{0};
+// g_bt_busy is held by the watchdog taking a backtrace: the handshake is one per process.
+std::atomic<bool> g_bt_busy{false};
 
 std::int64_t now_ns() noexcept {
   timespec ts{};
@@ -71,21 +74,57 @@ void on_backtrace_signal(int) {
   errno = saved;
 }
 
-// backtrace_ready() makes sure SIGURG reaches on_backtrace_signal; false when the program
-// handles SIGURG itself, which is then left alone.
-bool backtrace_ready() noexcept {
-  struct sigaction old {};
-  if (sys::sigaction(SIGURG, nullptr, &old) != 0) return false;
-  if ((old.sa_flags & SA_SIGINFO) == 0 && old.sa_handler == &on_backtrace_signal) return true;
-  if ((old.sa_flags & SA_SIGINFO) != 0 ||
-      (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)) {
-    return false;
-  }
+bool is_backtrace_handler(const struct sigaction& sa) noexcept {
+  return (sa.sa_flags & SA_SIGINFO) == 0 && sa.sa_handler == &on_backtrace_signal;
+}
+
+// Borrow is what borrow_sigurg() found.
+enum class Borrow { kOk, kHandled, kIgnored, kFailed };
+
+// borrow_sigurg() points SIGURG at on_backtrace_signal for one sample, when its disposition is
+// the default; a handler or SIG_IGN of the program's is left alone. The handler is not left
+// installed between samples: SIGURG's default is to do nothing, and a handler, even one that
+// ignores the signal, would let a SIGURG from outside (out-of-band data on a socket with
+// F_SETOWN, a kill) end the program's waits with EINTR; sigaction would show it to the program.
+Borrow borrow_sigurg() noexcept {
+  struct sigaction now {};
+  if (sys::sigaction(SIGURG, nullptr, &now) != 0) return Borrow::kFailed;
+  if (is_backtrace_handler(now)) return Borrow::kOk;  // a fork in mid-sample left it
+  if ((now.sa_flags & SA_SIGINFO) == 0 && now.sa_handler == SIG_IGN) return Borrow::kIgnored;
+  if ((now.sa_flags & SA_SIGINFO) != 0 || now.sa_handler != SIG_DFL) return Borrow::kHandled;
+  // SA_RESTART: if the carrier enters a system call after the last look at it and before the
+  // signal lands (the window report_stall() narrows but cannot close), the calls the kernel
+  // restarts after a handler are restarted; the others fail with EINTR (signal(7)).
   struct sigaction sa {};
   sa.sa_handler = &on_backtrace_signal;
   sa.sa_flags = SA_RESTART | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
-  return sys::sigaction(SIGURG, &sa, nullptr) == 0;
+  struct sigaction old {};
+  if (sys::sigaction(SIGURG, &sa, &old) != 0) return Borrow::kFailed;
+  if ((old.sa_flags & SA_SIGINFO) == 0 && old.sa_handler == SIG_DFL) return Borrow::kOk;
+  // The program installed its own between the two calls: it stays.
+  sys::sigaction(SIGURG, &old, nullptr);
+  return Borrow::kHandled;
+}
+
+// return_sigurg() puts SIGURG back to its default after a sample. A signal still pending (the
+// carrier did not take it) is discarded with the handler, so it can no longer end a call. A
+// disposition the program set meanwhile is put back.
+void return_sigurg() noexcept {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  struct sigaction cur {};
+  if (sys::sigaction(SIGURG, &dfl, &cur) != 0) return;
+  if (!is_backtrace_handler(cur)) sys::sigaction(SIGURG, &cur, nullptr);
+}
+
+// in_syscall() says which system call nr is, for a stall report.
+std::string in_syscall(long nr) {
+  const char* name = syscall_name(nr);
+  std::string call = name != nullptr ? std::string(name) + " (number " + std::to_string(nr) + ")"
+                                     : "number " + std::to_string(nr);
+  return "system call " + call;
 }
 
 }  // namespace
@@ -103,6 +142,12 @@ void watchdogs_after_fork() noexcept {
   g_dump_handlers.store(0, std::memory_order_relaxed);
   g_bt_wanted.store(0);
   g_bt_done.store(0);
+  g_bt_busy.store(false);
+  // A fork during a sample leaves the child the borrowed handler: give it its default back.
+  struct sigaction now {};
+  if (sys::sigaction(SIGURG, nullptr, &now) == 0 && is_backtrace_handler(now)) {
+    sys::default_action(SIGURG);
+  }
 }
 
 Watchdog::Watchdog(Run& sched) : run_(sched) {
@@ -127,6 +172,7 @@ Watchdog::Watchdog(Run& sched) : run_(sched) {
   void* warm[2];
   backtrace(warm, 2);
   seen_.resize(Run::kMaxCarriers);
+  probes_ = std::make_unique<SyscallProbe[]>(Run::kMaxCarriers);
   r = sys::start_thread(&thread_, &thread_main, this);
   if (r != 0) {
     unhook_dump(dump_slot_);
@@ -239,30 +285,77 @@ void Watchdog::report_stall(unsigned i, std::int64_t stalled_ns) {
     msg += "its scheduler";
   }
   msg += " for " + std::to_string(stalled_ns / 1000000) +
-         " ms without switching; every other fiber of that carrier waits. It computes, or blocks "
-         "in a call weft does not see. Where it is:\n";
+         " ms without switching; every other fiber of that carrier waits. ";
+  // A carrier asleep in a system call is not sampled: a caught signal ends a blocking call
+  // (EINTR, or a restart where SA_RESTART allows one), so signalling a carrier that sits in a
+  // wait the program chose (a ppoll with a signal mask, a read inside stdio) would change what
+  // the program sees. The kernel names the call instead, which is what the report needs.
+  SyscallProbe& probe = probes_[i];
+  long nr = probe.read(c->tid());
+  if (nr >= 0) {
+    msg += "It sits in " + in_syscall(nr) +
+           ", a call weft does not see (no backtrace: the signal that takes one would end it)\n";
+    sys::write_stderr(msg.c_str());
+    return;
+  }
+  msg += "It computes, or blocks in a call weft does not see. Where it is:\n";
   sys::write_stderr(msg.c_str());
-  if (!backtrace_ready()) {
-    sys::write_stderr("  (no backtrace: the program handles SIGURG itself)\n");
+  if (nr == SyscallProbe::kUnknown) {
+    sys::write_stderr(
+        "  (no backtrace: /proc/self/task/TID/syscall cannot be read, so the carrier may sit in a "
+        "system call, which the signal that takes one would end)\n");
     return;
   }
-  g_bt_done.store(0);
-  g_bt_wanted.store(1);
-  if (sys::call(SYS_tgkill, ::getpid(), c->tid(), SIGURG) != 0) {
-    g_bt_wanted.store(0);
+  sample(*c, probe);
+}
+
+void Watchdog::sample(Carrier& c, SyscallProbe& probe) {
+  if (g_bt_busy.exchange(true)) {
+    sys::write_stderr("  (no backtrace: another run's watchdog is taking one)\n");
     return;
   }
-  // A spinning carrier answers within a scheduling slice; allow a loaded machine a second before
-  // giving up (a thread stuck in an uninterruptible call never answers, and the spare carrier
-  // that relieves its fibers waits for this).
-  for (int k = 0; k < 1000 && g_bt_done.load(std::memory_order_acquire) == 0; ++k) {
-    timespec ts{0, 1000000};
-    sys::call(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, nullptr);
+  switch (borrow_sigurg()) {
+    case Borrow::kOk:
+      break;
+    case Borrow::kHandled:
+      sys::write_stderr("  (no backtrace: the program handles SIGURG itself)\n");
+      g_bt_busy.store(false);
+      return;
+    case Borrow::kIgnored:
+      sys::write_stderr("  (no backtrace: the program ignores SIGURG)\n");
+      g_bt_busy.store(false);
+      return;
+    case Borrow::kFailed:
+      g_bt_busy.store(false);
+      return;
   }
-  if (g_bt_done.load() == 0) {
-    g_bt_wanted.store(0);
-    sys::write_stderr("  (no backtrace: the carrier thread did not answer the signal)\n");
+  // The last look before the signal, as close to it as possible: what is left is the window
+  // between this read and the signal's arrival, in which the carrier may enter a system call
+  // (docs/design.md, the stall watchdog).
+  long nr = probe.read(c.tid());
+  if (nr >= 0) {
+    std::string msg = "  (no backtrace: it has just entered " + in_syscall(nr) + ")\n";
+    sys::write_stderr(msg.c_str());
+  } else {
+    g_bt_done.store(0);
+    g_bt_wanted.store(1);
+    if (sys::call(SYS_tgkill, ::getpid(), c.tid(), SIGURG) != 0) {
+      g_bt_wanted.store(0);
+    } else {
+      // A spinning carrier answers within a scheduling slice; allow a loaded machine a second
+      // before giving up (a thread stuck in an uninterruptible call never answers, and the spare
+      // carrier that relieves its fibers waits for this).
+      for (int k = 0; k < 1000 && g_bt_done.load(std::memory_order_acquire) == 0; ++k) {
+        timespec ts{0, 1000000};
+        sys::call(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, nullptr);
+      }
+      if (g_bt_done.load() == 0 && g_bt_wanted.exchange(0) == 1) {
+        sys::write_stderr("  (no backtrace: the carrier thread did not answer the signal)\n");
+      }
+    }
   }
+  return_sigurg();
+  g_bt_busy.store(false);
 }
 
 void Watchdog::relieve(unsigned i) {

@@ -5,9 +5,13 @@
 // of its carrier waits behind it. The watchdog samples each carrier's switch counter every
 // stall_ms/4; a carrier that is running fibers (not sleeping in its reactor) whose counter has
 // not moved for stall_ms is stalled. Then, once per stall:
-//   - it reports on stderr which fiber holds the carrier (id, name), for how long, and a
-//     backtrace taken on the carrier thread itself (SIGURG, the signal Go preempts with: rarely
-//     used by programs; skipped, with a note, when the program has its own SIGURG handler);
+//   - it reports on stderr which fiber holds the carrier (id, name), for how long, and where:
+//     when the carrier thread sleeps in a system call (/proc/self/task/TID/syscall,
+//     sched/syscall_probe.hpp), the call's name and number, and nothing is sent to it: a caught
+//     signal would end that call, a wait the program chose. Otherwise a backtrace taken on the
+//     carrier thread itself (SIGURG, the signal Go preempts with: rarely used by programs, and
+//     its default is to do nothing), through a handler installed for that one sample only and
+//     never over a disposition of the program's (its handler or SIG_IGN: then a note instead);
 //   - it marks the carrier stalled, so new fibers are placed elsewhere, moves the carrier's
 //     unstarted fibers away, and, when fewer carriers than Config::carriers are left unstalled,
 //     starts a spare carrier (Go's sysmon hands off a P from a thread stuck in a syscall the
@@ -26,12 +30,15 @@
 #include <pthread.h>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "base/own_fd.hpp"
+#include "sched/syscall_probe.hpp"
 
 namespace weft::rt {
 
+class Carrier;
 class Run;
 
 // Watchdog watches the carriers of one run from its own thread.
@@ -61,6 +68,7 @@ class Watchdog {
   void wait_tick(int tick_ms, bool& broken);
   void check(unsigned i, Seen& seen, std::int64_t now_ns);
   void report_stall(unsigned i, std::int64_t stalled_ns);
+  void sample(Carrier& c, SyscallProbe& probe);
   void relieve(unsigned i);
 
   Run& run_;
@@ -71,6 +79,8 @@ class Watchdog {
   // sleeps on it).
   std::atomic<std::uint32_t> stop_{0};
   std::vector<Seen> seen_;
+  // probes_ reads, per carrier, the system call its thread sleeps in.
+  std::unique_ptr<SyscallProbe[]> probes_;
 };
 
 // install_dump_signal() makes sig print a fiber dump of every run; returns 0 or -errno.
