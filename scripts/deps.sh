@@ -25,7 +25,7 @@ kPackages=(
   util-linux            # taskset pins server and client in the demo and benchmarks
   time                  # GNU time: peak RSS of the programs bench/shim_bench.sh runs
   python3               # test summary (scripts/test_summary.py)
-  libpython3.11-testsuite  # CPython's test_socket: its sendfile tests under weftrun (cpython_sendfile)
+  libpython3.11-testsuite  # CPython's test_socket sendfile tests (cpython_sendfile), test_signal and test_threadsignals (cpython_signal_*, cpython_threadsignals_*) under weftrun
   openssh-client        # ssh_closefrom: a real program that closes every fd above 2 (skips without)
   curl                  # real_http, real_lighttpd: the client of the real servers under weftrun
   git                   # real_git: git clone of a local repository (children, pipes, threads)
