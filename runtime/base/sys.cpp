@@ -105,9 +105,28 @@ int start_thread(pthread_t* thread, void* (*fn)(void*), void* arg,
   pthread_attr_t attr;
   if (pthread_attr_init(&attr) != 0) return -ENOMEM;
   pthread_attr_setstacksize(&attr, stack_size);
+  // A new thread inherits its creator's mask: block around the creation, not in the thread,
+  // so that no signal reaches it before its first instruction.
+  bool block = thread_hooks().block_signals;
+  sigset_t old;
+  if (block) block_all_signals(&old);
   int r = thread_hooks().create(thread, &attr, fn, arg);
+  if (block) set_signal_mask(old);
   pthread_attr_destroy(&attr);
   return -r;
+}
+
+void block_all_signals(sigset_t* old) noexcept {
+  sigset_t all;
+  sigfillset(&all);
+  // glibc's sigfillset already leaves out 32 and 33; a raw mask must say so itself.
+  sigdelset(&all, 32);
+  sigdelset(&all, 33);
+  call(SYS_rt_sigprocmask, SIG_BLOCK, &all, old, _NSIG / 8);
+}
+
+void set_signal_mask(const sigset_t& mask) noexcept {
+  call(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, _NSIG / 8);
 }
 
 int join_thread(pthread_t thread) noexcept {

@@ -93,6 +93,10 @@ struct ThreadHooks {
   int (*key_create)(pthread_key_t*, void (*)(void*)) = &pthread_key_create;
   // set_specific is pthread_setspecific.
   int (*set_specific)(pthread_key_t, const void*) = &pthread_setspecific;
+  // block_signals makes every thread the runtime starts begin with every signal blocked but
+  // glibc's own two: the shim sets it so that no program signal lands on a thread of weft's
+  // (carriers then take the set the shim computes, via SignalHooks::carrier_start).
+  bool block_signals = false;
 };
 // thread_hooks() is the process-wide table; set it before the first weft::run.
 ThreadHooks& thread_hooks() noexcept;
@@ -103,6 +107,9 @@ ThreadHooks& thread_hooks() noexcept;
 struct SignalHooks {
   // action is sigaction.
   int (*action)(int, const struct sigaction*, struct sigaction*) = &::sigaction;
+  // carrier_start, if set, runs on each carrier thread the runtime starts, before its loop (the
+  // shim gives the carrier its kernel signal mask there).
+  void (*carrier_start)() noexcept = nullptr;
 };
 // signal_hooks() is the process-wide table; set it before the first weft::run.
 SignalHooks& signal_hooks() noexcept;
@@ -114,6 +121,13 @@ void default_action(int sig) noexcept;
 // or -errno.
 int start_thread(pthread_t* thread, void* (*fn)(void*), void* arg,
                  std::size_t stack_size = 256 * 1024) noexcept;
+// block_all_signals() blocks every signal on the calling thread but glibc's own two (32 and 33,
+// which setuid() and thread cancellation need on every thread); stores the old mask in *old if
+// old is not null; async-signal-safe.
+void block_all_signals(sigset_t* old) noexcept;
+// set_signal_mask() sets the calling thread's kernel signal mask (rt_sigprocmask,
+// async-signal-safe).
+void set_signal_mask(const sigset_t& mask) noexcept;
 // join_thread() waits for an OS thread started by start_thread(); returns 0 or -errno.
 int join_thread(pthread_t thread) noexcept;
 

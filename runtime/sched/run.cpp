@@ -334,6 +334,7 @@ RuntimeStats Run::stats() const noexcept {
 }
 
 void* Run::carrier_thread(void* arg) {
+  if (auto start = sys::signal_hooks().carrier_start) start();
   auto* a = static_cast<StartArg*>(arg);
   Run& s = *a->sched;
   unsigned index = a->index;
