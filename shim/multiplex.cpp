@@ -28,6 +28,7 @@
 #include <weft/io.hpp>
 
 #include "base/memory.hpp"
+#include "masked_wait.hpp"
 #include "poll_wait.hpp"
 #include "real.hpp"
 #include "shim.hpp"
@@ -185,28 +186,25 @@ WEFT_EXPORT int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeo
 
 WEFT_EXPORT int pselect(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespec* timeout,
                         const sigset_t* sigmask) {
-  if (sigmask != nullptr || is_zero(timeout) || !count_fiber_call(Sym::pselect)) {
-    if (sigmask != nullptr) count(Sym::pselect, Route::kSignalMask);
+  if (is_zero(timeout) || !count_fiber_call(Sym::pselect)) {
     auto real = WEFT_REAL(pselect);
     return real != nullptr ? real(nfds, r, w, e, timeout, sigmask) : (errno = ENOSYS, -1);
   }
   ErrnoScope keep;
   if (!valid(timeout)) return keep.result<int>(-EINVAL);
   weft::Deadline d = deadline_of(timeout);
-  return keep.result<int>(
-      interruptible(Restart::kNever, [&] { return select_fiber(nfds, r, w, e, d); }));
+  return keep.result<int>(masked_wait(sigmask, [&] { return select_fiber(nfds, r, w, e, d); }));
 }
 
 WEFT_EXPORT int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* sigmask) {
-  if (sigmask != nullptr || is_zero(timeout) || !count_fiber_call(Sym::ppoll)) {
-    if (sigmask != nullptr) count(Sym::ppoll, Route::kSignalMask);
+  if (is_zero(timeout) || !count_fiber_call(Sym::ppoll)) {
     auto real = WEFT_REAL(ppoll);
     return real != nullptr ? real(fds, nfds, timeout, sigmask) : (errno = ENOSYS, -1);
   }
   ErrnoScope keep;
   if (!valid(timeout)) return keep.result<int>(-EINVAL);
   weft::Deadline d = deadline_of(timeout);
-  return keep.result<int>(interruptible(Restart::kNever, [&] { return poll_fiber(fds, nfds, d); }));
+  return keep.result<int>(masked_wait(sigmask, [&] { return poll_fiber(fds, nfds, d); }));
 }
 
 WEFT_EXPORT int epoll_wait(int epfd, epoll_event* events, int max, int timeout) {
@@ -225,30 +223,26 @@ WEFT_EXPORT int epoll_wait(int epfd, epoll_event* events, int max, int timeout) 
 
 WEFT_EXPORT int epoll_pwait(int epfd, epoll_event* events, int max, int timeout,
                             const sigset_t* sigmask) {
-  if (sigmask != nullptr || timeout == 0 || !count_fiber_call(Sym::epoll_pwait)) {
-    if (sigmask != nullptr) count(Sym::epoll_pwait, Route::kSignalMask);
+  if (timeout == 0 || !count_fiber_call(Sym::epoll_pwait)) {
     auto real = WEFT_REAL(epoll_pwait);
     return real != nullptr ? real(epfd, events, max, timeout, sigmask) : (errno = ENOSYS, -1);
   }
   ErrnoScope keep;
   weft::Deadline d =
       timeout < 0 ? weft::Deadline() : weft::Deadline(std::chrono::milliseconds(timeout));
-  return keep.result<int>(
-      interruptible(Restart::kNever, [&] { return epoll_fiber(epfd, events, max, d); }));
+  return keep.result<int>(masked_wait(sigmask, [&] { return epoll_fiber(epfd, events, max, d); }));
 }
 
 WEFT_EXPORT int epoll_pwait2(int epfd, epoll_event* events, int max, const timespec* timeout,
                              const sigset_t* sigmask) {
-  if (sigmask != nullptr || is_zero(timeout) || !count_fiber_call(Sym::epoll_pwait2)) {
-    if (sigmask != nullptr) count(Sym::epoll_pwait2, Route::kSignalMask);
+  if (is_zero(timeout) || !count_fiber_call(Sym::epoll_pwait2)) {
     auto real = WEFT_REAL(epoll_pwait2);
     return real != nullptr ? real(epfd, events, max, timeout, sigmask) : (errno = ENOSYS, -1);
   }
   ErrnoScope keep;
   if (!valid(timeout)) return keep.result<int>(-EINVAL);
   weft::Deadline d = deadline_of(timeout);
-  return keep.result<int>(
-      interruptible(Restart::kNever, [&] { return epoll_fiber(epfd, events, max, d); }));
+  return keep.result<int>(masked_wait(sigmask, [&] { return epoll_fiber(epfd, events, max, d); }));
 }
 
 }  // extern "C"

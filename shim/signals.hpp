@@ -24,6 +24,7 @@
 namespace weft::shim {
 
 struct ThreadRecord;
+struct SigSlot;
 
 // Restart says whether a call interrupted by a handler with SA_RESTART waits again (signal(7):
 // read, write, the socket calls without a timeout, sem_wait) or always fails with EINTR (poll,
@@ -72,9 +73,31 @@ long interruptible(Restart mode, Attempt&& attempt) noexcept {
 // to the fiber thread t, for a signal that is not 0 and not glibc's own; returns 0 or an error
 // number.
 int send_to_thread(ThreadRecord* t, int sig, int code, sigval value) noexcept;
+// send_to_self_process() is kill(getpid(), sig) (code SI_USER) or sigqueue (SI_QUEUE, value)
+// from a fiber, delivered to the thread the kernel would pick, at once; false when the kernel must
+// do it (no handler of the program's, or every thread blocks the signal).
+bool send_to_self_process(int sig, int code, sigval value) noexcept;
 // forget_queued_signals() drops the signals still queued on t as its thread ends.
 void forget_queued_signals(ThreadRecord* t) noexcept;
-// signals_set_main() records the main fiber, the target of process-directed signals.
+// signals_set_main() records the main thread, which process-directed signals prefer.
 void signals_set_main(ThreadRecord* main) noexcept;
+// info_of() fills *info for signal sig from what a queue kept of it.
+void info_of(int sig, const SigSlot& slot, siginfo_t* info) noexcept;
+// take_queued() takes the lowest signal of want queued on t: true and *sig, *slot, or false.
+bool take_queued(ThreadRecord* t, std::uint64_t want, int* sig, SigSlot* slot) noexcept;
+// take_process_pending() takes the lowest signal of want that is pending for the process in the
+// shim's own set (signals the kernel no longer holds, sigmask.hpp): true and *sig, *slot.
+bool take_process_pending(std::uint64_t want, int* sig, SigSlot* slot) noexcept;
+// process_pending() is the shim's own set of signals pending for the process.
+std::uint64_t process_pending() noexcept;
+// signals_run_deferred() runs the deliveries that came while the calling thread held one of the
+// shim's signal locks (SigLockScope calls it as the outermost one is released).
+void signals_run_deferred() noexcept;
+// redeliver_kick() tells whether info is the shim's kick to a carrier (a signal meant to make a
+// fiber there run its queued handler) and, if so, reaches that fiber again: for a wait that
+// took the kick from the kernel itself (sigwait's).
+bool redeliver_kick(int sig, const siginfo_t* info) noexcept;
+// signals_after_fork_child() makes self the forked child's only thread, with nothing pending.
+void signals_after_fork_child(ThreadRecord* self, bool fresh) noexcept;
 
 }  // namespace weft::shim

@@ -46,6 +46,8 @@
 #include "process/fork.hpp"
 #include "real.hpp"
 #include "shim.hpp"
+#include "sigmask.hpp"
+#include "signals.hpp"
 #include "stats.hpp"
 #include "thread_record.hpp"
 
@@ -92,6 +94,11 @@ __attribute__((constructor)) void shim_init() {
   if (auto set_specific = WEFT_REAL(pthread_setspecific)) hooks.set_specific = set_specific;
   // The runtime's own handlers are not the program's: they must not be wrapped (signals.hpp).
   if (auto action = WEFT_REAL(sigaction)) sys::signal_hooks().action = action;
+  // The program's signals are for the program's threads: weft's own threads block them all, and
+  // a carrier blocks what every thread of the program blocks (sigmask.hpp).
+  hooks.block_signals = true;
+  sigmask_capture_start();
+  sys::signal_hooks().carrier_start = &carrier_mask_start;
   rt::install_fork_handlers(&after_fork_child);
   threads_init();
 }

@@ -76,14 +76,13 @@ void stats_print() noexcept {
     if (total == 0) continue;
     append(buf, cap, len,
            "weft:   %-22s %10llu via weft, %10llu passed through (%llu off a fiber, %llu "
-           "O_NONBLOCK, %llu no wait, %llu real thread, %llu libc object, %llu signal mask, %llu "
-           "kernel only, %llu malloc's own)\n",
+           "O_NONBLOCK, %llu no wait, %llu real thread, %llu libc object, %llu kernel "
+           "only, %llu malloc's own)\n",
            kSymNames[i], static_cast<unsigned long long>(c[0]),
            static_cast<unsigned long long>(total - c[0]), static_cast<unsigned long long>(c[1]),
            static_cast<unsigned long long>(c[2]), static_cast<unsigned long long>(c[3]),
            static_cast<unsigned long long>(c[4]), static_cast<unsigned long long>(c[5]),
-           static_cast<unsigned long long>(c[6]), static_cast<unsigned long long>(c[7]),
-           static_cast<unsigned long long>(c[8]));
+           static_cast<unsigned long long>(c[6]), static_cast<unsigned long long>(c[7]));
   }
   buf[len < cap ? len : cap - 1] = '\0';
   sys::write_stderr(buf);

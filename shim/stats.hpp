@@ -32,10 +32,9 @@ enum class Route : std::uint8_t {
   // kLibcObject: passed through because the mutex or condition variable is process-shared,
   // robust or priority-protocol, which glibc implements.
   kLibcObject,
-  // kSignalMask: passed through because the call carries a signal mask to apply while waiting.
-  kSignalMask,
   // kKernel: passed through because only the kernel can do it: a futex operation the shim does
-  // not emulate (the priority-inheritance ones follow the owner's thread id).
+  // not emulate (the priority-inheritance ones follow the owner's thread id), a signal to another
+  // process, or one this process sends itself that no handler takes or every thread blocks.
   kKernel,
   // kAllocator: kept on the OS thread because the program's malloc made the call itself
   // (allocator.hpp): a wait blocks the carrier, a key is the carrier's.
@@ -43,7 +42,7 @@ enum class Route : std::uint8_t {
 };
 
 // kRouteCount is how many routes there are.
-inline constexpr int kRouteCount = 9;
+inline constexpr int kRouteCount = 8;
 
 // g_stats_on tells whether counting is enabled (WEFT_STATS=1).
 extern std::atomic<bool> g_stats_on;

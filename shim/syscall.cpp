@@ -38,12 +38,14 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "allocator.hpp"
 #include "base/sys.hpp"
 #include "futex.hpp"
 #include "shim.hpp"
+#include "sigwait.hpp"
 #include "stats.hpp"
 
 namespace weft::shim {
@@ -89,9 +91,44 @@ long errno_result(int err) noexcept {
   return -1;
 }
 
+// raw_result() turns a weft result (-errno on failure) into the system call's -1 and errno.
+long raw_result(long r) noexcept {
+  if (r >= 0) return r;
+  errno = static_cast<int>(-r);
+  return -1;
+}
+
 // Handler is where one routed system call goes: the hook of its libc function, or the futex
 // emulation.
 using Handler = long (*)(long n, const Args& a);
+
+// kernel_set() is the kernel's 8-byte signal set at p (size bytes, as the call was given) as a
+// sigset_t in *out: false when size is not the kernel's (the kernel then refuses the call).
+bool kernel_set(const void* p, long size, sigset_t* out) noexcept {
+  if (size != 8) return false;
+  sigemptyset(out);
+  if (p != nullptr) std::memcpy(out, p, 8);
+  return true;
+}
+
+// sigmask_call() is rt_sigprocmask(2) for the calling thread's emulated mask (sigmask.cpp).
+long sigmask_call(long n, const Args& a) noexcept {
+  sigset_t set, old;
+  if (!kernel_set(as<const void*>(a[1]), as<long>(a[3]), &set)) return pass(n, a);
+  int r = ::pthread_sigmask(as<int>(a[0]), a[1] != 0 ? &set : nullptr, a[2] != 0 ? &old : nullptr);
+  if (r != 0) return errno_result(r);
+  if (a[2] != 0) std::memcpy(as<void*>(a[2]), &old, 8);
+  return 0;
+}
+
+// sigpending_call() is rt_sigpending(2): the calling thread's pending signals, as sigpending().
+long sigpending_call(long n, const Args& a) noexcept {
+  sigset_t set;
+  if (as<long>(a[1]) != 8) return pass(n, a);
+  if (::sigpending(&set) != 0) return -1;
+  std::memcpy(as<void*>(a[0]), &set, 8);
+  return 0;
+}
 
 // WEFT_ROUTE(expr) is a Handler that returns expr, computed from the arguments a (and n).
 #define WEFT_ROUTE(expr)              \
@@ -196,16 +233,23 @@ Handler handler(long n) noexcept {
           ::epoll_wait(as<int>(a[0]), as<epoll_event*>(a[1]), as<int>(a[2]), as<int>(a[3])));
 #endif
     case SYS_epoll_pwait:
-      // With a signal mask, the kernel's, which also checks the mask's size (the sixth word).
-      return WEFT_ROUTE(a[4] != 0 ? pass(n, a)
-                                  : ::epoll_pwait(as<int>(a[0]), as<epoll_event*>(a[1]),
-                                                  as<int>(a[2]), as<int>(a[3]), nullptr));
+      // A signal mask of a size other than the kernel's is the kernel's to refuse.
+      return [](long n, const Args& a) -> long {
+        sigset_t set;
+        if (a[4] != 0 && !kernel_set(as<const void*>(a[4]), as<long>(a[5]), &set))
+          return pass(n, a);
+        return ::epoll_pwait(as<int>(a[0]), as<epoll_event*>(a[1]), as<int>(a[2]), as<int>(a[3]),
+                             a[4] != 0 ? &set : nullptr);
+      };
 #ifdef SYS_epoll_pwait2
     case SYS_epoll_pwait2:
-      return WEFT_ROUTE(a[4] != 0
-                            ? pass(n, a)
-                            : ::epoll_pwait2(as<int>(a[0]), as<epoll_event*>(a[1]), as<int>(a[2]),
-                                             as<const timespec*>(a[3]), nullptr));
+      return [](long n, const Args& a) -> long {
+        sigset_t set;
+        if (a[4] != 0 && !kernel_set(as<const void*>(a[4]), as<long>(a[5]), &set))
+          return pass(n, a);
+        return ::epoll_pwait2(as<int>(a[0]), as<epoll_event*>(a[1]), as<int>(a[2]),
+                              as<const timespec*>(a[3]), a[4] != 0 ? &set : nullptr);
+      };
 #endif
     case SYS_nanosleep:
       return WEFT_ROUTE(::nanosleep(as<const timespec*>(a[0]), as<timespec*>(a[1])));
@@ -222,6 +266,32 @@ Handler handler(long n) noexcept {
       return WEFT_ROUTE(a[4] != 0 ? pass(n, a)
                                   : ::waitid(as<idtype_t>(a[0]), as<id_t>(a[1]),
                                              as<siginfo_t*>(a[2]), as<int>(a[3])));
+
+    // Signal masks and waits (sigmask.cpp, sigwait.cpp): per thread, emulated.
+    case SYS_rt_sigprocmask:
+      return WEFT_ROUTE(sigmask_call(n, a));
+    case SYS_rt_sigpending:
+      return WEFT_ROUTE(sigpending_call(n, a));
+    case SYS_rt_sigsuspend:
+      return [](long n, const Args& a) -> long {
+        sigset_t set;
+        if (!kernel_set(as<const void*>(a[0]), as<long>(a[1]), &set)) return pass(n, a);
+        return ::sigsuspend(&set);
+      };
+    case SYS_rt_sigtimedwait:
+      // Not through sigtimedwait(3): glibc's wrapper reports a tgkill'd signal as SI_USER, the
+      // system call as SI_TKILL.
+      return [](long n, const Args& a) -> long {
+        sigset_t set;
+        if (!on_fiber() || !kernel_set(as<const void*>(a[0]), as<long>(a[3]), &set)) {
+          return pass(n, a);
+        }
+        return raw_result(sigtimedwait_fiber(set, as<siginfo_t*>(a[1]), as<const timespec*>(a[2])));
+      };
+#ifdef SYS_pause
+    case SYS_pause:
+      return WEFT_ROUTE(::pause());
+#endif
 
     default:
       return nullptr;

@@ -28,6 +28,18 @@
 
 namespace weft::shim {
 
+// SigSlot is what a queued signal carries to its handler: a siginfo_t's code and the first
+// words of its union (the sender's pid and uid, a timer's id and overrun, a value, a child's
+// status), enough for every kind of sender.
+struct SigSlot {
+  // code is si_code.
+  int code;
+  // errno_ is si_errno.
+  int errno_;
+  // fields are the first bytes of siginfo_t's union.
+  unsigned char fields[32];
+};
+
 // ThreadRecord is one fiber thread of the program.
 struct ThreadRecord {
   // kMagic marks a live record, so a stale or forged odd pthread_t is refused with ESRCH.
@@ -58,18 +70,43 @@ struct ThreadRecord {
   // fiber is the thread's fiber, set by the thread itself when it starts and cleared (under
   // sig_lock) as it ends, so a sender holding sig_lock may interrupt it.
   std::atomic<detail::FiberControl*> fiber{nullptr};
-  // sig_lock guards fiber's clearing, sig_ended, sig_value and sig_queued against senders.
+  // sig_lock guards fiber's clearing, sig_ended and the slots against senders; it is held
+  // through a SigLockScope (sigmask.hpp), since a signal handler may queue a signal too.
   rt::Lock sig_lock;
-  // sig_pending has bit s-1 set for each signal s sent to this thread (pthread_kill,
-  // pthread_sigqueue) whose handler has not run on it yet.
+  // sig_pending has bit s-1 set for each signal s queued on this thread (pthread_kill, a
+  // process-directed signal that chose this thread, raise) whose handler has not run on it yet.
   std::atomic<std::uint64_t> sig_pending{0};
   // sig_ended is set (under sig_lock) once the thread's function has returned: signals sent
   // from then on are dropped.
   bool sig_ended = false;
-  // sig_queued has bit s-1 set when pending signal s came from pthread_sigqueue (SI_QUEUE).
-  std::uint64_t sig_queued = 0;
-  // sig_value is pthread_sigqueue's value for each pending signal.
-  sigval sig_value[64] = {};
+  // kSigSlots is how many queued signals keep their siginfo: signals queued on a thread are
+  // few at a time, and 64 slots would make every thread's record kilobytes larger.
+  static constexpr int kSigSlots = 8;
+  // sig_slot_of is the signal each slot holds the siginfo of (0: free).
+  std::uint8_t sig_slot_of[kSigSlots] = {};
+  // sig_slot is the siginfo of the signal sig_slot_of names.
+  SigSlot sig_slot[kSigSlots] = {};
+  // sig_from_process has bit s-1 set when queued signal s was sent to the process (and chose this
+  // thread): if the thread ends first, another takes it.
+  std::uint64_t sig_from_process = 0;
+  // sig_handler_depth counts the program's handlers running on this thread right now.
+  int sig_handler_depth = 0;
+  // sig_before_handler is the mask the thread had before the outermost of them.
+  std::uint64_t sig_before_handler = 0;
+  // sig_handled counts the program's handlers that ran on this thread (sigsuspend and pause
+  // return once one has).
+  std::atomic<unsigned> sig_handled{0};
+  // sig_mask is the thread's signal mask as pthread_sigmask reports it (bit s-1 for signal s).
+  std::atomic<std::uint64_t> sig_mask{0};
+  // sig_counted is the mask the process-wide counts of sigmask.cpp hold for this thread (it
+  // differs from sig_mask while a handler runs with its sa_mask added); under the registry lock.
+  std::uint64_t sig_counted = 0;
+  // sig_registered is set while the thread is in the registry (sigmask.cpp).
+  bool sig_registered = false;
+  // reg_next and reg_prev link the thread into the registry of live threads.
+  ThreadRecord* reg_next = nullptr;
+  // reg_prev is the thread before this one in the registry.
+  ThreadRecord* reg_prev = nullptr;
   // name is the thread's name (pthread_setname_np), zero-terminated.
   char name[kNameSize] = {};
   // exit_jump is where pthread_exit's unwinding lands, in the frame that called fn.

@@ -31,6 +31,7 @@
 #include "sched/fls.hpp"
 #include "sched/park.hpp"
 #include "shim.hpp"
+#include "sigmask.hpp"
 #include "signals.hpp"
 #include "stats.hpp"
 #include "thread_record.hpp"
@@ -162,12 +163,16 @@ constinit thread_local pthread_t tls_forked_self __attribute__((tls_model("initi
 
 void threads_after_fork_child(bool fresh) noexcept {
   if (!fresh) {
-    if (weft::in_fiber()) tls_forked_self = handle_of(current_thread());
+    if (weft::in_fiber()) {
+      tls_forked_self = handle_of(current_thread());
+      signals_after_fork_child(current_thread(), false);
+    }
     return;
   }
   // The counts were the parent's threads. The old event may have waiters of the parent's; it is
   // leaked rather than destroyed.
   ThreadRecord* self = current_thread();
+  signals_after_fork_child(self, true);
   g_all_done = weft::rt::mem_new<weft::Event>();
   if (g_all_done == nullptr) {
     sys::write_stderr("weft: out of memory in a forked child\n");
@@ -185,11 +190,20 @@ ThreadRecord* current_thread() noexcept {
   // inside the first hook main calls, which may be the program's malloc taking its lock, so
   // allocating it there would re-enter that malloc (and this hook) without end.
   alignas(ThreadRecord) static unsigned char main_record[sizeof(ThreadRecord)];
+  // Made once. A fiber of the program that has no owner yet is a new thread in its first
+  // instructions, before thread_main() set its owner; a signal handler that runs there and calls
+  // a hook gets main's record rather than a second one made over the first.
+  static std::atomic<bool> made{false};
+  if (made.exchange(true, std::memory_order_acq_rel)) {
+    return std::launder(reinterpret_cast<ThreadRecord*>(main_record));
+  }
   auto* t = new (main_record) ThreadRecord;
   t->is_main = true;
   t->fiber.store(rt::running_fiber(), std::memory_order_release);
   ::prctl(PR_GET_NAME, t->name);
   rt::fls_set_owner(t);
+  // Main's mask is the one the process started with (read before any thread of weft's ran).
+  sigmask_register(t, start_mask());
   return t;
 }
 
@@ -231,6 +245,8 @@ WEFT_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, vo
   t->arg = arg;
   // A new thread is named like the thread that made it, as the kernel names a new task.
   std::memcpy(t->name, weft::shim::current_thread()->name, ThreadRecord::kNameSize);
+  // A new thread starts with its creator's mask; from now on signals may choose it.
+  weft::shim::sigmask_register(t, weft::shim::fiber_mask());
   if (detach == PTHREAD_CREATE_DETACHED) {
     t->join_state.store(ThreadRecord::kDetached, std::memory_order_relaxed);
     t->refs.store(1, std::memory_order_relaxed);
@@ -243,6 +259,7 @@ WEFT_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, vo
     }).detach();
   } catch (...) {
     weft::shim::g_live.fetch_sub(1, std::memory_order_seq_cst);
+    weft::shim::sigmask_unregister(t);
     weft::rt::mem_delete(t);
     keep.restore();
     return EAGAIN;

@@ -1,0 +1,391 @@
+// sigmask: the registry of the program's threads, their masks, and the carriers' kernel masks.
+//
+// The counts: g_unblocked[s] is how many registered threads do not block signal s, so the set
+// every thread blocks is the signals whose count is 0. A mask change moves at most 64 counts,
+// whatever the number of threads. The registry (a list of the live threads) serves only the
+// wrapper's search for a thread that does not block a signal when neither main nor the fiber it
+// interrupted qualifies. Both are guarded by one lock, held through a SigLockScope, since the
+// wrapper takes it in a signal handler.
+#include "sigmask.hpp"
+
+#include <sys/syscall.h>
+
+#include <atomic>
+#include <cstring>
+#include <new>
+
+#include "base/list.hpp"
+#include "base/lock.hpp"
+#include "base/sys.hpp"
+#include "real.hpp"
+#include "sched/carrier_tasks.hpp"
+#include "shim.hpp"
+#include "signals.hpp"
+#include "stats.hpp"
+#include "thread_record.hpp"
+
+namespace weft::shim {
+
+namespace {
+
+rt::Lock g_lock;
+rt::List<ThreadRecord, &ThreadRecord::reg_next, &ThreadRecord::reg_prev> g_threads;
+int g_unblocked[65] = {};
+std::atomic<SigBits> g_all_block{0};
+
+// What this carrier's kernel mask holds of all_block().
+constinit thread_local SigBits tls_applied __attribute__((tls_model("initial-exec"))) = 0;
+// How many SigLockScopes this thread is inside.
+constinit thread_local int tls_sig_locks __attribute__((tls_model("initial-exec"))) = 0;
+
+constexpr SigBits kAll = ~SigBits{0};
+
+// carrier_bits() is the part of the everyone-blocks set a carrier blocks in the kernel.
+SigBits carrier_bits(SigBits all) noexcept {
+  return all & ~kNeverMasked & ~sig_bit(SIGURG);
+}
+
+// recount() recomputes the everyone-blocks set from the counts (lock held).
+SigBits recount() noexcept {
+  SigBits all = 0;
+  for (int s = 1; s <= 64; ++s) {
+    if (g_unblocked[s] == 0) all |= sig_bit(s);
+  }
+  all &= ~kNeverMasked;
+  g_all_block.store(all, std::memory_order_release);
+  return all;
+}
+
+// count() adds (+1) or removes (-1) mask's thread from the counts (lock held).
+void count(SigBits mask, int delta) noexcept {
+  for (int s = 1; s <= 64; ++s) {
+    if ((mask & sig_bit(s)) == 0) g_unblocked[s] += delta;
+  }
+}
+
+void apply_task() noexcept {
+  apply_carrier_mask();
+}
+
+// changed() applies a new everyone-blocks set here and on every other carrier.
+void changed() noexcept {
+  apply_carrier_mask();
+  rt::post_to_every_carrier(&apply_task);
+}
+
+// RegistryScope holds g_lock.
+class RegistryScope : public SigLockScope {
+ public:
+  RegistryScope() noexcept : SigLockScope(g_lock) {}
+};
+
+}  // namespace
+
+SigBits bits_of(const sigset_t& set) noexcept {
+  SigBits bits = 0;
+  for (int s = 1; s <= 64; ++s) {
+    if (sigismember(&set, s) == 1) bits |= sig_bit(s);
+  }
+  return bits;
+}
+
+void sigset_of(SigBits bits, sigset_t* set) noexcept {
+  sigemptyset(set);
+  for (int s = 1; s <= 64; ++s) {
+    if ((bits & sig_bit(s)) != 0) sigaddset(set, s);
+  }
+}
+
+SigLockScope::SigLockScope(rt::Lock& lock) noexcept : lock_(lock) {
+  // Counted before the lock is taken: a handler between the two must not wait either.
+  ++tls_sig_locks;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  lock_.lock();
+}
+
+SigLockScope::~SigLockScope() {
+  lock_.unlock();
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (--tls_sig_locks == 0) signals_run_deferred();
+}
+
+bool in_sig_lock() noexcept {
+  return tls_sig_locks != 0;
+}
+
+KernelBlock::KernelBlock() noexcept {
+  sys::block_all_signals(&old_);
+}
+
+KernelBlock::~KernelBlock() {
+  sys::set_signal_mask(old_);
+}
+
+void sigmask_register(ThreadRecord* t, SigBits mask) noexcept {
+  mask &= ~kNeverMasked;
+  t->sig_mask.store(mask, std::memory_order_release);
+  SigBits before, after;
+  {
+    RegistryScope hold;
+    if (t->sig_registered) return;
+    t->sig_counted = mask;
+    t->sig_registered = true;
+    g_threads.push_back(t);
+    before = g_all_block.load(std::memory_order_relaxed);
+    count(mask, +1);
+    after = recount();
+  }
+  // Only main's registration can change the set: a new thread has its creator's mask.
+  if (after != before) changed();
+}
+
+void sigmask_unregister(ThreadRecord* t) noexcept {
+  SigBits before, after;
+  {
+    RegistryScope hold;
+    if (!t->sig_registered) return;
+    t->sig_registered = false;
+    g_threads.remove(t);
+    before = g_all_block.load(std::memory_order_relaxed);
+    count(t->sig_counted, -1);
+    after = recount();
+  }
+  if (after != before) changed();
+}
+
+SigBits set_thread_mask(ThreadRecord* t, SigBits mask) noexcept {
+  mask &= ~kNeverMasked;
+  SigBits old = t->sig_mask.exchange(mask, std::memory_order_acq_rel);
+  SigBits before, after;
+  {
+    RegistryScope hold;
+    if (!t->sig_registered) return old;
+    before = g_all_block.load(std::memory_order_relaxed);
+    count(t->sig_counted, -1);
+    count(mask, +1);
+    t->sig_counted = mask;
+    after = recount();
+  }
+  if (after != before) changed();
+  return old;
+}
+
+SigBits all_block() noexcept {
+  return g_all_block.load(std::memory_order_acquire);
+}
+
+ThreadRecord* find_unblocking(int sig, ThreadRecord* prefer) noexcept {
+  SigBits bit = sig_bit(sig);
+  if (prefer != nullptr && (prefer->sig_mask.load(std::memory_order_acquire) & bit) == 0) {
+    return prefer;
+  }
+  if (in_sig_lock()) return nullptr;  // a handler that interrupted the registry's holder
+  RegistryScope hold;
+  for (ThreadRecord* t = g_threads.front(); t != nullptr; t = g_threads.next(t)) {
+    if ((t->sig_mask.load(std::memory_order_acquire) & bit) == 0) return t;
+  }
+  return nullptr;
+}
+
+void apply_carrier_mask() noexcept {
+  SigBits want = carrier_bits(all_block());
+  SigBits add = want & ~tls_applied;
+  SigBits remove = tls_applied & ~want;
+  if (add == 0 && remove == 0) return;
+  sigset_t set;
+  if (add != 0) {
+    sigset_of(add, &set);
+    sys::call(SYS_rt_sigprocmask, SIG_BLOCK, &set, nullptr, _NSIG / 8);
+  }
+  if (remove != 0) {
+    sigset_of(remove, &set);
+    sys::call(SYS_rt_sigprocmask, SIG_UNBLOCK, &set, nullptr, _NSIG / 8);
+  }
+  tls_applied = want;
+}
+
+void carrier_mask_start() noexcept {
+  // The thread began with everything blocked (sys::start_thread), SIGURG included, which a
+  // carrier never blocks: counting it as applied makes the first apply unblock it.
+  tls_applied = kAll & ~kNeverMasked;
+  apply_carrier_mask();
+}
+
+SigBits applied_here() noexcept {
+  return tls_applied;
+}
+
+void fix_return_mask(ucontext_t* uc, SigBits applied_at_entry) noexcept {
+  // The kernel gives the interrupted code the mask saved in uc when the handler returns: what
+  // changed of this carrier's share meanwhile (the handler's own mask calls, or other fibers of
+  // the carrier, if the handler parked) must change there too, or the carrier would go back to
+  // a stale set. A started fiber never changes carrier, so entry and return are on this one.
+  SigBits now = tls_applied;
+  for (int s = 1; s <= 64; ++s) {
+    SigBits b = sig_bit(s);
+    if ((now & b) != 0 && (applied_at_entry & b) == 0) sigaddset(&uc->uc_sigmask, s);
+    if ((now & b) == 0 && (applied_at_entry & b) != 0) sigdelset(&uc->uc_sigmask, s);
+  }
+}
+
+void block_on_return(ucontext_t* uc, int sig) noexcept {
+  if (sig == SIGURG) return;  // the watchdog's: never blocked on a carrier
+  sigaddset(&uc->uc_sigmask, sig);
+  tls_applied |= sig_bit(sig);
+}
+
+void sigmask_after_fork_child(ThreadRecord* self, bool fresh) noexcept {
+  // The parent's other threads are gone; their records are the parent's memory, left alone.
+  new (&g_lock) rt::Lock();
+  g_threads = {};
+  std::memset(g_unblocked, 0, sizeof g_unblocked);
+  SigBits mask = self->sig_mask.load(std::memory_order_relaxed);
+  self->sig_registered = false;
+  self->reg_next = self->reg_prev = nullptr;
+  sigset_t set;
+  if (!fresh) {
+    // The thread runs natively from now on: its mask is the kernel's.
+    sigset_of(mask, &set);
+    sys::set_signal_mask(set);
+    return;
+  }
+  self->sig_counted = mask;
+  self->sig_registered = true;
+  g_threads.push_back(self);
+  count(mask, +1);
+  SigBits all = recount();
+  sigset_of(carrier_bits(all), &set);
+  sys::set_signal_mask(set);
+  tls_applied = carrier_bits(all);
+}
+
+namespace {
+SigBits g_start_mask = 0;
+}  // namespace
+
+void sigmask_capture_start() noexcept {
+  sigset_t cur;
+  sys::call(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &cur, _NSIG / 8);
+  g_start_mask = bits_of(cur) & ~kNeverMasked;
+  // Until main registers, the set is main's: carriers that start before take it.
+  g_all_block.store(g_start_mask, std::memory_order_release);
+  tls_applied = carrier_bits(g_start_mask);
+}
+
+SigBits start_mask() noexcept {
+  return g_start_mask;
+}
+
+SigBits fiber_mask() noexcept {
+  if (on_fiber()) return current_thread()->sig_mask.load(std::memory_order_acquire);
+  sigset_t cur;
+  sys::call(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &cur, _NSIG / 8);
+  return bits_of(cur);
+}
+
+ExecMask::ExecMask() noexcept {
+  if (!on_fiber()) return;
+  sigset_t want;
+  sigset_of(current_thread()->sig_mask.load(std::memory_order_acquire), &want);
+  sys::call(SYS_rt_sigprocmask, SIG_SETMASK, &want, &old_, _NSIG / 8);
+  set_ = true;
+}
+
+ExecMask::~ExecMask() {
+  if (!set_) return;
+  // Not old_: the set may have changed during the call (a handler's mask call). The carrier's
+  // mask is its share of the set, which this call alone had replaced.
+  (void)old_;
+  sigset_t mask;
+  tls_applied = carrier_bits(all_block());
+  sigset_of(tls_applied, &mask);
+  sys::set_signal_mask(mask);
+}
+
+}  // namespace weft::shim
+
+using namespace weft::shim;  // NOLINT: the hooks below use the file's functions
+
+namespace {
+
+// change_mask() is pthread_sigmask(3) for the calling fiber; returns 0 or an error number.
+int change_mask(int how, const sigset_t* set, sigset_t* old) noexcept {
+  ThreadRecord* t = current_thread();
+  SigBits cur = t->sig_mask.load(std::memory_order_acquire);
+  SigBits want = cur;
+  if (set != nullptr) {
+    SigBits bits = bits_of(*set);  // read before old is written: they may be the same object
+    switch (how) {
+      case SIG_BLOCK:
+        want = cur | bits;
+        break;
+      case SIG_UNBLOCK:
+        want = cur & ~bits;
+        break;
+      case SIG_SETMASK:
+        want = bits;
+        break;
+      default:
+        return EINVAL;
+    }
+  }
+  if (old != nullptr) sigset_of(cur, old);
+  if (set == nullptr) return 0;
+  set_thread_mask(t, want);
+  // What the thread now lets through and was queued on it (or held for the process) is
+  // delivered before the call returns, as natively.
+  if ((cur & ~want) != 0) {
+    bool restart;
+    run_queued_signals(&restart);
+  }
+  return 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+WEFT_EXPORT int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+  if (!on_fiber()) {
+    count(Sym::pthread_sigmask, Route::kOffFiber);
+    auto real = WEFT_REAL(pthread_sigmask);
+    return real != nullptr ? real(how, set, old) : ENOSYS;
+  }
+  count(Sym::pthread_sigmask, Route::kWeft);
+  return change_mask(how, set, old);
+}
+
+WEFT_EXPORT int sigprocmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+  if (!on_fiber()) {
+    count(Sym::sigprocmask, Route::kOffFiber);
+    auto real = WEFT_REAL(sigprocmask);
+    return real != nullptr ? real(how, set, old) : (errno = ENOSYS, -1);
+  }
+  count(Sym::sigprocmask, Route::kWeft);
+  int r = change_mask(how, set, old);
+  if (r == 0) return 0;
+  errno = r;
+  return -1;
+}
+
+WEFT_EXPORT int sigpending(sigset_t* set) noexcept {
+  if (!on_fiber()) {
+    count(Sym::sigpending, Route::kOffFiber);
+    auto real = WEFT_REAL(sigpending);
+    return real != nullptr ? real(set) : (errno = ENOSYS, -1);
+  }
+  count(Sym::sigpending, Route::kWeft);
+  ThreadRecord* t = current_thread();
+  sigset_t kernel;
+  sigemptyset(&kernel);
+  // The kernel's answer on this carrier: the process's pending signals (which every carrier
+  // blocks) and the carrier's own.
+  weft::sys::call(SYS_rt_sigpending, &kernel, _NSIG / 8);
+  SigBits pending =
+      bits_of(kernel) | t->sig_pending.load(std::memory_order_acquire) | process_pending();
+  // Natively the set holds the pending signals the thread blocks.
+  sigset_of(pending & t->sig_mask.load(std::memory_order_acquire), set);
+  return 0;
+}
+
+}  // extern "C"
