@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# cpython_signal.sh: CPython's own signal tests (test_signal, test_threadsignals) natively and
-# under weftrun, compared case by case by cpython_diff.py: every case that passes natively must
-# pass under weftrun, unless tests/shim/cpython_MODULE.expected lists it with its reason (a
-# listed case that passes again fails the test too, so the list stays true). Skips (77) where
+# cpython_signal.sh: CPython's own signal tests (test_signal, test_threadsignals, and
+# test_subprocess for what children inherit) natively and under weftrun, compared case by case
+# by cpython_diff.py: every case that passes natively must pass under weftrun, unless
+# tests/shim/cpython_MODULE.expected lists it with its reason (a listed case that passes again
+# fails the test too, so the list stays true). Skips (77) where
 # Debian's CPython test suite (libpython3.11-testsuite) is not installed.
 # The backend is whatever the environment picks (make test runs it on io_uring and epoll).
 # With "faulthandler" last, the module runs with faulthandler's watchdog thread started (regrtest

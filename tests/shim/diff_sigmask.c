@@ -233,8 +233,10 @@ static int inherit_threads(void) {
   return 0;
 }
 
-// exec: dash resets the mask of the children it forks, not its own, so grep must replace it.
-static const char* kGrep = "exec grep SigBlk /proc/self/status";
+// exec: dash resets the mask of the children it forks, not its own, so grep must replace it. And
+// grep runs without the shim (a child under weftrun inherits it): /proc/self/status shows the
+// thread group leader's mask, which under the shim is carrier 0's, not the reading thread's.
+static const char* kGrep = "exec env -u LD_PRELOAD grep SigBlk /proc/self/status";
 
 static void show_status(const char* how, int st) {
   printf("%s exited %d\n", how, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
