@@ -59,6 +59,17 @@ const posix_spawnattr_t* spawn_attr(const posix_spawnattr_t* attr, posix_spawnat
   return own;
 }
 
+// spawn_with_mask() is posix_spawn or posix_spawnp (real) with the calling fiber's mask.
+template <class Real>
+int spawn_with_mask(Real real, pid_t* pid, const char* file, const posix_spawn_file_actions_t* acts,
+                    const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
+  posix_spawnattr_t own;
+  const posix_spawnattr_t* use = spawn_attr(attr, &own);
+  int r = real != nullptr ? real(pid, file, acts, use, argv, envp) : ENOSYS;
+  if (use == &own && attr == nullptr) posix_spawnattr_destroy(&own);
+  return r;
+}
+
 }  // namespace
 
 extern "C" {
@@ -133,24 +144,14 @@ WEFT_EXECL(execle, path, execve(path, argv, envp), true)
 WEFT_EXPORT int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* acts,
                             const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
   count(Sym::posix_spawn, fiber_route());
-  posix_spawnattr_t own;
-  const posix_spawnattr_t* use = spawn_attr(attr, &own);
-  auto real = WEFT_REAL(posix_spawn);
-  int r = real != nullptr ? real(pid, path, acts, use, argv, envp) : ENOSYS;
-  if (use == &own && attr == nullptr) posix_spawnattr_destroy(&own);
-  return r;
+  return spawn_with_mask(WEFT_REAL(posix_spawn), pid, path, acts, attr, argv, envp);
 }
 
 WEFT_EXPORT int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* acts,
                              const posix_spawnattr_t* attr, char* const argv[],
                              char* const envp[]) {
   count(Sym::posix_spawnp, fiber_route());
-  posix_spawnattr_t own;
-  const posix_spawnattr_t* use = spawn_attr(attr, &own);
-  auto real = WEFT_REAL(posix_spawnp);
-  int r = real != nullptr ? real(pid, file, acts, use, argv, envp) : ENOSYS;
-  if (use == &own && attr == nullptr) posix_spawnattr_destroy(&own);
-  return r;
+  return spawn_with_mask(WEFT_REAL(posix_spawnp), pid, file, acts, attr, argv, envp);
 }
 
 WEFT_EXPORT int system(const char* command) {
