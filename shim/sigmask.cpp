@@ -389,3 +389,143 @@ WEFT_EXPORT int sigpending(sigset_t* set) noexcept {
 }
 
 }  // extern "C"
+
+// The BSD and System V mask calls, which glibc implements on its internal sigprocmask (so they
+// would change the carrier's kernel mask behind the emulation): each is the emulated mask's.
+// (glibc marks the BSD ones deprecated; programs such as dash still call them.)
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+namespace {
+
+// bsd_bits() is a BSD mask (bit s-1 for signal s below 32) as SigBits.
+SigBits bsd_bits(int mask) noexcept {
+  return static_cast<SigBits>(static_cast<unsigned>(mask));
+}
+
+int bsd_mask(SigBits bits) noexcept {
+  return static_cast<int>(static_cast<unsigned>(bits & 0xffffffffu));
+}
+
+// one_signal() is sigprocmask(how, {sig}) for the System V calls: 0, or -1 with EINVAL.
+int one_signal(int how, int sig) noexcept {
+  if (sig < 1 || sig >= NSIG) {
+    errno = EINVAL;
+    return -1;
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  return sigprocmask(how, &set, nullptr);
+}
+
+// bsd_change() is the BSD calls' sigprocmask(how, mask) returning the old mask's low word.
+int bsd_change(int how, int mask) noexcept {
+  sigset_t set, old;
+  sigset_of(bsd_bits(mask), &set);
+  change_mask(how, &set, &old);
+  return bsd_mask(bits_of(old));
+}
+
+}  // namespace
+
+extern "C" {
+
+WEFT_EXPORT int sigblock(int mask) noexcept {
+  if (!on_fiber()) {
+    count(Sym::sigblock, Route::kOffFiber);
+    auto real = WEFT_REAL(sigblock);
+    return real != nullptr ? real(mask) : -1;
+  }
+  count(Sym::sigblock, Route::kWeft);
+  return bsd_change(SIG_BLOCK, mask);
+}
+
+WEFT_EXPORT int sigsetmask(int mask) noexcept {
+  if (!on_fiber()) {
+    count(Sym::sigsetmask, Route::kOffFiber);
+    auto real = WEFT_REAL(sigsetmask);
+    return real != nullptr ? real(mask) : -1;
+  }
+  count(Sym::sigsetmask, Route::kWeft);
+  return bsd_change(SIG_SETMASK, mask);
+}
+
+WEFT_EXPORT int siggetmask() noexcept {
+  if (!on_fiber()) {
+    // The kernel's mask (not libc's siggetmask, whose mere reference makes the linker warn).
+    count(Sym::siggetmask, Route::kOffFiber);
+    sigset_t cur;
+    weft::sys::call(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &cur, _NSIG / 8);
+    return bsd_mask(bits_of(cur));
+  }
+  count(Sym::siggetmask, Route::kWeft);
+  return bsd_change(SIG_BLOCK, 0);
+}
+
+WEFT_EXPORT int sighold(int sig) noexcept {
+  count(Sym::sighold, fiber_route());
+  return one_signal(SIG_BLOCK, sig);
+}
+
+WEFT_EXPORT int sigrelse(int sig) noexcept {
+  count(Sym::sigrelse, fiber_route());
+  return one_signal(SIG_UNBLOCK, sig);
+}
+
+// sigset() sets a disposition through the sigaction hook (so a handler is the program's, wrapped,
+// as sigaction's) and the mask as System V says: SIG_HOLD blocks, anything else unblocks.
+WEFT_EXPORT __sighandler_t sigset(int sig, __sighandler_t disp) noexcept {
+  count(Sym::sigset, fiber_route());
+  if (sig < 1 || sig >= NSIG || disp == SIG_ERR) {
+    errno = EINVAL;
+    return SIG_ERR;
+  }
+  sigset_t one, old;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  struct sigaction prev {};
+  if (disp == SIG_HOLD) {
+    if (sigaction(sig, nullptr, &prev) < 0 || sigprocmask(SIG_BLOCK, &one, &old) < 0) {
+      return SIG_ERR;
+    }
+    return sigismember(&old, sig) == 1 ? SIG_HOLD : prev.sa_handler;
+  }
+  struct sigaction act {};
+  act.sa_handler = disp;
+  sigemptyset(&act.sa_mask);
+  if (sigaction(sig, &act, &prev) < 0 || sigprocmask(SIG_UNBLOCK, &one, &old) < 0) {
+    return SIG_ERR;
+  }
+  return sigismember(&old, sig) == 1 ? SIG_HOLD : prev.sa_handler;
+}
+
+// __sigpause() is sigpause for both standards: with is_sig, the thread's mask without
+// sig_or_mask (X/Open); otherwise sig_or_mask as a BSD mask. Then sigsuspend.
+WEFT_EXPORT int __sigpause(int sig_or_mask, int is_sig) noexcept {
+  count(Sym::__sigpause, fiber_route());
+  sigset_t set;
+  if (is_sig != 0) {
+    if (sig_or_mask < 1 || sig_or_mask >= NSIG) {
+      errno = EINVAL;
+      return -1;
+    }
+    sigset_of(fiber_mask() & ~sig_bit(sig_or_mask), &set);
+  } else {
+    sigset_of(bsd_bits(sig_or_mask), &set);
+  }
+  return sigsuspend(&set);
+}
+
+WEFT_EXPORT int __xpg_sigpause(int sig) noexcept {
+  count(Sym::__xpg_sigpause, fiber_route());
+  return __sigpause(sig, 1);
+}
+
+// The BSD sigpause, whose name <signal.h> gives to the X/Open one (__xpg_sigpause) in programs
+// built for X/Open: defined under its own symbol name.
+extern "C" int weft_bsd_sigpause(int mask) noexcept __asm__("sigpause");
+WEFT_EXPORT int weft_bsd_sigpause(int mask) noexcept {
+  count(Sym::sigpause, fiber_route());
+  return __sigpause(mask, 0);
+}
+
+}  // extern "C"

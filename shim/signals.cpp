@@ -384,6 +384,10 @@ bool handler_now(int sig, Handler* h) noexcept {
 // change (it may be running on another carrier): the handler runs under the kernel's widened
 // mask only, and counts as run on t (pause and sigsuspend on t return).
 void run_for(ThreadRecord* t, int sig, ucontext_t* uc) noexcept {
+  // Not on a carrier between fibers: a handler that leaves with siglongjmp (a shell's trap)
+  // would jump from the carrier's stack into t's, which glibc refuses with an abort. The signal
+  // stays queued, and the interrupt notify() left makes t's next interruptible wait run it.
+  if (program_thread() == nullptr) return;
   int got;
   SigSlot slot;
   if (!take_queued(t, bit(sig), &got, &slot)) return;  // t ran it meanwhile

@@ -13,7 +13,14 @@
 //   kill_self   kill() and sigqueue() of the process itself by the thread the kernel picks (main,
 //               which does not block the signal) run the handler before they return, 200 times,
 //               while other threads compute on the other carrier; a worker's kill is handled
+//   bsd_masks   dash's wait: block everything, sigsuspend with the old mask until a handler ran,
+//               then sigsetmask(0), twice, with a forked child sending SIGHUP then SIGTERM; and
+//               sigblock, sighold, sigrelse, sigset (SIG_HOLD, a handler) and sigpause
+//               read back as the thread's mask
 // Output is counts and masks only; the program ends itself if it hangs (sigtest.h's watchdog).
+#define _DEFAULT_SOURCE 1
+// The BSD mask calls are what the bsd_masks mode tests; glibc marks them deprecated.
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #include <setjmp.h>
 #include <sys/time.h>
 
@@ -184,6 +191,48 @@ static int kill_self_mode(void) {
   return 0;
 }
 
+static volatile sig_atomic_t bsd_got;
+
+static void on_bsd(int sig) {
+  bsd_got = sig;
+}
+
+static int bsd_masks_mode(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_bsd;
+  sigfillset(&sa.sa_mask);
+  CHECK(sigaction(SIGHUP, &sa, NULL) == 0);
+  CHECK(sigaction(SIGTERM, &sa, NULL) == 0);
+  struct Sender sender = start_sender();
+  int order[2] = {SIGHUP, SIGTERM};
+  for (int i = 0; i < 2; i++) {
+    sigset_t all, old;
+    sigfillset(&all);
+    CHECK(sigprocmask(SIG_SETMASK, &all, &old) == 0);
+    send_signal(&sender, order[i]);
+    while (!bsd_got) sigsuspend(&old);
+    sigsetmask(0);
+    printf("got %d\n", (int)bsd_got);
+    print_mask("after sigsetmask(0)");
+    bsd_got = 0;
+  }
+  stop_sender(&sender);
+  int old = sigblock((1 << (SIGUSR1 - 1)) | (1 << (SIGUSR2 - 1)));
+  printf("sigblock: old %#x, now %#x\n", (unsigned)old, (unsigned)sigblock(0));
+  print_mask("after sigblock");
+  CHECK(sighold(SIGINT) == 0);
+  print_mask("after sighold(SIGINT)");
+  CHECK(sigrelse(SIGUSR1) == 0);
+  print_mask("after sigrelse(SIGUSR1)");
+  printf("sigset SIG_HOLD of a held signal: %d\n", sigset(SIGINT, SIG_HOLD) == SIG_HOLD);
+  printf("sigset a handler: was held %d\n", sigset(SIGINT, on_bsd) == SIG_HOLD);
+  print_mask("after sigset(SIGINT, handler)");
+  printf("sigsetmask(0) returns the old mask: %#x\n", (unsigned)sigsetmask(0));
+  print_mask("at the end");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   CHECK(argc == 2);
@@ -192,6 +241,7 @@ int main(int argc, char** argv) {
   if (strcmp(argv[1], "longjmp") == 0) return longjmp_mode();
   if (strcmp(argv[1], "stress") == 0) return stress_mode();
   if (strcmp(argv[1], "kill_self") == 0) return kill_self_mode();
+  if (strcmp(argv[1], "bsd_masks") == 0) return bsd_masks_mode();
   fprintf(stderr, "unknown mode %s\n", argv[1]);
   return 2;
 }
