@@ -38,6 +38,9 @@ kPackages=(
   lighttpd              # real_lighttpd: an event-loop server that answers with sendfile(2)
   socat                 # real_socat: a relay that forks a child per connection
   ripgrep               # real_rg: a Rust program
+  nginx-light           # real_nginx: a master in sigsuspend forking workers, SIGHUP reload, SIGQUIT
+  tini                  # real_tini: an init that forwards signals from sigtimedwait
+  dumb-init             # real_dumbinit: an init that forwards signals from sigwait
   valgrind              # its headers let the runtime register fiber stacks; memcheck suite
   rustc                 # builds tests/shim/rust_sync.rs (Rust's std::sync on futexes under weftrun)
   libjemalloc2          # the shim's differential suite runs again with jemalloc preloaded

@@ -23,6 +23,21 @@
 #              client, both under weftrun, over a unix socket
 #   rg         ripgrep (a Rust program) searching this source tree with one thread (a Rust
 #              program with several threads needs per-thread TLS: issue #13)
+#   nginx      nginx's master process blocks its signals and waits in sigsuspend; it forks two
+#              workers (epoll loops with signal handlers); curl fetches static files, SIGHUP
+#              reloads a changed configuration (new workers, the old ones leave gracefully),
+#              SIGQUIT ends master and workers; the exit status and the error log's signal
+#              notices are compared
+#   tini       tini -s, a subreaper init that blocks every signal and waits in sigtimedwait,
+#              forwards SIGHUP and SIGTERM to a shell (run without the shim) whose traps print
+#              them; it exits with the child's status
+#   dumbinit   dumb-init, the same in sigwait (rt_sigtimedwait without a timeout), forwarding to
+#              the child's process group from a new session
+#   dash       dash running an entrypoint script's idiom: traps for SIGHUP and SIGTERM, a
+#              background sleep, `wait` in a loop; dash's wait blocks every signal with
+#              sigprocmask, sigsuspends with the old mask and unblocks with sigsetmask(0)
+#   bash       the same script in bash, whose wait builtin blocks in waitpid and leaves it with
+#              siglongjmp from the trap's signal handler
 # Skips (77) with a message when the program's package is missing (scripts/deps.sh installs them).
 # Usage: real_programs.sh WEFTRUN DIFFERENTIAL_SH NAME
 set -uo pipefail
@@ -104,6 +119,41 @@ roundtrip() {
       >"$out/$run.sum"
   done
   same "$out/native.sum" "$out/weft.sum" "$*"
+}
+
+# trapper WHO COMMAND...: COMMAND followed by -c SCRIPT runs a shell script that traps SIGHUP and
+# SIGTERM and waits for a background sleep with the wait builtin (an entrypoint script's idiom);
+# the test sends SIGHUP to the shell (WHO=self) or to the init it runs under (WHO=parent), waits
+# until the shell printed it, then sends SIGTERM, and compares what the shell printed and how
+# COMMAND ended.
+trapper() {
+  local who=$1 run target
+  shift
+  for run in native weft; do
+    pre=()
+    [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+    rm -f "$out/ready"
+    # The sleep ignores HUP and TERM (inherited from the shell's empty traps), so a signal sent
+    # to the whole process group (dumb-init's way) reaches only the shell's traps; the shell
+    # then ends it with SIGKILL. The ready file holds the pid to signal.
+    timeout -k 10 60 "${pre[@]}" "$@" -c '
+      trap "" HUP TERM
+      sleep 120 & s=$!
+      trap "echo shell got HUP" HUP
+      trap "echo shell got TERM; kill -KILL \$s; exit 3" TERM
+      if [ "$1" = self ]; then echo $$; else echo $PPID; fi >"$0.tmp" && mv "$0.tmp" "$0"
+      while :; do wait $s; done' "$out/ready" "$who" >"$out/$run" 2>&1 &
+    pids+=($!)
+    wait_for "[[ -s '$out/ready' ]]" || exit 1
+    target=$(cat "$out/ready")
+    kill -HUP "$target"
+    wait_for "grep -q 'shell got HUP' '$out/$run'" || { cat "$out/$run"; exit 1; }
+    kill -TERM "$target"
+    wait "${pids[-1]}"
+    echo "$1 exit: $?" >>"$out/$run"
+    unset 'pids[-1]'
+  done
+  same "$out/native" "$out/weft" "$1 with a shell trapping SIGHUP and SIGTERM"
 }
 
 case $name in
@@ -304,6 +354,93 @@ EOF
         sort >"$out/$run"
     done
     same "$out/native" "$out/weft" "ripgrep"
+    ;;
+  nginx)
+    need nginx curl python3
+    chmod 755 "$out"  # the workers run as nobody when the test runs as root
+    mkdir -p "$out/www" "$out/tmp"
+    head -c 1000000 /dev/urandom >"$out/www/blob"
+    echo hello >"$out/www/index.html"
+    chmod -R a+rX "$out/www"
+    for run in native weft; do
+      pre=()
+      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      port=$(free_port)
+      rm -f "$out/nginx.pid"
+      conf=$out/$run.conf
+      cat >"$conf" <<EOF
+worker_processes 2;
+pid $out/nginx.pid;
+error_log $out/$run.log notice;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $out/tmp/body;
+  proxy_temp_path $out/tmp/proxy;
+  fastcgi_temp_path $out/tmp/fastcgi;
+  uwsgi_temp_path $out/tmp/uwsgi;
+  scgi_temp_path $out/tmp/scgi;
+  server { listen 127.0.0.1:$port; root $out/www; location = /version { return 200 "v1\n"; } }
+}
+EOF
+      timeout -k 10 120 "${pre[@]}" nginx -e "$out/$run.log" -p "$out" -c "$conf" -g 'daemon off;' \
+        >"$out/$run.server.out" 2>&1 &
+      pids+=($!)
+      wait_for "[[ -s '$out/nginx.pid' ]] && curl -s -o /dev/null 'http://127.0.0.1:$port/'" ||
+        { cat "$out/$run.server.out" "$out/$run.log"; exit 1; }
+      master=$(cat "$out/nginx.pid")
+      wait_for "[[ \$(pgrep -c -P $master) == 2 ]]" || exit 1
+      old=$(pgrep -P "$master" | sort)
+      {
+        curl -s "http://127.0.0.1:$port/blob" | sha256sum
+        curl -s "http://127.0.0.1:$port/"
+        curl -s -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$port/missing"
+        curl -s "http://127.0.0.1:$port/version"
+        # SIGHUP: the master reads the changed configuration, starts new workers and tells the
+        # old ones to finish; until they have, either may answer.
+        sed -i 's/v1/v2/' "$conf"
+        kill -HUP "$master"
+        wait_for "[[ \$(curl -s 'http://127.0.0.1:$port/version') == v2 ]]" || exit 1
+        for p in $old; do wait_for "! kill -0 $p 2>/dev/null" || exit 1; done
+        echo "old workers gone"
+        curl -s "http://127.0.0.1:$port/version"
+        new=$(pgrep -P "$master" | sort)
+        echo "workers after reload: $(wc -w <<<"$new"), replaced: $([[ $new != "$old" ]] && echo yes)"
+        curl -s "http://127.0.0.1:$port/blob" | sha256sum
+        # SIGQUIT: a graceful shutdown; the master waits for its workers, then exits.
+        kill -QUIT "$master"
+        wait "${pids[-1]}"
+        echo "master exit: $?"
+        left=0
+        for p in $new; do kill -0 "$p" 2>/dev/null && left=$((left + 1)); done
+        echo "workers left: $left"
+      } >"$out/$run" || { cat "$out/$run"; exit 1; }
+      unset 'pids[-1]'
+      # The error log's notices about signals and workers, without times and pids. SIGCHLD and
+      # SIGIO notices are left out: the kernel may merge SIGCHLDs, natively too.
+      sed -E 's/^[0-9/]+ [0-9:]+ \[[a-z]+\] [0-9]+#[0-9]+: //; s/(process|from) [0-9]+/\1 N/' \
+        "$out/$run.log" | grep -E 'SIGHUP|SIGQUIT|reconfiguring|gracefully|exited with|^exit$' |
+        sort | uniq -c >>"$out/$run"
+      cat "$out/$run.server.out" >>"$out/$run"
+    done
+    same "$out/native" "$out/weft" "nginx (master in sigsuspend, workers, SIGHUP reload, SIGQUIT)"
+    ;;
+  tini)
+    # Only tini runs under weftrun; the shell runs without the shim (the dash case tests it).
+    need tini
+    trapper parent tini -s -- env -u LD_PRELOAD sh
+    ;;
+  dumbinit)
+    need dumb-init
+    trapper parent dumb-init env -u LD_PRELOAD sh
+    ;;
+  dash)
+    need dash
+    trapper self dash
+    ;;
+  bash)
+    need bash
+    trapper self bash
     ;;
   *)
     echo "real_programs.sh: no program named '$name'" >&2
