@@ -36,8 +36,6 @@
 #   dash       dash running an entrypoint script's idiom: traps for SIGHUP and SIGTERM, a
 #              background sleep, `wait` in a loop; dash's wait blocks every signal with
 #              sigprocmask, sigsuspends with the old mask and unblocks with sigsetmask(0)
-#   bash       the same script in bash, whose wait builtin blocks in waitpid and leaves it with
-#              siglongjmp from the trap's signal handler
 # Skips (77) with a message when the program's package is missing (scripts/deps.sh installs them).
 # Usage: real_programs.sh WEFTRUN DIFFERENTIAL_SH NAME
 set -uo pipefail
@@ -437,10 +435,6 @@ EOF
   dash)
     need dash
     trapper self dash
-    ;;
-  bash)
-    need bash
-    trapper self bash
     ;;
   *)
     echo "real_programs.sh: no program named '$name'" >&2
