@@ -443,6 +443,9 @@ void dispatch(int sig, siginfo_t* info, ucontext_t* uc) noexcept {
   }
   if (is_kick(info)) {
     auto* target = static_cast<ThreadRecord*>(info->si_value.sival_ptr);
+    // The target may have ended and been joined since the kick was sent: a freed record's magic
+    // is cleared first, and the weft heap keeps its memory mapped.
+    if (target->magic != ThreadRecord::kMagic) return;
     if (program_thread() == target) {
       bool restart;
       run_queued_signals(&restart);
@@ -561,6 +564,7 @@ void signals_run_deferred() noexcept {
 bool redeliver_kick(int sig, const siginfo_t* info) noexcept {
   if (!is_kick(info)) return false;
   auto* target = static_cast<ThreadRecord*>(info->si_value.sival_ptr);
+  if (target->magic != ThreadRecord::kMagic) return true;  // ended since (see dispatch())
   // Taken by a wait on the kicked carrier instead of by the wrapper: reach the target again.
   notify(target, sig);
   return true;
