@@ -63,14 +63,20 @@ void count(SigBits mask, int delta) noexcept {
   }
 }
 
+// How many posted applications have not run yet: while it is above 0, some carrier may still
+// take a signal every thread blocks (posted minus run; a task that runs before its post is
+// counted has applied the newest set anyway).
+std::atomic<long> g_unapplied{0};
+
 void apply_task() noexcept {
   apply_carrier_mask();
+  g_unapplied.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 // changed() applies a new everyone-blocks set here and on every other carrier.
 void changed() noexcept {
   apply_carrier_mask();
-  rt::post_to_every_carrier(&apply_task);
+  g_unapplied.fetch_add(rt::post_to_every_carrier(&apply_task), std::memory_order_acq_rel);
 }
 
 // RegistryScope holds g_lock.
@@ -170,6 +176,10 @@ SigBits set_thread_mask(ThreadRecord* t, SigBits mask) noexcept {
   return old;
 }
 
+bool carriers_behind() noexcept {
+  return g_unapplied.load(std::memory_order_acquire) > 0;
+}
+
 SigBits all_block() noexcept {
   return g_all_block.load(std::memory_order_acquire);
 }
@@ -238,6 +248,7 @@ void sigmask_after_fork_child(ThreadRecord* self, bool fresh) noexcept {
   // The parent's other threads are gone; their records are the parent's memory, left alone.
   new (&g_lock) rt::Lock();
   g_threads = {};
+  g_unapplied.store(0, std::memory_order_relaxed);
   std::memset(g_unblocked, 0, sizeof g_unblocked);
   SigBits mask = self->sig_mask.load(std::memory_order_relaxed);
   self->sig_registered = false;

@@ -89,6 +89,9 @@ void sigmask_unregister(ThreadRecord* t) noexcept;
 // set_thread_mask() makes mask the mask of t (the calling fiber's thread) and applies what
 // changes for the carriers; returns the old mask.
 SigBits set_thread_mask(ThreadRecord* t, SigBits mask) noexcept;
+// carriers_behind() tells whether some carrier may not have applied the newest set yet (a
+// signal every thread blocks could still reach it).
+bool carriers_behind() noexcept;
 // all_block() is the set of signals every thread of the program blocks.
 SigBits all_block() noexcept;
 // find_unblocking() returns a live thread that does not block sig (prefer first, if it does not),

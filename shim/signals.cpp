@@ -681,8 +681,14 @@ bool send_to_self_process(int sig, int code, sigval value) noexcept {
   if (!handler_now(sig, &h)) return false;  // a default action or SIG_IGN: the kernel's to do
   ThreadRecord* self = program_thread();
   ThreadRecord* target = choose_thread(sig, self);
-  // Every thread blocks it: it must be pending in the kernel (sigwait, signalfd, sigpending).
-  if (target == nullptr) return false;
+  if (target == nullptr) {
+    // Every thread blocks it: it must be pending in the kernel (sigwait, signalfd, sigpending),
+    // unless a carrier has not applied the newest set yet and would take it from there: then
+    // the shim keeps it for the process, where sigpending, sigwait and an unblock find it.
+    if (!carriers_behind()) return false;
+    hold_for_process(sig, slot_from_sender(code, value));
+    return true;
+  }
   SigSlot slot = slot_from_sender(code, value);
   if (target == self) {
     // The sender is the thread the kernel would pick: the handler runs before kill returns.

@@ -5,9 +5,10 @@
 
 namespace weft::rt {
 
-void post_to_every_carrier(void (*fn)() noexcept) noexcept {
+unsigned post_to_every_carrier(void (*fn)() noexcept) noexcept {
   Carrier* self = Carrier::current();
-  if (self == nullptr) return;
+  if (self == nullptr) return 0;
+  unsigned posted = 0;
   Run& run = self->run();
   for (unsigned i = 0; i < run.carriers(); ++i) {
     Carrier* c = run.carrier(i);
@@ -16,10 +17,12 @@ void post_to_every_carrier(void (*fn)() noexcept) noexcept {
       // The function rides in the task's argument word, so posting allocates nothing per task.
       c->post_task({[](Carrier&, void* p) noexcept { reinterpret_cast<void (*)() noexcept>(p)(); },
                     reinterpret_cast<void*>(fn)});
+      ++posted;
     } catch (...) {
       // Out of memory for the task list: that carrier keeps its mask until the next change.
     }
   }
+  return posted;
 }
 
 SignalWait::SignalWait() noexcept {

@@ -11,8 +11,8 @@ namespace weft::rt {
 
 // post_to_every_carrier() runs fn() once on every other carrier of the calling thread's run, in
 // each one's loop between two fibers (the caller does its own part itself); does nothing off a
-// carrier. fn must not block.
-void post_to_every_carrier(void (*fn)() noexcept) noexcept;
+// carrier. fn must not block. Returns how many carriers it posted to.
+unsigned post_to_every_carrier(void (*fn)() noexcept) noexcept;
 // running_tid() is the kernel thread id of the carrier that runs f at this moment, or 0 if f
 // is not running (async-signal-safe; the answer may be stale by the time it is used).
 int running_tid(const FiberControl* f) noexcept;
