@@ -23,7 +23,6 @@
 #include "signals.hpp"
 
 #include <pthread.h>
-#include <setjmp.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -40,12 +39,14 @@
 #include "stats.hpp"
 #include "thread_record.hpp"
 
-// _FORTIFY_SOURCE's longjmp, declared by glibc only for fortified builds.
-extern "C" void __longjmp_chk(__jmp_buf_tag* env, int val) noexcept __attribute__((noreturn));
-
 namespace weft::shim {
 
 std::atomic<long> g_thread_signals{0};
+
+ThreadRecord* program_thread() noexcept {
+  if (!on_fiber()) return nullptr;
+  return static_cast<ThreadRecord*>(rt::fls_owner());
+}
 
 namespace {
 
@@ -241,13 +242,6 @@ void raise_for_real(int sig, const SigSlot& slot) noexcept {
   }
   sys::set_signal_mask(old);
   errno = saved;
-}
-
-// program_thread() is the program thread running on this carrier now, or nullptr (the carrier
-// is between fibers, or runs none of the program's).
-ThreadRecord* program_thread() noexcept {
-  if (!on_fiber()) return nullptr;
-  return static_cast<ThreadRecord*>(rt::fls_owner());
 }
 
 // call_handler() calls the program's handler for sig on the calling fiber, t's, with t's mask
@@ -791,120 +785,6 @@ WEFT_EXPORT int siginterrupt(int sig, int interrupt) noexcept {
     act.sa_flags |= SA_RESTART;
   }
   return sigaction(sig, &act, nullptr) < 0 ? -1 : 0;
-}
-
-}  // extern "C"
-
-extern "C" {
-
-// kill() and sigqueue() to the calling process itself choose the thread that takes the signal
-// as the kernel does, at once, in the sender: natively a sender that is the chosen thread runs
-// the handler before the call returns, and CPython's os.kill counts on it.
-WEFT_EXPORT int kill(pid_t pid, int sig) noexcept {
-  if (pid == ::getpid() && send_to_self_process(sig, SI_USER, sigval{})) {
-    count(Sym::kill, Route::kWeft);
-    return 0;
-  }
-  count(Sym::kill, on_fiber() ? Route::kKernel : Route::kOffFiber);
-  auto real = WEFT_REAL(kill);
-  return real != nullptr ? real(pid, sig) : static_cast<int>(weft::shim::raw(SYS_kill, pid, sig));
-}
-
-WEFT_EXPORT int sigqueue(pid_t pid, int sig, const sigval value) noexcept {
-  if (pid == ::getpid() && send_to_self_process(sig, SI_QUEUE, value)) {
-    count(Sym::sigqueue, Route::kWeft);
-    return 0;
-  }
-  count(Sym::sigqueue, on_fiber() ? Route::kKernel : Route::kOffFiber);
-  auto real = WEFT_REAL(sigqueue);
-  return real != nullptr ? real(pid, sig, value) : (errno = ENOSYS, -1);
-}
-
-// raise() is the calling thread's pthread_kill of itself: glibc's sends to the carrier's
-// kernel thread, which is no thread of the program's and whose mask is not the caller's.
-WEFT_EXPORT int raise(int sig) noexcept {
-  if (!on_fiber() || sig == 0 || sig == 32 || sig == 33) {
-    count(Sym::raise, Route::kOffFiber);
-    auto real = WEFT_REAL(raise);
-    return real != nullptr ? real(sig) : (errno = ENOSYS, -1);
-  }
-  count(Sym::raise, Route::kWeft);
-  if (sig < 1 || sig >= NSIG) {
-    errno = EINVAL;
-    return -1;
-  }
-  if (sig == SIGKILL || sig == SIGSTOP) {
-    auto real = WEFT_REAL(raise);
-    return real != nullptr ? real(sig) : (errno = ENOSYS, -1);
-  }
-  int r = send_to_thread(current_thread(), sig, SI_TKILL, sigval{});
-  if (r == 0) return 0;
-  errno = r;
-  return -1;
-}
-
-}  // extern "C"
-
-namespace {
-
-// leave_handlers() is what a jump out of the program's signal handlers changes, before glibc's
-// longjmp makes it: the kernel's sigreturn will not run, so the carrier gets its own share of the
-// set back at once (not the handler's widened mask, which would deafen every fiber of the
-// carrier); the thread's mask is what it was before the outermost handler when the jump
-// restores a saved mask (sigsetjmp(env, 1), the usual way out of a SIGINT handler), and stays
-// the handler's otherwise, as natively. A saved mask in env is the carrier's kernel mask at
-// sigsetjmp, which glibc's longjmp puts back: it becomes the carrier's share now.
-void leave_handlers(__jmp_buf_tag* env) noexcept {
-  if (!on_fiber()) return;
-  ThreadRecord* t = program_thread();
-  bool saved = env->__mask_was_saved != 0;
-  if (t != nullptr && t->sig_handler_depth > 0) {
-    t->sig_handler_depth = 0;
-    if (saved) set_thread_mask(t, t->sig_before_handler);
-    sigset_t share;
-    sigset_of(applied_here(), &share);
-    weft::sys::set_signal_mask(share);
-  }
-  if (saved) sigset_of(applied_here(), &env->__saved_mask);
-}
-
-// jump() calls libc's longjmp real, which the dynamic linker always has (its absence is fatal).
-[[noreturn]] void jump(void (*real)(__jmp_buf_tag*, int), __jmp_buf_tag* env, int val) noexcept {
-  if (real == nullptr) {
-    weft::sys::write_stderr("weft: libc's longjmp cannot be found\n");
-    std::abort();
-  }
-  real(env, val);
-  __builtin_unreachable();
-}
-
-}  // namespace
-
-extern "C" {
-
-WEFT_EXPORT void siglongjmp(sigjmp_buf env, int val) noexcept {
-  count(Sym::siglongjmp, fiber_route());
-  leave_handlers(env);
-  jump(WEFT_REAL(siglongjmp), env, val);
-}
-
-WEFT_EXPORT void longjmp(jmp_buf env, int val) noexcept {
-  count(Sym::longjmp, fiber_route());
-  leave_handlers(env);
-  jump(WEFT_REAL(longjmp), env, val);
-}
-
-WEFT_EXPORT void _longjmp(jmp_buf env, int val) noexcept {
-  count(Sym::_longjmp, fiber_route());
-  leave_handlers(env);
-  jump(WEFT_REAL(_longjmp), env, val);
-}
-
-// What _FORTIFY_SOURCE builds call for longjmp (it checks the jump goes up the stack).
-WEFT_EXPORT void __longjmp_chk(jmp_buf env, int val) noexcept {
-  count(Sym::__longjmp_chk, fiber_route());
-  leave_handlers(env);
-  jump(WEFT_REAL(__longjmp_chk), env, val);
 }
 
 }  // extern "C"

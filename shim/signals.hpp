@@ -79,6 +79,9 @@ int send_to_thread(ThreadRecord* t, int sig, int code, sigval value) noexcept;
 bool send_to_self_process(int sig, int code, sigval value) noexcept;
 // forget_queued_signals() drops the signals still queued on t as its thread ends.
 void forget_queued_signals(ThreadRecord* t) noexcept;
+// program_thread() is the program thread running on this carrier now, or nullptr (the carrier
+// is between fibers, or runs none of the program's); any context, signal handlers included.
+ThreadRecord* program_thread() noexcept;
 // signals_set_main() records the main thread, which process-directed signals prefer.
 void signals_set_main(ThreadRecord* main) noexcept;
 // info_of() fills *info for signal sig from what a queue kept of it.
