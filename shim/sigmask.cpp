@@ -33,8 +33,11 @@ rt::List<ThreadRecord, &ThreadRecord::reg_next, &ThreadRecord::reg_prev> g_threa
 int g_unblocked[65] = {};
 std::atomic<SigBits> g_all_block{0};
 
-// What this carrier's kernel mask holds of all_block().
-constinit thread_local SigBits tls_applied __attribute__((tls_model("initial-exec"))) = 0;
+// applied() is what this carrier's kernel mask holds of all_block(): per OS thread, so not in
+// TLS, which follows the fiber.
+SigBits& applied() noexcept {
+  return rt::carrier_word();
+}
 // How many SigLockScopes this thread is inside.
 constinit thread_local int tls_sig_locks __attribute__((tls_model("initial-exec"))) = 0;
 
@@ -199,8 +202,8 @@ ThreadRecord* find_unblocking(int sig, ThreadRecord* prefer) noexcept {
 
 void apply_carrier_mask() noexcept {
   SigBits want = carrier_bits(all_block());
-  SigBits add = want & ~tls_applied;
-  SigBits remove = tls_applied & ~want;
+  SigBits add = want & ~applied();
+  SigBits remove = applied() & ~want;
   if (add == 0 && remove == 0) return;
   sigset_t set;
   if (add != 0) {
@@ -211,18 +214,18 @@ void apply_carrier_mask() noexcept {
     sigset_of(remove, &set);
     sys::call(SYS_rt_sigprocmask, SIG_UNBLOCK, &set, nullptr, _NSIG / 8);
   }
-  tls_applied = want;
+  applied() = want;
 }
 
 void carrier_mask_start() noexcept {
   // The thread began with everything blocked (sys::start_thread), SIGURG included, which a
   // carrier never blocks: counting it as applied makes the first apply unblock it.
-  tls_applied = kAll & ~kNeverMasked;
+  applied() = kAll & ~kNeverMasked;
   apply_carrier_mask();
 }
 
 SigBits applied_here() noexcept {
-  return tls_applied;
+  return applied();
 }
 
 void fix_return_mask(ucontext_t* uc, SigBits applied_at_entry) noexcept {
@@ -230,7 +233,7 @@ void fix_return_mask(ucontext_t* uc, SigBits applied_at_entry) noexcept {
   // changed of this carrier's share meanwhile (the handler's own mask calls, or other fibers of
   // the carrier, if the handler parked) must change there too, or the carrier would go back to
   // a stale set. A started fiber never changes carrier, so entry and return are on this one.
-  SigBits now = tls_applied;
+  SigBits now = applied();
   for (int s = 1; s <= 64; ++s) {
     SigBits b = sig_bit(s);
     if ((now & b) != 0 && (applied_at_entry & b) == 0) sigaddset(&uc->uc_sigmask, s);
@@ -241,7 +244,7 @@ void fix_return_mask(ucontext_t* uc, SigBits applied_at_entry) noexcept {
 void block_on_return(ucontext_t* uc, int sig) noexcept {
   if (sig == SIGURG) return;  // the watchdog's: never blocked on a carrier
   sigaddset(&uc->uc_sigmask, sig);
-  tls_applied |= sig_bit(sig);
+  applied() |= sig_bit(sig);
 }
 
 void sigmask_after_fork_child(ThreadRecord* self, bool fresh) noexcept {
@@ -267,7 +270,7 @@ void sigmask_after_fork_child(ThreadRecord* self, bool fresh) noexcept {
   SigBits all = recount();
   sigset_of(carrier_bits(all), &set);
   sys::set_signal_mask(set);
-  tls_applied = carrier_bits(all);
+  applied() = carrier_bits(all);
 }
 
 namespace {
@@ -280,7 +283,7 @@ void sigmask_capture_start() noexcept {
   g_start_mask = bits_of(cur) & ~kNeverMasked;
   // Until main registers, the set is main's: carriers that start before take it.
   g_all_block.store(g_start_mask, std::memory_order_release);
-  tls_applied = carrier_bits(g_start_mask);
+  applied() = carrier_bits(g_start_mask);
 }
 
 SigBits start_mask() noexcept {
@@ -308,8 +311,8 @@ ExecMask::~ExecMask() {
   // mask is its share of the set, which this call alone had replaced.
   (void)old_;
   sigset_t mask;
-  tls_applied = carrier_bits(all_block());
-  sigset_of(tls_applied, &mask);
+  applied() = carrier_bits(all_block());
+  sigset_of(applied(), &mask);
   sys::set_signal_mask(mask);
 }
 

@@ -117,6 +117,10 @@ weft::Config shim_config() {
   weft::Config cfg = weft::config_from_env();
   const char* stack = std::getenv("WEFT_STACK_SIZE");
   if (stack == nullptr || *stack == '\0') cfg.stack_size = kThreadStack;
+  // Each program thread is a thread of its own, TLS included, unless WEFT_TLS=shared says
+  // otherwise (weftrun --shared-tls).
+  const char* tls = std::getenv("WEFT_TLS");
+  if (tls == nullptr || *tls == '\0') cfg.tls = weft::Tls::kPerFiber;
   return cfg;
 }
 
@@ -144,7 +148,9 @@ int shim_main(int argc, char** argv, char** envp) {
     run_main_fiber(g_program_main, args.argc, args.argv, args.envp);
   };
   try {
-    auto req = weft::detail::make_request<void>(body, "main", main_stack_size());
+    // main keeps the main thread's glibc thread (TLS, pthread_self()), as it would natively;
+    // the carrier's scheduler shares it, but runs no code of the program's.
+    auto req = weft::detail::make_request<void>(body, "main", main_stack_size(), weft::Tls::kShared);
     weft::detail::run_main(cfg, req);
   } catch (const std::exception& e) {
     // Only the start can fail: the main fiber never returns (it calls exit()).

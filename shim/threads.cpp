@@ -102,9 +102,10 @@ void thread_main(ThreadRecord* t) noexcept {
   t->fiber.store(rt::running_fiber(), std::memory_order_release);
   if (t->name[0] != '\0') weft::this_fiber::set_name(t->name);
   void* retval = call_thread_fn(t, t->fn, t->arg);
-  // The keys' destructors run now, as glibc runs them before the thread counts as ended: they
-  // may call pthread_self() and lock mutexes as this thread, whose record is freed below.
-  rt::fls_run_destructors(rt::running_fiber());
+  // The thread's storage is destroyed now (thread_local destructors, then the keys'), as glibc
+  // does before the thread counts as ended: they may call pthread_self() and lock mutexes as
+  // this thread, whose record is freed below.
+  rt::fiber_exit_storage(rt::running_fiber());
   forget_queued_signals(t);
   bool fork_main = t == g_fork_main;  // read first: thread_finished() may free t
   thread_finished(t, retval);

@@ -56,6 +56,9 @@ constexpr const char* kUsage =
     "WEFT_BLOCKING_THREADS\n"
     "      --backend B           I/O backend: auto (io_uring where the kernel allows it, else\n"
     "                            epoll), io_uring or epoll (default auto)      WEFT_BACKEND\n"
+    "      --shared-tls          threads share their carrier's thread-local storage (__thread,\n"
+    "                            thread_local, pthread_self) instead of each having its own\n"
+    "                            glibc thread as natively (default: their own) WEFT_TLS=shared\n"
     "      --faults SEED:RATE    for testing: give each blocking call, with probability RATE\n"
     "                            (0..1), a fault it could have natively: a short count, EINTR,\n"
     "                            a spurious wakeup, a reset connection (default: off)\n"
@@ -131,7 +134,7 @@ void set(const char* name, const std::string& value) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  enum { kStats = 256, kStall, kDump, kBlocking, kFaults, kBackend };
+  enum { kStats = 256, kStall, kDump, kBlocking, kFaults, kBackend, kSharedTls };
   static const option kOptions[] = {
       {"carriers", required_argument, nullptr, 'c'},
       {"stack-size", required_argument, nullptr, 's'},
@@ -141,6 +144,7 @@ int main(int argc, char** argv) {
       {"blocking-threads", required_argument, nullptr, kBlocking},
       {"faults", required_argument, nullptr, kFaults},
       {"backend", required_argument, nullptr, kBackend},
+      {"shared-tls", no_argument, nullptr, kSharedTls},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
   };
@@ -171,6 +175,9 @@ int main(int argc, char** argv) {
         break;
       case kBackend:
         set("WEFT_BACKEND", optarg);
+        break;
+      case kSharedTls:
+        set("WEFT_TLS", "shared");
         break;
       case 'h':
         std::fputs(kUsage, stdout);

@@ -88,6 +88,19 @@ TEST(ConfigEnv, BackendsByName) {
   EXPECT_EQ(weft::config_from_env().backend, weft::Backend::kAuto);
 }
 
+TEST(ConfigEnv, TlsByName) {
+  {
+    Env a("WEFT_TLS", "fiber");
+    EXPECT_EQ(weft::config_from_env().tls, weft::Tls::kPerFiber);
+  }
+  {
+    Env a("WEFT_TLS", "shared");
+    EXPECT_EQ(weft::config_from_env().tls, weft::Tls::kShared);
+  }
+  ::unsetenv("WEFT_TLS");
+  EXPECT_EQ(weft::config_from_env().tls, weft::Tls::kShared);
+}
+
 TEST(ConfigEnv, SignalsByName) {
   {
     Env a("WEFT_DUMP_SIGNAL", "SIGQUIT");
@@ -129,6 +142,8 @@ TEST(ConfigEnv, BadValuesNameTheVariable) {
       {"WEFT_FAULTS", "99999999999999999999999:0.1"},
       {"WEFT_BACKEND", "uring"},
       {"WEFT_BACKEND", "EPOLL"},
+      {"WEFT_TLS", "thread"},
+      {"WEFT_TLS", "Shared"},
   };
   for (auto& c : cases) {
     Env e(c[0], c[1]);

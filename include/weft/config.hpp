@@ -6,6 +6,21 @@
 
 namespace weft {
 
+// Tls says which thread-local storage a fiber's code sees.
+enum class Tls : std::uint8_t {
+  // kDefault, in SpawnOptions, takes the run's Config::tls.
+  kDefault,
+  // kShared is the carrier's: the fibers of one carrier share errno aside (weft keeps it per
+  // fiber), every __thread and thread_local variable, as the fibers of most runtimes do.
+  kShared,
+  // kPerFiber gives the fiber a thread control block and static TLS block of its own, built as
+  // glibc builds a new thread's, installed on every switch: __thread, thread_local (destructors
+  // run when the fiber ends), pthread_self() and libraries' per-thread state become per fiber.
+  // Where this glibc cannot be checked to allow it, the run warns once and falls back to
+  // kShared (docs/design.md, "Per-fiber thread-local storage").
+  kPerFiber,
+};
+
 // Backend names the kernel interface a carrier does its I/O through.
 enum class Backend : std::uint8_t {
   // kAuto picks io_uring when it can be set up with the features weft needs, else epoll (always
@@ -58,12 +73,15 @@ struct Config {
   // backend is the I/O backend; kAuto (the default) honours WEFT_BACKEND when each carrier is
   // created, even in an explicit Config, so one variable can move a whole test suite to epoll.
   Backend backend = Backend::kAuto;
+  // tls is the thread-local storage of fibers whose SpawnOptions::tls is kDefault (the main
+  // fiber's included): kShared (the default) or kPerFiber; kDefault means kShared.
+  Tls tls = Tls::kShared;
 };
 
 // config_from_env() is the default Config with the WEFT_* environment variables applied:
 // WEFT_CARRIERS (0..128), WEFT_STALL_MS (0..3600000), WEFT_DUMP_SIGNAL (a number or a name
 // such as SIGQUIT), WEFT_BLOCKING_THREADS (1..4096), WEFT_STACK_SIZE (bytes), WEFT_BACKEND
-// (auto, io_uring or epoll) and WEFT_FAULTS (SEED:RATE, a whole number and a probability in
+// (auto, io_uring or epoll), WEFT_TLS (shared or fiber) and WEFT_FAULTS (SEED:RATE, a whole number and a probability in
 // 0..1, e.g. 42:0.01); unset or empty variables keep the default, and a bad value throws
 // std::invalid_argument naming it.
 Config config_from_env();

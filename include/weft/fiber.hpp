@@ -17,6 +17,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <weft/config.hpp>
 #include <weft/deadline.hpp>
 
 namespace weft {
@@ -87,6 +88,8 @@ struct SpawnRequest {
   std::string_view name;
   // stack_size overrides Config::stack_size when non-zero.
   std::size_t stack_size;
+  // tls overrides Config::tls unless kDefault.
+  Tls tls = Tls::kDefault;
 };
 
 // spawn_fiber creates a fiber in the current run (on its least loaded carrier) and returns it
@@ -114,12 +117,13 @@ using Result = std::decay_t<std::invoke_result_t<std::decay_t<F>, std::decay_t<A
 
 // make_request packs a callable and its arguments into a SpawnRequest whose arg points at them.
 template <class T, class Fn>
-SpawnRequest make_request(Fn& fn, std::string_view name, std::size_t stack_size) {
+SpawnRequest make_request(Fn& fn, std::string_view name, std::size_t stack_size,
+                          Tls tls = Tls::kDefault) {
   using B = Body<T, Fn>;
   PlaceFn place = [](void* mem, void* arg) -> FiberBody* {
     return new (mem) B(std::move(*static_cast<Fn*>(arg)));
   };
-  return SpawnRequest{sizeof(B), alignof(B), place, &fn, name, stack_size};
+  return SpawnRequest{sizeof(B), alignof(B), place, &fn, name, stack_size, tls};
 }
 
 // bind turns f and args into one nullary callable that owns copies of them.
@@ -139,6 +143,8 @@ struct SpawnOptions {
   std::string_view name;
   // stack_size overrides Config::stack_size for this fiber when non-zero.
   std::size_t stack_size = 0;
+  // tls overrides Config::tls for this fiber unless kDefault (see weft::Tls).
+  Tls tls = Tls::kDefault;
 };
 
 template <class T>
@@ -223,7 +229,7 @@ template <class F, class... Args>
 Fiber<detail::Result<F, Args...>> spawn_with(const SpawnOptions& opts, F&& f, Args&&... args) {
   using T = detail::Result<F, Args...>;
   auto fn = detail::bind(std::forward<F>(f), std::forward<Args>(args)...);
-  auto req = detail::make_request<T>(fn, opts.name, opts.stack_size);
+  auto req = detail::make_request<T>(fn, opts.name, opts.stack_size, opts.tls);
   return Fiber<T>(detail::spawn_fiber(req));
 }
 

@@ -83,6 +83,12 @@ Backend parse_backend(const char* name, const char* value) {
   bad(name, value, "auto, io_uring or epoll");
 }
 
+Tls parse_tls(const char* name, const char* value) {
+  if (std::strcmp(value, "shared") == 0) return Tls::kShared;
+  if (std::strcmp(value, "fiber") == 0) return Tls::kPerFiber;
+  bad(name, value, "shared or fiber");
+}
+
 Config config_from_env() {
   Config c;
   if (const char* v = std::getenv("WEFT_CARRIERS"); v != nullptr && *v != '\0') {
@@ -102,6 +108,9 @@ Config config_from_env() {
   }
   if (const char* v = std::getenv("WEFT_BACKEND"); v != nullptr && *v != '\0') {
     c.backend = parse_backend("WEFT_BACKEND", v);
+  }
+  if (const char* v = std::getenv("WEFT_TLS"); v != nullptr && *v != '\0') {
+    c.tls = parse_tls("WEFT_TLS", v);
   }
   if (const char* v = std::getenv("WEFT_FAULTS"); v != nullptr && *v != '\0') faults(v, c);
   return c;

@@ -34,6 +34,9 @@
 
 namespace weft::rt {
 
+namespace tls {
+struct ThreadBlock;
+}  // namespace tls
 class Carrier;
 struct IoOp;
 struct TimerNode;
@@ -74,11 +77,14 @@ class Relaxed {
 struct ContextSlot {
   // ctx is the suspended context, valid while its owner is not running.
   ContextHandle ctx = nullptr;
+  // tp is the thread pointer the context runs with: its own glibc thread's (tls/), or nullptr
+  // for the carrier's, which a switch then installs (Carrier::switch_to).
+  char* tp = nullptr;
   // san is what ASan and TSan know of the context; empty (no bytes) in other builds.
   [[no_unique_address]] san::SanitizerContext san;
 };
 #if !defined(WEFT_ASAN) && !defined(WEFT_TSAN)
-static_assert(sizeof(ContextSlot) == sizeof(ContextHandle));
+static_assert(sizeof(ContextSlot) == 2 * sizeof(ContextHandle));
 #endif
 
 }  // namespace weft::rt
@@ -161,6 +167,10 @@ class FiberControl {
   Timeout* scope_ = nullptr;
   // scope_deadline_ is the earliest deadline of the fiber's Timeout scopes (max() when none).
   Clock::time_point scope_deadline_ = Clock::time_point::max();
+  // tls_ is the fiber's own glibc thread (Tls::kPerFiber), inside its stack memory, or nullptr.
+  rt::tls::ThreadBlock* tls_ = nullptr;
+  // tls_ended_ is set once the thread exit work of tls_ has run (rt::fiber_exit_storage()).
+  bool tls_ended_ = false;
   // fls_ is the fiber's local storage (weft/fiber_local.hpp), created on first use.
   void* fls_ = nullptr;
   // owner_ is the fiber's owner word (sched/fls.hpp, fls_owner()).

@@ -22,6 +22,7 @@
 #include "reactor/backend.hpp"
 #include "sched/carrier.hpp"
 #include "sched/run.hpp"
+#include "tls/thread_block.hpp"
 #include "sched/watchdog.hpp"
 
 namespace weft::rt {
@@ -62,6 +63,9 @@ void Carrier::after_fork_child(FiberControl* self) {
   shut_down_ = false;
   handoffs_ = 0;
   tid_ = static_cast<int>(sys::call(SYS_gettid));
+  // The child's one thread is the forking fiber's, with its thread pointer: glibc counts the
+  // carrier thread's own as gone (a thread of the parent), so the scheduler takes the fiber's.
+  own_tp_ = cur_tp_ = tls::current_tp();
   load_.store(1, std::memory_order_relaxed);
   stalled_.store(false, std::memory_order_relaxed);
   in_fiber_ = true;

@@ -12,15 +12,21 @@
 #include "base/sys.hpp"
 #include "blocking/blocking_pool.hpp"
 #include "reactor/backend.hpp"
+#include "sched/carrier_tasks.hpp"
 #include "sched/fls.hpp"
 #include "sched/overflow.hpp"
 #include "sched/run.hpp"
+#include "tls/thread_block.hpp"
 
 namespace weft::rt {
 
 constinit thread_local Carrier* tls_carrier __attribute__((tls_model("initial-exec"))) = nullptr;
 
 namespace {
+
+// g_carrier_off is where tls_carrier sits from the thread pointer, the same in every static TLS
+// block; set by the first carrier, read by switches into blocks of fibers.
+std::ptrdiff_t g_carrier_off = 0;
 
 std::int64_t coarse_now_ns() noexcept {
   timespec ts{};
@@ -48,7 +54,14 @@ Carrier::Carrier(Run& sched, unsigned index) : run_(sched), index_(index) {
   eh_ = thread_eh_state();
   tid_ = static_cast<int>(sys::call(SYS_gettid));
   san::on_carrier_start(sched_slot_.san);
+  slot_word_ = carrier_word();  // the thread's own word, until now (a thread that had no carrier)
   tls_carrier = this;
+  own_tp_ = cur_tp_ = tls::current_tp();
+}
+
+void Carrier::prepare_tls() noexcept {
+  // The same value on every thread: called before the first fiber with a block of its own runs.
+  if (g_carrier_off == 0) g_carrier_off = tls::tp_offset(&tls_carrier);
 }
 
 Carrier::~Carrier() {
@@ -78,6 +91,7 @@ void Carrier::fiber_entry(Transfer t) {
   c->after_switch(t);
   FiberControl* self = c->running_;
   c->start_fresh(self);
+  if (self->tls_ != nullptr) tls::on_start();
   try {
     self->body_->run();
   } catch (...) {
@@ -106,12 +120,22 @@ void Carrier::after_switch(Transfer t) noexcept {
   }
 }
 
+void Carrier::install_tp(char* tp) noexcept {
+  *reinterpret_cast<Carrier**>(tp + g_carrier_off) = this;
+  tls::set_tp(tp);
+  cur_tp_ = tp;
+}
+
 Transfer Carrier::switch_to(ContextSlot* to, ContextSlot* from) noexcept {
   // The exception state is saved in this frame, which stays put while the context is suspended.
   EhState mine = *eh_;
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   san::FakeStack fake;
   san::start_switch(fake, from->san, to->san);
+  // Last before the jump: from here on this code runs with the target's TLS. The one who
+  // resumes this context installs its thread pointer back.
+  char* tp = to->tp != nullptr ? to->tp : own_tp_;
+  if (tp != cur_tp_) [[unlikely]] install_tp(tp);
   Transfer t = jump(to->ctx, from);
   san::finish_switch(fake, static_cast<ContextSlot*>(t.data)->san);
   *eh_ = mine;
@@ -212,8 +236,9 @@ void Carrier::finish(FiberControl* self) noexcept {
   // Detached: nobody will take the result, so destroy it (and an unjoined exception) here, on
   // the fiber itself, where its destructors may still make weft calls.
   if (self->refs_.load(std::memory_order_acquire) == 1) Run::destroy_body(self);
-  // Fiber-local values are destroyed on the fiber too, while its stack is still there.
-  if (self->fls_ != nullptr) fls_run_destructors(self);
+  // Fiber-local values, and the fiber's own glibc thread's storage, are destroyed on the fiber
+  // too, while its stack is still there.
+  fiber_exit_storage(self);
   if (!StackPool::canary_intact(self->stack_)) overflow_abort(self);
   {
     std::lock_guard<Lock> hold(all_lock_);

@@ -57,6 +57,14 @@ class Run;
 // and the default model for a shared library costs a __tls_get_addr call per read.
 extern constinit thread_local Carrier* tls_carrier __attribute__((tls_model("initial-exec")));
 
+// Thread pointers: a fiber with its own glibc thread (Tls::kPerFiber, tls/thread_block.hpp) runs
+// with its thread pointer (%fs) installed; every other context runs with the carrier thread's
+// own. switch_to() installs the target's, when it differs, right before the jump, and first
+// copies this carrier into the target block's tls_carrier: the runtime's one per-thread variable
+// stays right whichever block %fs points at, also for a signal handler that runs between the
+// install and the jump. Everything else the runtime or the shim keeps per OS thread hangs off the
+// Carrier (carrier_word()), not off TLS.
+
 // Carrier runs fibers on the OS thread that created it.
 class Carrier {
  public:
@@ -166,6 +174,10 @@ class Carrier {
   // the only one it has there: a new ring and eventfd, and nothing queued
   // (runtime/process/fork.hpp).
   void after_fork_child(FiberControl* self);
+  // prepare_tls() readies switches into fibers' own glibc threads; called before one is made.
+  static void prepare_tls() noexcept;
+  // slot_word() is one word the layer above keeps per carrier (rt::carrier_word()).
+  std::uint64_t& slot_word() noexcept { return slot_word_; }
   // add_stats() adds the carrier's counters to s.
   void add_stats(RuntimeStats& s) const noexcept;
   // for_each_fiber() calls fn on every unfinished fiber of the carrier, under its list lock.
@@ -186,6 +198,7 @@ class Carrier {
   using FiberSet = List<FiberControl, &FiberControl::all_next_, &FiberControl::all_prev_>;
 
   Transfer switch_to(ContextSlot* to, ContextSlot* from) noexcept;
+  void install_tp(char* tp) noexcept;
   void switch_away(FiberControl* self) noexcept;
   void resume(ContextSlot* from, FiberControl* next) noexcept;
   void after_switch(Transfer t) noexcept;
@@ -216,6 +229,9 @@ class Carrier {
   bool shut_down_ = false;  // this carrier has cancelled its fibers for the run's shutdown
   void* altstack_ = nullptr;
   EhState* eh_ = nullptr;  // this thread's exception state, carried across switches
+  char* own_tp_ = nullptr;  // the carrier thread's own thread pointer
+  char* cur_tp_ = nullptr;  // the thread pointer installed now
+  std::uint64_t slot_word_ = 0;  // the layer above's per-carrier word (carrier_word())
 
   // Unfinished fibers, for shutdown, deadlock reports and fiber dumps (which read it from other
   // threads, hence the lock; it is taken once per spawn and once per finish).

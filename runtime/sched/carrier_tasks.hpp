@@ -5,6 +5,8 @@
 // handler must run on a fiber that runs right now on another carrier is sent to that carrier.
 #pragma once
 
+#include <cstdint>
+
 #include "fiber/fiber_control.hpp"
 
 namespace weft::rt {
@@ -16,6 +18,10 @@ unsigned post_to_every_carrier(void (*fn)() noexcept) noexcept;
 // running_tid() is the kernel thread id of the carrier that runs f at this moment, or 0 if f
 // is not running (async-signal-safe; the answer may be stale by the time it is used).
 int running_tid(const FiberControl* f) noexcept;
+// carrier_word() is a word the shim keeps per OS thread (the signal mask it applied there): the
+// calling carrier's, or off a carrier the calling thread's own. Not TLS: on a carrier that
+// follows the fiber running (Tls::kPerFiber), the OS thread's state must not.
+std::uint64_t& carrier_word() noexcept;
 // in_interruptible_wait() tells whether f is parked in a wait that interrupt_fiber() ends (the
 // answer may be stale by the time it is used).
 bool in_interruptible_wait(const FiberControl* f) noexcept;

@@ -16,6 +16,7 @@
 #include "base/memory.hpp"
 #include "base/sys.hpp"
 #include "sched/park.hpp"
+#include "tls/thread_block.hpp"
 
 namespace weft::rt {
 namespace {
@@ -188,12 +189,19 @@ int fls_set(int key, const void* value) noexcept {
   return set_in(home(), key, value);
 }
 
+// thread_home() is the slots of the caller's thread: a fiber with its own glibc thread is one,
+// like its __thread data; any other caller's are the OS thread's.
+Block** thread_home() noexcept {
+  FiberControl* f = running_fiber();
+  return f != nullptr && f->tls_ != nullptr ? reinterpret_cast<Block**>(&f->fls_) : &tls_block;
+}
+
 void* fls_get_thread(int key) noexcept {
-  return get_in(&tls_block, key);
+  return get_in(thread_home(), key);
 }
 
 int fls_set_thread(int key, const void* value) noexcept {
-  return set_in(&tls_block, key, value);
+  return set_in(thread_home(), key, value);
 }
 
 void* fls_owner() noexcept {
@@ -207,6 +215,15 @@ void fls_set_owner(void* owner) noexcept {
 
 void fls_run_destructors(FiberControl* f) noexcept {
   run_destructors(reinterpret_cast<Block**>(&f->fls_));
+}
+
+void fiber_exit_storage(FiberControl* f) noexcept {
+  if (f->tls_ != nullptr && !f->tls_ended_) tls::call_tls_dtors();
+  if (f->fls_ != nullptr) run_destructors(reinterpret_cast<Block**>(&f->fls_));
+  if (f->tls_ != nullptr && !f->tls_ended_) {
+    f->tls_ended_ = true;
+    tls::on_exit();
+  }
 }
 
 void fls_after_fork_child() noexcept {

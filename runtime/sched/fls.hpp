@@ -43,10 +43,11 @@ int fls_delete(int key) noexcept;
 void* fls_get(int key) noexcept;
 // fls_set() sets the caller's value for key; returns 0, -EINVAL for an invalid key, or -ENOMEM.
 int fls_set(int key, const void* value) noexcept;
-// fls_get_thread() is fls_get() for the calling OS thread's own value, on a fiber too (the
-// shim gives the program's malloc its carrier's values, as its __thread data is the carrier's).
+// fls_get_thread() is fls_get() for the value of the thread whose __thread data the caller
+// sees: the OS thread's on a fiber that shares its carrier's TLS, the fiber's on one with its own
+// glibc thread (the shim gives the program's malloc the values that go with its __thread data).
 void* fls_get_thread(int key) noexcept;
-// fls_set_thread() is fls_set() for the calling OS thread's own value, on a fiber too.
+// fls_set_thread() is fls_set() for the same thread's value as fls_get_thread().
 int fls_set_thread(int key, const void* value) noexcept;
 // fls_owner() is the running fiber's owner word, or nullptr (unset, or off a fiber): one pointer
 // kept outside the keys for a layer that gives fibers an identity (the shim's thread records), so
@@ -60,5 +61,11 @@ void fls_after_fork_child() noexcept;
 // fls_run_destructors() runs the destructors of f's values and frees its slots; f must be the
 // running fiber.
 void fls_run_destructors(FiberControl* f) noexcept;
+// fiber_exit_storage() runs everything a thread's exit runs for f's storage, in glibc's order:
+// the C++ thread_local destructors of its own glibc thread (if it has one), its keys'
+// destructors, then glibc's keys and per-thread caches; f must be the running fiber. A second
+// call does nothing, so a layer that must finish this before the fiber counts as ended (the
+// shim, before joiners wake) calls it first and Carrier::finish() again.
+void fiber_exit_storage(FiberControl* f) noexcept;
 
 }  // namespace weft::rt

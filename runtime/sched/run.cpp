@@ -19,6 +19,7 @@
 #include "base/sys.hpp"
 #include "sched/carrier.hpp"
 #include "sched/watchdog.hpp"
+#include "tls/thread_block.hpp"
 
 namespace weft::rt {
 namespace {
@@ -101,18 +102,33 @@ FiberControl* Run::spawn(Carrier& from, const detail::SpawnRequest& req) {
   if (req.stack_size != 0) validate_stack_size(req.stack_size, "weft::SpawnOptions::stack_size");
   StackSpan stack = stacks_.allocate(req.stack_size);
   char* control = align_down(stack.top() - sizeof(FiberControl), alignof(FiberControl));
-  char* body = align_down(control - req.body_size, std::max<std::size_t>(req.body_align, 16));
+  // A fiber's own glibc thread goes right below its control block, as nptl puts a thread's
+  // at the top of its stack.
+  tls::ThreadBlock* block = nullptr;
+  char* below = control;
+  if (wants_own_tls(req.tls)) {
+    block = tls::create(stack.base, control, &below);
+    if (block == nullptr) {
+      stacks_.release(stack);
+      throw std::bad_alloc();
+    }
+  }
+  char* body = align_down(below - req.body_size, std::max<std::size_t>(req.body_align, 16));
   if (body < stack.base + stack.size / 2) {
+    if (block != nullptr) tls::destroy(block);
     stacks_.release(stack);
     throw std::length_error("weft::spawn: the callable and its arguments (" +
                             std::to_string(req.body_size) +
                             " bytes) take more than half of the fiber's stack");
   }
   auto* f = new (control) FiberControl();
+  f->tls_ = block;
+  if (block != nullptr) f->slot_.tp = block->tp;
   try {
     f->body_ = req.place(body, req.arg);
   } catch (...) {
     f->~FiberControl();
+    if (block != nullptr) tls::destroy(block);
     stacks_.release(stack);
     throw;
   }
@@ -140,6 +156,22 @@ FiberControl* Run::spawn(Carrier& from, const detail::SpawnRequest& req) {
     target->push_fresh(f);
   }
   return f;
+}
+
+bool Run::wants_own_tls(Tls asked) noexcept {
+  if (asked == Tls::kDefault) asked = config_.tls;
+  if (asked != Tls::kPerFiber) return false;
+  // tls::available() decides once per process; the warning is said once per run.
+  if (tls::available()) {
+    Carrier::prepare_tls();
+    return true;
+  }
+  if (!tls_warned_.exchange(true, std::memory_order_relaxed)) {
+    std::string line = std::string("weft: fibers share their carrier's thread-local storage: ") +
+                       tls::reason() + "\n";
+    sys::write_stderr(line.c_str());
+  }
+  return false;
 }
 
 Carrier* Run::pick(Carrier& from) const noexcept {
@@ -185,6 +217,7 @@ void Run::destroy_body(FiberControl* f) noexcept {
 void Run::destroy(FiberControl* f) noexcept {
   destroy_body(f);
   StackSpan stack = f->stack_;
+  if (f->tls_ != nullptr) tls::destroy(f->tls_);
   san::on_destroy(f->slot_.san);
   f->~FiberControl();
   stacks_.release(stack);

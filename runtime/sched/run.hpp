@@ -127,6 +127,8 @@ class Run {
   void after_fork_child(Carrier& home);
 
  private:
+  // wants_own_tls() tells whether a fiber spawned with asked gets its own glibc thread.
+  bool wants_own_tls(Tls asked) noexcept;
   struct Thread {
     pthread_t id;
     bool started = false;
@@ -144,6 +146,7 @@ class Run {
 
   Config config_;
   StackPool stacks_;
+  std::atomic<bool> tls_warned_{false};  // the run said per-fiber TLS is unavailable
   std::atomic<Carrier*> slots_[kMaxCarriers] = {};
   // The carriers themselves, destroyed with the run: a late wake() may still reach one whose
   // thread has left.

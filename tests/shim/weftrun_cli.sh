@@ -25,7 +25,7 @@ expect() {
 
 expect help 0 'usage: weftrun' -- "$weftrun" --help
 for var in WEFT_CARRIERS WEFT_STACK_SIZE WEFT_STATS WEFT_STALL_MS WEFT_DUMP_SIGNAL \
-           WEFT_BLOCKING_THREADS; do
+           WEFT_BLOCKING_THREADS WEFT_TLS; do
   expect "help names $var" 0 "$var" -- "$weftrun" --help
 done
 expect "no program" 2 'no program to run' -- "$weftrun"
@@ -57,6 +57,8 @@ expect "--faults reaches the program" 0 '^7:0.5$' -- "$weftrun" --faults 7:0.5 s
 expect "bad --faults" 2 'WEFT_FAULTS="7"' -- "$weftrun" --faults 7 true
 expect "--backend epoll runs on epoll" 0 'weft: stats: .*epoll' -- "$weftrun" --backend epoll --stats true
 expect "bad --backend" 2 'WEFT_BACKEND="uring"' -- "$weftrun" --backend uring true
+expect "--shared-tls reaches the program" 0 '^shared$' -- "$weftrun" --shared-tls sh -c 'echo "$WEFT_TLS"'
+expect "bad WEFT_TLS" 2 'WEFT_TLS="carrier"' -- env WEFT_TLS=carrier "$weftrun" true
 # Without weftrun: the shim itself refuses a bad setting before the program runs.
 expect "shim refuses a bad setting" 127 'weft: WEFT_CARRIERS="x"' -- \
   env LD_PRELOAD="$lib" WEFT_CARRIERS=x sh -c 'echo ran'
