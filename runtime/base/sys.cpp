@@ -100,11 +100,15 @@ void default_action(int sig) noexcept {
   weft::sys::sigaction(sig, &sa, nullptr);
 }
 
-int start_thread(pthread_t* thread, void* (*fn)(void*), void* arg,
-                 std::size_t stack_size) noexcept {
+int start_thread(pthread_t* thread, void* (*fn)(void*), void* arg, std::size_t stack_size,
+                 void* stack) noexcept {
   pthread_attr_t attr;
   if (pthread_attr_init(&attr) != 0) return -ENOMEM;
-  pthread_attr_setstacksize(&attr, stack_size);
+  if (stack != nullptr) {
+    pthread_attr_setstack(&attr, stack, stack_size);
+  } else {
+    pthread_attr_setstacksize(&attr, stack_size);
+  }
   // A new thread inherits its creator's mask: block around the creation, not in the thread,
   // so that no signal reaches it before its first instruction.
   bool block = thread_hooks().block_signals;

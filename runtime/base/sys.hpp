@@ -117,10 +117,10 @@ SignalHooks& signal_hooks() noexcept;
 int sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept;
 // default_action() sets sig's disposition back to SIG_DFL (async-signal-safe).
 void default_action(int sig) noexcept;
-// start_thread() starts an OS thread running fn(arg) on a stack of stack_size bytes; returns 0
-// or -errno.
+// start_thread() starts an OS thread running fn(arg) on a stack of stack_size bytes: glibc's, or
+// the caller's memory at stack (which must outlive the thread); returns 0 or -errno.
 int start_thread(pthread_t* thread, void* (*fn)(void*), void* arg,
-                 std::size_t stack_size = 256 * 1024) noexcept;
+                 std::size_t stack_size = 256 * 1024, void* stack = nullptr) noexcept;
 // block_all_signals() blocks every signal on the calling thread but glibc's own two (32 and 33,
 // which setuid() and thread cancellation need on every thread); stores the old mask in *old if
 // old is not null; async-signal-safe.

@@ -1,6 +1,7 @@
 #include "sched/run.hpp"
 
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,6 +84,10 @@ void report_uncaught(const FiberControl* f) noexcept {
                      "\" ended with an exception nobody joined: " + what + "\n";
   sys::write_stderr(line.c_str());
 }
+
+// kCarrierStack is a carrier thread's stack, its lowest kCarrierGuard bytes a guard.
+constexpr std::size_t kCarrierStack = 256 * 1024;
+constexpr std::size_t kCarrierGuard = 4096;
 
 // StartArg hands a carrier thread its scheduler and index.
 struct StartArg {
@@ -399,7 +404,18 @@ void Run::start_carriers(unsigned first, unsigned count) {
   for (unsigned i = first; i < first + count; ++i) {
     auto* arg = new StartArg{this, i};
     Thread t{};
-    int r = sys::start_thread(&t.id, &carrier_thread, arg);
+    // The carrier's stack is the run's, not glibc's: a fiber with its own glibc thread that
+    // forks leaves a child in which glibc counts the carrier thread as gone and would hand its
+    // cached stack to the child's next thread, while the child's scheduler still runs on it.
+    void* stack = mmap(nullptr, kCarrierStack, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    int r = stack == MAP_FAILED ? -ENOMEM : 0;
+    if (r == 0) {
+      mprotect(stack, kCarrierGuard, PROT_NONE);
+      t.stack = stack;
+      r = sys::start_thread(&t.id, &carrier_thread, arg, kCarrierStack, stack);
+      if (r != 0) munmap(stack, kCarrierStack);
+    }
     if (r != 0) {
       delete arg;
       std::lock_guard<Lock> hold(start_lock_);
@@ -427,6 +443,7 @@ void Run::abandon_start() noexcept {
 void Run::join_carriers() noexcept {
   for (Thread& t : threads_) {
     if (t.started) sys::join_thread(t.id);
+    if (t.stack != nullptr) munmap(t.stack, kCarrierStack);
   }
   threads_.clear();
 }

@@ -132,6 +132,7 @@ class Run {
   struct Thread {
     pthread_t id;
     bool started = false;
+    void* stack = nullptr;  // the run's memory the thread runs on, unmapped once joined
   };
   static void* carrier_thread(void* arg);
   void start_carriers(unsigned first, unsigned count);
