@@ -133,7 +133,9 @@ WEFT_EXPORT int sched_yield() noexcept {
     auto real = WEFT_REAL(sched_yield);
     return real != nullptr ? real() : static_cast<int>(weft::shim::raw(SYS_sched_yield));
   }
+  weft::shim::ErrnoScope keep;  // the carrier's other fibers run meanwhile
   weft::this_fiber::yield();
+  keep.restore();
   return 0;
 }
 

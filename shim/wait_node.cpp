@@ -1,5 +1,7 @@
 #include "wait_node.hpp"
 
+#include "shim.hpp"
+
 #include "base/sys.hpp"
 
 namespace weft::shim {
@@ -15,18 +17,25 @@ bool futex_sleep(WaitNode& n, const weft::Deadline& deadline) noexcept {
 
 bool wait_woken(WaitNode& n, const weft::Deadline& deadline) noexcept {
   if (n.fiber == nullptr) return futex_sleep(n, deadline);
+  // The carrier's other fibers run meanwhile: with shared TLS they set its errno.
+  ErrnoScope keep;
+  bool woken = true;
   if (!deadline.is_set()) {
     // Nothing but the wake-up can end this wait (shim fibers are never cancelled: the process
     // ends with exit(), not with weft::run's shutdown).
     rt::park_notified(*n.fiber);
-    return true;
+  } else {
+    woken = rt::park(*n.fiber, deadline) == rt::Wake::kNotified;
   }
-  return rt::park(*n.fiber, deadline) == rt::Wake::kNotified;
+  keep.restore();
+  return woken;
 }
 
 void wait_claimed(WaitNode& n) noexcept {
   if (n.fiber != nullptr) {
+    ErrnoScope keep;
     rt::park_notified(*n.fiber);
+    keep.restore();
   } else {
     futex_sleep(n, weft::Deadline());
   }
