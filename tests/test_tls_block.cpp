@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <climits>
 #include <cstdint>
 #include <cstdio>
@@ -57,6 +58,7 @@ constexpr std::size_t kFiberMemory = 256 << 10;
 // Fiber is a context of the test's own with a thread block.
 struct Fiber {
   char* mem = nullptr;
+  std::size_t size = 0;
   tls::ThreadBlock* block = nullptr;
   ContextHandle ctx = nullptr;
   std::function<void()> body;
@@ -81,14 +83,15 @@ ContextHandle g_main_ctx = nullptr;
 }
 
 // make_fiber() maps memory, builds a block at its top and a context below it.
-Fiber* make_fiber(std::function<void()> body) {
+Fiber* make_fiber(std::function<void()> body, std::size_t memory = kFiberMemory) {
   auto f = new Fiber;
   f->body = std::move(body);
-  void* m = mmap(nullptr, kFiberMemory, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  f->size = memory;
+  void* m = mmap(nullptr, memory, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) std::abort();
   f->mem = static_cast<char*>(m);
   char* top = nullptr;
-  f->block = tls::create(f->mem, f->mem + kFiberMemory, &top);
+  f->block = tls::create(f->mem, f->mem + memory, &top);
   if (f->block == nullptr) std::abort();
   f->ctx = weft::rt::make_context(top, static_cast<std::size_t>(top - f->mem), fiber_entry);
   return f;
@@ -112,7 +115,7 @@ __attribute__((noinline)) void yield() {
 
 void free_fiber(Fiber* f) {
   tls::destroy(f->block);
-  munmap(f->mem, kFiberMemory);
+  munmap(f->mem, f->size);
   delete f;
 }
 
@@ -130,8 +133,8 @@ void run_all(std::vector<Fiber*> fibers) {
   for (Fiber* f : fibers) free_fiber(f);
 }
 
-void run_one(std::function<void()> body) {
-  run_all({make_fiber(std::move(body))});
+void run_one(std::function<void()> body, std::size_t memory = kFiberMemory) {
+  run_all({make_fiber(std::move(body), memory)});
 }
 
 __thread int t_counter = 5;
@@ -342,6 +345,19 @@ TEST(TlsBlock, PthreadSelfIsTheBlock) {
   EXPECT_TRUE(pthread_equal(main_self, pthread_self()));
 }
 
+TEST(TlsBlock, CtypeAndStringsOnABlock) {
+  SKIP_UNLESS_AVAILABLE();
+  bool ctype = false, strings = false;
+  run_one([&] {
+    ctype = std::isalpha('q') && !std::isdigit('q') && std::toupper('q') == 'Q';
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%d %s", 42, std::strerror(EBADF));
+    strings = std::strcmp(buf, "42 Bad file descriptor") == 0;
+  });
+  EXPECT_TRUE(ctype) << "on_start() ran __ctype_init";
+  EXPECT_TRUE(strings);
+}
+
 // hop() is a protected function that changes the thread pointer and returns: its epilogue checks
 // the canary it loaded from the old TCB against the new TCB's.
 __attribute__((noinline)) void hop(char* tp) {
@@ -493,6 +509,25 @@ TEST(TlsBlock, ResolverStatePerBlock) {
   EXPECT_TRUE(inside) << "__resp points at the block's own struct pthread.res";
 }
 
+// glibc's functions alloca up to __libc_alloca_cutoff(), a quarter of the thread's stack as
+// struct pthread's stackblock_size says: a block must say the fiber's, or glibc takes 64 KiB
+// of a small fiber stack.
+TEST(TlsBlock, AllocaCutoffFollowsTheFiberStack) {
+  SKIP_UNLESS_AVAILABLE();
+  auto cutoff = reinterpret_cast<int (*)(std::size_t)>(
+      dlvsym(RTLD_DEFAULT, "__libc_alloca_cutoff", "GLIBC_PRIVATE"));
+  if (cutoff == nullptr) GTEST_SKIP() << "no __libc_alloca_cutoff@GLIBC_PRIVATE";
+  int small = -1, large = -1;
+  run_one(
+      [&] {
+        small = cutoff(4 << 10);
+        large = cutoff(16 << 10);
+      },
+      64 << 10);
+  EXPECT_NE(small, 0);
+  EXPECT_EQ(large, 0) << "16 KiB is more than a quarter of a 64 KiB fiber's stack";
+}
+
 TEST(TlsBlock, SchedGetcpuFallsBackFromRseq) {
   SKIP_UNLESS_AVAILABLE();
   cpu_set_t old;
@@ -632,6 +667,19 @@ TEST(TlsBlock, KeyDestructorsRunAtExit) {
   for (auto k : g_keys) pthread_key_delete(k);
 }
 
+// arenas() is how many malloc arenas glibc has (malloc_info's <heap> elements).
+int arenas() {
+  char* text = nullptr;
+  std::size_t len = 0;
+  FILE* f = open_memstream(&text, &len);
+  malloc_info(0, f);
+  std::fclose(f);
+  int n = 0;
+  for (const char* p = text; (p = std::strstr(p, "<heap nr=")) != nullptr; ++p) ++n;
+  std::free(text);
+  return n;
+}
+
 // churn() is one block's life of everything that leaves per-thread state behind in glibc.
 void churn(int i, pthread_key_t key, const DynamicModule& mod) {
   t_counter += i;
@@ -654,6 +702,7 @@ TEST(TlsBlock, TenThousandLivesLeaveNothingBehind) {
   g_key_dtor_calls = 0;
   Tracked::destroyed = 0;
   int module_dtors = mod.dtors();
+  int arenas_before = arenas();
   constexpr int kLives = 10000, kWarm = 1000;
   long rss_warm = 0;
   std::size_t heap_warm = 0;
@@ -670,6 +719,7 @@ TEST(TlsBlock, TenThousandLivesLeaveNothingBehind) {
   EXPECT_EQ(Tracked::destroyed, kLives);
   EXPECT_EQ(mod.dtors() - module_dtors, kLives);
   EXPECT_LT(heap_growth, 64 << 10) << "malloc in use grew over " << kLives - kWarm << " lives";
+  EXPECT_EQ(arenas(), arenas_before) << "blocks borrow their creator's arena";
   EXPECT_LT(rss_growth, 2048) << "RSS (kB) grew over " << kLives - kWarm << " lives";
   std::printf("%d lives: malloc in use %+ld B, RSS %+ld kB after the first %d\n", kLives,
               heap_growth, rss_growth, kWarm);
