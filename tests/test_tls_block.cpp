@@ -720,7 +720,10 @@ TEST(TlsBlock, TenThousandLivesLeaveNothingBehind) {
   EXPECT_EQ(mod.dtors() - module_dtors, kLives);
   EXPECT_LT(heap_growth, 64 << 10) << "malloc in use grew over " << kLives - kWarm << " lives";
   EXPECT_EQ(arenas(), arenas_before) << "blocks borrow their creator's arena";
-  EXPECT_LT(rss_growth, 2048) << "RSS (kB) grew over " << kLives - kWarm << " lives";
+  // valgrind keeps freed blocks in a quarantine of its own (20 MB) and its shadow grows too.
+  if (!weft::rt::san::on_valgrind()) {
+    EXPECT_LT(rss_growth, 2048) << "RSS (kB) grew over " << kLives - kWarm << " lives";
+  }
   std::printf("%d lives: malloc in use %+ld B, RSS %+ld kB after the first %d\n", kLives,
               heap_growth, rss_growth, kWarm);
   pthread_key_delete(key);

@@ -17,7 +17,8 @@
 //
 // The thread runs with every signal blocked (a program's handler must not run on it), and its
 // malloc is glibc's own even where the program brings its own allocator: the tcache being looked
-// for is glibc's.
+// for is glibc's. Under valgrind, whose malloc replaces glibc's even when called by address, no
+// tcache appears; blocks then have no malloc state to set up or shut down.
 #include <pthread.h>
 #include <resolv.h>
 #include <sys/mman.h>
@@ -217,7 +218,9 @@ bool calibrate(Why& why) noexcept {
   if (ok && at<int>(current_tp(), kTcbMultipleThreads) != 1) {
     ok = refuse(why, "header.multiple_threads (%%fs:0x18) is not 1 after pthread_create");
   }
-  ok = ok && find_exit_cleared(g, c, why) && find_in_pd(g, c, stack, why);
+  // valgrind's malloc replaces glibc's wholesale: no thread has a glibc tcache to find.
+  g.glibc_malloc = !(ok && c.tcache_matches == 0 && under_valgrind());
+  ok = ok && (!g.glibc_malloc || find_exit_cleared(g, c, why)) && find_in_pd(g, c, stack, why);
   sys::call(SYS_munmap, stack, len);
   return ok;
 }

@@ -76,6 +76,10 @@ struct GlibcLayout {
   const char* rtld_global = nullptr;
   // glibc_minor is y of the running glibc 2.y.
   int glibc_minor = 0;
+  // glibc_malloc tells whether glibc's malloc keeps per-thread state (tcache, thread_arena) that
+  // blocks must set up and shut down; false only under valgrind, which replaces glibc's malloc
+  // even for calls to it by address, so no thread ever gets a glibc tcache.
+  bool glibc_malloc = true;
 
   // static_size is _dl_get_tls_static_info's size: all static TLS plus struct pthread.
   std::size_t static_size = 0;
@@ -188,6 +192,8 @@ bool probe_glibc(Why& why) noexcept;
 bool calibrate(Why& why) noexcept;
 // self_test() runs one block's whole life cycle in a child process, with a time limit.
 bool self_test(Why& why) noexcept;
+// under_valgrind() tells whether valgrind runs the process.
+bool under_valgrind() noexcept;
 // use_wrfsbase() makes set_tp() use wrfsbase (true) or arch_prctl (false).
 void use_wrfsbase(bool on) noexcept;
 

@@ -88,13 +88,6 @@ bool env_is(const char* name, const char* value) noexcept {
   return v != nullptr && std::strcmp(v, value) == 0;
 }
 
-// under_valgrind() tells whether valgrind runs the process: it does not emulate wrfsbase.
-bool under_valgrind() noexcept {
-  if (san::on_valgrind()) return true;
-  const char* preload = std::getenv("LD_PRELOAD");
-  return preload != nullptr && std::strstr(preload, "vgpreload") != nullptr;
-}
-
 bool check_version(Why& why) noexcept {
   const char* v = gnu_get_libc_version();
   int major = 0, minor = 0;
@@ -388,8 +381,9 @@ bool check(Why& why) noexcept {
       !check_libc_tls(g, libc, tp, why) || !calibrate(why)) {
     return false;
   }
-  if (g.tcache == g.thread_arena || g.tcache == g.resp || g.thread_arena == g.resp ||
-      g.tcache == g.errno_off || g.thread_arena == g.errno_off) {
+  if (g.glibc_malloc &&
+      (g.tcache == g.thread_arena || g.tcache == g.resp || g.thread_arena == g.resp ||
+       g.tcache == g.errno_off || g.thread_arena == g.errno_off)) {
     return refuse(why, "calibration: libc TLS offsets overlap");
   }
   bool fsgsbase = (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) != 0;
@@ -404,6 +398,13 @@ bool check(Why& why) noexcept {
 
 GlibcLayout& glibc() noexcept {
   return g_glibc;
+}
+
+// valgrind does not emulate wrfsbase, and replaces glibc's malloc.
+bool under_valgrind() noexcept {
+  if (san::on_valgrind()) return true;
+  const char* preload = std::getenv("LD_PRELOAD");
+  return preload != nullptr && std::strstr(preload, "vgpreload") != nullptr;
 }
 
 bool refuse(Why& why, const char* fmt, ...) noexcept {

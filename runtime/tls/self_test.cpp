@@ -99,7 +99,7 @@ __attribute__((noinline)) int live(char* tp) noexcept {
   if (errno != ERANGE || big != LONG_MAX) return kErrnoLost;
   void* p = g.libc_malloc(100);
   g.libc_free(p);
-  if (p == nullptr || at<void*>(tp, g.tcache) == nullptr) return kNoTcache;
+  if (p == nullptr || (g.glibc_malloc && at<void*>(tp, g.tcache) == nullptr)) return kNoTcache;
   std::free(std::malloc(200));
   char buf[32];
   std::snprintf(buf, sizeof buf, "%d-%s", 42, "x");
@@ -111,8 +111,9 @@ __attribute__((noinline)) int live(char* tp) noexcept {
   }
   call_tls_dtors();
   on_exit();
-  if (at<void*>(tp, g.tcache) != nullptr || !at<bool>(tp, g.tcache_shutting_down) ||
-      at<void*>(tp, g.strerror_buf) != nullptr) {
+  bool tcache_left = g.glibc_malloc &&
+                     (at<void*>(tp, g.tcache) != nullptr || !at<bool>(tp, g.tcache_shutting_down));
+  if (tcache_left || at<void*>(tp, g.strerror_buf) != nullptr) {
     return kExitLeftState;
   }
   return kPassed;

@@ -107,7 +107,7 @@ void init_tcb(const GlibcLayout& g, char* tp, char* stack_lo, char* stack_hi) no
   at<std::uint32_t>(tp, g.rseq + 4) = kRseqCpuIdRegistrationFailed;
 
   at<char*>(tp, g.resp) = tp + g.res;
-  at<void*>(tp, g.thread_arena) = at<void*>(me, g.thread_arena);
+  if (g.glibc_malloc) at<void*>(tp, g.thread_arena) = at<void*>(me, g.thread_arena);
 }
 
 // PtTls is dl_iterate_phdr's question and answer: the TLS image of the module with an id.

@@ -112,7 +112,7 @@ void on_exit() noexcept {
   char* tp = current_tp();
   run_key_destructors(g, tp);
   free_libc_thread_state(g, tp);
-  shut_down_tcache(g, tp);
+  if (g.glibc_malloc) shut_down_tcache(g, tp);
 }
 
 }  // namespace weft::rt::tls
