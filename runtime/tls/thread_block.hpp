@@ -29,6 +29,10 @@ namespace weft::rt::tls {
 bool available() noexcept;
 // reason() is why available() is false, one line, or "" when it is true.
 const char* reason() noexcept;
+// switch_name() is how set_tp() installs a thread pointer in this process, "wrfsbase" or
+// "arch_prctl" (WEFT_TLS_SWITCH=syscall, no FSGSBASE, or valgrind), or "" when available() is
+// false; for reports and tests.
+const char* switch_name() noexcept;
 
 // block_size() is how many bytes, below the thread pointer and the TCB above it, a block takes:
 // the program's whole static TLS plus struct pthread, rounded to block_align().
@@ -77,9 +81,13 @@ int after_dlopen() noexcept;
 
 // current_tp() is the calling thread's thread pointer.
 inline char* current_tp() noexcept {
+#if defined(__x86_64__)
   char* p;
   asm volatile("mov %%fs:0, %0" : "=r"(p));
   return p;
+#else
+  return static_cast<char*>(__builtin_thread_pointer());
+#endif
 }
 // set_tp() installs tp as the calling thread's thread pointer: wrfsbase where the kernel allows
 // it (HWCAP2_FSGSBASE), else arch_prctl(ARCH_SET_FS). Nothing may touch TLS between set_tp()
