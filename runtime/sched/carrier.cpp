@@ -252,6 +252,9 @@ void Carrier::finish(FiberControl* self) noexcept {
   Waiter* joiner = self->join_.exchange(kJoinDone, std::memory_order_acq_rel);
   if (joiner != nullptr) notify(*joiner);
   run_.fiber_finished();
+  // The fiber's own glibc thread gives back its malloc'ed parts here, on the fiber: the next
+  // context may be the scheduler, which must never wait for the program's malloc.
+  if (self->tls_ != nullptr) tls::release(self->tls_);
   // Never resumed: whoever runs next drops the fiber's own reference once the switch is done,
   // so a joiner on another carrier cannot free this stack while it is still in use.
   to_free_ = self;

@@ -67,6 +67,7 @@ using BlockList = List<ThreadBlock, &ThreadBlock::next, &ThreadBlock::prev>;
 struct Registry {
   Lock lock;
   BlockList blocks;
+  std::uint64_t newest = 0;  // the highest generation a block was made at
 };
 
 Registry& registry() noexcept {
@@ -157,17 +158,26 @@ ThreadBlock* create(char* lo, char* hi, char** new_top) noexcept {
   auto record =
       (reinterpret_cast<std::uintptr_t>(tls_lo) - sizeof(ThreadBlock)) & ~std::uintptr_t{15};
   if (record < bottom + kMinStack) return nullptr;
-  std::memset(tp, 0, g.tcb_size);
+  // All of it, not only the TCB: the surplus holds the initial-exec TLS of modules dlopen()ed
+  // later, which glibc zeroes in its threads' blocks (and after_dlopen() fills in here), and a
+  // pooled stack brings the last fiber's bytes.
+  std::memset(tls_lo, 0, g.block_size);
   if (g.dl_allocate_tls(tp) == nullptr) return nullptr;
   auto stack_top = reinterpret_cast<char*>(record);
   init_tcb(g, tp, lo, stack_top);
   auto b = new (stack_top) ThreadBlock;
   b->tp = tp;
   b->generation = at<std::uint64_t*>(tp, kTcbDtv)[0];  // dtv[0]: the generation it was made at
+  bool loaded_since = false;
   {
     std::lock_guard<Lock> hold(registry().lock);
     registry().blocks.push_back(b);
+    loaded_since = b->generation > registry().newest;
+    if (loaded_since) registry().newest = b->generation;
   }
+  // A module loaded since the last block was made: the threads that exist take its
+  // initial-exec TLS images now, when the program next makes a thread (docs/design.md).
+  if (loaded_since) after_dlopen();
   *new_top = stack_top;
   return b;
 }
@@ -180,12 +190,18 @@ void call_tls_dtors() noexcept {
   glibc().call_tls_dtors();
 }
 
-void destroy(ThreadBlock* b) noexcept {
+void release(ThreadBlock* b) noexcept {
+  if (b->released) return;
+  b->released = true;
   {
     std::lock_guard<Lock> hold(registry().lock);
     registry().blocks.remove(b);
   }
   glibc().dl_deallocate_tls(b->tp, false);
+}
+
+void destroy(ThreadBlock* b) noexcept {
+  release(b);
 }
 
 // after_dlopen() walks ld.so's slotinfo list as libthread_db does, without ld.so's lock (the

@@ -53,6 +53,8 @@ struct ThreadBlock {
   ThreadBlock* prev = nullptr;
   // next is the next live block.
   ThreadBlock* next = nullptr;
+  // released is set once release() gave back what the block holds outside its memory.
+  bool released = false;
 };
 
 // create() builds a block in the top of [lo, hi) (the fiber's stack memory, whose frames will
@@ -72,11 +74,17 @@ void call_tls_dtors() noexcept;
 // pthread key destructors, then what __libc_thread_freeres frees (strerror/strsignal buffers,
 // dlerror state, the resolver, and last malloc's per-thread cache), so nothing leaks.
 void on_exit() noexcept;
-// destroy() frees what the block holds outside its memory (the DTV and dynamic TLS blocks) and
-// unlinks it; called on another context once the fiber can no longer run.
+// release() gives back what the block holds outside its memory (the DTV and the dynamic TLS
+// blocks, the program's malloc's: only a program thread may wait for that malloc's lock, never a
+// carrier's scheduler) and unlinks it; the fiber calls it as the last of its exit, after which
+// no code of the program's may run on the block.
+void release(ThreadBlock* b) noexcept;
+// destroy() is release() for a block whose fiber did not get to call it (one that never ran);
+// called on another context once the fiber can no longer run.
 void destroy(ThreadBlock* b) noexcept;
 // after_dlopen() copies the initial-exec TLS images of modules dlopen() loaded since into every
-// live block, as glibc does for its own threads; returns how many blocks it updated.
+// live block, as glibc does for its own threads; returns how many blocks it updated. create()
+// calls it when the generation moved since the last block was made.
 int after_dlopen() noexcept;
 
 // current_tp() is the calling thread's thread pointer.
