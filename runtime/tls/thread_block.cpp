@@ -144,6 +144,10 @@ void use_wrfsbase(bool on) noexcept {
   g_wrfsbase = on;
 }
 
+namespace {
+int catch_up() noexcept;
+}  // namespace
+
 ThreadBlock* create(char* lo, char* hi, char** new_top) noexcept {
   const GlibcLayout& g = glibc();
   auto top = reinterpret_cast<std::uintptr_t>(hi);
@@ -177,7 +181,7 @@ ThreadBlock* create(char* lo, char* hi, char** new_top) noexcept {
   }
   // A module loaded since the last block was made: the threads that exist take its
   // initial-exec TLS images now, when the program next makes a thread (docs/design.md).
-  if (loaded_since) after_dlopen();
+  if (loaded_since) catch_up();
   *new_top = stack_top;
   return b;
 }
@@ -208,8 +212,8 @@ void destroy(ThreadBlock* b) noexcept {
 // caller runs right after dlopen returned); glibc does the same for its own threads in
 // _dl_init_static_tls, for the threads on its stack lists, which fake blocks are not on (setxid
 // would signal their fake tids).
-int after_dlopen() noexcept {
-  if (!available()) return 0;
+namespace {
+int catch_up() noexcept {
   const GlibcLayout& g = glibc();
   int updated = 0;
   std::uint64_t newest = 0;
@@ -251,6 +255,12 @@ int after_dlopen() noexcept {
     b->generation = std::max(b->generation, newest);
   }
   return updated;
+}
+
+}  // namespace
+
+int after_dlopen() noexcept {
+  return available() ? catch_up() : 0;
 }
 
 __attribute__((no_stack_protector)) void set_tp(char* tp) noexcept {
