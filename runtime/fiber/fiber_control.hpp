@@ -169,6 +169,8 @@ class FiberControl {
   Clock::time_point scope_deadline_ = Clock::time_point::max();
   // tls_ is the fiber's own glibc thread (Tls::kPerFiber), inside its stack memory, or nullptr.
   rt::tls::ThreadBlock* tls_ = nullptr;
+  // holds_carrier_ counts the reasons the fiber's waits must keep its carrier (hold_carrier()).
+  std::uint32_t holds_carrier_ = 0;
   // tls_ended_ is set once the thread exit work of tls_ has run (rt::fiber_exit_storage()).
   bool tls_ended_ = false;
   // fls_ is the fiber's local storage (weft/fiber_local.hpp), created on first use.

@@ -167,9 +167,36 @@ void Carrier::block(WaitKind kind, void* obj) noexcept {
   self->wait_kind_ = kind;
   self->wait_obj_ = obj;
   self->wait_since_ = coarse_now_ns();
-  switch_away(self);
+  if (self->holds_carrier_ != 0) [[unlikely]] {
+    wait_in_place(self);
+  } else {
+    switch_away(self);
+  }
   self->wait_kind_ = WaitKind::kNone;
   self->wait_obj_ = nullptr;
+}
+
+void Carrier::wait_in_place(FiberControl* self) noexcept {
+  // The scheduler's loop, on the fiber's own stack, for one fiber: what readies another fiber
+  // queues it, and it runs once this one waits as usual again.
+  OpQueue completed;
+  while (self->state_ == FiberState::kBlocked) {
+    drain_mail();
+    drain_tasks();
+    drain_interrupts();
+    take_fresh();  // queued here, so that their mailbox does not keep the carrier from sleeping
+    if (self->state_ != FiberState::kBlocked) break;
+    Deadline until = timers_.empty() ? Deadline() : Deadline(timers_.next_deadline());
+    if (!sleep_and_poll(true, until, completed)) continue;
+    while (IoOp* op = completed.pop_front()) {
+      if (op->waiter != nullptr) ready(op->waiter);
+    }
+    drain_mail();
+    expire_timers();
+  }
+  // ready() queued it behind the others; it goes on running instead.
+  if (self->state_ == FiberState::kReady) run_queue_.remove(self);
+  self->state_ = FiberState::kRunning;
 }
 
 void Carrier::ready(FiberControl* f) noexcept {
@@ -180,6 +207,7 @@ void Carrier::ready(FiberControl* f) noexcept {
 
 void Carrier::yield() noexcept {
   FiberControl* self = running_;
+  if (self->holds_carrier_ != 0) return;  // the carrier's other fibers must not run now
   // Alone, a yield is free, but it still counts toward the tick: a fiber spinning on yield must
   // not keep the scheduler from submitting I/O, reaping completions and expiring timers.
   if (run_queue_.empty() && handoffs_ < kTick) {

@@ -200,6 +200,7 @@ class Carrier {
   Transfer switch_to(ContextSlot* to, ContextSlot* from) noexcept;
   void install_tp(char* tp) noexcept;
   void switch_away(FiberControl* self) noexcept;
+  void wait_in_place(FiberControl* self) noexcept;
   void resume(ContextSlot* from, FiberControl* next) noexcept;
   void after_switch(Transfer t) noexcept;
   void start_fresh(FiberControl* f) noexcept;

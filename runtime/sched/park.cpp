@@ -10,6 +10,12 @@ FiberControl* running_fiber() noexcept {
   return c != nullptr ? c->running() : nullptr;
 }
 
+void hold_carrier(int delta) noexcept {
+  FiberControl* f = running_fiber();
+  if (f == nullptr || (delta < 0 && f->holds_carrier_ < static_cast<std::uint32_t>(-delta))) return;
+  f->holds_carrier_ += static_cast<std::uint32_t>(delta);
+}
+
 Wake interrupted() noexcept {
   FiberControl* self = running_fiber();
   if (self == nullptr) return Wake::kNotified;

@@ -25,6 +25,13 @@ namespace weft::rt {
 
 // running_fiber() returns the fiber running on the calling thread, or nullptr.
 FiberControl* running_fiber() noexcept;
+// hold_carrier() adds delta to the running fiber's count of reasons to keep its carrier while it
+// waits (the shim: the stdio locks the thread took with flockfile). While the count is not zero
+// its waits and yields let no other fiber of the carrier run: the carrier waits for the fiber's
+// event alone (still reaping I/O and timers), as a thread's wait holds only that thread. A
+// fiber that holds a lock glibc takes by thread without a hook (a FILE's) must not let another
+// fiber of its carrier block the carrier in that lock. Does nothing off a fiber.
+void hold_carrier(int delta) noexcept;
 
 // Waiter is one fiber's wait, owned by the waiting frame and linked into a primitive's list.
 struct Waiter {
