@@ -121,6 +121,9 @@ void Carrier::after_switch(Transfer t) noexcept {
 }
 
 void Carrier::install_tp(char* tp) noexcept {
+  // A module dlopen()ed since: its initial-exec TLS goes into every block first, as glibc puts
+  // it into its own threads' before dlopen returns.
+  if (tls::stale()) [[unlikely]] tls::after_dlopen();
   *reinterpret_cast<Carrier**>(tp + g_carrier_off) = this;
   tls::set_tp(tp);
   cur_tp_ = tp;

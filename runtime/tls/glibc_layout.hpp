@@ -74,6 +74,9 @@ struct GlibcLayout {
   const char* pthread_keys = nullptr;
   // rtld_global is ld.so's _rtld_global, where the TLS slotinfo list starts.
   const char* rtld_global = nullptr;
+  // dl_tls_generation is _rtld_global._dl_tls_generation, or nullptr if it was not found
+  // (glibc_probe.cpp, find_generation()).
+  const std::size_t* dl_tls_generation = nullptr;
   // glibc_minor is y of the running glibc 2.y.
   int glibc_minor = 0;
   // glibc_malloc tells whether glibc's malloc keeps per-thread state (tcache, thread_arena) that

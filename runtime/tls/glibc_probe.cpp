@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdarg>
@@ -258,6 +259,57 @@ bool check_slotinfo(GlibcLayout& g, Why& why) noexcept {
          field("_thread_db_dtv_slotinfo_map", g.si_map, why);
 }
 
+// find_generation() finds _rtld_global._dl_tls_generation, which ld.so bumps whenever dlopen or
+// dlclose changes the modules with TLS: a load of it tells a switch whether blocks need catching
+// up (thread_block.hpp, stale()). No descriptor names it; glibc 2.34..2.36 declare it right after
+// _dl_initial_dtv, the main thread's first DTV, found here through the main thread's control
+// block on _dl_stack_user (whose offset libthread_db's descriptor gives). The pair must occur
+// exactly once in _rtld_global (its size from the dynamic symbol table), and the generation must
+// be at least every slotinfo entry's. Not found (the main thread's DTV was resized since): blocks
+// catch up only when the next one is made (create()), and docs/design.md says so.
+void find_generation(GlibcLayout& g) noexcept {
+  std::ptrdiff_t user = -1;
+  Why ignored;
+  if (!field("_thread_db_rtld_global__dl_stack_user", user, ignored)) return;
+  Dl_info info;
+  void* entry = nullptr;
+  if (dladdr1(g.rtld_global, &info, &entry, RTLD_DL_SYMENT) == 0 || entry == nullptr) return;
+  const auto* sym = static_cast<const ElfW(Sym)*>(entry);
+  if (sym->st_size < 64) return;
+  std::size_t words = sym->st_size / sizeof(void*);
+  auto head = reinterpret_cast<const char*>(g.rtld_global + user);
+  const char* main_dtv = nullptr;
+  auto pid = static_cast<pid_t>(sys::call(SYS_getpid));
+  int hops = 0;
+  for (auto p = load<const char*>(head, 0); p != head && p != nullptr && hops < 100000;
+       p = load<const char*>(p, 0), ++hops) {
+    const char* pd = p - g.list;
+    if (load<pid_t>(pd, g.tid) == pid) main_dtv = load<const char*>(pd, kTcbDtv);
+  }
+  if (main_dtv == nullptr) return;
+  auto w = reinterpret_cast<const std::uintptr_t*>(g.rtld_global);
+  const std::size_t* found = nullptr;
+  int matches = 0;
+  for (std::size_t i = 0; i + 1 < words; ++i) {
+    if (w[i] == reinterpret_cast<std::uintptr_t>(main_dtv)) {
+      found = reinterpret_cast<const std::size_t*>(&w[i + 1]);
+      ++matches;
+    }
+  }
+  if (matches != 1) return;
+  std::uint64_t newest = 0;
+  for (auto list = load<const char*>(g.rtld_global, g.rg_slotinfo_list); list != nullptr;
+       list = load<const char*>(list, g.sil_next)) {
+    auto len = load<std::size_t>(list, g.sil_len);
+    for (std::size_t i = 0; i < len; ++i) {
+      const char* slot = list + g.sil_slotinfo + static_cast<std::ptrdiff_t>(i * g.si_size);
+      newest = std::max<std::uint64_t>(newest, load<std::uint64_t>(slot, g.si_gen));
+    }
+  }
+  if (*found < newest || *found > (std::size_t{1} << 40)) return;
+  g.dl_tls_generation = found;
+}
+
 // LibcObject is libc.so as dl_iterate_phdr shows it: found by its load address.
 struct LibcObject {
   std::uintptr_t base = 0;
@@ -386,6 +438,7 @@ bool check(Why& why) noexcept {
        g.tcache == g.errno_off || g.thread_arena == g.errno_off)) {
     return refuse(why, "calibration: libc TLS offsets overlap");
   }
+  find_generation(g);
   bool fsgsbase = (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) != 0;
   bool wrfsbase = fsgsbase && !env_is("WEFT_TLS_SWITCH", "syscall") && !under_valgrind();
   use_wrfsbase(wrfsbase);
@@ -426,6 +479,10 @@ bool available() noexcept {
       if (!ok && why.text[0] == '\0') refuse(why, "a check failed without saying why");
       g_why = why;
       if (!ok) g_switch_name = "";
+      if (ok && g_glibc.dl_tls_generation != nullptr) {
+        detail::g_caught_up = *g_glibc.dl_tls_generation;
+        detail::g_generation = g_glibc.dl_tls_generation;
+      }
       state = ok ? 1 : 2;
       g_state.store(state, std::memory_order_release);
     }

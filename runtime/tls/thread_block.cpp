@@ -212,10 +212,19 @@ void destroy(ThreadBlock* b) noexcept {
 // caller runs right after dlopen returned); glibc does the same for its own threads in
 // _dl_init_static_tls, for the threads on its stack lists, which fake blocks are not on (setxid
 // would signal their fake tids).
+namespace detail {
+const volatile std::size_t* g_generation = nullptr;
+volatile std::size_t g_caught_up = 0;
+}  // namespace detail
+
 namespace {
 int catch_up() noexcept {
   const GlibcLayout& g = glibc();
   int updated = 0;
+  // Read first: a dlopen that bumps it during the walk leaves the blocks stale() again.
+  if (g.dl_tls_generation != nullptr) {
+    detail::g_caught_up = *static_cast<const volatile std::size_t*>(g.dl_tls_generation);
+  }
   std::uint64_t newest = 0;
   std::lock_guard<Lock> hold(registry().lock);
   auto& blocks = registry().blocks;

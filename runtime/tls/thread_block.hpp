@@ -83,9 +83,24 @@ void release(ThreadBlock* b) noexcept;
 // called on another context once the fiber can no longer run.
 void destroy(ThreadBlock* b) noexcept;
 // after_dlopen() copies the initial-exec TLS images of modules dlopen() loaded since into every
-// live block, as glibc does for its own threads; returns how many blocks it updated. create()
-// calls it when the generation moved since the last block was made.
+// live block, as glibc does at once for its own threads; returns how many blocks it updated.
+// create() calls it when a block is made at a newer generation than the last, and a switch
+// into a block when stale() says so.
 int after_dlopen() noexcept;
+
+namespace detail {
+// g_generation is ld.so's TLS generation counter, or nullptr where it was not found.
+extern const volatile std::size_t* g_generation;
+// g_caught_up is the generation the live blocks were last caught up to.
+extern volatile std::size_t g_caught_up;
+}  // namespace detail
+
+// stale() tells whether dlopen or dlclose changed the modules with TLS since the live blocks
+// were last caught up: one load and compare, for every switch into a block.
+inline bool stale() noexcept {
+  const volatile std::size_t* gen = detail::g_generation;
+  return gen != nullptr && *gen != detail::g_caught_up;
+}
 
 // current_tp() is the calling thread's thread pointer.
 inline char* current_tp() noexcept {

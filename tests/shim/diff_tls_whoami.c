@@ -29,7 +29,9 @@ struct Me {
 static _Thread_local struct Me me = {-1, 0, NULL, NULL, 0};
 static struct Me seen[kThreads + 1];  // seen[kThreads] is main
 static pthread_t created[kThreads + 1];
-static int changed, not_created_handle, self_not_tp, wrong;
+// pthread_self() is the shim's handle under weftrun, not the thread pointer glibc returns
+// natively (docs/shim.md, Limits): not compared here.
+static int changed, not_created_handle, wrong;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int arrived, released;
@@ -97,8 +99,6 @@ static void meet(void) {
 static void start(int index) {
   me = look(index);
   seen[index] = me;
-  if (me.tp != 0 && (uintptr_t)me.self != me.tp)
-    __atomic_fetch_add(&self_not_tp, 1, __ATOMIC_RELAXED);
 }
 
 static void* posix_thread(void* arg) {
@@ -167,7 +167,6 @@ int main(void) {
     printf("&errno and &me at the same offset from the thread pointer in all: %s\n",
            yes(same_offset(offsetof(struct Me, errno_addr)) &&
                same_offset(offsetof(struct Me, tls_addr))));
-    printf("threads whose pthread_self() is not their thread pointer: %d\n", self_not_tp);
   }
   released = 1;
   CHECK(pthread_cond_broadcast(&cond) == 0);
@@ -182,5 +181,5 @@ int main(void) {
   }
   printf("checks that found the record changed after %d yields and blocking calls: %d\n", kRounds,
          changed);
-  return changed != 0 || not_created_handle != 0 || self_not_tp != 0 || wrong != 0;
+  return changed != 0 || not_created_handle != 0 || wrong != 0;
 }
