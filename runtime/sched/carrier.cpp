@@ -270,6 +270,10 @@ void Carrier::finish(FiberControl* self) noexcept {
   // Fiber-local values, and the fiber's own glibc thread's storage, are destroyed on the fiber
   // too, while its stack is still there.
   fiber_exit_storage(self);
+  // Then the fiber's own glibc thread gives back its malloc'ed parts, here on the fiber: the next
+  // context may be the scheduler, which must never wait for the program's malloc. No code of the
+  // program's runs on this fiber any more.
+  if (self->tls_ != nullptr) tls::release(self->tls_);
   if (!StackPool::canary_intact(self->stack_)) overflow_abort(self);
   {
     std::lock_guard<Lock> hold(all_lock_);
@@ -283,9 +287,6 @@ void Carrier::finish(FiberControl* self) noexcept {
   Waiter* joiner = self->join_.exchange(kJoinDone, std::memory_order_acq_rel);
   if (joiner != nullptr) notify(*joiner);
   run_.fiber_finished();
-  // The fiber's own glibc thread gives back its malloc'ed parts here, on the fiber: the next
-  // context may be the scheduler, which must never wait for the program's malloc.
-  if (self->tls_ != nullptr) tls::release(self->tls_);
   // Never resumed: whoever runs next drops the fiber's own reference once the switch is done,
   // so a joiner on another carrier cannot free this stack while it is still in use.
   to_free_ = self;
