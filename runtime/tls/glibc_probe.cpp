@@ -412,18 +412,22 @@ bool check_libc_tls(GlibcLayout& g, const LibcObject& libc, char* tp, Why& why) 
   return true;
 }
 
-bool check(Why& why) noexcept {
+// build_gate() is why no block can work in this build at all, or nullptr.
+const char* build_gate() noexcept {
 #if defined(WEFT_ASAN)
-  return refuse(why,
-                "off in AddressSanitizer builds: ASan's per-thread state is in the TLS a "
-                "switch would hide");
+  return "off in AddressSanitizer builds: ASan's per-thread state is in the TLS a switch would "
+         "hide";
 #elif defined(WEFT_TSAN)
-  return refuse(why,
-                "off in ThreadSanitizer builds: TSan's per-thread state is in the TLS a "
-                "switch would hide");
+  return "off in ThreadSanitizer builds: TSan's per-thread state is in the TLS a switch would hide";
 #elif !defined(__x86_64__)
-  return refuse(why, "per-fiber TLS is implemented for x86-64 only");
+  return "per-fiber TLS is implemented for x86-64 only";
 #else
+  return nullptr;
+#endif
+}
+
+bool check(Why& why) noexcept {
+  if (const char* gate = build_gate()) return refuse(why, "%s", gate);
   if (!check_version(why)) return false;
   GlibcLayout& g = g_glibc;
   char* tp = current_tp();
@@ -444,7 +448,6 @@ bool check(Why& why) noexcept {
   use_wrfsbase(wrfsbase);
   g_switch_name = wrfsbase ? "wrfsbase" : "arch_prctl";
   return self_test(why);
-#endif
 }
 
 }  // namespace

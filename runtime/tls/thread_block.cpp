@@ -26,7 +26,7 @@
 // Blocks are linked in a registry under a Lock, for after_dlopen().
 //
 // set_tp() is the switch itself: wrfsbase (a few cycles) where the kernel enabled FSGSBASE and
-// valgrind is not running us, else arch_prctl(ARCH_SET_FS) (a system call, ~80 ns).
+// valgrind is not running us, else arch_prctl(ARCH_SET_FS) (a system call, ~90 ns).
 #include <link.h>
 #include <sys/syscall.h>
 
