@@ -43,7 +43,7 @@
 #   rust_threads  tls_rust.rs, built by the build with Debian's rustc (PROGRAM): std::thread's
 #                 handle and thread_local!s with destructors, mpsc, Mutex and Condvar, TCP, park,
 #                 a panic caught per thread, scoped threads
-#   java_version  java -version, HotSpot starting up (its GC and compiler threads)
+#   java_version  java --version, HotSpot starting up (its GC and compiler threads)
 #   java_threads  TlsThreads.java through the JDK's source launcher (javac runs in the VM first):
 #                 ThreadLocal, monitors, BlockingQueue, ReentrantLock, a pipe, an executor, park
 #   ruby_threads  tls_ruby.rb: Thread.current, fiber-locals and thread variables, Queue,
@@ -104,20 +104,6 @@ built() {
     echo "SKIP: $1 is not installed, so the build did not make the test program (scripts/deps.sh installs it)"
     exit 77
   fi
-}
-
-# both WHAT COMMAND... runs COMMAND natively and under weftrun in $out and compares what it prints
-# on stdout and stderr together, and its exit status.
-both() {
-  local what=$1 run pre
-  shift
-  for run in native weft; do
-    pre=()
-    [[ $run == weft ]] && pre=("$weftrun" --carriers "$carriers" --)
-    (cd "$out" && timeout 60 "${pre[@]}" "$@") >"$out/$run" 2>&1
-    echo "exit status: $?" >>"$out/$run"
-  done
-  same "$out/native" "$out/weft" "$what"
 }
 
 # numbers writes a fixed pseudo-random permutation of N numbers to FILE.
@@ -482,7 +468,9 @@ EOF
     ;;
   java_version)
     need java
-    both "java -version" java -version
+    # --version prints to stdout (-version to stderr, where weft's stall reports go too). In
+    # $out: a JVM that crashes writes its hs_err_pid file into the current directory.
+    cd "$out" && diffrun java --version
     ;;
   java_threads)
     need java
@@ -491,7 +479,6 @@ EOF
       echo "SKIP: java has no jdk.compiler module (a JRE; scripts/deps.sh installs the JDK)"
       exit 77
     fi
-    # In $out: a JVM that crashes writes its hs_err_pid file into the current directory.
     cd "$out" && diffrun java "$here/TlsThreads.java"
     ;;
   ruby_threads)
