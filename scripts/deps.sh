@@ -42,11 +42,14 @@ kPackages=(
   tini                  # real_tini: an init that forwards signals from sigtimedwait
   dumb-init             # real_dumbinit: an init that forwards signals from sigwait
   valgrind              # its headers let the runtime register fiber stacks; memcheck suite
-  rustc                 # builds tests/shim/rust_sync.rs (Rust's std::sync on futexes under weftrun)
+  rustc                 # builds tests/shim/rust_sync.rs (Rust's std::sync on futexes under weftrun); tls_rust.rs (real_rust_threads: std keeps the current thread in TLS)
   libjemalloc2          # the shim's differential suite runs again with jemalloc preloaded
   libjemalloc-dev       # a shim test program linked with -ljemalloc
   libtcmalloc-minimal4  # the shim's differential suite runs again with tcmalloc preloaded
   libmimalloc2.0        # the shim's differential suite runs again with mimalloc preloaded
+  openjdk-17-jdk-headless  # real_java_*: HotSpot keeps its current thread in TLS; the JDK (77 MB over the JRE's 188 MB) for the source launcher's compiler
+  ruby                  # real_ruby_threads: Ruby keeps each thread's execution context in TLS (~28 MB with libruby3.1)
+  liburcu-dev           # real_urcu_threads: liburcu keeps each reader's registration in TLS (1.4 MB)
 )
 
 check_only=false

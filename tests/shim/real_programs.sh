@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # real_programs.sh: unmodified programs from Debian's packages give the same output under weftrun
 # as natively. Each is one test (meson registers real_NAME for each NAME below), run on one
-# carrier, where a call that held the carrier instead of yielding would hang it (timeout(1)
-# bounds that at 60 s: status 124, which no native run has), and each exercises something real
-# programs do that a small test program might not:
+# carrier unless told otherwise, where a call that held the carrier instead of yielding would hang
+# it (timeout(1) bounds that at 60 s: status 124, which no native run has), and each exercises
+# something real programs do that a small test program might not:
 #   sort       GNU sort --parallel=4: threads on mutexes and condition variables (coreutils)
 #   sha256sum  a plain single-threaded reader of a file
 #   http       CPython's threaded http.server answering curl, both under weftrun
@@ -36,10 +36,28 @@
 #   dash       dash running an entrypoint script's idiom: traps for SIGHUP and SIGTERM, a
 #              background sleep, `wait` in a loop; dash's wait blocks every signal with
 #              sigprocmask, sigsuspends with the old mask and unblocks with sigsetmask(0)
+# Runtimes that keep the running thread's identity in thread-local storage, set once when a thread
+# starts and trusted ever after (issue 13; meson registers real_NAME_1c and real_NAME_2c, on one
+# and two carriers, in suite tls). Each test program has several threads that block in the ways
+# the runtime offers and check after each block that they are still themselves:
+#   rust_threads  tls_rust.rs, built by the build with Debian's rustc (PROGRAM): std::thread's
+#                 handle and thread_local!s with destructors, mpsc, Mutex and Condvar, TCP, park,
+#                 a panic caught per thread, scoped threads
+#   java_version  java --version, HotSpot starting up (its GC and compiler threads)
+#   java_threads  TlsThreads.java through the JDK's source launcher (javac runs in the VM first):
+#                 ThreadLocal, monitors, BlockingQueue, ReentrantLock, a pipe, an executor, park
+#   ruby_threads  tls_ruby.rb: Thread.current, fiber-locals and thread variables, Queue,
+#                 SizedQueue, Mutex and ConditionVariable, a pipe, a Fiber in a thread, an
+#                 exception taken back by Thread#value
+#   urcu_threads  tls_urcu.c, built against Debian's liburcu (PROGRAM): reader registration and
+#                 read-side nesting in TLS, synchronize_rcu, call_rcu's thread, rcu_barrier
 # Skips (77) with a message when the program's package is missing (scripts/deps.sh installs them).
-# Usage: real_programs.sh WEFTRUN DIFFERENTIAL_SH NAME
+# Usage: real_programs.sh WEFTRUN DIFFERENTIAL_SH NAME [CARRIERS [PROGRAM]]
+#   CARRIERS  weftrun's --carriers (default 1); PROGRAM: the test program the build made for
+#             NAME, empty when the build could not make it (its package is missing)
 set -uo pipefail
-weftrun=$(realpath "$1") differential=$(realpath "$2") name=$3
+weftrun=$(realpath "$1") differential=$(realpath "$2") name=$3 carriers=${4:-1} program=${5:-}
+[[ -n $program ]] && program=$(realpath "$program")
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tree=$(cd "$here/../.." && pwd)
 
@@ -75,9 +93,17 @@ same() {
   return 1
 }
 
-# diffrun PROGRAM ARGS... runs a program natively and under weftrun -c 1 (differential.sh).
+# diffrun PROGRAM ARGS... runs a program natively and under weftrun (differential.sh).
 diffrun() {
-  bash "$differential" "$weftrun" --carriers 1 -- timeout 60 "$@"
+  bash "$differential" "$weftrun" --carriers "$carriers" -- timeout 60 "$@"
+}
+
+# built WHAT: skips the test unless the build made its PROGRAM (WHAT says what was missing).
+built() {
+  if [[ -z $program ]]; then
+    echo "SKIP: $1 is not installed, so the build did not make the test program (scripts/deps.sh installs it)"
+    exit 77
+  fi
 }
 
 # numbers writes a fixed pseudo-random permutation of N numbers to FILE.
@@ -109,7 +135,7 @@ roundtrip() {
   local run
   for run in native weft; do
     local pre=()
-    [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+    [[ $run == weft ]] && pre=("$weftrun" --carriers "$carriers" --)
     timeout 60 "${pre[@]}" "$@" -c <"$out/in" >"$out/$run.z" &&
       timeout 60 "${pre[@]}" "$@" -d -c <"$out/$run.z" >"$out/$run.back" || {
       echo "FAIL: $* failed ($run)"; return 1; }
@@ -129,7 +155,7 @@ trapper() {
   shift
   for run in native weft; do
     pre=()
-    [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+    [[ $run == weft ]] && pre=("$weftrun" --carriers "$carriers" --)
     rm -f "$out/ready"
     # The sleep ignores HUP and TERM (inherited from the shell's empty traps), so a signal sent
     # to the whole process group (dumb-init's way) reaches only the shell's traps; the shell
@@ -170,7 +196,7 @@ case $name in
     seq 1 200000 >"$out/numbers"
     for run in native weft; do
       pre=()
-      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      [[ $run == weft ]] && pre=("$weftrun" --carriers "$carriers" --)
       (cd "$out" && exec timeout 120 "${pre[@]}" python3 -u -m http.server --bind 127.0.0.1 0 \
         >"$out/server.out" 2>"$out/server.err") &
       pids+=($!)
@@ -199,7 +225,7 @@ case $name in
     need redis-server redis-cli
     for run in native weft; do
       pre=()
-      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      [[ $run == weft ]] && pre=("$weftrun" --carriers "$carriers" --)
       sock=$out/$run.sock
       timeout 120 "${pre[@]}" redis-server --port 0 --unixsocket "$sock" --save "" \
         --appendonly no --daemonize no --dir "$out" --loglevel warning \
@@ -235,7 +261,7 @@ case $name in
     need daemonize
     for run in native weft; do
       pre=()
-      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      [[ $run == weft ]] && pre=("$weftrun" --carriers "$carriers" --)
       # The daemon closes every fd above 2 (daemonize does), then its command works: threads of
       # sort, a pipe to sha256sum, its files.
       numbers 100000 "$out/numbers"
@@ -252,7 +278,7 @@ case $name in
     head -c 3000000 /dev/urandom >"$out/blob"
     for run in native weft; do
       pre=()
-      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      [[ $run == weft ]] && pre=("$weftrun" --carriers "$carriers" --)
       port=$(free_port)
       cat >"$out/$run.conf" <<EOF
 server.document-root = "$out"
@@ -290,7 +316,7 @@ EOF
     cd "$out" || exit 1
     for run in native weft; do
       pre=()
-      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      [[ $run == weft ]] && pre=("$weftrun" --carriers "$carriers" --)
       timeout 60 "${pre[@]}" git -c pack.threads=4 clone -q --no-local "file://$out/src" \
         "$out/$run.clone" || { echo "FAIL: git clone ($run)"; exit 1; }
       {
@@ -314,7 +340,7 @@ EOF
     } >"$out/proj/Makefile"
     for run in native weft; do
       pre=()
-      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      [[ $run == weft ]] && pre=("$weftrun" --carriers "$carriers" --)
       rm -rf "$out/proj/out"
       (cd "$out/proj" && timeout 60 "${pre[@]}" make -s -j4 --output-sync=target) |
         sort >"$out/$run" || { echo "FAIL: make ($run)"; exit 1; }
@@ -327,7 +353,7 @@ EOF
     numbers 20000 "$out/numbers"
     for run in native weft; do
       pre=()
-      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      [[ $run == weft ]] && pre=("$weftrun" --carriers "$carriers" --)
       sock=$out/$run.sock
       timeout 120 "${pre[@]}" socat UNIX-LISTEN:"$sock",fork EXEC:cat >"$out/$run.server" 2>&1 &
       pids+=($!)
@@ -347,7 +373,7 @@ EOF
     # Sorted: ripgrep prints files in the order its walker finds them.
     for run in native weft; do
       pre=()
-      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      [[ $run == weft ]] && pre=("$weftrun" --carriers "$carriers" --)
       timeout 60 "${pre[@]}" rg --threads 1 --no-config -c 'weft' "$tree/runtime" "$tree/shim" |
         sort >"$out/$run"
     done
@@ -362,7 +388,7 @@ EOF
     chmod -R a+rX "$out/www"
     for run in native weft; do
       pre=()
-      [[ $run == weft ]] && pre=("$weftrun" --carriers 1 --)
+      [[ $run == weft ]] && pre=("$weftrun" --carriers "$carriers" --)
       port=$(free_port)
       rm -f "$out/nginx.pid"
       conf=$out/$run.conf
@@ -435,6 +461,33 @@ EOF
   dash)
     need dash
     trapper self dash
+    ;;
+  rust_threads)
+    built "Debian's rustc (package rustc)"
+    diffrun "$program"
+    ;;
+  java_version)
+    need java
+    # --version prints to stdout (-version to stderr, where weft's stall reports go too). In
+    # $out: a JVM that crashes writes its hs_err_pid file into the current directory.
+    cd "$out" && diffrun java --version
+    ;;
+  java_threads)
+    need java
+    # The source launcher needs the JDK's compiler, which a JRE lacks.
+    if ! java --list-modules 2>/dev/null | grep -q '^jdk\.compiler@'; then
+      echo "SKIP: java has no jdk.compiler module (a JRE; scripts/deps.sh installs the JDK)"
+      exit 77
+    fi
+    cd "$out" && diffrun java "$here/TlsThreads.java"
+    ;;
+  ruby_threads)
+    need ruby
+    diffrun ruby "$here/tls_ruby.rb"
+    ;;
+  urcu_threads)
+    built "liburcu (package liburcu-dev)"
+    diffrun "$program"
     ;;
   *)
     echo "real_programs.sh: no program named '$name'" >&2
