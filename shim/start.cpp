@@ -150,7 +150,8 @@ int shim_main(int argc, char** argv, char** envp) {
   try {
     // main keeps the main thread's glibc thread (TLS, pthread_self()), as it would natively;
     // the carrier's scheduler shares it, but runs no code of the program's.
-    auto req = weft::detail::make_request<void>(body, "main", main_stack_size(), weft::Tls::kShared);
+    auto req =
+        weft::detail::make_request<void>(body, "main", main_stack_size(), weft::Tls::kShared);
     weft::detail::run_main(cfg, req);
   } catch (const std::exception& e) {
     // Only the start can fail: the main fiber never returns (it calls exit()).

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,44 @@ TEST(FileIo, PwritePreadAtOffsets) {
     // None of this moved the file position.
     EXPECT_EQ(::lseek(t.fd, 0, SEEK_CUR), 0);
   });
+}
+
+TEST(FileIo, ReadsOfAFileOutOfThePageCacheAreWhole) {
+  // Natively a read of a regular file comes back short only at its end. With the page cache
+  // dropped, a non-blocking attempt (epoll's RWF_NOWAIT) stops at the first page not read in yet.
+  TempFile t;
+  ASSERT_GE(t.fd, 0);
+  constexpr std::size_t kSize = 16 << 20;
+  std::vector<unsigned char> data(kSize);
+  for (std::size_t i = 0; i < kSize; ++i) data[i] = static_cast<unsigned char>((i * 131) >> 7);
+  ASSERT_EQ(::pwrite(t.fd, data.data(), kSize, 0), static_cast<ssize_t>(kSize));
+  ASSERT_EQ(::fdatasync(t.fd), 0);
+  int short_preads = 0, short_reads = 0, wrong = 0;
+  weft_test::run([&] {
+    std::vector<unsigned char> buf(10000);
+    for (int pass = 0; pass < 3; ++pass) {
+      ::posix_fadvise(t.fd, 0, 0, POSIX_FADV_DONTNEED);
+      constexpr std::size_t kChunk = 6688;  // not a whole number of pages
+      for (std::size_t off = 0; off + kChunk <= kSize; off += kChunk) {
+        ssize_t n = weft::pread(t.fd, buf.data(), kChunk, static_cast<off_t>(off));
+        if (n != static_cast<ssize_t>(kChunk)) ++short_preads;
+        if (n > 0 && std::memcmp(buf.data(), &data[off], static_cast<std::size_t>(n)) != 0) ++wrong;
+      }
+      ::posix_fadvise(t.fd, 0, 0, POSIX_FADV_DONTNEED);
+      ASSERT_EQ(::lseek(t.fd, 0, SEEK_SET), 0);
+      for (std::size_t off = 0; off + buf.size() <= kSize; off += buf.size()) {
+        ssize_t n = weft::read(t.fd, buf.data(), buf.size());
+        if (n != static_cast<ssize_t>(buf.size())) ++short_reads;
+        if (n > 0 && std::memcmp(buf.data(), &data[off], static_cast<std::size_t>(n)) != 0) ++wrong;
+        if (n != static_cast<ssize_t>(buf.size()))
+          ASSERT_EQ(::lseek(t.fd, off + buf.size(), SEEK_SET),
+                    static_cast<off_t>(off + buf.size()));
+      }
+    }
+  });
+  EXPECT_EQ(short_preads, 0);
+  EXPECT_EQ(short_reads, 0);
+  EXPECT_EQ(wrong, 0);
 }
 
 TEST(FileIo, ReadWriteUseAndAdvanceFilePosition) {

@@ -81,9 +81,9 @@ struct Config {
 // config_from_env() is the default Config with the WEFT_* environment variables applied:
 // WEFT_CARRIERS (0..128), WEFT_STALL_MS (0..3600000), WEFT_DUMP_SIGNAL (a number or a name
 // such as SIGQUIT), WEFT_BLOCKING_THREADS (1..4096), WEFT_STACK_SIZE (bytes), WEFT_BACKEND
-// (auto, io_uring or epoll), WEFT_TLS (shared or fiber) and WEFT_FAULTS (SEED:RATE, a whole number and a probability in
-// 0..1, e.g. 42:0.01); unset or empty variables keep the default, and a bad value throws
-// std::invalid_argument naming it.
+// (auto, io_uring or epoll), WEFT_TLS (shared or fiber) and WEFT_FAULTS (SEED:RATE, a whole number
+// and a probability in 0..1, e.g. 42:0.01); unset or empty variables keep the default, and a bad
+// value throws std::invalid_argument naming it.
 Config config_from_env();
 
 }  // namespace weft

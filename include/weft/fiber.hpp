@@ -3,8 +3,8 @@
 // A fiber is a function running on its own small stack, scheduled cooperatively on a carrier
 // (one OS thread). It runs until it blocks in a weft call, yields, or returns. A spawned fiber
 // is not run at once: with one carrier it is queued behind the ready fibers; with several it
-// joins the least loaded carrier's queue of unstarted fibers. Ready fibers run in FIFO order. A fiber
-// spawned after weft::run()'s main fiber returned starts out cancelled. An exception that a
+// joins the least loaded carrier's queue of unstarted fibers. Ready fibers run in FIFO order. A
+// fiber spawned after weft::run()'s main fiber returned starts out cancelled. An exception that a
 // fiber throws and nobody joins is reported on stderr when the fiber is destroyed.
 #pragma once
 

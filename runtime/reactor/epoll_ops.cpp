@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -43,9 +44,33 @@ long rw_nowait(const IoOp& op, bool write) noexcept {
   return sys::call(write ? SYS_pwritev2 : SYS_preadv2, op.fd, iov, count, pos, 0L, RWF_NOWAIT);
 }
 
+// rw_total() is how many bytes op asks for.
+std::size_t rw_total(const IoOp& op) noexcept {
+  if (op.kind != OpKind::kReadv && op.kind != OpKind::kWritev) return op.len;
+  std::size_t n = 0;
+  const auto* iov = static_cast<const iovec*>(op.buf);
+  for (std::size_t i = 0; i < op.len; ++i) n += iov[i].iov_len;
+  return n;
+}
+
+// stops_at_cache() tells whether fd is a file RWF_NOWAIT stops short on where the page cache
+// ends (a regular file or block device), where a blocking call would go on; a pipe's or socket's
+// short count is the call's answer.
+bool stops_at_cache(int fd) noexcept {
+  struct stat st {};
+  if (sys::call(SYS_fstat, fd, &st) != 0) return false;
+  return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
+}
+
 Attempt try_rw(IoOp& op, bool write) noexcept {
   long r = rw_nowait(op, write);
   if (would_block(r)) return wait();
+  if (r > 0 && static_cast<std::size_t>(r) < rw_total(op) && stops_at_cache(op.fd)) {
+    // Natively the call would have waited for the rest: a helper thread makes the whole call
+    // again (at the file position this one moved, put back first).
+    if (op.offset == IoOp::kCurrentPosition) sys::call(SYS_lseek, op.fd, -r, SEEK_CUR);
+    return Attempt{Outcome::kOffload, 0};
+  }
   if (r == -EOPNOTSUPP) {
     // No FMODE_NOWAIT (or no non-blocking buffered write on this file system): wait for
     // readiness if the file has any, then let a helper thread make the call.

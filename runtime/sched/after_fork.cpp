@@ -22,8 +22,8 @@
 #include "reactor/backend.hpp"
 #include "sched/carrier.hpp"
 #include "sched/run.hpp"
-#include "tls/thread_block.hpp"
 #include "sched/watchdog.hpp"
+#include "tls/thread_block.hpp"
 
 namespace weft::rt {
 namespace {

@@ -123,7 +123,8 @@ void Carrier::after_switch(Transfer t) noexcept {
 void Carrier::install_tp(char* tp) noexcept {
   // A module dlopen()ed since: its initial-exec TLS goes into every block first, as glibc puts
   // it into its own threads' before dlopen returns.
-  if (tls::stale()) [[unlikely]] tls::after_dlopen();
+  if (tls::stale()) [[unlikely]]
+    tls::after_dlopen();
   *reinterpret_cast<Carrier**>(tp + g_carrier_off) = this;
   tls::set_tp(tp);
   cur_tp_ = tp;
@@ -138,7 +139,8 @@ Transfer Carrier::switch_to(ContextSlot* to, ContextSlot* from) noexcept {
   // Last before the jump: from here on this code runs with the target's TLS. The one who
   // resumes this context installs its thread pointer back.
   char* tp = to->tp != nullptr ? to->tp : own_tp_;
-  if (tp != cur_tp_) [[unlikely]] install_tp(tp);
+  if (tp != cur_tp_) [[unlikely]]
+    install_tp(tp);
   Transfer t = jump(to->ctx, from);
   san::finish_switch(fake, static_cast<ContextSlot*>(t.data)->san);
   *eh_ = mine;

@@ -229,9 +229,9 @@ class Carrier {
   unsigned handoffs_ = 0;
   bool shut_down_ = false;  // this carrier has cancelled its fibers for the run's shutdown
   void* altstack_ = nullptr;
-  EhState* eh_ = nullptr;  // this thread's exception state, carried across switches
-  char* own_tp_ = nullptr;  // the carrier thread's own thread pointer
-  char* cur_tp_ = nullptr;  // the thread pointer installed now
+  EhState* eh_ = nullptr;        // this thread's exception state, carried across switches
+  char* own_tp_ = nullptr;       // the carrier thread's own thread pointer
+  char* cur_tp_ = nullptr;       // the thread pointer installed now
   std::uint64_t slot_word_ = 0;  // the layer above's per-carrier word (carrier_word())
 
   // Unfinished fibers, for shutdown, deadlock reports and fiber dumps (which read it from other
