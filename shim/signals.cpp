@@ -399,7 +399,9 @@ struct Deferred {
   int sig;
   siginfo_t info;
 };
-constexpr int kDeferred = 16;
+// Four: the window is a few instructions, and the array is thread-local storage, which every
+// thread of the program carries in its own block (132 bytes a slot).
+constexpr int kDeferred = 4;
 constinit thread_local Deferred tls_deferred[kDeferred] __attribute__((tls_model("initial-exec")));
 constinit thread_local int tls_deferred_count __attribute__((tls_model("initial-exec"))) = 0;
 
