@@ -17,6 +17,7 @@
 
 #include <cxxabi.h>
 
+#include "base/sanitizer.hpp"
 #include "base/sys.hpp"
 #include "sched/carrier.hpp"
 #include "sched/watchdog.hpp"
@@ -88,6 +89,11 @@ void report_uncaught(const FiberControl* f) noexcept {
 // kCarrierStack is a carrier thread's stack, its lowest kCarrierGuard bytes a guard.
 constexpr std::size_t kCarrierStack = 256 * 1024;
 constexpr std::size_t kCarrierGuard = 4096;
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+constexpr bool kOwnCarrierStacks = false;
+#else
+constexpr bool kOwnCarrierStacks = true;
+#endif
 
 // StartArg hands a carrier thread its scheduler and index.
 struct StartArg {
@@ -407,14 +413,21 @@ void Run::start_carriers(unsigned first, unsigned count) {
     // The carrier's stack is the run's, not glibc's: a fiber with its own glibc thread that
     // forks leaves a child in which glibc counts the carrier thread as gone and would hand its
     // cached stack to the child's next thread, while the child's scheduler still runs on it.
-    void* stack = mmap(nullptr, kCarrierStack, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    int r = stack == MAP_FAILED ? -ENOMEM : 0;
-    if (r == 0) {
-      mprotect(stack, kCarrierGuard, PROT_NONE);
-      t.stack = stack;
-      r = sys::start_thread(&t.id, &carrier_thread, arg, kCarrierStack, stack);
-      if (r != 0) munmap(stack, kCarrierStack);
+    // Not in ASan and TSan builds, which have no per-fiber TLS, and whose own static TLS (near
+    // a megabyte for TSan) glibc would carve out of the stack given.
+    int r = 0;
+    if constexpr (kOwnCarrierStacks) {
+      void* stack = mmap(nullptr, kCarrierStack, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+      r = stack == MAP_FAILED ? -ENOMEM : 0;
+      if (r == 0) {
+        mprotect(stack, kCarrierGuard, PROT_NONE);
+        t.stack = stack;
+        r = sys::start_thread(&t.id, &carrier_thread, arg, kCarrierStack, stack);
+        if (r != 0) munmap(stack, kCarrierStack);
+      }
+    } else {
+      r = sys::start_thread(&t.id, &carrier_thread, arg);
     }
     if (r != 0) {
       delete arg;
