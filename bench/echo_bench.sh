@@ -27,7 +27,9 @@
 # A server named weft-cN is weft's echo server with --carriers N (meaningful unpinned);
 # weft-epoll is weft's echo server on the epoll backend (WEFT_BACKEND=epoll).
 # blocking_echo is examples/blocking_echo (plain C, a pthread per connection) on native threads,
-# blocking_echo-weftrun the same binary under weftrun --carriers 1; it has no --address (it
+# blocking_echo-weftrun the same binary under weftrun --carriers 1 (each thread with TLS of its
+# own, weftrun's default: a run where the runtime fell back to shared TLS is warned about), and
+# blocking_echo-weftrun-shared under weftrun --carriers 1 --shared-tls; it has no --address (it
 # listens on 127.0.0.1).
 set -euo pipefail
 
@@ -63,7 +65,9 @@ loadgen=$build/bench/weft-loadgen
 server_bin() {
   case $1 in
     weft | weft-c[0-9]* | weft-epoll) echo "$build/examples/echo_server" ;;
-    blocking_echo | blocking_echo-weftrun) echo "$build/examples/blocking_echo" ;;
+    blocking_echo | blocking_echo-weftrun | blocking_echo-weftrun-shared)
+      echo "$build/examples/blocking_echo"
+      ;;
     epoll_echo) echo "$build/bench/epoll_echo" ;;
     uring_echo) echo "$build/bench/uring_echo" ;;
     *) die "unknown server '$1'" ;;
@@ -74,7 +78,7 @@ server_bin() {
 weftrun=$build/shim/weftrun
 for s in $servers; do
   [[ -x $(server_bin "$s") ]] || die "missing $(server_bin "$s") (is the build complete?)"
-  [[ $s != *-weftrun || -x $weftrun ]] || die "missing $weftrun (is the build complete?)"
+  [[ $s != *-weftrun* || -x $weftrun ]] || die "missing $weftrun (is the build complete?)"
 done
 
 # File descriptors: the biggest run needs one per connection on each side, plus a few.
@@ -100,7 +104,8 @@ server_cmd() {
     weft-c[0-9]*) cmd=("$bin" --port 0 --address "$address" --carriers "${1#weft-c}") ;;
     weft-epoll) cmd=(env WEFT_BACKEND=epoll "$bin" --port 0 --address "$address") ;;
     blocking_echo) cmd=("$bin" -p 0) ;;
-    blocking_echo-weftrun) cmd=("$weftrun" --carriers 1 "$bin" -p 0) ;;
+    blocking_echo-weftrun) cmd=(env -u WEFT_TLS "$weftrun" --carriers 1 "$bin" -p 0) ;;
+    blocking_echo-weftrun-shared) cmd=("$weftrun" --carriers 1 --shared-tls "$bin" -p 0) ;;
     *) cmd=("$bin" --port 0 --address "$address") ;;
   esac
 }
@@ -210,6 +215,11 @@ attempt() {
     rc=$?
   drops=$(($(softnet_drops) - drops))
   stop_server "$server_pid" "$name"
+  # The runtime's one line when it could not give fibers TLS of their own (sched/run.cpp).
+  if [[ $name == *-weftrun ]] &&
+    grep -q "fibers share their carrier's thread-local storage" "$log.server.err"; then
+    echo "echo_bench: warning: $name ran on shared TLS, not per-thread: $(cat "$log.server.err")" >&2
+  fi
   if ((rc != 0)); then
     cat "$log.loadgen.err" >&2
     die "load run failed: $name, $conns connections, repetition $rep (loadgen status $rc)"

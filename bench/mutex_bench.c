@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { kMaxRounds = 101 };
+#include "c_timing.h"
 
 static long pairs_per_round = 2000000;
 static int rounds = 11;
@@ -33,32 +33,19 @@ static void die(const char* what) {
   exit(1);
 }
 
-static double cpu_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
-}
-
-static int cmp_double(const void* a, const void* b) {
-  double x = *(const double*)a;
-  double y = *(const double*)b;
-  return (x > y) - (x < y);
-}
-
 // pair_cost() is the median CPU ns of one lock/unlock pair over the rounds.
 static double pair_cost(void) {
   double ns[kMaxRounds];
   for (int r = 0; r < rounds; ++r) {
-    double t0 = cpu_ns();
+    double t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     for (long i = 0; i < pairs_per_round; ++i) {
       if (pthread_mutex_lock(&g_mutex) != 0) die("mutex_bench: lock");
       __asm__ volatile("" ::: "memory");
       if (pthread_mutex_unlock(&g_mutex) != 0) die("mutex_bench: unlock");
     }
-    ns[r] = (cpu_ns() - t0) / (double)pairs_per_round;
+    ns[r] = (clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0) / (double)pairs_per_round;
   }
-  qsort(ns, (size_t)rounds, sizeof *ns, cmp_double);
-  return ns[rounds / 2];
+  return median(ns, rounds);
 }
 
 static void* plain_main(void* arg) {

@@ -35,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { kMaxRounds = 101 };
+#include "c_timing.h"
 
 static long reads_per_round = 200000;
 static int rounds = 11;
@@ -54,23 +54,6 @@ static Cost plain_pipe;
 static void die(const char* what) {
   perror(what);
   exit(1);
-}
-
-static double clock_ns(clockid_t clock) {
-  struct timespec t;
-  clock_gettime(clock, &t);
-  return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
-}
-
-static int cmp_double(const void* a, const void* b) {
-  double x = *(const double*)a;
-  double y = *(const double*)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double* v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 // read_ones() makes n 1-byte reads from fd and adds the CPU and elapsed ns they took to *cpu

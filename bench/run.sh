@@ -3,11 +3,13 @@
 #
 #   bench/run.sh [BUILD_DIR]          (default: build; builds nothing itself)
 #
-# Runs switch_bench, spawn_bench, parked_bench, chan_bench, echo_bench.sh (weft against the
+# Runs switch_bench (also a second time with WEFT_TLS_SWITCH=syscall, for the arch_prctl path of
+# per-fiber TLS), spawn_bench, parked_bench, chan_bench, echo_bench.sh (weft against the
 # reference servers, pinned) and echo_bench.sh again for weft with 2 carriers against 1 at
 # 10,000 connections (unpinned: the client shares both CPUs), shim_bench.sh (examples/blocking_echo
-# under weftrun against native threads and against echo_server, the shim's pass-through cost,
-# the RSS of 10,000 sleeping threads), syscall_bench.sh (the shim's syscall(3) hook: a number it
+# under weftrun against native threads, against itself with --shared-tls and against echo_server,
+# the shim's pass-through cost, the RSS of 10,000 sleeping threads, thread spawn+join),
+# syscall_bench.sh (the shim's syscall(3) hook: a number it
 # passes to the kernel, a futex wake, a futex ping-pong) and idle_bench.sh (100 busy connections
 # beside 10,000 idle ones), keeps each one's output in
 # bench/out/<name>.txt, and ends with a markdown table (also written to bench/out/summary.md):
@@ -37,6 +39,9 @@ echo_target_vs_uring=${ECHO_TARGET_VS_URING:-1.0}
 shim_target_vs_native=${SHIM_TARGET_VS_NATIVE:-1.5}
 shim_target_vs_echo_server=${SHIM_TARGET_VS_ECHO_SERVER:-0.9}
 shim_target_passthrough=${SHIM_TARGET_PASSTHROUGH:-1.05}
+# Per-thread TLS under weftrun (issue #13): blocking_echo's msgs/s at least this share of the same
+# run with --shared-tls.
+tls_target_vs_shared=${TLS_TARGET_VS_SHARED:-0.95}
 
 if [[ ! -d $build ]]; then
   echo "bench/run.sh: no build directory '$build' (run: make, or meson setup $build)" >&2
@@ -74,7 +79,7 @@ echo "weft benchmarks: $(uname -sr), $(nproc) CPUs, $(grep -m1 'model name' /pro
   cut -d: -f2 | sed 's/^ //'), build $build"
 
 for b in switch_bench spawn_bench parked_bench chan_bench passthrough_bench sleepers_rss \
-  syscall_bench; do
+  syscall_bench thread_spawn_bench; do
   if [[ ! -x $build/bench/$b ]]; then
     echo "bench/run.sh: missing $build/bench/$b (configure with -Dbench=true and build)" >&2
     exit 1
@@ -82,6 +87,7 @@ for b in switch_bench spawn_bench parked_bench chan_bench passthrough_bench slee
 done
 
 step switch_bench 600 "$build/bench/switch_bench"
+step switch_bench_syscall 600 env WEFT_TLS_SWITCH=syscall "$build/bench/switch_bench" 500000
 step spawn_bench 900 "$build/bench/spawn_bench"
 step parked_bench 900 "$build/bench/parked_bench" "$parked_fibers"
 step chan_bench 600 "$build/bench/chan_bench"
@@ -111,6 +117,33 @@ else
   row "fiber switch (yield ping-pong)" "failed" "-" "-" "<= 3x" "no"
 fi
 
+# tls_switch_row RESULT adds the row of a switch between per-fiber-TLS fibers against plain ones.
+tls_switch_row() {
+  local r=$1 path target met
+  path=$(field "$r" tls_switch)
+  if [[ $path == none ]]; then
+    row "fiber switch, per-fiber TLS" "refused by the runtime" "-" "-" "(report)" "-"
+    return
+  fi
+  target="(report)" met=-
+  if [[ $path == wrfsbase ]]; then
+    target="<= +$(field "$r" tls_target_ns) ns"
+    met=$(yes_no "$(field "$r" tls_met) == 1")
+  fi
+  row "fiber switch, 2 Tls::kPerFiber fibers ($path), CPU time" "$(field "$r" tls_cpu_ns) ns" \
+    "$(field "$r" plain_cpu_ns) ns (2 plain fibers)" \
+    "$(field "$r" tls_ratio)x ($(awk -v d="$(field "$r" tls_diff_ns)" 'BEGIN { printf "%+.1f", d }') ns)" \
+    "$target" "$met"
+}
+for name in switch_bench switch_bench_syscall; do
+  r=$(result $name)
+  if [[ -n $r ]]; then
+    tls_switch_row "$r"
+  else
+    row "fiber switch, per-fiber TLS ($name)" "failed" "-" "-" "(report)" "-"
+  fi
+done
+
 r=$(result spawn_bench)
 if [[ -n $r ]]; then
   t=$(field "$r" target)
@@ -125,6 +158,13 @@ if [[ -n $r ]]; then
     "$(field "$r" boost_pooled_single_ns) ns (Boost.Fiber, pooled 64 KiB)" \
     "$(calc "$(field "$r" boost_pooled_single_ns) / $(field "$r" weft_single_ns)")x faster" \
     "(report)" "-"
+  for shape in single batch; do
+    label="one at a time"
+    [[ $shape == batch ]] && label="batches of 100"
+    row "spawn+join, Tls::kPerFiber fibers, $label, CPU time" \
+      "$(field "$r" tls_${shape}_cpu_ns) ns" "$(field "$r" plain_${shape}_cpu_ns) ns (plain fibers)" \
+      "$(field "$r" tls_${shape}_ratio)x" "(report)" "-"
+  done
 else
   row "spawn+join" "failed" "-" "-" ">= 2x faster" "no"
 fi
@@ -198,6 +238,32 @@ if [[ -n $r ]] && ! [[ " ${failed[*]} " == *" shim_bench "* ]]; then
     "$(calc "$rs / 1024") MiB (weftrun)" "$(calc "$rn / 1024") MiB (native threads)" \
     "$(calc "$rs / $rn")x" \
     "(report)" "-"
+  # Per-thread TLS (issue #13) against --shared-tls and native threads.
+  for c in hi lo; do
+    ratio=$(field "$r" ratio_tls_shared_$c)
+    row "blocking_echo under weftrun, per-thread TLS vs --shared-tls, $(field "$r" conns_$c) conns" \
+      "$(field "$r" be_weftrun_$c) msgs/s" "$(field "$r" be_shared_$c) msgs/s (--shared-tls)" \
+      "${ratio}x" ">= ${tls_target_vs_shared}x" "$(yes_no "$ratio >= $tls_target_vs_shared")"
+  done
+  ks=$(field "$r" kpt_shim) kh=$(field "$r" kpt_shared) kn=$(field "$r" kpt_native)
+  what="VmRSS per parked thread under weftrun, per-thread TLS"
+  what+=" (static TLS + TCB $(field "$r" static_tls_shim) B under weftrun,"
+  what+=" $(field "$r" static_tls_native) B natively)"
+  row "$what" "$ks KiB" "$kh KiB (--shared-tls)" "$(calc "$ks / $kh")x" "(report)" "-"
+  row "VmRSS per parked thread under weftrun, per-thread TLS" "$ks KiB" \
+    "$kn KiB (native threads)" "$(calc "$ks / $kn")x" "(report)" "-"
+  row "pthread_create+join under weftrun, per-thread TLS" "$(field "$r" spawn_shim_ns) ns" \
+    "$(field "$r" spawn_native_ns) ns (native threads)" "$(field "$r" spawn_ratio)x" \
+    "(report)" "-"
+  row "pthread_create+join under weftrun --shared-tls" "$(field "$r" spawn_shared_ns) ns" \
+    "$(field "$r" spawn_native_ns) ns (native threads)" "$(field "$r" spawn_shared_ratio)x" \
+    "(report)" "-"
+  row "pthread_create+join under weftrun, process CPU time, per-thread TLS" \
+    "$(field "$r" spawn_shim_cpu_ns) ns" "$(field "$r" spawn_shared_cpu_ns) ns (--shared-tls)" \
+    "$(field "$r" spawn_tls_shared_cpu_ratio)x" "(report)" "-"
+  row "pthread_create+join under weftrun, process CPU time, per-thread TLS" \
+    "$(field "$r" spawn_shim_cpu_ns) ns" "$(field "$r" spawn_native_cpu_ns) ns (native threads)" \
+    "$(field "$r" spawn_cpu_ratio)x" "(report)" "-"
 else
   row "blocking_echo under weftrun (shim_bench)" "failed" "-" "-" \
     ">= ${shim_target_vs_native}x native" "no"

@@ -130,7 +130,11 @@ void Carrier::install_tp(char* tp) noexcept {
   cur_tp_ = tp;
 }
 
-Transfer Carrier::switch_to(ContextSlot* to, ContextSlot* from) noexcept {
+// Inlined into its two callers (both in this file): called out of line, as GCC chose once the
+// thread-pointer check made it bigger, a yield ping-pong cost 30 ns a switch instead of 21
+// (bench/switch_bench, CPU time; docs/design.md, "Performance choices").
+[[gnu::always_inline]] inline Transfer Carrier::switch_to(ContextSlot* to,
+                                                          ContextSlot* from) noexcept {
   // The exception state is saved in this frame, which stays put while the context is suspended.
   EhState mine = *eh_;
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
