@@ -462,6 +462,10 @@ void Run::join_carriers() noexcept {
 }
 
 FiberControl* Run::execute(const detail::SpawnRequest& main) {
+  // The per-fiber TLS probe tries a block's life in a cloned child, which would wait forever on
+  // a lock another thread held at the clone: it runs now, while the calling thread is alone in
+  // the run, not at the first spawn.
+  if (config_.tls == Tls::kPerFiber || main.tls == Tls::kPerFiber) (void)tls::available();
   auto c0 = std::make_unique<Carrier>(*this, 0);
   slots_[0].store(c0.get(), std::memory_order_release);
   unsigned n = config_.carriers;
