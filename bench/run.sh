@@ -161,6 +161,11 @@ if [[ -n $r ]]; then
   for shape in single batch; do
     label="one at a time"
     [[ $shape == batch ]] && label="batches of 100"
+    if [[ $(field "$r" tls_${shape}_cpu_ns) == - ]]; then
+      row "spawn+join, Tls::kPerFiber fibers, $label" "refused by the runtime" "-" "-" \
+        "(report)" "-"
+      continue
+    fi
     row "spawn+join, Tls::kPerFiber fibers, $label, CPU time" \
       "$(field "$r" tls_${shape}_cpu_ns) ns" "$(field "$r" plain_${shape}_cpu_ns) ns (plain fibers)" \
       "$(field "$r" tls_${shape}_ratio)x" "(report)" "-"
