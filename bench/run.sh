@@ -4,7 +4,7 @@
 #   bench/run.sh [BUILD_DIR]          (default: build; builds nothing itself)
 #
 # Runs switch_bench (also a second time with WEFT_TLS_SWITCH=syscall, for the arch_prctl path of
-# per-fiber TLS), spawn_bench, parked_bench, chan_bench, echo_bench.sh (weft against the
+# per-fiber TLS), spawn_bench, parked_bench, chan_bench, read_bench, echo_bench.sh (weft against the
 # reference servers, pinned) and echo_bench.sh again for weft with 2 carriers against 1 at
 # 10,000 connections (unpinned: the client shares both CPUs), shim_bench.sh (examples/blocking_echo
 # under weftrun against native threads, against itself with --shared-tls and against echo_server,
@@ -91,6 +91,7 @@ step switch_bench_syscall 600 env WEFT_TLS_SWITCH=syscall "$build/bench/switch_b
 step spawn_bench 900 "$build/bench/spawn_bench"
 step parked_bench 900 "$build/bench/parked_bench" "$parked_fibers"
 step chan_bench 600 "$build/bench/chan_bench"
+step read_bench 600 "$build/bench/read_bench"
 step echo_bench 3600 bash "$here/echo_bench.sh" "$build"
 step carriers_bench 1800 env ECHO_BENCH_PIN=0 ECHO_BENCH_TAG=echo_carriers \
   ECHO_BENCH_SERVERS="weft-c1 weft-c2" ECHO_BENCH_CONNS="$carriers_conns" \
@@ -195,6 +196,18 @@ if [[ -n $r ]]; then
     "$(field "$r" ratio_two)x (threads/weft)" "(report)" "-"
 else
   row "channel round trip" "failed" "-" "-" "(report)" "-"
+fi
+
+r=$(result read_bench)
+if [[ -n $r ]]; then
+  t=$(field "$r" target) ratio=$(field "$r" ratio)
+  row "1-byte weft::read of ready data on a fiber (pipe), CPU time" "$(field "$r" weft_ns) ns" \
+    "$(field "$r" plain_ns) ns (plain read(2), no fiber)" "${ratio}x" "<= ${t}x" \
+    "$(yes_no "$ratio <= $t")"
+  row "the same on the epoll backend, CPU time" "$(field "$r" epoll_ns) ns" \
+    "$(field "$r" plain_ns) ns (plain read(2), no fiber)" "$(field "$r" ratio_epoll)x" "(report)" "-"
+else
+  row "1-byte weft::read of ready data on a fiber" "failed" "-" "-" "<= 1.5x" "no"
 fi
 
 ccsv=$out/echo_carriers.csv

@@ -61,7 +61,10 @@ void FdTable::after_fork_child() noexcept {
     FdEntry* chunk = chunks_[i].load(std::memory_order_relaxed);
     if (chunk == nullptr) continue;
     // A closing entry belonged to a close() of the parent's: the child's fd is still open.
-    for (std::size_t k = 0; k < kChunk; ++k) chunk[k] = FdEntry{};
+    for (std::size_t k = 0; k < kChunk; ++k) {
+      chunk[k].~FdEntry();
+      new (&chunk[k]) FdEntry();
+    }
   }
 }
 

@@ -12,13 +12,17 @@
 // any run must stop the operations of every fiber on that fd. Entries live in 1024-entry chunks
 // that are allocated on first use and never move, so a pointer to an entry stays valid for the
 // life of the process; each entry is guarded by one of kStripes locks (fd modulo kStripes),
-// taken twice per I/O operation (link, unlink) and never across a wait. The scheduler knows
+// taken twice per I/O operation (link, unlink) and never across a wait. An entry also keeps what
+// the adaptive try-first of io/try_first.hpp learned about its fd; those fields, and closing, are
+// Relaxed so that a try may read them without the lock (it never waits, so close() need not know
+// of it). The scheduler knows
 // nothing of it: weft::close() asks another carrier to cancel its operations on the fd with a
 // task (Carrier::post_task) that this layer supplies.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "base/list.hpp"
@@ -29,6 +33,16 @@ namespace weft::rt {
 
 struct Waiter;
 
+// TryState is what the adaptive try-first (io/try_first.hpp) knows of one direction of an fd.
+struct TryState {
+  // misses counts the tries in a row that found the fd not ready.
+  Relaxed<std::uint8_t> misses = 0;
+  // backoff is how many times in a row a try turned off; each doubles the next pause.
+  Relaxed<std::uint8_t> backoff = 0;
+  // skip is how many more calls go straight to the reactor before the next try.
+  Relaxed<std::uint16_t> skip = 0;
+};
+
 // FdOps is the operations in flight on one fd, linked both ways (an op leaves from anywhere).
 using FdOps = List<IoOp, &IoOp::fd_next, &IoOp::fd_prev>;
 
@@ -37,9 +51,17 @@ struct FdEntry {
   // ops lists the operations in flight on the fd.
   FdOps ops;
   // closing is set while weft::close() waits for those operations.
-  bool closing = false;
+  Relaxed<bool> closing = false;
   // closer is the wait of the fiber inside weft::close() for this fd.
   Waiter* closer = nullptr;
+  // run is the serial of the run whose calls taught try-first the fields below (Run::serial()).
+  Relaxed<std::uint32_t> run = 0;
+  // file is what try-first knows of the open file (io/try_first.hpp's FileKind).
+  Relaxed<std::uint8_t> file = 0;
+  // file_age counts the calls since file was found not worth a try, to look again (try_first).
+  Relaxed<std::uint16_t> file_age = 0;
+  // tries is try-first's state for receiving ([0]) and sending ([1]).
+  TryState tries[2];
 };
 
 // FdTable maps fd numbers to entries.

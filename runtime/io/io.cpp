@@ -9,6 +9,7 @@
 #include "base/sys.hpp"
 #include "io/fd_table.hpp"
 #include "io/io_wait.hpp"
+#include "io/try_first.hpp"
 #include "sched/carrier.hpp"
 #include "sched/park.hpp"
 #include "sched/run.hpp"
@@ -116,6 +117,13 @@ void cancel_ops_on(rt::Carrier& c, void* arg) noexcept {
   }
 }
 
+// forget_after() drops what try-first learned of entry's fd once release() (whose result r is)
+// closed or replaced it, and returns r.
+int forget_after(rt::FdEntry& entry, int r) noexcept {
+  rt::try_forget(entry);
+  return r;
+}
+
 // retire() runs release() (which closes fd, or makes it a copy of another fd) once no operation
 // of any fiber refers to fd any more: it marks fd's entry closing, cancels every operation on
 // it (waking their fibers with -EBADF), waits until the last has left, then releases.
@@ -140,7 +148,7 @@ int retire(int fd, Release release) {
     if (entry->closing) return -EBADF;  // another fiber is closing it: to us it is gone
     if (entry->ops.empty()) {
       hold.unlock();
-      return release();
+      return forget_after(*entry, release());
     }
     entry->closing = true;
     entry->closer = &w;
@@ -162,7 +170,7 @@ int retire(int fd, Release release) {
     std::lock_guard<rt::Lock> hold(fds.lock_for(fd));
     entry->closing = false;
   }
-  return release();
+  return forget_after(*entry, release());
 }
 
 }  // namespace

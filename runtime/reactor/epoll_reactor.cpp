@@ -233,6 +233,8 @@ void EpollReactor::try_pending() noexcept {
   while (IoOp* op = batch.pop_front()) {
     if ((op->backend_state & kCancelRequested) != 0) {
       complete(op, -ECANCELED);
+    } else if (op->tried) {
+      wait_on(op);  // its caller's try found it would block a moment ago: no second syscall
     } else {
       attempt(op);
     }

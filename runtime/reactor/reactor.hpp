@@ -72,6 +72,10 @@ struct IoOp {
   std::int32_t res = 0;
   // completed is set by the reactor when res is final.
   bool completed = false;
+  // tried is set when the caller made this op's non-blocking try right before starting it and
+  // found the fd not ready (io/try_first.hpp): a backend that tries ops itself (epoll) goes
+  // straight to waiting for readiness instead of repeating the syscall.
+  bool tried = false;
   // waiter is the fiber to wake on completion.
   FiberControl* waiter = nullptr;
   // carrier is the carrier whose reactor runs the op (for close() from another carrier).

@@ -103,8 +103,15 @@ struct StartArg {
 
 }  // namespace
 
+namespace {
+
+std::atomic<std::uint32_t> g_runs{0};
+
+}  // namespace
+
 Run::Run(const Config& config)
     : config_(validate(config)),
+      serial_(g_runs.fetch_add(1, std::memory_order_relaxed) + 1),
       stacks_(config_.stack_size, config_.guard_pages, config_.stack_cache) {}
 
 Run::~Run() = default;

@@ -74,6 +74,9 @@ class Run {
 
   // config() is the run's validated configuration.
   const Config& config() const noexcept { return config_; }
+  // serial() numbers the process's runs from 1, in the order they were made (io/try_first.hpp
+  // starts each run's fds afresh by it).
+  std::uint32_t serial() const noexcept { return serial_; }
   // carriers() is how many carriers run now (spares included).
   unsigned carriers() const noexcept { return count_.load(std::memory_order_acquire); }
   // carrier() returns carrier i (< carriers()).
@@ -146,6 +149,7 @@ class Run {
   friend class Carrier;
 
   Config config_;
+  std::uint32_t serial_;
   StackPool stacks_;
   std::atomic<bool> tls_warned_{false};  // the run said per-fiber TLS is unavailable
   std::atomic<Carrier*> slots_[kMaxCarriers] = {};
