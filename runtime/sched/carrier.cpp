@@ -137,6 +137,7 @@ void Carrier::install_tp(char* tp) noexcept {
                                                           ContextSlot* from) noexcept {
   // The exception state is saved in this frame, which stays put while the context is suspended.
   EhState mine = *eh_;
+  direct_ = 0;
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   san::FakeStack fake;
   san::start_switch(fake, from->san, to->san);
