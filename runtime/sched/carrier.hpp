@@ -237,7 +237,7 @@ class Carrier {
   FiberControl* main_ = nullptr;
   FiberControl* to_free_ = nullptr;  // finished fiber whose stack the next context frees
   unsigned handoffs_ = 0;
-  unsigned direct_ = 0;  // calls completed without a switch since the last one (note_direct)
+  unsigned direct_ = 0;     // calls completed without a switch since the last one (note_direct)
   bool shut_down_ = false;  // this carrier has cancelled its fibers for the run's shutdown
   void* altstack_ = nullptr;
   EhState* eh_ = nullptr;        // this thread's exception state, carried across switches
