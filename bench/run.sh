@@ -19,7 +19,8 @@
 # BENCH_STRICT=1. Needs no terminal and reads no input (CI=true safe).
 #
 # Settings (environment): PARKED_FIBERS (1000000), BENCH_STRICT (0), CARRIERS_BENCH_CONNS
-# (10000), the echo targets ECHO_TARGET_VS_URING (1.0), ECHO_TARGET_VS_EPOLL (1.1) and
+# (10000), READ_TARGET_ON_FIBER (1.5), SHIM_TARGET_VS_ECHO_SERVER (0.95), the echo targets
+# ECHO_TARGET_VS_URING (1.0), ECHO_TARGET_VS_EPOLL (1.1) and
 # ECHO_TARGET_VS_GO (1.2) (set to empty: report without a target), echo_bench.sh's
 # ECHO_BENCH_* and shim_bench.sh's SHIM_BENCH_* settings. Without a go command echo_bench.sh
 # skips its Go server and the go_echo rows say "skipped (no Go)".
@@ -45,8 +46,11 @@ echo_target_vs_go=${ECHO_TARGET_VS_GO-1.2}
 # against the weft-API echo server at 1,000; a plain thread's call through the shim against
 # the same call without it.
 shim_target_vs_native=${SHIM_TARGET_VS_NATIVE:-1.5}
-shim_target_vs_echo_server=${SHIM_TARGET_VS_ECHO_SERVER:-0.9}
+shim_target_vs_echo_server=${SHIM_TARGET_VS_ECHO_SERVER:-0.95}
 shim_target_passthrough=${SHIM_TARGET_PASSTHROUGH:-1.05}
+# A 1-byte read of data already there, on a fiber (main under weftrun), against the same read
+# off a fiber (native main), in CPU time (issue #14).
+read_target_on_fiber=${READ_TARGET_ON_FIBER:-1.5}
 # Per-thread TLS under weftrun (issue #13): blocking_echo's msgs/s at least this share of the same
 # run with --shared-tls.
 tls_target_vs_shared=${TLS_TARGET_VS_SHARED:-0.95}
@@ -245,10 +249,11 @@ if [[ -n $r ]] && ! [[ " ${failed[*]} " == *" shim_bench "* ]]; then
   row "1-byte read from a pipe, plain thread under the shim (pass-through), CPU time" \
     "$(field "$r" pt_pipe_shim_ns) ns" "$(field "$r" pt_pipe_native_ns) ns (no shim)" \
     "$(field "$r" pt_pipe_ratio)x" "(report)" "-"
+  ratio=$(field "$r" fiber_ratio)
   row "1-byte read from a pipe on a fiber (main under weftrun), CPU time" \
     "$(field "$r" fiber_shim_ns) ns" \
-    "$(field "$r" fiber_native_ns) ns (native main thread)" "$(field "$r" fiber_ratio)x" \
-    "(report)" "-"
+    "$(field "$r" fiber_native_ns) ns (native main thread)" "${ratio}x" \
+    "<= ${read_target_on_fiber}x" "$(yes_no "$ratio <= $read_target_on_fiber")"
   rs=$(field "$r" rss_shim_kib) rn=$(field "$r" rss_native_kib)
   row "peak RSS, $(field "$r" sleepers) sleeping threads (default attributes)" \
     "$(calc "$rs / 1024") MiB (weftrun)" "$(calc "$rn / 1024") MiB (native threads)" \
