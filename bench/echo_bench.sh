@@ -27,7 +27,7 @@
 # (echo; the prefix of the output files).
 # go_echo is bench/go_echo (a goroutine per connection), which meson does not build: this script
 # builds it into BUILD_DIR/bench/go_echo with bench/go_echo/build.sh before the runs, and when
-# there is no `go` command it says "SKIP go_echo" once and runs the other servers.
+# there is no `go` command (GO names another) it says "SKIP go_echo" once and runs the others.
 # A server named weft-cN is weft's echo server with --carriers N (meaningful unpinned);
 # weft-epoll is weft's echo server on the epoll backend (WEFT_BACKEND=epoll).
 # blocking_echo is examples/blocking_echo (plain C, a pthread per connection) on native threads,
@@ -84,12 +84,13 @@ server_bin() {
 # go command it is left out of this run, which goes on with the others.
 if [[ " $servers " == *" go_echo "* ]]; then
   rc=0
-  bash "$here/go_echo/build.sh" "$build" || rc=$?
+  why=$(bash "$here/go_echo/build.sh" "$build" 2>&1) || rc=$?
   if ((rc == 3)); then
-    echo "echo_bench: SKIP go_echo: no go command (install golang-go: make deps)" >&2
+    echo "echo_bench: SKIP go_echo: ${why#go_echo/build.sh: }" >&2
     servers=$(for s in $servers; do [[ $s == go_echo ]] || echo "$s"; done | xargs)
     [[ -n $servers ]] || die "no server left to run"
   elif ((rc != 0)); then
+    echo "$why" >&2
     die "building go_echo failed (status $rc)"
   fi
 fi

@@ -5,7 +5,8 @@
 #
 # echo_bench.sh runs this, not meson: a machine without Go must still build and test weft, and
 # only the benchmark needs the Go server. Exit status 3 means there is no `go` command (the
-# caller skips the server); any other failure is a real one.
+# caller skips the server); any other failure is a real one. GO names the go command to use
+# (default: go from PATH).
 #
 # Everything the go command writes stays under BUILD_DIR/bench/go_echo: its build cache, its
 # GOPATH (the module cache; there are no third-party modules), and the configuration and
@@ -19,8 +20,9 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=${1:?usage: build.sh BUILD_DIR}
 
-if ! command -v go >/dev/null 2>&1; then
-  echo "go_echo/build.sh: no go command (install golang-go: make deps)" >&2
+go=${GO:-go}
+if ! command -v "$go" >/dev/null 2>&1; then
+  echo "go_echo/build.sh: no go command '$go' (install golang-go: make deps)" >&2
   exit 3
 fi
 
@@ -33,5 +35,5 @@ env GOCACHE="$dir/cache" GOPATH="$dir/gopath" GOMODCACHE="$dir/gopath/pkg/mod" \
   XDG_CONFIG_HOME="$dir/config" XDG_CACHE_HOME="$dir/cache" GOTMPDIR="$dir/tmp" \
   GOENV=off GOTELEMETRY=off GOFLAGS= GOTOOLCHAIN=local GOPROXY=off GOSUMDB=off \
   GO111MODULE=on CGO_ENABLED=0 \
-  go build -trimpath -buildvcs=false -o "$dir/go_echo.new" .
+  "$go" build -trimpath -buildvcs=false -o "$dir/go_echo.new" .
 mv -f "$dir/go_echo.new" "$dir/go_echo"
