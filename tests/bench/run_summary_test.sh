@@ -75,7 +75,10 @@ STUB
 
 run() {
   rm -rf "$tmp/bench/out"
-  env "$@" bash "$tmp/bench/run.sh" "$tmp/build" >"$tmp/run.log" 2>&1 ||
+  # The caller's own target settings must not move the rows checked below.
+  env -u ECHO_TARGET_VS_URING -u ECHO_TARGET_VS_EPOLL -u ECHO_TARGET_VS_GO \
+    -u READ_TARGET_ON_FIBER -u SHIM_TARGET_VS_ECHO_SERVER -u BENCH_STRICT \
+    "$@" bash "$tmp/bench/run.sh" "$tmp/build" >"$tmp/run.log" 2>&1 ||
     fail "run.sh exited non-zero: $(tail -n 5 "$tmp/run.log")"
 }
 # expect LINE checks summary.md has this exact line.
