@@ -202,6 +202,8 @@ class Carrier {
   void switch_away(FiberControl* self) noexcept;
   void wait_in_place(FiberControl* self) noexcept;
   void resume(ContextSlot* from, FiberControl* next) noexcept;
+  void prefetch_ahead(const FiberControl* self) noexcept;
+  void ready_completed(OpQueue& completed) noexcept;
   void after_switch(Transfer t) noexcept;
   void start_fresh(FiberControl* f) noexcept;
   void shutdown_local() noexcept;
