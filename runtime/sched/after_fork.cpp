@@ -65,7 +65,8 @@ void Carrier::after_fork_child(FiberControl* self) {
   tid_ = static_cast<int>(sys::call(SYS_gettid));
   // The child's one thread is the forking fiber's, with its thread pointer: glibc counts the
   // carrier thread's own as gone (a thread of the parent), so the scheduler takes the fiber's.
-  own_tp_ = cur_tp_ = tls::current_tp();
+  own_tp_ = tls::current_tp();
+  cur_tp_ = nullptr;
   load_.store(1, std::memory_order_relaxed);
   stalled_.store(false, std::memory_order_relaxed);
   in_fiber_ = true;

@@ -87,7 +87,7 @@ Carrier::Carrier(Run& sched, unsigned index) : run_(sched), index_(index) {
   san::on_carrier_start(sched_slot_.san);
   slot_word_ = carrier_word();  // the thread's own word, until now (a thread that had no carrier)
   tls_carrier = this;
-  own_tp_ = cur_tp_ = tls::current_tp();
+  own_tp_ = tls::current_tp();
 }
 
 void Carrier::prepare_tls() noexcept {
@@ -118,7 +118,7 @@ void Carrier::mail_done() noexcept {
 void Carrier::fiber_entry(Transfer t) {
   san::finish_switch(san::FakeStack{}, static_cast<ContextSlot*>(t.data)->san);
   Carrier* c = tls_carrier;
-  *c->eh_ = EhState{};  // a new fiber has caught nothing, whatever its resumer had
+  // A new fiber has caught nothing: its resumer left the thread's exception state empty.
   c->after_switch(t);
   FiberControl* self = c->running_;
   c->start_fresh(self);
@@ -151,14 +151,43 @@ void Carrier::after_switch(Transfer t) noexcept {
   }
 }
 
-void Carrier::install_tp(char* tp) noexcept {
+void Carrier::install_tp(char* slot_tp) noexcept {
   // A module dlopen()ed since: its initial-exec TLS goes into every block first, as glibc puts
   // it into its own threads' before dlopen returns.
   if (tls::stale()) [[unlikely]]
     tls::after_dlopen();
+  char* tp = slot_tp != nullptr ? slot_tp : own_tp_;
   *reinterpret_cast<Carrier**>(tp + g_carrier_off) = this;
   tls::set_tp(tp);
-  cur_tp_ = tp;
+  cur_tp_ = slot_tp;
+}
+
+// The switch proper: what every switch does, inlined into switch_to() and switch_carrying_eh().
+[[gnu::always_inline]] inline Transfer Carrier::jump_to(ContextSlot* to,
+                                                        ContextSlot* from) noexcept {
+  switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  san::FakeStack fake;
+  san::start_switch(fake, from->san, to->san);
+  // Last before the jump: from here on this code runs with the target's TLS. The one who
+  // resumes this context installs its thread pointer back.
+  if (to->tp != cur_tp_) [[unlikely]]
+    install_tp(to->tp);
+  Transfer t = jump(to->ctx, from);
+  san::finish_switch(fake, static_cast<ContextSlot*>(t.data)->san);
+  return t;
+}
+
+// The exception state: a context leaves the thread's empty behind it and finds it empty when it
+// resumes, so only a context that has caught something, or is unwinding, saves it, in this frame
+// (which stays put while the context is suspended), and puts it back once resumed. Out of line:
+// kept in registers across the jump, it cost the common case two more saved registers.
+[[gnu::noinline]] Transfer Carrier::switch_carrying_eh(ContextSlot* to,
+                                                       ContextSlot* from) noexcept {
+  EhState mine = *eh_;
+  *eh_ = EhState{};
+  Transfer t = jump_to(to, from);
+  *eh_ = mine;
+  return t;
 }
 
 // Inlined into its two callers (both in this file): called out of line, as GCC chose once the
@@ -166,20 +195,10 @@ void Carrier::install_tp(char* tp) noexcept {
 // (bench/switch_bench, CPU time; docs/design.md, "Performance choices").
 [[gnu::always_inline]] inline Transfer Carrier::switch_to(ContextSlot* to,
                                                           ContextSlot* from) noexcept {
-  // The exception state is saved in this frame, which stays put while the context is suspended.
-  EhState mine = *eh_;
-  switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  san::FakeStack fake;
-  san::start_switch(fake, from->san, to->san);
-  // Last before the jump: from here on this code runs with the target's TLS. The one who
-  // resumes this context installs its thread pointer back.
-  char* tp = to->tp != nullptr ? to->tp : own_tp_;
-  if (tp != cur_tp_) [[unlikely]]
-    install_tp(tp);
-  Transfer t = jump(to->ctx, from);
-  san::finish_switch(fake, static_cast<ContextSlot*>(t.data)->san);
-  *eh_ = mine;
-  return t;
+  const EhState& now = *eh_;
+  if (now.caught != nullptr || now.uncaught != 0) [[unlikely]]
+    return switch_carrying_eh(to, from);
+  return jump_to(to, from);
 }
 
 void Carrier::resume(ContextSlot* from, FiberControl* next) noexcept {
@@ -273,10 +292,17 @@ void Carrier::ready_completed(OpQueue& completed) noexcept {
 void Carrier::yield() noexcept {
   FiberControl* self = running_;
   if (self->holds_carrier_ != 0) return;  // the carrier's other fibers must not run now
-  // Alone, a yield is free, but it still counts toward the tick: a fiber spinning on yield must
-  // not keep the scheduler from submitting I/O, reaping completions and expiring timers.
-  if (run_queue_.empty() && handoffs_ < kTick) {
+  if (handoffs_ < kTick) [[likely]] {
+    // Alone, a yield is free, but it still counts toward the tick: a fiber spinning on yield
+    // must not keep the scheduler from submitting I/O, reaping completions and expiring timers.
     ++handoffs_;
+    FiberControl* next = run_queue_.pop_front();
+    if (next == nullptr) return;
+    // switch_away()'s hand-off, with the queue taken first: one pop and one push, no re-check.
+    self->state_ = FiberState::kReady;
+    run_queue_.push_back(self);
+    if (!StackPool::canary_intact(self->stack_)) overflow_abort(self);
+    resume(&self->slot_, next);
     return;
   }
   self->state_ = FiberState::kReady;

@@ -198,7 +198,9 @@ class Carrier {
   using FiberSet = List<FiberControl, &FiberControl::all_next_, &FiberControl::all_prev_>;
 
   Transfer switch_to(ContextSlot* to, ContextSlot* from) noexcept;
-  void install_tp(char* tp) noexcept;
+  Transfer switch_carrying_eh(ContextSlot* to, ContextSlot* from) noexcept;
+  Transfer jump_to(ContextSlot* to, ContextSlot* from) noexcept;
+  void install_tp(char* slot_tp) noexcept;
   void switch_away(FiberControl* self) noexcept;
   void wait_in_place(FiberControl* self) noexcept;
   void resume(ContextSlot* from, FiberControl* next) noexcept;
@@ -233,7 +235,7 @@ class Carrier {
   void* altstack_ = nullptr;
   EhState* eh_ = nullptr;        // this thread's exception state, carried across switches
   char* own_tp_ = nullptr;       // the carrier thread's own thread pointer
-  char* cur_tp_ = nullptr;       // the thread pointer installed now
+  char* cur_tp_ = nullptr;       // the ContextSlot::tp installed now (nullptr: own_tp_)
   std::uint64_t slot_word_ = 0;  // the layer above's per-carrier word (carrier_word())
 
   // Unfinished fibers, for shutdown, deadlock reports and fiber dumps (which read it from other
