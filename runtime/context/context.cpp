@@ -4,88 +4,107 @@
 // is built on. It is a detail API, but a stable one since Boost 1.61; keeping it behind this file
 // means a Boost upgrade that changes it touches one file.
 //
-// On x86-64 (System V, ELF) the switch is fcontext's own, copied below with its context layout,
-// except for how it ends: Boost's jump_fcontext pops the resumed context's return address and
-// `jmp`s to it, so the `call` that entered it is never matched by a `ret`. The CPU's return stack
-// buffer then pairs every later `ret` of the resumed fiber with the wrong call, and the first one
-// (leaving Carrier::resume) mispredicts on every switch: half of a yield's time on the machine
-// that measured it (docs/design.md, "Performance choices"). Ending in `ret` keeps the calls and
-// returns paired; both fibers of a ping-pong switch from the same call site, so the `ret` itself
-// is predicted too. Boost.Context's benchmark reference (bench/switch_bench) still uses Boost's.
-// Neither version supports CET shadow stacks (Debian builds Boost without them).
+// On x86-64 (System V, ELF) the runtime switches with its own routine instead, written for one
+// property Boost's lacks: it ends in `ret`. Boost's jump_fcontext pops the resumed context's
+// return address and `jmp`s to it, so the `call` that entered it is never matched by a `ret`;
+// the CPU's return stack buffer then pairs every later `ret` of the resumed fiber with the wrong
+// call, and the first one (leaving Carrier::resume) mispredicts on every switch: half of a
+// yield's time on the machine that measured it (docs/design.md, "Performance choices"). Here the
+// switch pushes the callee-saved registers and the floating-point control words on the
+// suspending stack, saves the stack pointer as the suspended context, loads the target's, pops
+// the same and returns into the target: calls and returns stay paired, and as both sides of a
+// ping-pong switch from the same call site the `ret` is predicted too. Boost.Context remains the
+// benchmark's reference (bench/switch_bench) and the switch on other architectures. Neither
+// supports CET shadow stacks (Debian builds Boost without them; tls/ refuses CET processes).
 #include <boost/context/detail/fcontext.hpp>
+#include <cstdint>
 
 #if defined(__x86_64__) && defined(__ELF__)
-#define WEFT_OWN_FCONTEXT 1
+#define WEFT_OWN_SWITCH 1
 #else
-#define WEFT_OWN_FCONTEXT 0
+#define WEFT_OWN_SWITCH 0
 #endif
 
-#if WEFT_OWN_FCONTEXT
-// A context's saved frame, as in Boost's make/jump_x86_64_sysv_elf_gas.S: MXCSR at 0x0, the x87
-// control word at 0x4, r12-r15 at 0x8-0x20, rbx at 0x28, rbp at 0x30, the return address at
-// 0x38. make_context stores the entry function as rbx, a trap as rbp (the entry's return
-// address: it must never return) and the trampoline as the return address.
+#if WEFT_OWN_SWITCH
+// A suspended context is its stack pointer; above it, from low to high: MXCSR (4 bytes) and the
+// x87 control word (2, then 2 of padding), r12, r13, r14, r15, rbx, rbp, and the address the
+// switch returns to. weft_switch(to, data) returns {the context it suspended, data} in rax:rdx,
+// as a Transfer. A new context (weft_new_context) holds the entry function in the rbx slot and
+// returns into weft_context_start, which calls entry(Transfer) on a 16-byte aligned stack; entry
+// must never return (a ud2 follows the call).
 extern "C" {
-weft::rt::Transfer weft_jump_context(void* to, void* data) noexcept;
-void* weft_make_context(void* top, std::size_t size, weft::rt::EntryFn entry) noexcept;
+weft::rt::Transfer weft_switch(void* to, void* data) noexcept;
 }
 asm(R"(
   .text
   .p2align 4
-  .globl weft_jump_context
-  .hidden weft_jump_context
-  .type weft_jump_context,@function
-weft_jump_context:
-  leaq -0x38(%rsp), %rsp
+  .globl weft_switch
+  .hidden weft_switch
+  .type weft_switch,@function
+weft_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r15
+  pushq %r14
+  pushq %r13
+  pushq %r12
+  subq $8, %rsp
   stmxcsr (%rsp)
-  fnstcw 0x4(%rsp)
-  movq %r12, 0x8(%rsp)
-  movq %r13, 0x10(%rsp)
-  movq %r14, 0x18(%rsp)
-  movq %r15, 0x20(%rsp)
-  movq %rbx, 0x28(%rsp)
-  movq %rbp, 0x30(%rsp)
+  fnstcw 4(%rsp)
   movq %rsp, %rax
   movq %rdi, %rsp
   ldmxcsr (%rsp)
-  fldcw 0x4(%rsp)
-  movq 0x8(%rsp), %r12
-  movq 0x10(%rsp), %r13
-  movq 0x18(%rsp), %r14
-  movq 0x20(%rsp), %r15
-  movq 0x28(%rsp), %rbx
-  movq 0x30(%rsp), %rbp
-  leaq 0x38(%rsp), %rsp
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r12
+  popq %r13
+  popq %r14
+  popq %r15
+  popq %rbx
+  popq %rbp
   movq %rsi, %rdx
-  movq %rax, %rdi
   ret
-  .size weft_jump_context, .-weft_jump_context
+  .size weft_switch, .-weft_switch
 
   .p2align 4
-  .globl weft_make_context
-  .hidden weft_make_context
-  .type weft_make_context,@function
-weft_make_context:
-  movq %rdi, %rax
-  andq $-16, %rax
-  leaq -0x40(%rax), %rax
-  movq %rdx, 0x28(%rax)
-  stmxcsr (%rax)
-  fnstcw 0x4(%rax)
-  leaq weft_context_trampoline(%rip), %rcx
-  movq %rcx, 0x38(%rax)
-  leaq weft_context_trap(%rip), %rcx
-  movq %rcx, 0x30(%rax)
-  ret
-  .size weft_make_context, .-weft_make_context
-
-weft_context_trampoline:
-  pushq %rbp
-  jmp *%rbx
-weft_context_trap:
+  .globl weft_context_start
+  .hidden weft_context_start
+  .type weft_context_start,@function
+weft_context_start:
+  movq %rax, %rdi
+  movq %rdx, %rsi
+  call *%rbx
   ud2
+  .size weft_context_start, .-weft_context_start
 )");
+
+extern "C" void weft_context_start() noexcept;
+
+namespace {
+
+// kFrameWords is the size of a suspended context's saved frame, in 8-byte words.
+constexpr std::size_t kFrameWords = 8;
+
+// weft_new_context() builds the frame weft_switch pops for a context that starts in entry.
+void* weft_new_context(void* top, weft::rt::EntryFn entry) noexcept {
+  // The switch pops the frame and returns into weft_context_start with the stack pointer just
+  // above it, which must be 16-byte aligned there so that its call gives entry the alignment the
+  // ABI promises a function; the 16 bytes above stay unused.
+  auto high = reinterpret_cast<std::uintptr_t>(top) & ~std::uintptr_t{15};
+  auto* frame = reinterpret_cast<std::uint64_t*>(high - 16 - kFrameWords * 8);
+  std::uint32_t mxcsr = 0;
+  std::uint16_t fpucw = 0;
+  __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+  __asm__ volatile("fnstcw %0" : "=m"(fpucw));
+  frame[0] = mxcsr | (std::uint64_t{fpucw} << 32);
+  frame[1] = frame[2] = frame[3] = frame[4] = 0;                    // r12..r15
+  frame[5] = reinterpret_cast<std::uint64_t>(entry);                // rbx
+  frame[6] = 0;                                                     // rbp: the outermost frame
+  frame[7] = reinterpret_cast<std::uint64_t>(&weft_context_start);  // return address
+  return frame;
+}
+
+}  // namespace
 #endif
 
 namespace weft::rt {
@@ -93,8 +112,9 @@ namespace weft::rt {
 namespace bcd = boost::context::detail;
 
 ContextHandle make_context(void* top, std::size_t size, EntryFn entry) noexcept {
-#if WEFT_OWN_FCONTEXT
-  return weft_make_context(top, size, entry);
+#if WEFT_OWN_SWITCH
+  (void)size;
+  return weft_new_context(top, entry);
 #else
   // transfer_t and Transfer have the same layout (two pointers); the cast keeps Boost's types
   // out of every other file.
@@ -105,8 +125,8 @@ ContextHandle make_context(void* top, std::size_t size, EntryFn entry) noexcept 
 }
 
 Transfer jump(ContextHandle to, void* data) noexcept {
-#if WEFT_OWN_FCONTEXT
-  return weft_jump_context(to, data);
+#if WEFT_OWN_SWITCH
+  return weft_switch(to, data);
 #else
   bcd::transfer_t t = bcd::jump_fcontext(static_cast<bcd::fcontext_t>(to), data);
   return Transfer{t.fctx, t.data};
