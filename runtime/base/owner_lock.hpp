@@ -21,6 +21,7 @@
 #include <atomic>
 
 #include "base/lock.hpp"
+#include "base/sanitizer.hpp"  // WEFT_TSAN
 
 namespace weft::rt {
 
