@@ -75,6 +75,7 @@ constexpr std::size_t kFreshBatch = 64;
 }  // namespace
 
 Carrier::Carrier(Run& sched, unsigned index) : run_(sched), index_(index) {
+  OwnerLock::prepare();  // before this carrier's first owner_lock()
   if (tls_carrier != nullptr) {
     throw std::logic_error("weft::run: this thread is already running weft::run");
   }
@@ -138,8 +139,9 @@ void Carrier::start_fresh(FiberControl* f) noexcept {
   if (f->cancel_requested_.load(std::memory_order_seq_cst) || run_.shutting_down()) {
     f->cancelled_ = true;
   }
-  std::lock_guard<Lock> hold(all_lock_);
+  all_lock_.owner_lock();
   all_.push_front(f);
+  all_lock_.owner_unlock();
 }
 
 void Carrier::after_switch(Transfer t) noexcept {
@@ -363,12 +365,11 @@ void Carrier::finish(FiberControl* self) noexcept {
   // program's runs on this fiber any more.
   if (self->tls_ != nullptr) tls::release(self->tls_);
   if (!StackPool::canary_intact(self->stack_)) overflow_abort(self);
-  {
-    std::lock_guard<Lock> hold(all_lock_);
-    all_.remove(self);
-  }
+  all_lock_.owner_lock();
+  all_.remove(self);
+  all_lock_.owner_unlock();
   self->state_ = FiberState::kDone;
-  load_.fetch_sub(1, std::memory_order_relaxed);
+  load_own_.store(load_own_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   // done_ first: a joiner that reads it set needs no wake-up; one that registered in join_
   // before the exchange below gets one.
   self->done_.store(true, std::memory_order_release);
@@ -528,7 +529,7 @@ bool Carrier::has_work_posted() const noexcept {
 
 void Carrier::shutdown_local() noexcept {
   shut_down_ = true;
-  std::lock_guard<Lock> hold(all_lock_);
+  std::lock_guard<OwnerLock> hold(all_lock_);
   for (FiberControl* f = all_.front(); f != nullptr; f = FiberSet::next(f)) cancel(f);
 }
 
