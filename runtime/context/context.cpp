@@ -10,11 +10,11 @@
 // the CPU's return stack buffer then pairs every later `ret` of the resumed fiber with the wrong
 // call, and the first one (leaving Carrier::resume) mispredicts on every switch: half of a
 // yield's time on the machine that measured it (docs/design.md, "Performance choices"). Here the
-// switch pushes the callee-saved registers and the floating-point control words on the
-// suspending stack, saves the stack pointer as the suspended context, loads the target's, pops
-// the same and returns into the target: calls and returns stay paired, and as both sides of a
-// ping-pong switch from the same call site the `ret` is predicted too. Boost.Context remains the
-// benchmark's reference (bench/switch_bench) and the switch on other architectures. Neither
+// switch stores the callee-saved registers and the floating-point control words below the
+// suspending stack's pointer, saves that pointer as the suspended context, loads the target's,
+// restores the same and returns into the target: calls and returns stay paired, and as both sides
+// of a ping-pong switch from the same call site the `ret` is predicted too. Boost.Context remains
+// the benchmark's reference (bench/switch_bench) and the switch on other architectures. Neither
 // supports CET shadow stacks (Debian builds Boost without them; tls/ refuses CET processes).
 #include <boost/context/detail/fcontext.hpp>
 #include <cstdint>
@@ -26,12 +26,14 @@
 #endif
 
 #if WEFT_OWN_SWITCH
-// A suspended context is its stack pointer; above it, from low to high: MXCSR (4 bytes) and the
-// x87 control word (2, then 2 of padding), r12, r13, r14, r15, rbx, rbp, and the address the
-// switch returns to. weft_switch(to, data) returns {the context it suspended, data} in rax:rdx,
-// as a Transfer. A new context (weft_new_context) holds the entry function in the rbx slot and
-// returns into weft_context_start, which calls entry(Transfer) on a 16-byte aligned stack; entry
-// must never return (a ud2 follows the call).
+// A suspended context is its stack pointer; above it, from low to high: r12, r13, r14, r15, rbx,
+// rbp, MXCSR (4 bytes) and the x87 control word (2, then 2 of padding), and the address the
+// switch returns to. The frame is reserved once and filled with stores (pushes and pops measured
+// about 1 ns a switch slower: the stack pointer's read after them costs a synchronisation).
+// weft_switch(to, data) returns {the context it suspended, data} in rax:rdx, as a Transfer. A new
+// context (weft_new_context) holds the entry function in the rbx slot and returns into
+// weft_context_start, which calls entry(Transfer) on a 16-byte aligned stack; entry must never
+// return (a ud2 follows the call).
 extern "C" {
 weft::rt::Transfer weft_switch(void* to, void* data) noexcept;
 }
@@ -42,26 +44,26 @@ asm(R"(
   .hidden weft_switch
   .type weft_switch,@function
 weft_switch:
-  pushq %rbp
-  pushq %rbx
-  pushq %r15
-  pushq %r14
-  pushq %r13
-  pushq %r12
-  subq $8, %rsp
-  stmxcsr (%rsp)
-  fnstcw 4(%rsp)
+  leaq -0x38(%rsp), %rsp
+  stmxcsr 0x30(%rsp)
+  fnstcw 0x34(%rsp)
+  movq %r12, (%rsp)
+  movq %r13, 0x8(%rsp)
+  movq %r14, 0x10(%rsp)
+  movq %r15, 0x18(%rsp)
+  movq %rbx, 0x20(%rsp)
+  movq %rbp, 0x28(%rsp)
   movq %rsp, %rax
   movq %rdi, %rsp
-  ldmxcsr (%rsp)
-  fldcw 4(%rsp)
-  addq $8, %rsp
-  popq %r12
-  popq %r13
-  popq %r14
-  popq %r15
-  popq %rbx
-  popq %rbp
+  ldmxcsr 0x30(%rsp)
+  fldcw 0x34(%rsp)
+  movq (%rsp), %r12
+  movq 0x8(%rsp), %r13
+  movq 0x10(%rsp), %r14
+  movq 0x18(%rsp), %r15
+  movq 0x20(%rsp), %rbx
+  movq 0x28(%rsp), %rbp
+  leaq 0x38(%rsp), %rsp
   movq %rsi, %rdx
   ret
   .size weft_switch, .-weft_switch
@@ -85,9 +87,9 @@ namespace {
 // kFrameWords is the size of a suspended context's saved frame, in 8-byte words.
 constexpr std::size_t kFrameWords = 8;
 
-// weft_new_context() builds the frame weft_switch pops for a context that starts in entry.
+// weft_new_context() builds the frame weft_switch restores for a context that starts in entry.
 void* weft_new_context(void* top, weft::rt::EntryFn entry) noexcept {
-  // The switch pops the frame and returns into weft_context_start with the stack pointer just
+  // The switch restores the frame and returns into weft_context_start with the stack pointer just
   // above it, which must be 16-byte aligned there so that its call gives entry the alignment the
   // ABI promises a function; the 16 bytes above stay unused.
   auto high = reinterpret_cast<std::uintptr_t>(top) & ~std::uintptr_t{15};
@@ -96,11 +98,11 @@ void* weft_new_context(void* top, weft::rt::EntryFn entry) noexcept {
   std::uint16_t fpucw = 0;
   __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
   __asm__ volatile("fnstcw %0" : "=m"(fpucw));
-  frame[0] = mxcsr | (std::uint64_t{fpucw} << 32);
-  frame[1] = frame[2] = frame[3] = frame[4] = 0;                    // r12..r15
-  frame[5] = reinterpret_cast<std::uint64_t>(entry);                // rbx
-  frame[6] = 0;                                                     // rbp: the outermost frame
-  frame[7] = reinterpret_cast<std::uint64_t>(&weft_context_start);  // return address
+  frame[0] = frame[1] = frame[2] = frame[3] = 0;      // r12..r15
+  frame[4] = reinterpret_cast<std::uint64_t>(entry);  // rbx
+  frame[5] = 0;                                       // rbp: the outermost frame
+  frame[6] = mxcsr | (std::uint64_t{fpucw} << 32);
+  frame[7] = reinterpret_cast<std::uint64_t>(&weft_context_start);  // the return address
   return frame;
 }
 
