@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# echo_bench.sh: weft's echo server against the epoll and io_uring reference servers.
+# echo_bench.sh: weft's echo server against the epoll, io_uring and Go reference servers.
 #
-#   bench/echo_bench.sh [BUILD_DIR]          (default: build; builds nothing itself)
+#   bench/echo_bench.sh [BUILD_DIR]          (default: build; builds only the Go server)
 #
 # For each connection count and each server: start the server pinned to CPU 0, drive it with
 # weft-loadgen pinned to CPU 1 (one client thread: the only other core), 64-byte ping-pong
@@ -20,10 +20,14 @@
 # Exits non-zero if any server fails to start or to exit 0 on SIGTERM, or any load run fails.
 #
 # Settings (environment): ECHO_BENCH_SECONDS (5), ECHO_BENCH_REPS (3), ECHO_BENCH_CONNS
-# ("100 1000 10000"), ECHO_BENCH_SIZE (64), ECHO_BENCH_SERVERS ("weft epoll_echo uring_echo"),
+# ("100 1000 10000"), ECHO_BENCH_SIZE (64),
+# ECHO_BENCH_SERVERS ("weft epoll_echo uring_echo go_echo"),
 # ECHO_BENCH_QUIET_WAIT (30), ECHO_BENCH_MAX_OTHER (10), ECHO_BENCH_RETRIES (3),
 # ECHO_BENCH_PIN (1; 0 runs server and client unpinned, sharing both CPUs), ECHO_BENCH_TAG
 # (echo; the prefix of the output files).
+# go_echo is bench/go_echo (a goroutine per connection), which meson does not build: this script
+# builds it into BUILD_DIR/bench/go_echo with bench/go_echo/build.sh before the runs, and when
+# there is no `go` command (GO names another) it says "SKIP go_echo" once and runs the others.
 # A server named weft-cN is weft's echo server with --carriers N (meaningful unpinned);
 # weft-epoll is weft's echo server on the epoll backend (WEFT_BACKEND=epoll).
 # blocking_echo is examples/blocking_echo (plain C, a pthread per connection) on native threads,
@@ -38,7 +42,7 @@ secs=${ECHO_BENCH_SECONDS:-5}
 reps=${ECHO_BENCH_REPS:-3}
 conns_list=${ECHO_BENCH_CONNS:-"100 1000 10000"}
 size=${ECHO_BENCH_SIZE:-64}
-servers=${ECHO_BENCH_SERVERS:-"weft epoll_echo uring_echo"}
+servers=${ECHO_BENCH_SERVERS:-"weft epoll_echo uring_echo go_echo"}
 quiet_wait=${ECHO_BENCH_QUIET_WAIT:-30}
 drops=0
 max_other=${ECHO_BENCH_MAX_OTHER:-10}
@@ -70,11 +74,26 @@ server_bin() {
       ;;
     epoll_echo) echo "$build/bench/epoll_echo" ;;
     uring_echo) echo "$build/bench/uring_echo" ;;
+    go_echo) echo "$build/bench/go_echo/go_echo" ;;
     *) die "unknown server '$1'" ;;
   esac
 }
 
 [[ -x $loadgen ]] || die "missing $loadgen (is the build complete?)"
+# The Go server is built here, not by meson (a machine without Go still builds weft); without a
+# go command it is left out of this run, which goes on with the others.
+if [[ " $servers " == *" go_echo "* ]]; then
+  rc=0
+  why=$(bash "$here/go_echo/build.sh" "$build" 2>&1) || rc=$?
+  if ((rc == 3)); then
+    echo "echo_bench: SKIP go_echo: ${why#go_echo/build.sh: }" >&2
+    servers=$(for s in $servers; do [[ $s == go_echo ]] || echo "$s"; done | xargs)
+    [[ -n $servers ]] || die "no server left to run"
+  elif ((rc != 0)); then
+    echo "$why" >&2
+    die "building go_echo failed (status $rc)"
+  fi
+fi
 weftrun=$build/shim/weftrun
 for s in $servers; do
   [[ -x $(server_bin "$s") ]] || die "missing $(server_bin "$s") (is the build complete?)"
@@ -275,32 +294,43 @@ median() {
     "$out/${tag}_runs.csv" | median_of
 }
 
-echo "server,conns,msgs_per_s,p50_us,p99_us,p999_us,server_cpu_pct,server_us_per_msg,ratio_vs_uring,ratio_vs_epoll" \
+echo "server,conns,msgs_per_s,p50_us,p99_us,p999_us,server_cpu_pct,server_us_per_msg,ratio_vs_uring,ratio_vs_epoll,ratio_vs_go" \
   >"$out/$tag.csv"
 for conns in $conns_list; do
   ref_uring=$(median 4 uring_echo "$conns")
   ref_epoll=$(median 4 epoll_echo "$conns")
+  ref_go=$(median 4 go_echo "$conns")
   for name in $servers; do
     rate=$(median 4 "$name" "$conns")
     cpu=$(median 8 "$name" "$conns")
     awk -v n="$name" -v c="$conns" -v r="$rate" -v p50="$(median 5 "$name" "$conns")" \
       -v p99="$(median 6 "$name" "$conns")" -v p999="$(median 7 "$name" "$conns")" -v cpu="$cpu" \
-      -v ru="$ref_uring" -v re="$ref_epoll" 'BEGIN {
+      -v ru="$ref_uring" -v re="$ref_epoll" -v rg="$ref_go" 'BEGIN {
         per = (cpu != "" && r > 0) ? sprintf("%.2f", cpu / 100 * 1e6 / r) : ""
         vu = (ru > 0) ? sprintf("%.2f", r / ru) : ""
         ve = (re > 0) ? sprintf("%.2f", r / re) : ""
-        printf "%s,%s,%.0f,%s,%s,%s,%s,%s,%s,%s\n", n, c, r, p50, p99, p999, cpu, per, vu, ve }' \
+        vg = (rg > 0) ? sprintf("%.2f", r / rg) : ""
+        printf "%s,%s,%.0f,%s,%s,%s,%s,%s,%s,%s,%s\n", n, c, r, p50, p99, p999, cpu, per, vu, ve, vg }' \
       >>"$out/$tag.csv"
   done
 done
 
+# The "vs go_echo" column is there only when go_echo ran.
+with_go=0
+[[ " $servers " == *" go_echo "* ]] && with_go=1
 {
   echo "### Echo: ${size}-byte ping-pong, ${secs} s x ${reps} (medians), $placement"
   echo
-  echo "| server | conns | msgs/s | p50 us | p99 us | p99.9 us | server CPU | server CPU us/msg | vs uring_echo | vs epoll_echo |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-  awk -F, 'NR > 1 {printf "| %s | %s | %s | %s | %s | %s | %s%% | %s | %s | %s |\n",
-                   $1, $2, $3, $4, $5, $6, $7, $8, ($9 == "" ? "-" : $9 "x"), ($10 == "" ? "-" : $10 "x")}' \
+  if ((with_go)); then
+    echo "| server | conns | msgs/s | p50 us | p99 us | p99.9 us | server CPU | server CPU us/msg | vs uring_echo | vs epoll_echo | vs go_echo |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  else
+    echo "| server | conns | msgs/s | p50 us | p99 us | p99.9 us | server CPU | server CPU us/msg | vs uring_echo | vs epoll_echo |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  fi
+  awk -F, -v go="$with_go" 'function x(v) { return v == "" ? "-" : v "x" }
+    NR > 1 {printf "| %s | %s | %s | %s | %s | %s | %s%% | %s | %s | %s |%s\n",
+            $1, $2, $3, $4, $5, $6, $7, $8, x($9), x($10), (go ? " " x($11) " |" : "")}' \
     "$out/$tag.csv"
 } >"$out/$tag.md"
 cat "$out/$tag.md"

@@ -50,6 +50,7 @@ kPackages=(
   openjdk-17-jdk-headless  # real_java_*: HotSpot keeps its current thread in TLS; the JDK (77 MB over the JRE's 188 MB) for the source launcher's compiler
   ruby                  # real_ruby_threads: Ruby keeps each thread's execution context in TLS (~28 MB with libruby3.1)
   liburcu-dev           # real_urcu_threads: liburcu keeps each reader's registration in TLS (1.4 MB)
+  golang-go             # bench/go_echo: the Go echo server (a goroutine per connection) echo_bench.sh builds and measures weft against; skipped without it
 )
 
 check_only=false

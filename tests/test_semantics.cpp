@@ -83,6 +83,55 @@ TEST(Semantics, UncaughtExceptionCountIsPerFiber) {
   EXPECT_EQ(seen, 0);
 }
 
+// A run started inside a catch block: its fibers have caught nothing (neither a fresh one nor
+// one resumed after a switch from another fiber that had), yet the thread's own exception is
+// still there to rethrow once the run returns. A switch empties the thread's exception state
+// only for a context that has one, and each context finds it empty when it resumes.
+TEST(Semantics, RunInsideCatchBlockKeepsItsExceptionApart) {
+  int fibers_saw_one = 0, fibers_ran = 0;
+  std::string rethrown;
+  auto check = [&] {
+    ++fibers_ran;
+    if (std::current_exception() != nullptr || std::uncaught_exceptions() != 0) ++fibers_saw_one;
+  };
+  try {
+    throw std::runtime_error("outer");
+  } catch (...) {
+    weft_test::run([&] {
+      check();
+      auto a = weft::spawn([&] {
+        try {
+          throw std::runtime_error("A");
+        } catch (...) {
+          weft::this_fiber::yield();  // b runs while a holds an exception
+          weft::this_fiber::yield();
+        }
+        check();
+      });
+      auto b = weft::spawn([&] {
+        check();
+        weft::this_fiber::yield();
+        check();
+        auto c = weft::spawn(check);  // made while a holds its exception
+        weft::this_fiber::yield();
+        check();
+        c.join();
+      });
+      a.join();
+      b.join();
+      check();
+    });
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      rethrown = e.what();
+    }
+  }
+  EXPECT_EQ(fibers_ran, 7);
+  EXPECT_EQ(fibers_saw_one, 0);
+  EXPECT_EQ(rethrown, "outer");
+}
+
 // A fiber that spins on yield() alone must still let timers fire and I/O complete.
 TEST(Semantics, LoneYieldingFiberDoesNotStarveTimersOrIo) {
   Pipe p;

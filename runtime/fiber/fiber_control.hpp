@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 
@@ -91,42 +92,62 @@ static_assert(sizeof(ContextSlot) == 2 * sizeof(ContextHandle));
 
 namespace weft::detail {
 
-// FiberControl is everything the runtime knows about one fiber.
-class FiberControl {
+// FiberControl is everything the runtime knows about one fiber; cache-line aligned, so that its
+// hot fields (kHotBytes) take exactly two lines.
+class alignas(64) FiberControl {
  public:
   // kNameSize is the size of the name buffer, terminating zero included.
   static constexpr std::size_t kNameSize = 32;
+  // kHotBytes is how much of the block, from its start, holds the fields every wait, wake and
+  // switch touches.
+  static constexpr std::size_t kHotBytes = 128;
+
+  // The first kHotBytes hold what every wait, wake and switch touches; the rest is read at
+  // spawn, finish, join, cancel and in dumps. With thousands of fibers in rotation a fiber's
+  // lines are cold when it is next resumed, and the scheduler prefetches these two lines ahead of
+  // the switch (Carrier::prefetch_ahead(), docs/design.md "Performance choices").
 
   // slot_ is the saved context while the fiber is not running.
   rt::ContextSlot slot_;
   // next_ links the fiber into a run queue (FiberQueue).
   FiberControl* next_ = nullptr;
-  // all_prev_ and all_next_ link the fiber into its carrier's list of unfinished fibers.
-  FiberControl* all_prev_ = nullptr;
-  // all_next_ is the next unfinished fiber of the carrier.
-  FiberControl* all_next_ = nullptr;
-  // carrier_ is the carrier the fiber runs on, for good.
-  rt::Carrier* carrier_ = nullptr;
-  // body_ is the user's callable and result, placed below this block on the same stack.
-  FiberBody* body_ = nullptr;
+  // wait_obj_ is the IoOp, TimerNode, Waiter or FiberControl waited for, by wait_kind_.
+  rt::Relaxed<void*> wait_obj_ = nullptr;
+  // wait_since_ is when the fiber last blocked (CLOCK_MONOTONIC_COARSE, ns), for fiber dumps.
+  rt::Relaxed<std::int64_t> wait_since_ = 0;
   // stack_ is the stack the fiber runs on.
   rt::StackSpan stack_;
-  // id_ is the process-unique id.
-  std::uint64_t id_ = 0;
-  // refs_ counts the fiber itself (until done) and its handle (until released).
-  std::atomic<int> refs_{2};
   // state_ is the fiber's state.
   rt::Relaxed<rt::FiberState> state_ = rt::FiberState::kReady;
   // wait_kind_ is what a blocked fiber waits for.
   rt::Relaxed<rt::WaitKind> wait_kind_ = rt::WaitKind::kNone;
-  // started_ is set when the fiber first runs; from then on it never changes carrier.
-  std::atomic<bool> started_{false};
-  // cancel_requested_ is set by a cancel from another thread before the owner acts on it.
-  std::atomic<bool> cancel_requested_{false};
-  // done_ is set (release) once the fiber has finished; join() and done() read it.
-  std::atomic<bool> done_{false};
   // cancelled_ makes blocking calls fail with -ECANCELED.
   bool cancelled_ = false;
+  // interruptible_ is set while the fiber is inside an rt::Interruptible scope: an interrupt may
+  // then end its I/O, sleep or park early (interrupt.hpp).
+  bool interruptible_ = false;
+  // interrupted_ is set by the owning carrier when an interrupt ended the fiber's current wait;
+  // the wait consumes it.
+  bool interrupted_ = false;
+  // wait_outside_ tells whether a parked fiber's wait may be ended from outside its run
+  // (Waiter::in_run_only unset), for the deadlock check.
+  rt::Relaxed<bool> wait_outside_ = false;
+  // cancel_requested_ is set by a cancel from another thread before the owner acts on it.
+  std::atomic<bool> cancel_requested_{false};
+  // holds_carrier_ counts the reasons the fiber's waits must keep its carrier (hold_carrier()).
+  std::uint32_t holds_carrier_ = 0;
+  // wait_fd_ is the fd a blocked fiber's I/O waits on, or -1.
+  rt::Relaxed<int> wait_fd_ = -1;
+  // wait_what_ names what a blocked fiber waits in ("read", "sleep", "mutex", ...), for dumps.
+  rt::Relaxed<const char*> wait_what_ = nullptr;
+  // scope_ is the fiber's innermost weft::Timeout scope, or nullptr.
+  Timeout* scope_ = nullptr;
+  // scope_deadline_ is the earliest deadline of the fiber's Timeout scopes (max() when none).
+  Clock::time_point scope_deadline_ = Clock::time_point::max();
+  // carrier_ is the carrier the fiber runs on, for good.
+  rt::Carrier* carrier_ = nullptr;
+  // tls_ is the fiber's own glibc thread (Tls::kPerFiber), inside its stack memory, or nullptr.
+  rt::tls::ThreadBlock* tls_ = nullptr;
   // cancel_seen() is cancelled_, first taking in a cancel that another carrier requested but
   // this fiber's own has not handled yet, so a cancel is visible as soon as cancel() returns.
   // Only the owning carrier calls it, for its running fiber.
@@ -134,12 +155,20 @@ class FiberControl {
     if (!cancelled_ && cancel_requested_.load(std::memory_order_acquire)) cancelled_ = true;
     return cancelled_;
   }
-  // interruptible_ is set while the fiber is inside an rt::Interruptible scope: an interrupt may
-  // then end its I/O, sleep or park early (interrupt.hpp).
-  bool interruptible_ = false;
-  // interrupted_ is set by the owning carrier when an interrupt ended the fiber's current wait;
-  // the wait consumes it.
-  bool interrupted_ = false;
+  // all_prev_ and all_next_ link the fiber into its carrier's list of unfinished fibers.
+  FiberControl* all_prev_ = nullptr;
+  // all_next_ is the next unfinished fiber of the carrier.
+  FiberControl* all_next_ = nullptr;
+  // body_ is the user's callable and result, placed below this block on the same stack.
+  FiberBody* body_ = nullptr;
+  // id_ is the process-unique id.
+  std::uint64_t id_ = 0;
+  // refs_ counts the fiber itself (until done) and its handle (until released).
+  std::atomic<int> refs_{2};
+  // started_ is set when the fiber first runs; from then on it never changes carrier.
+  std::atomic<bool> started_{false};
+  // done_ is set (release) once the fiber has finished; join() and done() read it.
+  std::atomic<bool> done_{false};
   // interrupt_requested_ is set while the fiber sits in its carrier's interrupt mailbox, so a
   // second request before the first is handled does not queue it twice.
   std::atomic<bool> interrupt_requested_{false};
@@ -150,27 +179,8 @@ class FiberControl {
   // fork_epoch_ is the fork epoch the fiber lives in (runtime/process/fork.hpp): a fiber of an
   // older epoch is a ghost of a parent process, which nothing may wake, run or cancel.
   std::uint32_t fork_epoch_ = 0;
-  // wait_obj_ is the IoOp, TimerNode, Waiter or FiberControl waited for, by wait_kind_.
-  rt::Relaxed<void*> wait_obj_ = nullptr;
-  // wait_what_ names what a blocked fiber waits in ("read", "sleep", "mutex", ...), for dumps.
-  rt::Relaxed<const char*> wait_what_ = nullptr;
-  // wait_outside_ tells whether a parked fiber's wait may be ended from outside its run
-  // (Waiter::in_run_only unset), for the deadlock check.
-  rt::Relaxed<bool> wait_outside_ = false;
-  // wait_fd_ is the fd a blocked fiber's I/O waits on, or -1.
-  rt::Relaxed<int> wait_fd_ = -1;
-  // wait_since_ is when the fiber last blocked (CLOCK_MONOTONIC_COARSE, ns), for fiber dumps.
-  rt::Relaxed<std::int64_t> wait_since_ = 0;
   // join_ is the Waiter of the fiber blocked in join() on this one, or kJoinDone once finished.
   std::atomic<rt::Waiter*> join_{nullptr};
-  // scope_ is the fiber's innermost weft::Timeout scope, or nullptr.
-  Timeout* scope_ = nullptr;
-  // scope_deadline_ is the earliest deadline of the fiber's Timeout scopes (max() when none).
-  Clock::time_point scope_deadline_ = Clock::time_point::max();
-  // tls_ is the fiber's own glibc thread (Tls::kPerFiber), inside its stack memory, or nullptr.
-  rt::tls::ThreadBlock* tls_ = nullptr;
-  // holds_carrier_ counts the reasons the fiber's waits must keep its carrier (hold_carrier()).
-  std::uint32_t holds_carrier_ = 0;
   // tls_ended_ is set once the thread exit work of tls_ has run (rt::fiber_exit_storage()).
   bool tls_ended_ = false;
   // fls_ is the fiber's local storage (weft/fiber_local.hpp), created on first use.
@@ -184,6 +194,15 @@ class FiberControl {
 };
 
 }  // namespace weft::detail
+
+#if !defined(WEFT_ASAN) && !defined(WEFT_TSAN)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+static_assert(offsetof(weft::detail::FiberControl, tls_) + sizeof(void*) <=
+                  weft::detail::FiberControl::kHotBytes,
+              "the hot fields of FiberControl must stay within its first two cache lines");
+#pragma GCC diagnostic pop
+#endif
 
 namespace weft::rt {
 using FiberControl = weft::detail::FiberControl;

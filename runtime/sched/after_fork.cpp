@@ -53,7 +53,8 @@ void Carrier::after_fork_child(FiberControl* self) {
   run_queue_.clear();
   fresh_.clear();
   all_.clear();
-  new (&all_lock_) Lock();
+  stack_cache_.after_fork_child();
+  all_lock_.reset();
   new (&task_lock_) Lock();
   new (&fresh_lock_) Lock();
   new (&tasks_) MemVector<Task>();
@@ -65,8 +66,10 @@ void Carrier::after_fork_child(FiberControl* self) {
   tid_ = static_cast<int>(sys::call(SYS_gettid));
   // The child's one thread is the forking fiber's, with its thread pointer: glibc counts the
   // carrier thread's own as gone (a thread of the parent), so the scheduler takes the fiber's.
-  own_tp_ = cur_tp_ = tls::current_tp();
+  own_tp_ = tls::current_tp();
+  cur_tp_ = nullptr;
   load_.store(1, std::memory_order_relaxed);
+  load_own_.store(0, std::memory_order_relaxed);
   stalled_.store(false, std::memory_order_relaxed);
   in_fiber_ = true;
   sleep_.store(kAwake, std::memory_order_relaxed);
@@ -111,7 +114,8 @@ void Run::after_fork_child(Carrier& home) {
   // The forking fiber is the child run's one fiber and its main: when it returns, the run ends.
   self->fork_epoch_ = fork_epoch();
   unfinished_.store(1, std::memory_order_relaxed);
-  live_.store(1, std::memory_order_relaxed);
+  live_elsewhere_.store(0, std::memory_order_relaxed);
+  home.live_.store(1, std::memory_order_relaxed);
   shutdown_.store(false, std::memory_order_relaxed);
   deadlock_warned_.store(false, std::memory_order_relaxed);
   hopeless_.store(0, std::memory_order_relaxed);

@@ -41,11 +41,13 @@
 #include "base/list.hpp"
 #include "base/lock.hpp"
 #include "base/memory.hpp"
+#include "base/owner_lock.hpp"
 #include "context/eh_state.hpp"
 #include "fiber/fiber_control.hpp"
 #include "reactor/faults.hpp"
 #include "reactor/reactor.hpp"
 #include "sched/park.hpp"
+#include "stack/stack_cache.hpp"
 #include "timer/timer_heap.hpp"
 
 namespace weft::rt {
@@ -165,8 +167,13 @@ class Carrier {
   std::size_t steal_fresh(Carrier& thief) noexcept;
   // fresh_count() is how many unstarted fibers wait in the fresh queue.
   std::size_t fresh_count() const noexcept { return fresh_count_.load(std::memory_order_relaxed); }
-  // load() is how many unfinished fibers this carrier holds, started or not (for placement).
-  std::size_t load() const noexcept { return load_.load(std::memory_order_relaxed); }
+  // load() is how many unfinished fibers this carrier holds, started or not (for placement); read
+  // from another thread it may be off by fibers placed or stolen meanwhile.
+  std::size_t load() const noexcept {
+    auto n = static_cast<std::int64_t>(load_.load(std::memory_order_relaxed) +
+                                       load_own_.load(std::memory_order_relaxed));
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
   // wake() interrupts the carrier's sleep, if it sleeps, so it looks at its mailboxes.
   void wake() noexcept;
   // progress() counts scheduling events; the watchdog sees a stall when it stops moving.
@@ -186,6 +193,8 @@ class Carrier {
   void after_fork_child(FiberControl* self);
   // prepare_tls() readies switches into fibers' own glibc threads; called before one is made.
   static void prepare_tls() noexcept;
+  // stack_cache() is the carrier's own warm stacks of the default size (stack/stack_cache.hpp).
+  StackCache& stack_cache() noexcept { return stack_cache_; }
   // slot_word() is one word the layer above keeps per carrier (rt::carrier_word()).
   std::uint64_t& slot_word() noexcept { return slot_word_; }
   // add_stats() adds the carrier's counters to s.
@@ -193,7 +202,7 @@ class Carrier {
   // for_each_fiber() calls fn on every unfinished fiber of the carrier, under its list lock.
   template <class Fn>
   void for_each_fiber(Fn&& fn) const {
-    std::lock_guard<Lock> hold(all_lock_);
+    std::lock_guard<OwnerLock> hold(all_lock_);
     for (FiberControl* f = all_.front(); f != nullptr; f = FiberSet::next(f)) fn(*f);
   }
 
@@ -208,10 +217,14 @@ class Carrier {
   using FiberSet = List<FiberControl, &FiberControl::all_next_, &FiberControl::all_prev_>;
 
   Transfer switch_to(ContextSlot* to, ContextSlot* from) noexcept;
-  void install_tp(char* tp) noexcept;
+  Transfer switch_carrying_eh(ContextSlot* to, ContextSlot* from) noexcept;
+  Transfer jump_to(ContextSlot* to, ContextSlot* from) noexcept;
+  void install_tp(char* slot_tp) noexcept;
   void switch_away(FiberControl* self) noexcept;
   void wait_in_place(FiberControl* self) noexcept;
   void resume(ContextSlot* from, FiberControl* next) noexcept;
+  void prefetch_ahead(const FiberControl* self) noexcept;
+  void ready_completed(OpQueue& completed) noexcept;
   void after_switch(Transfer t) noexcept;
   void start_fresh(FiberControl* f) noexcept;
   void shutdown_local() noexcept;
@@ -242,17 +255,28 @@ class Carrier {
   void* altstack_ = nullptr;
   EhState* eh_ = nullptr;        // this thread's exception state, carried across switches
   char* own_tp_ = nullptr;       // the carrier thread's own thread pointer
-  char* cur_tp_ = nullptr;       // the thread pointer installed now
+  char* cur_tp_ = nullptr;       // the ContextSlot::tp installed now (nullptr: own_tp_)
   std::uint64_t slot_word_ = 0;  // the layer above's per-carrier word (carrier_word())
 
   // Unfinished fibers, for shutdown, deadlock reports and fiber dumps (which read it from other
-  // threads, hence the lock; it is taken once per spawn and once per finish).
-  mutable Lock all_lock_;
+  // threads, hence the lock; this carrier takes it as its owner once per start and once per
+  // finish, at the price of a compiler barrier: base/owner_lock.hpp).
+  mutable OwnerLock all_lock_;
   FiberSet all_;
 
   std::atomic<std::uint64_t> switches_{0};
   std::atomic<std::uint64_t> created_{0};
+  // live_ is the fibers spawned here less those freed here (Run::stats() sums every carrier's);
+  // only this carrier's thread writes it.
+  std::atomic<std::int64_t> live_{0};
+  // Fiber ids this carrier hands out without a locked instruction: [next_id_, ids_end_).
+  std::uint64_t next_id_ = 0;
+  std::uint64_t ids_end_ = 0;
+  // The load is two counters, summed (wrapping) by load(): load_ is changed by other threads
+  // (fibers placed here by another carrier's spawn, steals, hand-offs), load_own_ only by this
+  // carrier's thread (its own spawns placed here, every finish), without a locked instruction.
   std::atomic<std::size_t> load_{0};
+  std::atomic<std::size_t> load_own_{0};
   std::atomic<bool> stalled_{false};  // set by the watchdog while the carrier is stuck
   Relaxed<bool> in_fiber_ = false;    // running fibers (not in its scheduler): busy
 
@@ -270,6 +294,9 @@ class Carrier {
   // is in, by when the woken fiber may have finished the run, so the destructor waits for it to
   // reach zero before freeing any of this.
   std::atomic<unsigned> posting_{0};
+
+  // Touched only by this carrier's thread (but for its count, read by stats), on spawn and free.
+  StackCache stack_cache_;
 };
 
 }  // namespace weft::rt

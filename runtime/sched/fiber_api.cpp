@@ -64,8 +64,11 @@ FiberBody* join_fiber(FiberControl*& handle) {
 
 void release_fiber(FiberControl* f) noexcept {
   // The fiber itself holds a reference until it has left its stack, so the last one dropped
-  // here belongs to a finished fiber, which any thread may free.
-  if (f->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+  // here belongs to a finished fiber, which any thread may free. A handle that holds the only
+  // one (a join that waited: the fiber's own went at its last switch) needs no locked
+  // instruction to know it: nobody else holds one to take or drop.
+  if (f->refs_.load(std::memory_order_acquire) == 1 ||
+      f->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     f->carrier_->run().destroy(f);
   }
 }

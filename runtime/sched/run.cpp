@@ -28,6 +28,11 @@ namespace {
 
 std::atomic<std::uint64_t> g_next_fiber_id{1};
 
+// kIdBlock is how many fiber ids a carrier takes from g_next_fiber_id at once, so a spawn takes
+// its id without a locked instruction. Ids stay unique in the process and increase in spawn
+// order on one carrier; across carriers they interleave by blocks.
+constexpr std::uint64_t kIdBlock = 256;
+
 constexpr std::size_t kMinStack = 16 * 1024;
 constexpr std::size_t kMaxStack = std::size_t{1} << 30;
 
@@ -118,7 +123,8 @@ Run::~Run() = default;
 
 FiberControl* Run::spawn(Carrier& from, const detail::SpawnRequest& req) {
   if (req.stack_size != 0) validate_stack_size(req.stack_size, "weft::SpawnOptions::stack_size");
-  StackSpan stack = stacks_.allocate(req.stack_size);
+  StackSpan stack =
+      req.stack_size == 0 ? from.stack_cache().allocate(stacks_) : stacks_.allocate(req.stack_size);
   char* control = align_down(stack.top() - sizeof(FiberControl), alignof(FiberControl));
   // A fiber's own glibc thread goes right below its control block, as nptl puts a thread's
   // at the top of its stack.
@@ -127,14 +133,14 @@ FiberControl* Run::spawn(Carrier& from, const detail::SpawnRequest& req) {
   if (wants_own_tls(req.tls)) {
     block = tls::create(stack.base, control, &below);
     if (block == nullptr) {
-      stacks_.release(stack);
+      free_stack(stack);
       throw std::bad_alloc();
     }
   }
   char* body = align_down(below - req.body_size, std::max<std::size_t>(req.body_align, 16));
   if (body < stack.base + stack.size / 2) {
     if (block != nullptr) tls::destroy(block);
-    stacks_.release(stack);
+    free_stack(stack);
     throw std::length_error("weft::spawn: the callable and its arguments (" +
                             std::to_string(req.body_size) +
                             " bytes) take more than half of the fiber's stack");
@@ -147,7 +153,7 @@ FiberControl* Run::spawn(Carrier& from, const detail::SpawnRequest& req) {
   } catch (...) {
     f->~FiberControl();
     if (block != nullptr) tls::destroy(block);
-    stacks_.release(stack);
+    free_stack(stack);
     throw;
   }
   // Frames start below the body; the lowest 16 bytes stay free for an unguarded stack's canary.
@@ -155,20 +161,30 @@ FiberControl* Run::spawn(Carrier& from, const detail::SpawnRequest& req) {
   f->slot_.ctx =
       make_context(sp, static_cast<std::size_t>(sp - stack.base - 16), &Carrier::fiber_entry);
   f->stack_ = stack;
-  f->id_ = g_next_fiber_id.fetch_add(1, std::memory_order_relaxed);
+  if (from.next_id_ == from.ids_end_) [[unlikely]] {
+    from.next_id_ = g_next_fiber_id.fetch_add(kIdBlock, std::memory_order_relaxed);
+    from.ids_end_ = from.next_id_ + kIdBlock;
+  }
+  f->id_ = from.next_id_++;
   f->fork_epoch_ = fork_epoch();
   std::size_t n = std::min(req.name.size(), FiberControl::kNameSize - 1);
   if (n > 0) std::memcpy(f->name_, req.name.data(), n);
   f->name_[n] = '\0';
   san::on_spawn(f->slot_.san, stack.base, stack.size, f->name_);
   unfinished_.fetch_add(1, std::memory_order_relaxed);
-  live_.fetch_add(1, std::memory_order_relaxed);
+  from.live_.store(from.live_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   from.created_.store(from.created_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   f->state_ = FiberState::kReady;
-  Carrier* target = pick(from);
+  unsigned n_carriers = carriers();
+  Carrier* target = n_carriers == 1 ? &from : pick(from);
   f->carrier_ = target;
-  target->load_.fetch_add(1, std::memory_order_relaxed);
-  if (carriers() == 1) {
+  if (target == &from) {
+    from.load_own_.store(from.load_own_.load(std::memory_order_relaxed) + 1,
+                         std::memory_order_relaxed);
+  } else {
+    target->load_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (n_carriers == 1) {
     from.push_local(f);
   } else {
     target->push_fresh(f);
@@ -176,9 +192,7 @@ FiberControl* Run::spawn(Carrier& from, const detail::SpawnRequest& req) {
   return f;
 }
 
-bool Run::wants_own_tls(Tls asked) noexcept {
-  if (asked == Tls::kDefault) asked = config_.tls;
-  if (asked != Tls::kPerFiber) return false;
+bool Run::wants_own_tls_slow() noexcept {
   // tls::available() decides once per process; the warning is said once per run.
   if (tls::available()) {
     Carrier::prepare_tls();
@@ -238,8 +252,21 @@ void Run::destroy(FiberControl* f) noexcept {
   if (f->tls_ != nullptr) tls::destroy(f->tls_);
   san::on_destroy(f->slot_.san);
   f->~FiberControl();
-  stacks_.release(stack);
-  live_.fetch_sub(1, std::memory_order_relaxed);
+  free_stack(stack);
+}
+
+void Run::free_stack(StackSpan stack) noexcept {
+  // Into the calling carrier's cache when it is one of this run's (a fiber is freed where its
+  // last reference is dropped: its own carrier, or its joiner's), else back to the pool.
+  // The fiber leaves the count of live ones there too.
+  Carrier* c = tls_carrier;
+  if (c != nullptr && &c->run() == this) {
+    c->stack_cache().release(stacks_, stack);
+    c->live_.store(c->live_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  } else {
+    stacks_.release(stack);
+    live_elsewhere_.fetch_sub(1, std::memory_order_relaxed);
+  }
 }
 
 void Run::fiber_finished() noexcept {
@@ -366,9 +393,21 @@ void Run::deadlock() noexcept {
 
 RuntimeStats Run::stats() const noexcept {
   RuntimeStats s;
-  s.fibers_live = live_.load(std::memory_order_relaxed);
-  s.stacks_in_use = stacks_.in_use();
-  s.stacks_cached = stacks_.cached();
+  // Spawns count on the spawner's carrier, frees on the freeing one: only the sum means anything,
+  // and read while fibers come and go it may be off by those in flight (never below zero).
+  std::int64_t live = live_elsewhere_.load(std::memory_order_relaxed);
+  for (unsigned i = 0, n = carriers(); i < n; ++i) {
+    if (Carrier* c = carrier(i)) live += c->live_.load(std::memory_order_relaxed);
+  }
+  s.fibers_live = live > 0 ? static_cast<std::size_t>(live) : 0;
+  // A stack in a carrier's cache is in use for the pool, free for the program.
+  std::size_t in_caches = 0;
+  for (unsigned i = 0, n = carriers(); i < n; ++i) {
+    if (Carrier* c = carrier(i)) in_caches += c->stack_cache().count();
+  }
+  std::size_t in_use = stacks_.in_use();
+  s.stacks_in_use = in_use > in_caches ? in_use - in_caches : 0;
+  s.stacks_cached = stacks_.cached() + in_caches;
   s.stacks_cold = stacks_.cold();
   s.stack_bytes_mapped = stacks_.bytes_mapped();
   s.guard_mode = stacks_.guard_mode();

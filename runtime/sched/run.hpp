@@ -131,7 +131,12 @@ class Run {
 
  private:
   // wants_own_tls() tells whether a fiber spawned with asked gets its own glibc thread.
-  bool wants_own_tls(Tls asked) noexcept;
+  bool wants_own_tls(Tls asked) noexcept {
+    if (asked == Tls::kDefault) asked = config_.tls;
+    return asked == Tls::kPerFiber && wants_own_tls_slow();
+  }
+  // wants_own_tls_slow() is wants_own_tls() for a fiber that asks for its own glibc thread.
+  bool wants_own_tls_slow() noexcept;
   struct Thread {
     pthread_t id;
     bool started = false;
@@ -146,6 +151,8 @@ class Run {
   // return to a weft::run of its own: exit(0), as when a process's last thread returns.
   [[noreturn]] void end_forked_child() noexcept;
   void steal_for(Carrier& thief) noexcept;
+  // free_stack() gives a stack back, to the calling carrier's cache if it can take it.
+  void free_stack(StackSpan stack) noexcept;
   friend class Carrier;
 
   Config config_;
@@ -159,7 +166,9 @@ class Run {
   std::atomic<unsigned> count_{0};
   std::vector<Thread> threads_;
   std::atomic<std::size_t> unfinished_{0};
-  std::atomic<std::size_t> live_{0};
+  // Fibers freed on a thread that is none of the run's carriers (each carrier counts its own
+  // spawns and frees, Carrier::live_), for RuntimeStats::fibers_live.
+  std::atomic<std::int64_t> live_elsewhere_{0};
   std::atomic<bool> shutdown_{false};
   std::atomic<bool> deadlock_warned_{false};
   std::atomic<unsigned> hopeless_{0};

@@ -4,6 +4,7 @@
 
 #include <sys/mman.h>
 #include <unistd.h>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -180,8 +181,31 @@ void StackPool::after_fork_child(std::size_t kept) noexcept {
   new (&slabs_) decltype(slabs_)();
   new (&valgrind_stacks_) decltype(valgrind_stacks_)();
   mprotect_guards_ = 0;
+  reserved_ = 0;
   in_use_ = kept;
   bytes_mapped_ = 0;
+}
+
+std::size_t StackPool::reserve_cache(std::size_t want) noexcept {
+  std::lock_guard<Lock> hold(lock_);
+  std::size_t got = std::min(want, cache_limit_ - reserved_);
+  reserved_ += got;
+  // What the pool kept warm beyond its new share goes cold, so the run keeps the limit.
+  auto it = classes_.find(default_size_);
+  if (it != classes_.end()) {
+    SizeClass& sc = it->second;
+    while (sc.warm.size() > cache_limit_ - reserved_) {
+      StackSpan stack = sc.warm.back();
+      sc.warm.pop_back();
+      ::madvise(stack.base, stack.size, MADV_DONTNEED);
+      try {
+        sc.cold.push_back(stack);
+      } catch (...) {
+        // No memory for the list: the slot stays mapped but unused until teardown.
+      }
+    }
+  }
+  return got;
 }
 
 void StackPool::release(StackSpan stack) noexcept {
@@ -189,7 +213,8 @@ void StackPool::release(StackSpan stack) noexcept {
   SizeClass& sc = classes_[stack.size];
   --in_use_;
   try {
-    if (sc.warm.size() < cache_limit_) {
+    std::size_t limit = cache_limit_ - (stack.size == default_size_ ? reserved_ : 0);
+    if (sc.warm.size() < limit) {
       sc.warm.push_back(stack);
       return;
     }

@@ -31,6 +31,7 @@
 
 #include "base/lock.hpp"
 #include "base/memory.hpp"
+#include "base/sanitizer.hpp"
 
 namespace weft::rt {
 
@@ -63,6 +64,18 @@ class StackPool {
   StackSpan allocate(std::size_t size);
   // release() takes back a stack that allocate() returned.
   void release(StackSpan stack) noexcept;
+  // default_size() is the usable size of a stack allocated with size 0.
+  std::size_t default_size() const noexcept { return default_size_; }
+  // reuse() readies a stack taken from a carrier's StackCache for a new fiber, as allocate()
+  // readies one of its own: the sanitizers forget its old contents, an unguarded one gets its
+  // canary back.
+  static void reuse(StackSpan stack) noexcept {
+    san::stack_reused(stack.base, stack.size);
+    if (!stack.guarded) *reinterpret_cast<std::uint64_t*>(stack.base) = kStackCanary;
+  }
+  // reserve_cache() sets aside up to want of the cache limit for a carrier's StackCache, which
+  // this pool then no longer keeps warm itself; returns how many it got.
+  std::size_t reserve_cache(std::size_t want) noexcept;
   // after_fork_child() starts the pool afresh in a forked child, with kept stacks (the forking
   // fiber's) counted in use; the parent's slabs stay mapped but are never reused
   // (runtime/process/fork.hpp).
@@ -120,6 +133,7 @@ class StackPool {
   bool guard_;
   std::size_t guard_size_;
   std::size_t cache_limit_;
+  std::size_t reserved_ = 0;  // default-size warm stacks the carriers' caches may keep instead
   std::size_t mprotect_guards_ = 0;  // budget units to refund at teardown
   GuardMode mode_;
   std::size_t in_use_ = 0;
