@@ -17,33 +17,27 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include <weft/weft.hpp>
 
+#include <utility>
 #include "io/try_first.hpp"
 #include "sched/carrier.hpp"
+
 #include "support.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
-// Pipe is a pipe closed with weft::close (which forgets what try-first learned of its fds, as a
-// plain close(2) cannot), so that each test starts from fresh state; made and dropped on a fiber.
-struct Pipe {
-  int r = -1;
-  int w = -1;
-  Pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-    r = fds[0];
-    w = fds[1];
-  }
+// Pipe is support.hpp's pipe closed with weft::close (which forgets what try-first learned of
+// its fds, as a plain close(2) cannot), so that each test starts from fresh state; made and
+// dropped on a fiber.
+struct Pipe : weft_test::Pipe {
   ~Pipe() {
-    weft::close(r);
-    weft::close(w);
+    weft::close(std::exchange(r, -1));
+    weft::close(std::exchange(w, -1));
   }
-  Pipe(const Pipe&) = delete;
-  Pipe& operator=(const Pipe&) = delete;
 };
 
 class TryFirst : public ::testing::TestWithParam<weft::Backend> {

@@ -3,17 +3,6 @@
 #include "base/sys.hpp"
 
 namespace weft::rt {
-namespace {
-
-void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
-
-}  // namespace
 
 void Lock::lock_slow() noexcept {
   for (int i = 0; i < 64; ++i) {

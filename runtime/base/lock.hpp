@@ -13,6 +13,15 @@
 
 namespace weft::rt {
 
+// cpu_relax() tells the CPU the caller spins, waiting for another thread (a pause).
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
 // Lock is a small futex mutex; it meets BasicLockable, so std::lock_guard works with it.
 class Lock {
  public:
