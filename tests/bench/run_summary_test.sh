@@ -36,6 +36,7 @@ stub switch_bench "RESULT name=switch weft_ns=20.5 raw_ns=3.6 ratio=5.73 target=
 stub spawn_bench "RESULT name=spawn weft_single_ns=150.0 weft_batch_ns=239.6 boost_single_ns=381.5 boost_batch_ns=2973.7 boost_pooled_single_ns=347.3 boost_pooled_batch_ns=195.1 speedup_single=2.54 speedup_batch=12.41 speedup=2.54 target=2.0 met=1 plain_single_cpu_ns=273.5 plain_batch_cpu_ns=239.6 tls_single_cpu_ns=575.3 tls_batch_cpu_ns=593.5 tls_single_ratio=2.10 tls_batch_ratio=2.48"
 stub parked_bench "RESULT name=parked fibers=1000000 kib_per_fiber=4.01 target=4.5 floor=4.0 met=1 guard_mode=madvise ok=1"
 stub chan_bench "RESULT name=chan one_ns=191 two_ns=33035 threads_ns=25503 ratio_one=133.33 ratio_two=0.77"
+stub read_bench "RESULT name=read weft_ns=212 epoll_ns=215 plain_ns=183 ratio=1.16 ratio_epoll=1.17 target=1.5 met=1"
 for b in passthrough_bench sleepers_rss syscall_bench thread_spawn_bench; do stub $b ""; done
 for s in syscall_bench idle_bench; do printf '#!/usr/bin/env bash\n' >"$tmp/bench/$s.sh"; done
 # shim_bench.sh's stand-in: the fields of the rows with targets (the others print as gaps).
@@ -91,6 +92,7 @@ reject() {
 
 run STUB_GO=1
 expect "| fiber switch (yield ping-pong) | 20.5 ns | 3.6 ns (boost::context::fiber) | 5.73x | <= 3.0x | no |"
+expect "| 1-byte weft::read of ready data on a fiber (pipe), CPU time | 212 ns | 183 ns (plain read(2), no fiber) | 1.16x | <= 1.5x | yes |"
 expect "| spawn+join, one at a time | 150.0 ns | 381.5 ns (Boost.Fiber) | 2.54x faster | >= 2.0x faster | yes |"
 expect "| echo, 100 conns | 320000 msgs/s | 320000 msgs/s (uring_echo) | 1.00x | >= 1.0x | yes |"
 expect "| echo, 100 conns | 320000 msgs/s | 300000 msgs/s (epoll_echo) | 1.07x | >= 1.1x | no |"
