@@ -2,10 +2,7 @@
 #include "io/try_first.hpp"
 
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 
-#include "base/sys.hpp"
 #include "reactor/epoll_ops.hpp"
 
 namespace weft::rt {
@@ -39,9 +36,8 @@ bool is_socket_call(OpKind k) noexcept {
 
 // classify() looks at fd's file: regular files and block devices are io_uring's to do whole.
 FileKind classify(int fd) noexcept {
-  struct stat st {};
-  if (sys::call(SYS_fstat, fd, &st) != 0) return kFileSkip;  // the reactor reports the error
-  return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) ? kFileSkip : kFileStream;
+  // An fstat that fails skips the try too: the reactor reports the error.
+  return epoll::cache_backed(fd) == 0 ? kFileStream : kFileSkip;
 }
 
 // worth_a_try() tells whether a read or write at the file position may be tried on entry's fd.

@@ -53,19 +53,10 @@ std::size_t rw_total(const IoOp& op) noexcept {
   return n;
 }
 
-// stops_at_cache() tells whether fd is a file RWF_NOWAIT stops short on where the page cache
-// ends (a regular file or block device), where a blocking call would go on; a pipe's or socket's
-// short count is the call's answer.
-bool stops_at_cache(int fd) noexcept {
-  struct stat st {};
-  if (sys::call(SYS_fstat, fd, &st) != 0) return false;
-  return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
-}
-
 Attempt try_rw(IoOp& op, bool write) noexcept {
   long r = rw_nowait(op, write);
   if (would_block(r)) return wait();
-  if (r > 0 && static_cast<std::size_t>(r) < rw_total(op) && stops_at_cache(op.fd)) {
+  if (r > 0 && static_cast<std::size_t>(r) < rw_total(op) && cache_backed(op.fd) == 1) {
     // Natively the call would have waited for the rest: a helper thread makes the whole call
     // again (at the file position this one moved, put back first).
     if (op.offset == IoOp::kCurrentPosition) sys::call(SYS_lseek, op.fd, -r, SEEK_CUR);
@@ -214,6 +205,12 @@ Attempt try_op(IoOp& op) noexcept {
       return wait();
   }
   return done(-EINVAL);
+}
+
+int cache_backed(int fd) noexcept {
+  struct stat st {};
+  if (long r = sys::call(SYS_fstat, fd, &st); r != 0) return static_cast<int>(r);
+  return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) ? 1 : 0;
 }
 
 }  // namespace weft::rt::epoll

@@ -69,6 +69,9 @@ std::uint32_t interest(const IoOp& op) noexcept;
 // try_op() makes one non-blocking attempt at op; it may set kConnecting or kNoNowait in
 // op.backend_state.
 Attempt try_op(IoOp& op) noexcept;
+// cache_backed() is 1 when fd is a regular file or block device (RWF_NOWAIT stops short where
+// its page cache ends, and io_uring reads it whole), 0 for another file, -errno when fstat fails.
+int cache_backed(int fd) noexcept;
 // poll_result() is what a kPoll op reports for the ready events, or 0 if none it asked for.
 int poll_result(const IoOp& op, std::uint32_t ready) noexcept;
 
