@@ -13,7 +13,7 @@
 #   make install    install libweft, its headers and weft.pc (DESTDIR=... is honoured)
 #   make clean      remove ./build, ./build-asan, ./build-tsan and bench results
 #
-# MESON_ARGS adds options to `meson setup`, e.g. make MESON_ARGS=-Dbench=false. Giving it to an
+# MESON_ARGS adds options to `meson setup`, e.g. make MESON_ARGS=-Dbench=disabled. Giving it to an
 # already configured build dir reconfigures that dir with them.
 
 BUILD_DIR ?= build
@@ -54,7 +54,7 @@ test:
 # well), -O2 -g for readable reports. Sanitized code is slow, hence the longer timeouts
 # (WEFT_TEST_TIMEOUT_MULTIPLIER in the environment overrides them). halt_on_error makes UBSan
 # fail the test instead of printing and going on.
-SAN_MESON_ARGS := --buildtype=debugoptimized -Db_lto=false -Dbench=false
+SAN_MESON_ARGS := --buildtype=debugoptimized -Db_lto=false -Dbench=disabled
 ASAN_RUN_ENV := ASAN_OPTIONS=$${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:abort_on_error=1:print_summary=1} \
   UBSAN_OPTIONS=$${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:print_summary=1} \
   WEFT_TEST_TIMEOUT_MULTIPLIER=$${WEFT_TEST_TIMEOUT_MULTIPLIER:-4}

@@ -82,7 +82,7 @@ thread_spawn=$build/bench/thread_spawn_bench
 gnu_time=/usr/bin/time
 for f in "$weftrun" "$passthrough" "$sleepers_rss" "$thread_spawn" \
   "$build/examples/blocking_echo"; do
-  [[ -x $f ]] || die "missing $f (is the build complete, with -Dbench=true?)"
+  [[ -x $f ]] || die "missing $f (is the build complete, with -Dbench=enabled?)"
 done
 [[ -x $gnu_time ]] || die "missing $gnu_time (Debian package 'time'; run scripts/deps.sh)"
 

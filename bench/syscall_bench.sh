@@ -25,7 +25,7 @@ die() {
 weftrun=$build/shim/weftrun
 bench=$build/bench/syscall_bench
 for f in "$weftrun" "$bench"; do
-  [[ -x $f ]] || die "missing $f (is the build complete, with -Dbench=true?)"
+  [[ -x $f ]] || die "missing $f (is the build complete, with -Dbench=enabled?)"
 done
 
 results=$(mktemp)

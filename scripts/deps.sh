@@ -15,6 +15,8 @@ kPackages=(
   meson                 # build system (>= 1.0)
   ninja-build           # meson's backend
   pkg-config            # finds liburing; the install test uses weft.pc
+  cmake                 # the install test builds a program with find_package(weft) (skips without)
+  groff-base            # the man test renders docs/weftrun.1 with groff -ww (skips without)
   liburing-dev          # io_uring reactor
   libboost-context-dev  # fiber context switches
   libboost-fiber-dev    # comparison benchmark

@@ -6,8 +6,9 @@
 // weftrun's pid, and its exit status and the signal that kills it reach the caller unchanged.
 // LD_PRELOAD is inherited, so the program's children run under the shim too.
 //
-// The library is looked for next to weftrun (the build tree), then where `meson install` puts
-// it (WEFT_PRELOAD_INSTALLED, set at configure time).
+// The library is looked for next to weftrun (the build tree), then at the path from bindir to
+// libdir (WEFT_BINDIR_TO_LIBDIR, set at configure time) from weftrun's own directory, so an
+// installed tree can be moved to another prefix.
 #include <getopt.h>
 #include <unistd.h>
 #include <cerrno>
@@ -19,8 +20,8 @@
 
 #include <weft/config.hpp>
 
-#ifndef WEFT_PRELOAD_INSTALLED
-#error "WEFT_PRELOAD_INSTALLED must name the installed libweft_preload.so"
+#ifndef WEFT_BINDIR_TO_LIBDIR
+#error "WEFT_BINDIR_TO_LIBDIR must be the relative path from bindir to libdir (shim/meson.build)"
 #endif
 
 namespace {
@@ -107,20 +108,34 @@ std::string bytes(const char* opt, const char* value) {
   return std::to_string(n << shift);
 }
 
-// preload_library() finds libweft_preload.so: next to this executable, else installed.
+// preload_library() finds libweft_preload.so relative to this executable, never at a path fixed
+// at build time: beside weftrun (the build tree), then WEFT_BINDIR_TO_LIBDIR from weftrun's
+// directory (an installed tree, wherever it was installed or moved to). An absolute fallback
+// to the configured prefix was rejected: it is reached only when the tree is incomplete or
+// weftrun was copied away alone, and then it would quietly pair this weftrun with whatever
+// library (maybe another version, or a removed install's leftover) sits at the old prefix.
+// /proc/self/exe names the real file, symlinks to weftrun resolved. The error lists each place.
 std::string preload_library() {
   char self[4096];
   ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    self[n] = '\0';
-    std::string dir(self);
-    dir.resize(dir.rfind('/') + 1);
-    std::string beside = dir + kLibName;
-    if (::access(beside.c_str(), R_OK) == 0) return beside;
+  if (n <= 0) {
+    std::fprintf(stderr, "weftrun: cannot find %s: reading /proc/self/exe (where weftrun is): %s\n",
+                 kLibName, std::strerror(n < 0 ? errno : ENOENT));
+    std::exit(127);
   }
-  if (::access(WEFT_PRELOAD_INSTALLED, R_OK) == 0) return WEFT_PRELOAD_INSTALLED;
-  std::fprintf(stderr, "weftrun: cannot find %s next to weftrun or at %s\n", kLibName,
-               WEFT_PRELOAD_INSTALLED);
+  self[n] = '\0';
+  std::string dir(self, std::string(self).rfind('/') + 1);
+  const std::string candidates[] = {dir + kLibName, dir + WEFT_BINDIR_TO_LIBDIR + "/" + kLibName};
+  std::string tried;
+  for (const std::string& path : candidates) {
+    if (char* real = ::realpath(path.c_str(), nullptr)) {
+      std::string found(real);
+      std::free(real);
+      if (::access(found.c_str(), R_OK) == 0) return found;
+    }
+    tried += "\n  " + path + ": " + std::strerror(errno);
+  }
+  std::fprintf(stderr, "weftrun: cannot find %s; looked at:%s\n", kLibName, tried.c_str());
   std::exit(127);
 }
 
