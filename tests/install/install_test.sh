@@ -12,7 +12,7 @@
 #      it with `pkg-config --static --libs weft` (only works if weft.pc lists the runtime's own
 #      dependencies: liburing, Boost.Context, threads);
 #   3. builds hello with CMake: find_package(weft 0.1 CONFIG REQUIRED), target_link_libraries(
-#      hello PRIVATE weft::weft), and checks that a request for an older 0.x series is refused;
+#      hello PRIVATE weft::weft) (and weft::weft_static where libweft.a is installed), and checks that a request for an older 0.x series is refused;
 #   4. runs the installed weftrun on a program (cat /proc/self/maps): it must preload the staged
 #      libweft_preload.so; weftrun must not contain the configured library path;
 #   5. moves the staged prefix to another directory (nothing remains where it was) and does 2, 3
@@ -212,6 +212,10 @@ project(hello CXX)
 find_package(weft ${WANT} CONFIG REQUIRED)
 add_executable(hello hello.cpp)
 target_link_libraries(hello PRIVATE weft::weft)
+if(TARGET weft::weft_static)
+  add_executable(hello_static hello.cpp)
+  target_link_libraries(hello_static PRIVATE weft::weft_static)
+endif()
 CMAKE
   step "[$tag cmake] cmake -S ... -DCMAKE_PREFIX_PATH=$at"
   if ! cmake -S "$src" -B "$bin" -DCMAKE_PREFIX_PATH="$at" -DCMAKE_CXX_COMPILER="$cxx" \
@@ -225,6 +229,10 @@ CMAKE
   [[ "$(realpath "$weft_dir")" == "$(realpath "$at/$libdir_rel/cmake/weft")" ]] ||
     fail "[$tag cmake] CMake found weft in $weft_dir, not under $at"
   check_hello "$bin/hello" "$tag cmake" "$at/$libdir_rel"
+  if [[ -e $at/$libdir_rel/libweft.a ]]; then
+    [[ -x $bin/hello_static ]] || fail "[$tag cmake] libweft.a is installed but not weft::weft_static"
+    check_hello "$bin/hello_static" "$tag cmake static" ""
+  fi
   # 0.0.1 <= 0.1.0, but while weft is 0.x each minor version is a series of its own.
   if cmake -S "$src" -B "$tmp/cmake-$tag-old" -DCMAKE_PREFIX_PATH="$at" \
        -DCMAKE_CXX_COMPILER="$cxx" -DWANT=0.0.1 >"$tmp/cmake.log" 2>&1; then
