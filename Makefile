@@ -10,7 +10,8 @@
 #                   SOAK_MINUTES (10) minutes, failing on growth (bench/soak.sh)
 #   make test-asan  the test suite built with ASan + UBSan (LeakSanitizer on) in ./build-asan
 #   make test-tsan  the test suite built with ThreadSanitizer in ./build-tsan
-#   make install    install libweft, its headers and weft.pc (DESTDIR=... is honoured)
+#   make install    install libweft, its headers, weft.pc, the CMake package, weftrun, its
+#                   preload library and man page (DESTDIR=... is honoured; README: Installing)
 #   make clean      remove ./build, ./build-asan, ./build-tsan and bench results
 #
 # MESON_ARGS adds options to `meson setup`, e.g. make MESON_ARGS=-Dbench=disabled. Giving it to an
