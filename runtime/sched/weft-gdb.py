@@ -255,9 +255,29 @@ class Fiber:
         return regs
 
 
+# _addrs caches where the descriptors are: searching every symbol table is slow in a large
+# program, and the answer changes only when gdb loads or drops an objfile.
+_addrs = None
+
+
+def _forget_addrs(_event=None):
+    global _addrs
+    _addrs = None
+
+
 def runtimes():
     """runtimes() is every copy of weft in the process, found by the descriptor's symbol (in
     .dynsym or .symtab: no debug info needed)."""
+    global _addrs
+    if _addrs is None:
+        _addrs = _find_descriptors()
+    if not _addrs:
+        raise WeftError("no weft_debug_info in this program: not a weft program, libweft.so / "
+                        "libweft_preload.so not loaded yet, or a weft without the descriptor")
+    return [Runtime(a) for a in _addrs]
+
+
+def _find_descriptors():
     out = gdb.execute("info variables -q ^weft_debug_info$", to_string=True)
     addrs = []
     for line in out.splitlines():
@@ -269,13 +289,7 @@ def runtimes():
             addrs.append(int(gdb.parse_and_eval("(unsigned long)&weft_debug_info")))
         except gdb.error:
             pass
-    if not addrs:
-        raise WeftError("no weft_debug_info in this program: not a weft program, libweft.so / "
-                        "libweft_preload.so not loaded yet, or a weft without the descriptor")
-    found = []
-    for a in dict.fromkeys(addrs):
-        found.append(Runtime(a))
-    return found
+    return list(dict.fromkeys(addrs))
 
 
 def all_fibers():
@@ -637,3 +651,5 @@ FiberRestore()
 gdb.unwinder.register_unwinder(None, _FiberUnwinder(), replace=True)
 gdb.frame_filters["weft-fiber"] = _HideThreadFrame()
 gdb.events.cont.connect(_forget)
+gdb.events.new_objfile.connect(_forget_addrs)
+gdb.events.clear_objfiles.connect(_forget_addrs)
