@@ -269,12 +269,20 @@ def runtimes():
     """runtimes() is every copy of weft in the process, found by the descriptor's symbol (in
     .dynsym or .symtab: no debug info needed)."""
     global _addrs
-    if _addrs is None:
+    fresh = _addrs is None
+    if fresh:
         _addrs = _find_descriptors()
     if not _addrs:
+        _addrs = None
         raise WeftError("no weft_debug_info in this program: not a weft program, libweft.so / "
                         "libweft_preload.so not loaded yet, or a weft without the descriptor")
-    return [Runtime(a) for a in _addrs]
+    try:
+        return [Runtime(a) for a in _addrs]
+    except (gdb.MemoryError, WeftError):
+        _addrs = None
+        if fresh:
+            raise
+        return runtimes()  # the cached addresses are stale (a program relocated since): again
 
 
 def _find_descriptors():
@@ -653,3 +661,5 @@ gdb.frame_filters["weft-fiber"] = _HideThreadFrame()
 gdb.events.cont.connect(_forget)
 gdb.events.new_objfile.connect(_forget_addrs)
 gdb.events.clear_objfiles.connect(_forget_addrs)
+gdb.events.exited.connect(_forget_addrs)
+gdb.events.exited.connect(_forget)
