@@ -43,6 +43,7 @@ kPackages=(
   nginx-light           # real_nginx: a master in sigsuspend forking workers, SIGHUP reload, SIGQUIT
   tini                  # real_tini: an init that forwards signals from sigtimedwait
   dumb-init             # real_dumbinit: an init that forwards signals from sigwait
+  gdb                   # tests/gdb: weft-gdb.py (info fibers, fiber bt) over live processes and core files (skipped without)
   valgrind              # its headers let the runtime register fiber stacks; memcheck suite
   rustc                 # builds tests/shim/rust_sync.rs (Rust's std::sync on futexes under weftrun); tls_rust.rs (real_rust_threads: std keeps the current thread in TLS)
   libjemalloc2          # the shim's differential suite runs again with jemalloc preloaded

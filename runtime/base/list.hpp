@@ -132,6 +132,9 @@ class List {
   // clear() forgets every element without touching one (for memory whose elements are gone,
   // as in a forked child).
   void clear() noexcept { head_ = tail_ = nullptr; }
+  // head_offset() is where the first element's pointer sits inside a list, for readers of the
+  // process's memory from outside (sched/debug_info.hpp: the gdb extension).
+  static constexpr std::size_t head_offset() noexcept { return offsetof(List, head_); }
 
  private:
   T* head_ = nullptr;

@@ -30,6 +30,8 @@
 // rbp, MXCSR (4 bytes) and the x87 control word (2, then 2 of padding), and the address the
 // switch returns to. The frame is reserved once and filled with stores (pushes and pops measured
 // about 1 ns a switch slower: the stack pointer's read after them costs a synchronisation).
+// weft_context_start's CFI says its return address is undefined: it is the outermost frame of
+// every fiber, where debuggers and unwinders (gdb's bt, the fiber dump's) stop.
 // weft_switch(to, data) returns {the context it suspended, data} in rax:rdx, as a Transfer. A new
 // context (weft_new_context) holds the entry function in the rbx slot and returns into
 // weft_context_start, which calls entry(Transfer) on a 16-byte aligned stack; entry must never
@@ -73,14 +75,23 @@ weft_switch:
   .hidden weft_context_start
   .type weft_context_start,@function
 weft_context_start:
+  .cfi_startproc
+  .cfi_undefined rip
   movq %rax, %rdi
   movq %rdx, %rsi
   call *%rbx
   ud2
+  .cfi_endproc
   .size weft_context_start, .-weft_context_start
 )");
 
 extern "C" void weft_context_start() noexcept;
+
+// ContextLayout (context.hpp) tells debuggers where the frame above keeps each register; the
+// offsets are the asm's literals, so a change to either must change both.
+static_assert(weft::rt::ContextLayout::kR12 == 0x00 && weft::rt::ContextLayout::kRbx == 0x20 &&
+              weft::rt::ContextLayout::kRbp == 0x28 && weft::rt::ContextLayout::kRip == 0x38 &&
+              weft::rt::ContextLayout::kSp == 0x40);
 
 namespace {
 

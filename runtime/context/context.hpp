@@ -25,6 +25,26 @@ struct Transfer {
 // EntryFn is the first function a new context runs; it must never return.
 using EntryFn = void (*)(Transfer);
 
+// ContextLayout is where a suspended context keeps its registers, for readers of the process's
+// memory from outside (sched/debug_info.hpp: the gdb extension): offsets from the context's
+// handle, which is its saved stack pointer. kOwnSwitch tells whether the layout is the
+// runtime's own x86-64 switch (context.cpp), whose frame the offsets describe; elsewhere the
+// switch is Boost's and they are all zero.
+struct ContextLayout {
+#if defined(__x86_64__) && defined(__ELF__)
+  // kOwnSwitch: the offsets below are valid.
+  static constexpr bool kOwnSwitch = true;
+  // kR12..kRbp are the callee-saved registers' slots, kRip the resume address, kSp the stack
+  // pointer's value once resumed, all from the handle.
+  static constexpr std::size_t kR12 = 0x00, kR13 = 0x08, kR14 = 0x10, kR15 = 0x18, kRbx = 0x20,
+                               kRbp = 0x28, kRip = 0x38, kSp = 0x40;
+#else
+  static constexpr bool kOwnSwitch = false;
+  static constexpr std::size_t kR12 = 0, kR13 = 0, kR14 = 0, kR15 = 0, kRbx = 0, kRbp = 0, kRip = 0,
+                               kSp = 0;
+#endif
+};
+
 // make_context prepares a context that runs entry on the stack whose highest address is top.
 ContextHandle make_context(void* top, std::size_t size, EntryFn entry) noexcept;
 // jump suspends the caller and resumes to, passing data; returns when someone resumes the caller.

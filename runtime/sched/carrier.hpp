@@ -209,6 +209,7 @@ class Carrier {
  private:
   friend class Run;
   friend class Watchdog;
+  friend struct DebugLayout;  // sched/debug_info.cpp: the debugger's offsets of these fields
   static constexpr std::uint8_t kAwake = 0;
   static constexpr std::uint8_t kSleeping = 1;
   static constexpr std::uint8_t kHopeless = 2;  // sleeping with nothing that could wake it

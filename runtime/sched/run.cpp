@@ -20,6 +20,7 @@
 #include "base/sanitizer.hpp"
 #include "base/sys.hpp"
 #include "sched/carrier.hpp"
+#include "sched/debug_info.hpp"
 #include "sched/watchdog.hpp"
 #include "tls/thread_block.hpp"
 
@@ -117,9 +118,13 @@ std::atomic<std::uint32_t> g_runs{0};
 Run::Run(const Config& config)
     : config_(validate(config)),
       serial_(g_runs.fetch_add(1, std::memory_order_relaxed) + 1),
-      stacks_(config_.stack_size, config_.guard_pages, config_.stack_cache) {}
+      stacks_(config_.stack_size, config_.guard_pages, config_.stack_cache) {
+  debug_add_run(this);
+}
 
-Run::~Run() = default;
+Run::~Run() {
+  debug_remove_run(this);
+}
 
 FiberControl* Run::spawn(Carrier& from, const detail::SpawnRequest& req) {
   if (req.stack_size != 0) validate_stack_size(req.stack_size, "weft::SpawnOptions::stack_size");

@@ -154,6 +154,7 @@ class Run {
   // free_stack() gives a stack back, to the calling carrier's cache if it can take it.
   void free_stack(StackSpan stack) noexcept;
   friend class Carrier;
+  friend struct DebugLayout;  // sched/debug_info.cpp: the debugger's offsets of these fields
 
   Config config_;
   std::uint32_t serial_;
