@@ -16,6 +16,7 @@ kPackages=(
   ninja-build           # meson's backend
   pkg-config            # finds liburing; the install test uses weft.pc
   liburing-dev          # io_uring reactor
+  libelf-dev            # weftrun reads a program's ELF headers (a static program ignores LD_PRELOAD)
   libboost-context-dev  # fiber context switches
   libboost-fiber-dev    # comparison benchmark
   libgtest-dev          # unit tests (GoogleTest)
