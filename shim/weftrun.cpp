@@ -205,9 +205,11 @@ void check_path(const char* variable) {
   std::size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    usage_error(shown + ": directory " + dir + " does not exist");
+  if (::stat(dir.c_str(), &st) != 0) {
+    usage_error(shown + ": directory " + dir +
+                (errno == ENOENT ? " does not exist" : ": " + std::string(std::strerror(errno))));
   }
+  if (!S_ISDIR(st.st_mode)) usage_error(shown + ": " + dir + " is not a directory");
   if (::access(dir.c_str(), W_OK | X_OK) != 0 && ::access(path.c_str(), F_OK) != 0) {
     usage_error(shown + ": directory " + dir + " is not writable");
   }
@@ -334,7 +336,7 @@ int main(int argc, char** argv) {
     if (is_strict) {
       std::fprintf(
           stderr, "weftrun: %s; not running it (%s)\n", why.c_str(),
-          label_of("WEFT_STRICT") == std::string("--strict") ? "--strict" : "WEFT_STRICT=1");
+          std::strcmp(label_of("WEFT_STRICT"), "--strict") == 0 ? "--strict" : "WEFT_STRICT=1");
       return kStrictRefused;
     }
     std::fprintf(stderr,

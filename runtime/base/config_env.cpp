@@ -183,8 +183,9 @@ const char* signal_setting_refusal(int sig) noexcept {
   if (sig < 1 || sig > SIGRTMAX) return "no such signal";
   switch (sig) {
     case SIGKILL:
+      return "SIGKILL cannot be caught";
     case SIGSTOP:
-      return "SIGKILL and SIGSTOP cannot be caught";
+      return "SIGSTOP cannot be caught";
     case SIGURG:
       return "weft's stall watchdog takes backtraces with SIGURG";
     case SIGSEGV:

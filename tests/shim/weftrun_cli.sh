@@ -122,6 +122,8 @@ expect "--log in a missing directory" 2 '--log "/nonexistent/weft/x.log": direct
   "$weftrun" --log /nonexistent/weft/x.log true
 expect "--stats-file is a directory" 2 "--stats-file \"$out\": .* is a directory" -- \
   "$weftrun" --stats-file "$out" true
+expect "--log under a file" 2 "--log \"$out/data/x\": $out/data is not a directory" -- \
+  "$weftrun" --log "$out/data/x" true
 expect "WEFT_LOG in a missing directory" 2 'WEFT_LOG="/nonexistent/x": directory' -- \
   env WEFT_LOG=/nonexistent/x "$weftrun" true
 expect "--log=PATH with %p" 0 "^$out/weft-%p\\.log\$" -- "$weftrun" --log="$out/weft-%p.log" \
@@ -172,6 +174,11 @@ else
     "${as_daemon[@]}" "$weftrun" --strict "$setuid_dir/echo" ran
   expect "setuid program of the caller's own: no warning" 0 '^ran$' -- \
     setpriv --reuid=nobody --regid=nogroup --clear-groups "$weftrun" --strict "$setuid_dir/echo" ran
+  # A --log directory the caller cannot write (root could write anywhere).
+  expect "--log in a directory not writable" 2 "--log \"$setuid_dir/x.log\": directory $setuid_dir is not writable" -- \
+    "${as_daemon[@]}" "$weftrun" --log "$setuid_dir/x.log" true
+  expect "--stats-file=PATH, file not writable" 2 "--stats-file \"$setuid_dir/echo\": $setuid_dir/echo is not writable" -- \
+    "${as_daemon[@]}" "$weftrun" --stats-file="$setuid_dir/echo" true
 fi
 
 # A runtime that cannot start (io_uring refused, and forced): natively with a message, or with
