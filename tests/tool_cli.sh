@@ -2,7 +2,8 @@
 # tool_cli.sh: the command lines of examples/echo_server and the bench tools -- getopt_long's
 # --opt=value, --help that exits 0, and usage errors that name the option typed and its value,
 # with status 2.
-# Usage: tool_cli.sh echo_server|server|loadgen|micro BINARY
+# Usage: tool_cli.sh echo_server|server|blocking_echo|loadgen|micro|cmicro BINARY
+# (micro: a C++ micro benchmark, one count; cmicro: a plain C one, two counts)
 set -uo pipefail
 kind=$1 bin=$2
 name=$(basename "$bin")
@@ -75,6 +76,15 @@ case $kind in
       serves "--port=0 --address=127.0.0.1" --port=0 --address=127.0.0.1
     fi
     ;;
+  blocking_echo)
+    expect "bad port" 2 "^$name: -p/--port \"70000\": expected a whole number in 0\\.\\.65535" -- \
+      "$bin" -p 70000
+    expect "bad connections" 2 "^$name: -n/--connections \"x\": expected a whole number" -- \
+      "$bin" --connections=x
+    expect "missing value" 2 "^$name: option '--port' needs a value" -- "$bin" --port
+    expect "stray argument" 2 "^$name: unexpected argument 'extra'" -- "$bin" -p 0 extra
+    serves "--port=0" --port=0
+    ;;
   loadgen)
     expect "bad conns" 2 "^$name: -c/--conns \"0\": expected a whole number in 1\\.\\." -- \
       "$bin" --port 1 --conns=0 --size 1 --duration 1
@@ -89,10 +99,17 @@ case $kind in
     expect "missing --port" 2 "^$name: --port is required" -- "$bin" --conns 1 --size 1 --duration 1
     expect "missing value" 2 "^$name: option '--duration' needs a value" -- "$bin" --duration
     ;;
-  micro)
+  micro | cmicro)
     expect "bad count" 2 "^$name: [A-Z_]+ \"many\": expected a whole number" -- "$bin" many
     expect "zero count" 2 "^$name: [A-Z_]+ \"0\": expected a whole number in 1\\.\\." -- "$bin" 0
-    expect "stray argument" 2 "^$name: unexpected argument '2'" -- "$bin" 1 2
+    expect "count with a suffix" 2 "^$name: [A-Z_]+ \"12x\": expected a whole number" -- "$bin" 12x
+    if [[ $kind == micro ]]; then
+      expect "stray argument" 2 "^$name: unexpected argument '2'" -- "$bin" 1 2
+    else
+      expect "bad rounds" 2 "^$name: ROUNDS \"102\": expected a whole number in 1\\.\\.101" -- \
+        "$bin" 1 102
+      expect "stray argument" 2 "^$name: unexpected argument 'extra'" -- "$bin" 1 1 extra
+    fi
     ;;
   *)
     echo "tool_cli.sh: unknown kind $kind" >&2
