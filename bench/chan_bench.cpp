@@ -26,6 +26,7 @@
 
 #include <weft/weft.hpp>
 
+#include "cli.hpp"
 #include "micro_timing.hpp"
 
 namespace {
@@ -103,8 +104,13 @@ double threads_ns_per_trip(std::uint64_t trips) {
 
 }  // namespace
 
+// kUsage is what --help prints.
+constexpr const char* kUsage =
+    "usage: chan_bench [ROUND_TRIPS]\n  ROUND_TRIPS: channel round trips per repetition (default "
+    "200,000; a tenth of them\n  across threads)\n";
+
 int main(int argc, char** argv) {
-  std::uint64_t trips = bench::arg_or(argc, argv, 1, 200'000);
+  std::uint64_t trips = bench::cli::positional(argc, argv, kUsage, "ROUND_TRIPS", 200'000);
   std::uint64_t slow_trips = trips / 10 > 0 ? trips / 10 : 1;  // the two cross-thread cases
 
   bool crossed = false;

@@ -1,7 +1,7 @@
 // weft-loadgen: a closed-loop ping-pong load generator for TCP echo servers.
 //
 // usage: weft-loadgen --host H --port P --conns N --size BYTES --duration SECONDS
-//                     [--warmup SECONDS] [--threads T] [--server-pid PID]
+//                     [--warmup SECONDS] [--threads T] [--server-pid PID]   (--help says more)
 //
 // N connections each keep one message in flight (see ping_pong_worker.hpp), split over T
 // epoll threads. Only messages that complete inside the measured window (after the warmup)
@@ -14,6 +14,7 @@
 // prints "server CPU X% of one core": on a 2-core machine the client can be as busy as the
 // server, and the server's CPU per message then shows differences the rate alone would hide.
 
+#include <getopt.h>
 #include <netdb.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -34,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli.hpp"
 #include "latency_histogram.hpp"
 #include "ping_pong_worker.hpp"
 
@@ -50,64 +52,92 @@ struct Options {
   long server_pid = 0;
 };
 
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "weft-loadgen: %s\n"
-               "usage: weft-loadgen --host H --port P --conns N --size BYTES --duration SECONDS "
-               "[--warmup SECONDS] [--threads T] [--server-pid PID]\n",
-               why);
-  std::exit(2);
-}
+constexpr const char* kProg = "weft-loadgen";
 
-std::size_t parse_count(const char* text, const char* name) {
-  char* end = nullptr;
-  unsigned long long v = std::strtoull(text, &end, 10);
-  if (*text == '\0' || *end != '\0' || v == 0) usage((std::string(name) + " must be > 0").c_str());
-  return static_cast<std::size_t>(v);
-}
-
-double parse_seconds(const char* text, const char* name, bool allow_zero) {
-  char* end = nullptr;
-  double v = std::strtod(text, &end);
-  if (*text == '\0' || *end != '\0' || v < 0 || (v == 0 && !allow_zero)) {
-    usage((std::string(name) + " must be a positive number of seconds").c_str());
-  }
-  return v;
-}
+constexpr const char* kUsage =
+    "usage: weft-loadgen --port P --conns N --size BYTES --duration SECONDS [options]\n"
+    "\n"
+    "A closed-loop ping-pong load generator for TCP echo servers: N connections each keep one\n"
+    "message of BYTES in flight. The last line on stdout is\n"
+    "  RESULT conns=N size=S duration=D msgs=M msgs_per_s=X p50_us=A p99_us=B p999_us=C errors=E\n"
+    "Any connection error, reset, EOF or echo mismatch ends it with status 1.\n"
+    "\n"
+    "options:\n"
+    "      --host H            server host (default 127.0.0.1)\n"
+    "  -p, --port P            server port (required)\n"
+    "  -c, --conns N           connections, at least 1 (required)\n"
+    "  -s, --size BYTES        message size, at least 1 (required)\n"
+    "  -d, --duration SECONDS  measured window, above 0 (required)\n"
+    "  -w, --warmup SECONDS    unmeasured time before it, 0 or more (default 1)\n"
+    "  -t, --threads T         epoll threads the connections are split over (default 1)\n"
+    "      --server-pid PID    also report that process's CPU use over the window\n"
+    "  -h, --help              show this help and exit\n"
+    "\n"
+    "A value follows its option as the next argument or after '=' (--conns=100).\n"
+    "Exit status: 0 on success, 1 on a failed connection or echo, 2 for a bad option.\n";
 
 Options parse_options(int argc, char** argv) {
+  using bench::cli::count;
+  using bench::cli::seconds;
+  constexpr std::uint64_t kMax = std::uint64_t{1} << 32;
+  static const option kOptions[] = {
+      {"host", required_argument, nullptr, 'H'},
+      {"port", required_argument, nullptr, 'p'},
+      {"conns", required_argument, nullptr, 'c'},
+      {"size", required_argument, nullptr, 's'},
+      {"duration", required_argument, nullptr, 'd'},
+      {"warmup", required_argument, nullptr, 'w'},
+      {"threads", required_argument, nullptr, 't'},
+      {"server-pid", required_argument, nullptr, 'P'},
+      {"help", no_argument, nullptr, 'h'},
+      {nullptr, 0, nullptr, 0},
+  };
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") usage("help");
-    if (i + 1 >= argc || std::string_view(argv[i + 1]).starts_with("--")) {
-      usage(("missing value for " + std::string(arg)).c_str());
-    }
-    const char* v = argv[++i];
-    if (arg == "--host") {
-      o.host = v;
-    } else if (arg == "--port") {
-      o.port = v;
-    } else if (arg == "--conns") {
-      o.conns = parse_count(v, "--conns");
-    } else if (arg == "--size") {
-      o.size = parse_count(v, "--size");
-    } else if (arg == "--duration") {
-      o.duration = parse_seconds(v, "--duration", false);
-    } else if (arg == "--warmup") {
-      o.warmup = parse_seconds(v, "--warmup", true);
-    } else if (arg == "--threads") {
-      o.threads = parse_count(v, "--threads");
-    } else if (arg == "--server-pid") {
-      o.server_pid = static_cast<long>(parse_count(v, "--server-pid"));
-    } else {
-      usage(("unknown option " + std::string(arg)).c_str());
+  opterr = 0;
+  for (int c; (c = getopt_long(argc, argv, ":p:c:s:d:w:t:h", kOptions, nullptr)) != -1;) {
+    switch (c) {
+      case 'H':
+        o.host = optarg;
+        break;
+      case 'p':
+        (void)count(kProg, "-p/--port", optarg, 1, 65535);
+        o.port = optarg;
+        break;
+      case 'c':
+        o.conns = count(kProg, "-c/--conns", optarg, 1, kMax);
+        break;
+      case 's':
+        o.size = count(kProg, "-s/--size", optarg, 1, kMax);
+        break;
+      case 'd':
+        o.duration = seconds(kProg, "-d/--duration", optarg, false);
+        break;
+      case 'w':
+        o.warmup = seconds(kProg, "-w/--warmup", optarg, true);
+        break;
+      case 't':
+        o.threads = count(kProg, "-t/--threads", optarg, 1, 4096);
+        break;
+      case 'P':
+        o.server_pid = static_cast<long>(count(kProg, "--server-pid", optarg, 1, 1 << 30));
+        break;
+      case 'h':
+        std::fputs(kUsage, stdout);
+        std::exit(0);
+      case ':':
+        bench::cli::usage_error(kProg,
+                                std::string("option '") + argv[optind - 1] + "' needs a value");
+      default:
+        bench::cli::usage_error(kProg, std::string("unknown option '") + argv[optind - 1] + "'");
     }
   }
-  if (o.port.empty()) usage("--port is required");
-  if (o.conns == 0) usage("--conns is required");
-  if (o.size == 0) usage("--size is required");
-  if (o.duration == 0) usage("--duration is required");
+  if (optind < argc) {
+    bench::cli::usage_error(kProg, std::string("unexpected argument '") + argv[optind] + "'");
+  }
+  if (o.port.empty()) bench::cli::usage_error(kProg, "--port is required");
+  if (o.conns == 0) bench::cli::usage_error(kProg, "--conns is required");
+  if (o.size == 0) bench::cli::usage_error(kProg, "--size is required");
+  if (o.duration == 0) bench::cli::usage_error(kProg, "--duration is required");
   if (o.threads > o.conns) o.threads = o.conns;
   return o;
 }

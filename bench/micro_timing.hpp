@@ -69,14 +69,6 @@ struct Samples {
   double cpu_median() const { return median(cpu); }
 };
 
-// arg_or() parses argv[i] as a positive integer, or returns fallback when it is absent.
-inline std::uint64_t arg_or(int argc, char** argv, int i, std::uint64_t fallback) {
-  if (argc <= i) return fallback;
-  char* end = nullptr;
-  unsigned long long v = std::strtoull(argv[i], &end, 10);
-  return (*argv[i] != '\0' && *end == '\0' && v > 0) ? v : fallback;
-}
-
 // kReps is how many times each measurement is repeated.
 inline constexpr int kReps = 7;
 

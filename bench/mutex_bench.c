@@ -13,12 +13,14 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "c_cli.h"
 #include "c_timing.h"
 
 static long pairs_per_round = 2000000;
@@ -62,12 +64,13 @@ __attribute__((constructor)) static void start_plain_thread(void) {
 }
 
 int main(int argc, char** argv) {
-  if (argc > 1) pairs_per_round = atol(argv[1]);
-  if (argc > 2) rounds = atoi(argv[2]);
-  if (pairs_per_round <= 0 || rounds <= 0 || rounds > kMaxRounds) {
-    fprintf(stderr, "usage: mutex_bench [PAIRS_PER_ROUND] [ROUNDS<=%d]\n", kMaxRounds);
-    return 2;
-  }
+  cli_start(argc, argv, "mutex_bench",
+            "usage: mutex_bench [PAIRS_PER_ROUND] [ROUNDS]\n"
+            "  lock/unlock pairs per round, and rounds (1..101), the median of which is reported\n",
+            2);
+  pairs_per_round =
+      cli_count(argc, argv, 1, "mutex_bench", "PAIRS_PER_ROUND", pairs_per_round, 1, LONG_MAX);
+  rounds = (int)cli_count(argc, argv, 2, "mutex_bench", "ROUNDS", rounds, 1, kMaxRounds);
   // The plain thread measures first, alone, then main.
   if (write(go_pipe[1], "g", 1) != 1) die("mutex_bench: go");
   if (pthread_join(plain_thread, NULL) != 0) die("mutex_bench: join");

@@ -28,6 +28,7 @@
 
 #include <weft/weft.hpp>
 
+#include "cli.hpp"
 #include "micro_timing.hpp"
 
 namespace {
@@ -72,8 +73,12 @@ const char* guard_name(weft::GuardMode m) {
 
 }  // namespace
 
+// kUsage is what --help prints.
+constexpr const char* kUsage =
+    "usage: parked_bench [FIBERS]\n  FIBERS: fibers parked at once (default 1,000,000)\n";
+
 int main(int argc, char** argv) {
-  std::uint64_t n = bench::arg_or(argc, argv, 1, 1'000'000);
+  std::uint64_t n = bench::cli::positional(argc, argv, kUsage, "FIBERS", 1'000'000);
 
   std::thread([] {
     std::this_thread::sleep_for(std::chrono::seconds(kWatchdogSeconds));
@@ -83,7 +88,7 @@ int main(int argc, char** argv) {
   }).detach();
 
   weft::Config config;  // The defaults are what is measured: 64 KiB stacks, guard pages on.
-  config.stall_ms = 0;   // a loop spawning a million fibers is a stall on purpose
+  config.stall_ms = 0;  // a loop spawning a million fibers is a stall on purpose
   bool ok = true;
   weft::run(config, [&] {
     // The handles exist and are touched before the first reading, so they are not counted.

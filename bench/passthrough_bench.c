@@ -28,6 +28,7 @@
 #define _GNU_SOURCE
 #endif
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "c_cli.h"
 #include "c_timing.h"
 
 static long reads_per_round = 200000;
@@ -138,12 +140,13 @@ __attribute__((constructor)) static void start_plain_thread(void) {
 }
 
 int main(int argc, char** argv) {
-  if (argc > 1) reads_per_round = atol(argv[1]);
-  if (argc > 2) rounds = atoi(argv[2]);
-  if (argc > 3 || reads_per_round <= 0 || rounds <= 0 || rounds > kMaxRounds) {
-    fprintf(stderr, "usage: passthrough_bench [READS_PER_ROUND] [ROUNDS (1..%d)]\n", kMaxRounds);
-    return 2;
-  }
+  cli_start(argc, argv, "passthrough_bench",
+            "usage: passthrough_bench [READS_PER_ROUND] [ROUNDS]\n"
+            "  reads per round, and rounds (1..101), the median of which is reported\n",
+            2);
+  reads_per_round = cli_count(argc, argv, 1, "passthrough_bench", "READS_PER_ROUND",
+                              reads_per_round, 1, LONG_MAX);
+  rounds = (int)cli_count(argc, argv, 2, "passthrough_bench", "ROUNDS", rounds, 1, kMaxRounds);
   if (write(go_pipe[1], "g", 1) != 1) die("passthrough_bench: write");
   if (pthread_join(plain_thread, NULL) != 0) {
     fprintf(stderr, "passthrough_bench: cannot join the plain thread\n");

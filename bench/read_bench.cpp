@@ -21,6 +21,7 @@
 
 #include <weft/weft.hpp>
 
+#include "cli.hpp"
 #include "micro_timing.hpp"
 
 namespace {
@@ -84,8 +85,12 @@ double weft_ns(const Pipe& p, std::size_t reads, weft::Backend backend) {
 
 }  // namespace
 
+// kUsage is what --help prints.
+constexpr const char* kUsage =
+    "usage: read_bench [READS]\n  READS: reads per repetition (default 65,536)\n";
+
 int main(int argc, char** argv) {
-  std::size_t reads = bench::arg_or(argc, argv, 1, 65536);
+  std::size_t reads = bench::cli::positional(argc, argv, kUsage, "READS", 65536);
   Pipe p(reads);
   if (p.room < reads) reads = p.room;
   // Plain first and last, the two weft runs between: a machine whose speed drifts during the

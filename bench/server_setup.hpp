@@ -24,7 +24,8 @@ struct ServerOptions {
 // kListenBacklog is the backlog asked of listen(); the kernel caps it at net.core.somaxconn.
 inline constexpr int kListenBacklog = 4096;
 
-// parse_server_options() reads --port and --address; prints usage and exits 2 on bad input.
+// parse_server_options() reads --port and --address (getopt_long: --port=P works too); --help
+// prints usage and exits 0, a bad option or value is named on stderr with status 2.
 ServerOptions parse_server_options(int argc, char** argv);
 
 // raise_fd_limit() lifts the soft RLIMIT_NOFILE to the hard limit and returns the new soft one.

@@ -18,6 +18,7 @@
 //   RESULT threads=N create_s=C rss_before_kib=A rss_asleep_kib=B kib_per_thread=K
 //          static_tls_bytes=S static_tls_align=L     (S and L "-" where glibc has no such symbol)
 #include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -25,6 +26,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "c_cli.h"
 
 static atomic_int asleep;
 
@@ -73,11 +76,13 @@ static void* sleeper(void* arg) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 2 || atoi(argv[1]) <= 0) {
-    fprintf(stderr, "usage: sleepers_rss THREADS\n");
+  const char* usage = "usage: sleepers_rss THREADS\n  threads that each sleep, then the RSS\n";
+  cli_start(argc, argv, "sleepers_rss", usage, 1);
+  if (argc != 2) {
+    fprintf(stderr, "sleepers_rss: THREADS is required\n%s", usage);
     return 2;
   }
-  int n = atoi(argv[1]);
+  int n = (int)cli_count(argc, argv, 1, "sleepers_rss", "THREADS", 0, 1, 1 << 20);
   long before = rss_kib();
   double t0 = now_s();
   for (int i = 0; i < n; ++i) {

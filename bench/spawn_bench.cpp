@@ -24,6 +24,7 @@
 
 #include <weft/weft.hpp>
 
+#include "cli.hpp"
 #include "fiber_tls.hpp"
 #include "micro_timing.hpp"
 
@@ -116,8 +117,13 @@ double median_of(Fn fn) {
 
 }  // namespace
 
+// kUsage is what --help prints.
+constexpr const char* kUsage =
+    "usage: spawn_bench [FIBERS]\n  FIBERS: fibers spawned and joined per repetition (default "
+    "200,000)\n";
+
 int main(int argc, char** argv) {
-  std::uint64_t n = bench::arg_or(argc, argv, 1, 200'000);
+  std::uint64_t n = bench::cli::positional(argc, argv, kUsage, "FIBERS", 200'000);
 
   Interleaved single;
   Interleaved batch;

@@ -30,6 +30,7 @@
 
 #include <weft/weft.hpp>
 
+#include "cli.hpp"
 #include "fiber_tls.hpp"
 #include "micro_timing.hpp"
 
@@ -78,8 +79,13 @@ bench::Sample weft_ns_per_switch(std::uint64_t switches, weft::Tls tls,
 
 }  // namespace
 
+// kUsage is what --help prints.
+constexpr const char* kUsage =
+    "usage: switch_bench [SWITCHES]\n  SWITCHES: context switches per repetition (default "
+    "2,000,000)\n";
+
 int main(int argc, char** argv) {
-  std::uint64_t switches = bench::arg_or(argc, argv, 1, 2'000'000);
+  std::uint64_t switches = bench::cli::positional(argc, argv, kUsage, "SWITCHES", 2'000'000);
 
   bench::Samples raw;
   raw_ns_per_switch(switches / 10);  // Warm-up: stack pages, caches, CPU frequency.

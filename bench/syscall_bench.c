@@ -20,6 +20,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "c_cli.h"
 #include "c_timing.h"
 
 static long calls = 200000;
@@ -106,12 +108,12 @@ static double pingpong(void) {
 }
 
 int main(int argc, char** argv) {
-  if (argc > 1) calls = atol(argv[1]);
-  if (argc > 2) rounds = atoi(argv[2]);
-  if (argc > 3 || calls <= 0 || rounds <= 0 || rounds > kMaxRounds) {
-    fprintf(stderr, "usage: syscall_bench [CALLS_PER_ROUND] [ROUNDS (1..%d)]\n", kMaxRounds);
-    return 2;
-  }
+  cli_start(argc, argv, "syscall_bench",
+            "usage: syscall_bench [CALLS_PER_ROUND] [ROUNDS]\n"
+            "  calls per round, and rounds (1..101), the median of which is reported\n",
+            2);
+  calls = cli_count(argc, argv, 1, "syscall_bench", "CALLS_PER_ROUND", calls, 1, LONG_MAX);
+  rounds = (int)cli_count(argc, argv, 2, "syscall_bench", "ROUNDS", rounds, 1, kMaxRounds);
   double libc_ns = per_call(0);
   double sys_ns = per_call(1);
   double wake_ns = per_call(2);

@@ -20,12 +20,14 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "c_cli.h"
 #include "c_timing.h"
 
 static __thread int tls_probe;
@@ -36,12 +38,13 @@ static void* where_is_my_tls(void* arg) {
 }
 
 int main(int argc, char** argv) {
-  long threads = argc > 1 ? atol(argv[1]) : 5000;
-  int rounds = argc > 2 ? atoi(argv[2]) : 7;
-  if (argc > 3 || threads <= 0 || rounds <= 0 || rounds > kMaxRounds) {
-    fprintf(stderr, "usage: thread_spawn_bench [THREADS_PER_ROUND] [ROUNDS (1..%d)]\n", kMaxRounds);
-    return 2;
-  }
+  cli_start(argc, argv, "thread_spawn_bench",
+            "usage: thread_spawn_bench [THREADS_PER_ROUND] [ROUNDS]\n"
+            "  threads per round (default 5000), and rounds (1..101, default 7)\n",
+            2);
+  long threads =
+      cli_count(argc, argv, 1, "thread_spawn_bench", "THREADS_PER_ROUND", 5000, 1, LONG_MAX);
+  int rounds = (int)cli_count(argc, argv, 2, "thread_spawn_bench", "ROUNDS", 7, 1, kMaxRounds);
   double wall[kMaxRounds];
   double cpu[kMaxRounds];
   int own_tls = 1;

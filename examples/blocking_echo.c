@@ -7,18 +7,21 @@
 //   blocking_echo -p 7000                      # native threads
 //   weftrun --carriers 1 blocking_echo -p 7000  # the same program, threads as fibers
 //
-// Options: -p PORT listens on 127.0.0.1:PORT (default 7000; 0 picks a free port); -n N exits
-// with status 0 once N connections have been served. It prints "blocking_echo: listening on
-// 127.0.0.1:PORT" when it is ready. SIGTERM or SIGINT stops it with status 0, the way such servers
-// usually do it: the handler (installed without SA_RESTART) sets a flag, the blocking accept fails
-// with EINTR, and the loop sees the flag. SIGUSR1 only counts (a stand-in for the usual "reopen
-// the log" handler, installed with SA_RESTART so no call fails for it); the count is printed
-// at exit. Out of fds, it says so once and retries each second until connections close.
+// Options (--help lists them): -p/--port PORT listens on 127.0.0.1:PORT (default 7000; 0 picks a
+// free port); -n/--connections N exits with status 0 once N connections have been served. It prints
+// "blocking_echo: listening on 127.0.0.1:PORT" when it is ready. SIGTERM or SIGINT stops it with
+// status 0, the way such servers usually do it: the handler (installed without SA_RESTART) sets a
+// flag, the blocking accept fails with EINTR, and the loop sees the flag. SIGUSR1 only counts (a
+// stand-in for the usual "reopen the log" handler, installed with SA_RESTART so no call fails for
+// it); the count is printed at exit. Out of fds, it says so once and retries each second until
+// connections close.
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -69,20 +72,76 @@ static void* serve(void* arg) {
   return NULL;
 }
 
+static const char kUsage[] =
+    "usage: blocking_echo [-p|--port PORT] [-n|--connections N]\n"
+    "\n"
+    "A thread-per-connection echo server on 127.0.0.1 in plain C (run it under weftrun to\n"
+    "make its threads fibers). SIGINT or SIGTERM stops it with status 0.\n"
+    "\n"
+    "options:\n"
+    "  -p, --port PORT        port, 0..65535; 0 lets the kernel pick one (default 7000)\n"
+    "  -n, --connections N    exit with status 0 after serving N connections (default: serve\n"
+    "                         forever)\n"
+    "  -h, --help             show this help and exit\n";
+
+// usage_error() names what was wrong on stderr and exits 2.
+static void usage_error(const char* what, const char* value, const char* expected) {
+  if (value != NULL) {
+    fprintf(stderr, "blocking_echo: %s \"%s\": expected %s\n", what, value, expected);
+  } else {
+    fprintf(stderr, "blocking_echo: %s\n", what);
+  }
+  fprintf(stderr, "Try 'blocking_echo --help' for more information.\n");
+  exit(2);
+}
+
+// whole() parses a whole decimal number in lo..hi, or exits naming the option and the value.
+static long whole(const char* option, const char* value, long lo, long hi) {
+  char* end = NULL;
+  errno = 0;
+  long n = strtol(value, &end, 10);
+  if (*value < '0' || *value > '9' || *end != '\0' || errno != 0 || n < lo || n > hi) {
+    char expected[64];
+    snprintf(expected, sizeof expected, "a whole number in %ld..%ld", lo, hi);
+    usage_error(option, value, expected);
+  }
+  return n;
+}
+
 int main(int argc, char** argv) {
+  static const struct option kOptions[] = {
+      {"port", required_argument, NULL, 'p'},
+      {"connections", required_argument, NULL, 'n'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
   int port = 7000;
-  for (int c; (c = getopt(argc, argv, "p:n:")) != -1;) {
+  opterr = 0;
+  for (int c; (c = getopt_long(argc, argv, ":p:n:h", kOptions, NULL)) != -1;) {
+    char what[256];
     switch (c) {
       case 'p':
-        port = atoi(optarg);
+        port = (int)whole("-p/--port", optarg, 0, 65535);
         break;
       case 'n':
-        max_connections = atol(optarg);
+        max_connections = whole("-n/--connections", optarg, 1, LONG_MAX);
+        break;
+      case 'h':
+        fputs(kUsage, stdout);
+        return 0;
+      case ':':
+        snprintf(what, sizeof what, "option '%s' needs a value", argv[optind - 1]);
+        usage_error(what, NULL, NULL);
         break;
       default:
-        fprintf(stderr, "usage: %s [-p PORT] [-n CONNECTIONS]\n", argv[0]);
-        return 2;
+        snprintf(what, sizeof what, "unknown option '%s'", argv[optind - 1]);
+        usage_error(what, NULL, NULL);
     }
+  }
+  if (optind < argc) {
+    char what[256];
+    snprintf(what, sizeof what, "unexpected argument '%s'", argv[optind]);
+    usage_error(what, NULL, NULL);
   }
   struct sigaction sa = {.sa_handler = on_stop};  // no SA_RESTART: accept must fail with EINTR
   sigemptyset(&sa.sa_mask);

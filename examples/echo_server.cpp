@@ -2,13 +2,14 @@
 // blocking code. SIGINT or SIGTERM stops it cleanly (exit status 0); SIGUSR1 only counts (a
 // stand-in for a "reopen the log" handler; the count is printed at exit).
 //
-//   echo_server [--address A] [--port P] [--carriers N]
+//   echo_server [-a|--address A] [-p|--port P] [-c|--carriers N]   (--help says more)
 //     (defaults 127.0.0.1, 7000, one carrier per CPU; port 0 picks one)
 //
 // The WEFT_* environment variables configure the run (weft::config_from_env()); --carriers
 // overrides WEFT_CARRIERS. It retries EINTR and short writes, so it also serves correctly under
 // fault injection (WEFT_FAULTS).
 #include <arpa/inet.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
@@ -42,38 +43,70 @@ struct Options {
   unsigned carriers = 0;  // 0: one per CPU
 };
 
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(
-      stderr, "echo_server: %s\nusage: echo_server [--address A] [--port P] [--carriers N]\n", why);
+constexpr const char* kUsage =
+    "usage: echo_server [options]\n"
+    "\n"
+    "A TCP echo server with one weft fiber per connection. SIGINT or SIGTERM stops it (status\n"
+    "0); SIGUSR1 is counted and the count printed at exit. The WEFT_* environment variables\n"
+    "configure the run (see weftrun --help); --carriers overrides WEFT_CARRIERS.\n"
+    "\n"
+    "options:\n"
+    "  -a, --address A    IPv4 address to listen on (default 127.0.0.1)\n"
+    "  -p, --port P       TCP port, 0..65535; 0 lets the kernel pick one (default 7000)\n"
+    "  -c, --carriers N   OS threads running fibers, 1..128 (default: WEFT_CARRIERS, else\n"
+    "                     one per CPU)\n"
+    "  -h, --help         show this help and exit\n"
+    "\n"
+    "A value follows its option as the next argument or after '=' (--port=7001).\n"
+    "Exit status: 0 when stopped by a signal, 1 when it cannot listen, 2 for a bad option.\n";
+
+[[noreturn]] void usage_error(const std::string& why) {
+  std::fprintf(stderr, "echo_server: %s\nTry 'echo_server --help' for more information.\n",
+               why.c_str());
   std::exit(2);
 }
 
 Options parse(int argc, char** argv) {
+  static const option kOptions[] = {
+      {"address", required_argument, nullptr, 'a'},
+      {"port", required_argument, nullptr, 'p'},
+      {"carriers", required_argument, nullptr, 'c'},
+      {"help", no_argument, nullptr, 'h'},
+      {nullptr, 0, nullptr, 0},
+  };
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::printf("usage: echo_server [--address A] [--port P] [--carriers N]\n");
-      std::exit(0);
+  opterr = 0;
+  try {
+    for (int c; (c = getopt_long(argc, argv, ":a:p:c:h", kOptions, nullptr)) != -1;) {
+      switch (c) {
+        case 'a': {
+          in_addr unused{};
+          if (inet_pton(AF_INET, optarg, &unused) != 1) {
+            usage_error(std::string("-a/--address \"") + optarg + "\": expected an IPv4 address");
+          }
+          o.address = optarg;
+          break;
+        }
+        case 'p':
+          // The settings' own parser (weft/config.hpp): errors name the option and the value.
+          o.port = static_cast<int>(weft::parse_number("-p/--port", optarg, 0, 65535));
+          break;
+        case 'c':
+          o.carriers = static_cast<unsigned>(weft::parse_number("-c/--carriers", optarg, 1, 128));
+          break;
+        case 'h':
+          std::fputs(kUsage, stdout);
+          std::exit(0);
+        case ':':
+          usage_error(std::string("option '") + argv[optind - 1] + "' needs a value");
+        default:
+          usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
+      }
     }
-    if (i + 1 >= argc) usage(("missing value after " + arg).c_str());
-    std::string value = argv[++i];
-    if (arg == "--address") {
-      o.address = value;
-    } else if (arg == "--port") {
-      char* end = nullptr;
-      long p = std::strtol(value.c_str(), &end, 10);
-      if (*end != '\0' || p < 0 || p > 65535) usage(("bad port: " + value).c_str());
-      o.port = static_cast<int>(p);
-    } else if (arg == "--carriers") {
-      char* end = nullptr;
-      long n = std::strtol(value.c_str(), &end, 10);
-      if (*end != '\0' || n < 1 || n > 128) usage(("bad carrier count: " + value).c_str());
-      o.carriers = static_cast<unsigned>(n);
-    } else {
-      usage(("unknown option " + arg).c_str());
-    }
+  } catch (const std::invalid_argument& e) {
+    usage_error(e.what());
   }
+  if (optind < argc) usage_error(std::string("unexpected argument '") + argv[optind] + "'");
   return o;
 }
 
@@ -89,9 +122,7 @@ int listen_on(const Options& o) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(o.port));
-  if (inet_pton(AF_INET, o.address.c_str(), &addr.sin_addr) != 1) {
-    usage(("bad IPv4 address: " + o.address).c_str());
-  }
+  inet_pton(AF_INET, o.address.c_str(), &addr.sin_addr);  // checked by parse()
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

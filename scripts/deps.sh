@@ -18,6 +18,7 @@ kPackages=(
   cmake                 # the install test builds a program with find_package(weft) (skips without)
   groff-base            # the man test renders docs/weftrun.1 with groff -ww (skips without)
   liburing-dev          # io_uring reactor
+  libelf-dev            # weftrun reads a program's ELF headers (a static program ignores LD_PRELOAD)
   libboost-context-dev  # fiber context switches
   libboost-fiber-dev    # comparison benchmark
   libgtest-dev          # unit tests (GoogleTest)

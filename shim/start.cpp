@@ -14,8 +14,9 @@
 // program does after main.
 //
 // If the runtime cannot start (io_uring refused), the shim says so once on stderr and the
-// program runs natively with every call passing through. A bad WEFT_* setting is an error: the
-// shim prints it and exits with status 127 without running the program.
+// program runs natively with every call passing through; under WEFT_STRICT=1 (weftrun --strict)
+// that is an error instead: the shim prints the reason and exits with status 127 without running
+// the program. A bad WEFT_* setting is an error too, with the same status.
 //
 // fork: the child of a fork (the program's, or one glibc makes itself, as daemon() does) has
 // only the forking thread. The runtime's atfork handler, which the shim installs before any
@@ -124,6 +125,13 @@ weft::Config shim_config() {
   return cfg;
 }
 
+// strict() is WEFT_STRICT=1: a runtime that cannot start is an error, not a native run
+// (config_from_env has refused any other value by then).
+bool strict() noexcept {
+  const char* v = std::getenv("WEFT_STRICT");
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
 void print_stats_at_exit() {
   stats_print();
 }
@@ -154,7 +162,14 @@ int shim_main(int argc, char** argv, char** envp) {
         weft::detail::make_request<void>(body, "main", main_stack_size(), weft::Tls::kShared);
     weft::detail::run_main(cfg, req);
   } catch (const std::exception& e) {
-    // Only the start can fail: the main fiber never returns (it calls exit()).
+    // Only the start can fail: the main fiber never returns (it calls exit()). Under
+    // WEFT_STRICT=1 (weftrun --strict) a native run is not what was asked for: status 127.
+    if (strict()) {
+      std::string msg = std::string("weft: the runtime could not start: ") + e.what() +
+                        "; not running the program natively (WEFT_STRICT=1)\n";
+      sys::write_stderr(msg.c_str());
+      std::_Exit(127);
+    }
     std::string msg =
         std::string("weft: running natively, the runtime could not start: ") + e.what() + "\n";
     sys::write_stderr(msg.c_str());

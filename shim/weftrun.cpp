@@ -1,15 +1,21 @@
 // weftrun: run an unmodified program with its threads as weft fibers.
 //
 // weftrun turns its options into WEFT_* environment variables, checks them the way the shim
-// will (weft::config_from_env, so a bad value fails here, before the program starts), puts
-// libweft_preload.so in LD_PRELOAD and execs the program. Because it execs, the program keeps
-// weftrun's pid, and its exit status and the signal that kills it reach the caller unchanged.
-// LD_PRELOAD is inherited, so the program's children run under the shim too.
+// will (weft::config_from_env, so a bad value fails here, before the program starts, and the
+// error names the option the user typed), puts libweft_preload.so in LD_PRELOAD and execs the
+// program. Because it execs, the program keeps weftrun's pid, and its exit status and the signal
+// that kills it reach the caller unchanged. LD_PRELOAD is inherited, so the program's children
+// run under the shim too.
+//
+// No silent fallbacks: a program LD_PRELOAD cannot reach (static, set-user-ID, ...;
+// weftrun_program.hpp) is named on stderr before it runs natively, and under --strict
+// (WEFT_STRICT=1) it is not run at all: status 126.
 //
 // The library is looked for next to weftrun (the build tree), then at the path from bindir to
 // libdir (WEFT_BINDIR_TO_LIBDIR, set at configure time) from weftrun's own directory, so an
 // installed tree can be moved to another prefix.
 #include <getopt.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstdio>
@@ -20,13 +26,22 @@
 
 #include <weft/config.hpp>
 
+#include "weftrun_program.hpp"
+
 #ifndef WEFT_BINDIR_TO_LIBDIR
 #error "WEFT_BINDIR_TO_LIBDIR must be the relative path from bindir to libdir (shim/meson.build)"
+#endif
+#ifndef WEFT_VERSION
+#error "WEFT_VERSION must be the project's version"
 #endif
 
 namespace {
 
 constexpr const char* kLibName = "libweft_preload.so";
+
+// kStrictRefused is the exit status of a program --strict refuses to run natively; the shim
+// exits 127 when the runtime cannot start under WEFT_STRICT=1 (shim/start.cpp).
+constexpr int kStrictRefused = 126;
 
 constexpr const char* kUsage =
     "usage: weftrun [options] [--] program [args...]\n"
@@ -36,7 +51,8 @@ constexpr const char* kUsage =
     "calling thread's fiber, and a few OS threads (carriers) run them all on io_uring.\n"
     "weftrun sets LD_PRELOAD and the settings below, then execs program: its exit status and\n"
     "signals pass through unchanged. Each setting can also be given as the environment\n"
-    "variable shown; an option overrides the variable.\n"
+    "variable shown; an option overrides the variable. A value follows its option as the next\n"
+    "argument or after '=' (--carriers 2, --carriers=2).\n"
     "\n"
     "options:\n"
     "  -c, --carriers N          OS threads running fibers (0 = one per CPU the process may\n"
@@ -44,14 +60,13 @@ constexpr const char* kUsage =
     "  -s, --stack-size S        stack of each thread that did not choose its own, in bytes,\n"
     "                            with an optional k, m or g suffix (16k..1g; default 256k;\n"
     "                            main gets RLIMIT_STACK)                       WEFT_STACK_SIZE\n"
-    "      --stats               print at exit: fibers created, switches, and per interposed\n"
-    "                            call how many went through weft or passed through, and why\n"
-    "                                                                          WEFT_STATS=1\n"
-    "      --stall-ms MS         report a carrier held by one thread for MS milliseconds on\n"
-    "                            stderr and move waiting threads off it (0 = off; default 100)\n"
+    "      --stall-ms MS         report on stderr a thread that holds its carrier for MS\n"
+    "                            milliseconds, and where; meanwhile new threads and the\n"
+    "                            carrier's threads that have not started yet run on other\n"
+    "                            carriers (started ones cannot move) (0 = off; default 100)\n"
     "                                                                          WEFT_STALL_MS\n"
-    "      --dump-signal SIG     a signal (name or number) that prints every fiber to stderr\n"
-    "                            (default: none)                               WEFT_DUMP_SIGNAL\n"
+    "      --dump-signal SIG     a signal that prints every fiber to stderr (default: none)\n"
+    "                                                                          WEFT_DUMP_SIGNAL\n"
     "      --blocking-threads N  helper threads for calls that cannot yield (1..4096; default\n"
     "                            64)                                           "
     "WEFT_BLOCKING_THREADS\n"
@@ -64,48 +79,76 @@ constexpr const char* kUsage =
     "                            (0..1), a fault it could have natively: a short count, EINTR,\n"
     "                            a spurious wakeup, a reset connection (default: off)\n"
     "                                                                          WEFT_FAULTS\n"
+    "      --stats[=1|0]         write at exit: fibers created, switches, and per interposed\n"
+    "                            call how many went through weft or passed through, and why\n"
+    "                                                                          WEFT_STATS=1\n"
+    "      --stats-file PATH     write the stats to PATH instead of stderr (%p becomes the\n"
+    "                            pid); implies --stats                         WEFT_STATS_FILE\n"
+    "      --stats-format F      stats as text (a table, the default) or json (JSON lines)\n"
+    "                                                                          "
+    "WEFT_STATS_FORMAT\n"
+    "      --stats-signal SIG    a signal that writes the stats at once; implies --stats\n"
+    "                                                                          "
+    "WEFT_STATS_SIGNAL\n"
+    "      --log PATH            write every weft report (stalls, overflows, dumps, errors)\n"
+    "                            to PATH instead of stderr (%p becomes the pid)\n"
+    "                                                                          WEFT_LOG\n"
+    "      --strict              no native fallback: refuse a program LD_PRELOAD cannot reach\n"
+    "                            (static, set-user-ID, ...; status 126), and end the program\n"
+    "                            with status 127 if weft's runtime cannot start in it\n"
+    "                                                                          WEFT_STRICT=1\n"
+    "      --version             print weftrun's version and exit\n"
     "  -h, --help                show this help and exit\n"
+    "\n"
+    "SIG is a name, with or without SIG, in any case (QUIT, SIGUSR1, usr2), SIGRTMIN+N,\n"
+    "SIGRTMAX-N or a number; weft cannot take KILL, STOP, URG (the stall watchdog's), SEGV\n"
+    "and BUS (stack overflow reports) or glibc's 32 and 33, nor one signal for both\n"
+    "--dump-signal and --stats-signal. A --log or --stats-file directory must exist and be\n"
+    "writable.\n"
     "\n"
     "WEFT_DEBUG=1 in the environment logs the backend chosen, and why, once to stderr.\n"
     "\n"
-    "Limits: statically linked and setuid programs ignore LD_PRELOAD and run natively;\n"
-    "see docs/shim.md for what is interposed and what is not.\n";
+    "Limits: statically linked and set-user-ID programs ignore LD_PRELOAD: weftrun says so\n"
+    "and runs them natively (--strict: refuses). See docs/shim.md for what is interposed.\n"
+    "\n"
+    "Exit status: the program's; 2 for a bad option or setting; 126 when program cannot be\n"
+    "executed or --strict refuses it; 127 when it is not found, libweft_preload.so is\n"
+    "missing, or under --strict weft's runtime cannot start in it.\n";
 
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "weftrun: %s\nTry 'weftrun --help' for more information.\n", msg.c_str());
   std::exit(2);
 }
 
-// bytes() parses a size with an optional k/m/g suffix (powers of 1024) into decimal bytes.
-std::string bytes(const char* opt, const char* value) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long n = std::strtoull(value, &end, 10);
-  if (*value < '0' || *value > '9' || errno != 0 || end == value) {
-    usage_error(std::string(opt) + ": not a size: '" + value + "'");
+// kLabels maps each variable an option set to the option, so errors name what was typed.
+struct Label {
+  const char* variable;
+  const char* option;
+  bool given;
+};
+Label kLabels[] = {
+    {"WEFT_CARRIERS", "-c/--carriers", false},
+    {"WEFT_STACK_SIZE", "-s/--stack-size", false},
+    {"WEFT_STALL_MS", "--stall-ms", false},
+    {"WEFT_DUMP_SIGNAL", "--dump-signal", false},
+    {"WEFT_BLOCKING_THREADS", "--blocking-threads", false},
+    {"WEFT_BACKEND", "--backend", false},
+    {"WEFT_TLS", "--shared-tls", false},
+    {"WEFT_FAULTS", "--faults", false},
+    {"WEFT_STATS", "--stats", false},
+    {"WEFT_STATS_FILE", "--stats-file", false},
+    {"WEFT_STATS_FORMAT", "--stats-format", false},
+    {"WEFT_STATS_SIGNAL", "--stats-signal", false},
+    {"WEFT_LOG", "--log", false},
+    {"WEFT_STRICT", "--strict", false},
+};
+
+// label_of() is the option that set variable, or the variable when none did.
+const char* label_of(const char* variable) {
+  for (const Label& l : kLabels) {
+    if (l.given && std::strcmp(l.variable, variable) == 0) return l.option;
   }
-  unsigned shift = 0;
-  if (*end != '\0') {
-    switch (*end) {
-      case 'k':
-      case 'K':
-        shift = 10;
-        break;
-      case 'm':
-      case 'M':
-        shift = 20;
-        break;
-      case 'g':
-      case 'G':
-        shift = 30;
-        break;
-      default:
-        usage_error(std::string(opt) + ": unknown size suffix in '" + value + "'");
-    }
-    if (end[1] != '\0') usage_error(std::string(opt) + ": not a size: '" + value + "'");
-  }
-  if (n > (~0ull >> shift)) usage_error(std::string(opt) + ": too large: '" + value + "'");
-  return std::to_string(n << shift);
+  return variable;
 }
 
 // preload_library() finds libweft_preload.so relative to this executable, never at a path fixed
@@ -146,20 +189,87 @@ void set(const char* name, const std::string& value) {
   }
 }
 
+// set_option() sets variable from an option and remembers that the option named it.
+void set_option(const char* variable, const std::string& value) {
+  for (Label& l : kLabels) {
+    if (std::strcmp(l.variable, variable) == 0) l.given = true;
+  }
+  set(variable, value);
+}
+
+// check_path() refuses a WEFT_LOG or WEFT_STATS_FILE the program could not create: its
+// directory must exist and be writable, and the file, if there, be a writable non-directory.
+// The program keeps weftrun's pid, so %p is checked as the pid it will become.
+void check_path(const char* variable) {
+  const char* value = std::getenv(variable);
+  if (value == nullptr) return;
+  const char* label = label_of(variable);
+  std::string shown = std::string(label) + (*label == '-' ? " \"" : "=\"") + value + "\"";
+  if (*value == '\0') {
+    if (*label == '-') usage_error(shown + ": expected a file path");
+    return;  // an empty variable is an unset one
+  }
+  std::string path;
+  for (const char* p = value; *p != '\0'; ++p) {
+    if (p[0] == '%' && p[1] == 'p') {
+      path += std::to_string(::getpid());
+      ++p;
+    } else {
+      path += *p;
+    }
+  }
+  std::size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    usage_error(shown + ": directory " + dir +
+                (errno == ENOENT ? " does not exist" : ": " + std::string(std::strerror(errno))));
+  }
+  if (!S_ISDIR(st.st_mode)) usage_error(shown + ": " + dir + " is not a directory");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0 && ::access(path.c_str(), F_OK) != 0) {
+    usage_error(shown + ": directory " + dir + " is not writable");
+  }
+  if (::stat(path.c_str(), &st) == 0 &&
+      (S_ISDIR(st.st_mode) || ::access(path.c_str(), W_OK) != 0)) {
+    usage_error(shown + ": " + path +
+                (S_ISDIR(st.st_mode) ? " is a directory" : " is not writable"));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  enum { kStats = 256, kStall, kDump, kBlocking, kFaults, kBackend, kSharedTls };
+  enum {
+    kStats = 256,
+    kStall,
+    kDump,
+    kBlocking,
+    kFaults,
+    kBackend,
+    kSharedTls,
+    kStatsFile,
+    kStatsFormat,
+    kStatsSignal,
+    kLog,
+    kStrict,
+    kVersion,
+  };
   static const option kOptions[] = {
       {"carriers", required_argument, nullptr, 'c'},
       {"stack-size", required_argument, nullptr, 's'},
-      {"stats", no_argument, nullptr, kStats},
+      {"stats", optional_argument, nullptr, kStats},
       {"stall-ms", required_argument, nullptr, kStall},
       {"dump-signal", required_argument, nullptr, kDump},
       {"blocking-threads", required_argument, nullptr, kBlocking},
       {"faults", required_argument, nullptr, kFaults},
       {"backend", required_argument, nullptr, kBackend},
       {"shared-tls", no_argument, nullptr, kSharedTls},
+      {"stats-file", required_argument, nullptr, kStatsFile},
+      {"stats-format", required_argument, nullptr, kStatsFormat},
+      {"stats-signal", required_argument, nullptr, kStatsSignal},
+      {"log", required_argument, nullptr, kLog},
+      {"strict", no_argument, nullptr, kStrict},
+      {"version", no_argument, nullptr, kVersion},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
   };
@@ -168,51 +278,87 @@ int main(int argc, char** argv) {
   for (int c; (c = getopt_long(argc, argv, "+:c:s:h", kOptions, nullptr)) != -1;) {
     switch (c) {
       case 'c':
-        set("WEFT_CARRIERS", optarg);
+        set_option("WEFT_CARRIERS", optarg);
         break;
       case 's':
-        set("WEFT_STACK_SIZE", bytes("--stack-size", optarg));
+        set_option("WEFT_STACK_SIZE", optarg);
         break;
       case kStats:
-        set("WEFT_STATS", "1");
+        set_option("WEFT_STATS", optarg != nullptr ? optarg : "1");
         break;
       case kStall:
-        set("WEFT_STALL_MS", optarg);
+        set_option("WEFT_STALL_MS", optarg);
         break;
       case kDump:
-        set("WEFT_DUMP_SIGNAL", optarg);
+        set_option("WEFT_DUMP_SIGNAL", optarg);
         break;
       case kBlocking:
-        set("WEFT_BLOCKING_THREADS", optarg);
+        set_option("WEFT_BLOCKING_THREADS", optarg);
         break;
       case kFaults:
-        set("WEFT_FAULTS", optarg);
+        set_option("WEFT_FAULTS", optarg);
         break;
       case kBackend:
-        set("WEFT_BACKEND", optarg);
+        set_option("WEFT_BACKEND", optarg);
         break;
       case kSharedTls:
-        set("WEFT_TLS", "shared");
+        set_option("WEFT_TLS", "shared");
         break;
+      case kStatsFile:
+        set_option("WEFT_STATS_FILE", optarg);
+        break;
+      case kStatsFormat:
+        set_option("WEFT_STATS_FORMAT", optarg);
+        break;
+      case kStatsSignal:
+        set_option("WEFT_STATS_SIGNAL", optarg);
+        break;
+      case kLog:
+        set_option("WEFT_LOG", optarg);
+        break;
+      case kStrict:
+        set_option("WEFT_STRICT", "1");
+        break;
+      case kVersion:
+        std::printf("weftrun (weft) %s\n", WEFT_VERSION);
+        return 0;
       case 'h':
         std::fputs(kUsage, stdout);
         return 0;
       case ':':
         usage_error(std::string("option '") + argv[optind - 1] + "' needs a value");
       default:
+        // optopt is set for a short option, or for a long option that takes no value but got
+        // one (--strict=1); argv[optind - 1] is the word typed either way.
+        if (optopt != 0 && std::strncmp(argv[optind - 1], "--", 2) == 0) {
+          usage_error(std::string("option '") + argv[optind - 1] + "' takes no value");
+        }
         usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
     }
   }
   if (optind >= argc) usage_error("no program to run");
-  // The settings as the shim will read them: a bad one is reported here, naming the variable.
+  // The settings as the shim will read them: a bad one is reported here, naming the option
+  // typed or, for one set in the environment, the variable.
   try {
-    (void)weft::config_from_env();
+    (void)weft::config_from_env(&label_of);
   } catch (const std::exception& e) {
     usage_error(e.what());
   }
-  if (const char* s = std::getenv("WEFT_STATS");
-      s != nullptr && *s != '\0' && std::strcmp(s, "1") && std::strcmp(s, "0")) {
-    usage_error(std::string("WEFT_STATS=\"") + s + "\": expected 1 or 0");
+  check_path("WEFT_LOG");
+  check_path("WEFT_STATS_FILE");
+  const char* strict = std::getenv("WEFT_STRICT");
+  bool is_strict = strict != nullptr && std::strcmp(strict, "1") == 0;
+  if (std::string why = weft::launcher::unreachable_reason(argv[optind]); !why.empty()) {
+    if (is_strict) {
+      std::fprintf(
+          stderr, "weftrun: %s; not running it (%s)\n", why.c_str(),
+          std::strcmp(label_of("WEFT_STRICT"), "--strict") == 0 ? "--strict" : "WEFT_STRICT=1");
+      return kStrictRefused;
+    }
+    std::fprintf(stderr,
+                 "weftrun: %s, so it runs on native threads with no weft settings (--stats, "
+                 "--dump-signal, ...) in effect\n",
+                 why.c_str());
   }
   std::string lib = preload_library();
   if (lib.find_first_of(": ") != std::string::npos) {

@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include <weft/weft.hpp>
 
@@ -130,7 +131,20 @@ TEST(ConfigEnv, BadValuesNameTheVariable) {
       {"WEFT_BLOCKING_THREADS", "0"},
       {"WEFT_BLOCKING_THREADS", "4097"},
       {"WEFT_STACK_SIZE", "1024"},
-      {"WEFT_STACK_SIZE", "64k"},
+      {"WEFT_STACK_SIZE", "8"},
+      {"WEFT_STACK_SIZE", "64q"},
+      {"WEFT_STACK_SIZE", "64kb"},
+      {"WEFT_STACK_SIZE", "2g"},
+      {"WEFT_STACK_SIZE", "-64k"},
+      {"WEFT_STACK_SIZE", "k"},
+      {"WEFT_STACK_SIZE", "99999999999999999999g"},
+      {"WEFT_DUMP_SIGNAL", "SIGRTMIN+99"},
+      {"WEFT_DUMP_SIGNAL", "RTMAX+1"},
+      {"WEFT_DUMP_SIGNAL", "65"},
+      {"WEFT_STATS", "yes"},
+      {"WEFT_STATS_FORMAT", "xml"},
+      {"WEFT_STATS_SIGNAL", "NOPE"},
+      {"WEFT_STRICT", "true"},
       {"WEFT_FAULTS", "42"},
       {"WEFT_FAULTS", ":0.1"},
       {"WEFT_FAULTS", "42:"},
@@ -152,6 +166,116 @@ TEST(ConfigEnv, BadValuesNameTheVariable) {
         << c[0] << "=" << c[1] << " gave: " << msg;
     EXPECT_NE(msg.find("expected"), std::string::npos) << msg;
   }
+}
+
+// One size parser for WEFT_STACK_SIZE and weftrun's --stack-size: k, m and g suffixes (powers of
+// 1024, either case), and errors that say the unit and the range.
+TEST(ConfigEnv, StackSizeTakesSuffixes) {
+  const std::pair<const char*, std::size_t> cases[] = {
+      {"256k", 256 * 1024}, {"256K", 256 * 1024}, {"1m", 1 << 20},
+      {"1G", 1 << 30},      {"16k", 16 * 1024},   {"131072", 131072},
+  };
+  for (auto& [text, bytes] : cases) {
+    Env e("WEFT_STACK_SIZE", text);
+    EXPECT_EQ(weft::config_from_env().stack_size, bytes) << text;
+  }
+  Env e("WEFT_STACK_SIZE", "8");
+  EXPECT_NE(error_of().find("a size in bytes with an optional k, m or g suffix"), std::string::npos)
+      << error_of();
+  EXPECT_NE(error_of().find("16k..1g"), std::string::npos) << error_of();
+}
+
+// Signals in any case, with or without SIG, SIGRTMIN+N and SIGRTMAX-N forms, and numbers.
+TEST(ConfigEnv, SignalForms) {
+  const std::pair<const char*, int> cases[] = {
+      {"sigusr1", SIGUSR1},
+      {"Quit", SIGQUIT},
+      {"SIGRTMIN", SIGRTMIN},
+      {"SIGRTMIN+3", SIGRTMIN + 3},
+      {"rtmax-2", SIGRTMAX - 2},
+      {"34", 34},
+      {"64", 64},
+      {"SIGRTMAX", SIGRTMAX},
+      {"0", 0},
+  };
+  for (auto& [text, sig] : cases) {
+    Env e("WEFT_DUMP_SIGNAL", text);
+    EXPECT_EQ(weft::config_from_env().dump_signal, sig) << text;
+  }
+}
+
+// Signals weft cannot use are refused with the reason: they cannot be caught, or weft uses them.
+TEST(ConfigEnv, RefusesSignalsWeftCannotUse) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"KILL", "cannot be caught"}, {"9", "cannot be caught"}, {"sigstop", "cannot be caught"},
+      {"URG", "watchdog"},          {"23", "watchdog"},        {"SEGV", "stack overflow"},
+      {"SIGBUS", "stack overflow"}, {"32", "glibc"},           {"33", "glibc"},
+  };
+  for (auto& [text, why] : cases) {
+    for (const char* var : {"WEFT_DUMP_SIGNAL", "WEFT_STATS_SIGNAL"}) {
+      Env e(var, text);
+      std::string msg = error_of();
+      EXPECT_NE(msg.find(std::string(var) + "=\"" + text + "\": "), std::string::npos) << msg;
+      EXPECT_NE(msg.find(why), std::string::npos) << text << ": " << msg;
+    }
+  }
+}
+
+TEST(ConfigEnv, DumpAndStatsSignalsDiffer) {
+  Env a("WEFT_DUMP_SIGNAL", "USR1");
+  Env b("WEFT_STATS_SIGNAL", "10");
+  std::string msg = error_of();
+  EXPECT_NE(msg.find("WEFT_STATS_SIGNAL=\"10\" and WEFT_DUMP_SIGNAL=\"USR1\" name the same signal"),
+            std::string::npos)
+      << msg;
+  Env c("WEFT_STATS_SIGNAL", "USR2");
+  EXPECT_EQ(error_of(), "");
+}
+
+// label_of names the setting in errors as the caller knows it: weftrun passes its options.
+TEST(ConfigEnv, ErrorsUseTheLabelGiven) {
+  Env a("WEFT_STACK_SIZE", "8");
+  try {
+    weft::config_from_env([](const char* var) {
+      return std::string(var) == "WEFT_STACK_SIZE" ? "-s/--stack-size" : var;
+    });
+    ADD_FAILURE() << "WEFT_STACK_SIZE=8 was accepted";
+  } catch (const std::invalid_argument& e) {
+    std::string msg = e.what();
+    EXPECT_EQ(msg.rfind("-s/--stack-size \"8\": expected", 0), 0u) << msg;
+    EXPECT_EQ(msg.find("WEFT_STACK_SIZE"), std::string::npos) << msg;
+  }
+}
+
+TEST(ConfigEnv, PublicParsers) {
+  EXPECT_EQ(weft::parse_size("--x", "3m", 0, 1ull << 40), 3u << 20);
+  EXPECT_EQ(weft::parse_number("--x", "42", 0, 100), 42u);
+  EXPECT_EQ(weft::parse_signal("--x", "hup"), SIGHUP);
+  EXPECT_THROW(weft::parse_number("--x", "101", 0, 100), std::invalid_argument);
+  EXPECT_THROW(weft::parse_size("--x", "1k", 0, 1000), std::invalid_argument);
+  EXPECT_THROW(weft::parse_signal("--x", "kill"), std::invalid_argument);
+}
+
+// A library user's Config is checked the same way when the run starts.
+TEST(ConfigEnv, RunRefusesADumpSignalItCannotUse) {
+  for (int sig : {SIGKILL, SIGSTOP, SIGURG, SIGSEGV, SIGBUS, 32, 33, 65, -1}) {
+    weft::Config c;
+    c.carriers = 1;
+    c.dump_signal = sig;
+    try {
+      weft::run(c, [] {});
+      ADD_FAILURE() << "dump_signal " << sig << " was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(
+          std::string(e.what()).find("weft::Config::dump_signal cannot be " + std::to_string(sig)),
+          std::string::npos)
+          << e.what();
+    }
+  }
+  weft::Config ok;
+  ok.carriers = 1;
+  ok.dump_signal = SIGUSR2;
+  weft::run(ok, [] {});
 }
 
 TEST(ConfigEnv, RunWithoutConfigHonoursThem) {

@@ -62,7 +62,9 @@ struct Config {
   // fiber that holds it and moves its unstarted fibers to a spare carrier; 0 turns it off.
   unsigned stall_ms = 100;
   // dump_signal, when non-zero, is a signal whose arrival prints every fiber to stderr
-  // (weft::fiber_dump()); 0 installs no dump handler.
+  // (weft::fiber_dump()); 0 installs no dump handler. weft::run refuses (std::invalid_argument)
+  // a signal it cannot use, as parse_signal() does: SIGKILL, SIGSTOP, SIGURG, SIGSEGV, SIGBUS,
+  // 32, 33 and numbers outside 1..SIGRTMAX.
   int dump_signal = 0;
   // fault_rate, for testing, is the probability (0..1) that an I/O call on a fiber gets an
   // injected fault -- a short read or write, EINTR, spurious poll readiness or a connection
@@ -79,11 +81,32 @@ struct Config {
 };
 
 // config_from_env() is the default Config with the WEFT_* environment variables applied:
-// WEFT_CARRIERS (0..128), WEFT_STALL_MS (0..3600000), WEFT_DUMP_SIGNAL (a number or a name
-// such as SIGQUIT), WEFT_BLOCKING_THREADS (1..4096), WEFT_STACK_SIZE (bytes), WEFT_BACKEND
+// WEFT_CARRIERS (0..128), WEFT_STALL_MS (0..3600000), WEFT_DUMP_SIGNAL (see parse_signal()),
+// WEFT_BLOCKING_THREADS (1..4096), WEFT_STACK_SIZE (16k..1g, see parse_size()), WEFT_BACKEND
 // (auto, io_uring or epoll), WEFT_TLS (shared or fiber) and WEFT_FAULTS (SEED:RATE, a whole number
-// and a probability in 0..1, e.g. 42:0.01); unset or empty variables keep the default, and a bad
-// value throws std::invalid_argument naming it.
-Config config_from_env();
+// and a probability in 0..1, e.g. 42:0.01). It also checks the settings only the LD_PRELOAD shim
+// reads -- WEFT_STATS and WEFT_STRICT (1 or 0), WEFT_STATS_FORMAT (text or json),
+// WEFT_STATS_SIGNAL (a signal, not WEFT_DUMP_SIGNAL's) -- so a bad one is an error wherever it is
+// read. Unset or empty variables keep the default, and a bad value throws std::invalid_argument
+// naming it as label_of(VARIABLE) says, or as the variable when label_of is null: weftrun passes
+// a function that names the option the user typed (-s/--stack-size) instead.
+Config config_from_env(const char* (*label_of)(const char* variable) = nullptr);
+
+// parse_number() reads value, a whole decimal number in lo..hi, for the setting label; it throws
+// std::invalid_argument naming it: `LABEL="VALUE": expected ...`, or `LABEL "VALUE": expected
+// ...` when label is a command-line option (starts with '-').
+std::uint64_t parse_number(const char* label, const char* value, std::uint64_t lo,
+                           std::uint64_t hi);
+
+// parse_size() reads value, a size in bytes with an optional k, m or g suffix (KiB, MiB, GiB, in
+// either case: 256k, 1M), in lo..hi bytes, throwing std::invalid_argument as parse_number() does.
+std::uint64_t parse_size(const char* label, const char* value, std::uint64_t lo, std::uint64_t hi);
+
+// parse_signal() reads a signal setting: a name with or without SIG in any case (SIGQUIT, usr1),
+// SIGRTMIN+N or SIGRTMAX-N, or a number; 0 means none. It refuses, throwing
+// std::invalid_argument as parse_number() does and saying why, signals weft cannot use: SIGKILL
+// and SIGSTOP (cannot be caught), SIGURG (the stall watchdog's backtrace signal), SIGSEGV and
+// SIGBUS (stack overflow reports), 32 and 33 (glibc's own) and numbers above SIGRTMAX.
+int parse_signal(const char* label, const char* value);
 
 }  // namespace weft

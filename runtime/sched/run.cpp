@@ -17,6 +17,7 @@
 
 #include <cxxabi.h>
 
+#include "base/config_env.hpp"
 #include "base/sanitizer.hpp"
 #include "base/sys.hpp"
 #include "sched/carrier.hpp"
@@ -72,6 +73,12 @@ Config validate(Config c) {
   if (c.blocking_threads == 0 || c.blocking_threads > 4096) {
     throw std::invalid_argument("weft::Config::blocking_threads must be in 1..4096, got " +
                                 std::to_string(c.blocking_threads));
+  }
+  if (c.dump_signal != 0) {
+    if (const char* why = signal_setting_refusal(c.dump_signal)) {
+      throw std::invalid_argument("weft::Config::dump_signal cannot be " +
+                                  std::to_string(c.dump_signal) + ": " + why);
+    }
   }
   return c;
 }
