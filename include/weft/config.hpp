@@ -83,7 +83,8 @@ struct Config {
 // such as SIGQUIT), WEFT_BLOCKING_THREADS (1..4096), WEFT_STACK_SIZE (bytes), WEFT_BACKEND
 // (auto, io_uring or epoll), WEFT_TLS (shared or fiber) and WEFT_FAULTS (SEED:RATE, a whole number
 // and a probability in 0..1, e.g. 42:0.01); unset or empty variables keep the default, and a bad
-// value throws std::invalid_argument naming it.
+// value throws std::invalid_argument naming it. WEFT_LOG (<weft/report.hpp>) is read when the
+// process starts, not here.
 Config config_from_env();
 
 }  // namespace weft

@@ -11,6 +11,8 @@
 
 #include <weft/config.hpp>
 
+#include "base/config_env.hpp"
+
 namespace weft {
 namespace {
 
@@ -63,6 +65,10 @@ void faults(const char* value, Config& c) {
 }
 
 }  // namespace
+
+int parse_signal(const char* name, const char* value) {
+  return signal_number(name, value);
+}
 
 const char* backend_name(Backend b) noexcept {
   switch (b) {

@@ -199,6 +199,7 @@ void Watchdog::nudge(void* self) noexcept {
 }
 
 void* Watchdog::thread_main(void* arg) {
+  sys::mark_weft_thread();
   static_cast<Watchdog*>(arg)->watch();
   return nullptr;
 }
