@@ -87,6 +87,8 @@ void after_fork_child() {
 }
 
 __attribute__((constructor)) void shim_init() {
+  // Before anything can be reported, and before the program can close or redirect its stderr.
+  sys::report_sink_take_stderr();
   resolve_all();
   allocator_init();
   // The runtime's own threads (carriers, helpers, watchdog) must be real threads, and its key

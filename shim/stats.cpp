@@ -210,14 +210,12 @@ using ull = unsigned long long;
 std::size_t format(const char* why) noexcept {
   std::size_t len = 0;
   RuntimeStats rs{};
-  bool live = true;
   try {
-    // Exact figures (faults included) on a carrier; elsewhere the counters any thread may read.
+    // Exact figures (faults included) on a carrier; elsewhere the counters any thread may read
+    // (zero before the run has started).
     rs = weft::stats();
   } catch (...) {
     rs = weft::detail::process_run_counters();
-    live = rs.carriers != 0;
-    if (!live) rs = weft::last_run_stats();
   }
   int pid = static_cast<int>(sys::call(SYS_getpid));
   std::uint64_t wall = static_cast<std::uint64_t>(now_ns() - g_start_ns);
@@ -229,10 +227,9 @@ std::size_t format(const char* why) noexcept {
            static_cast<ull>(rs.fibers_created), static_cast<ull>(rs.switches),
            static_cast<ull>(wall));
   } else {
-    append(len, "weft: stats%s: %u carrier%s, %llu fibers created, %llu switches, %s I/O; pid %d, ",
-           live ? "" : " (last finished run)", rs.carriers, rs.carriers == 1 ? "" : "s",
-           static_cast<ull>(rs.fibers_created), static_cast<ull>(rs.switches),
-           weft::backend_name(rs.backend), pid);
+    append(len, "weft: stats: %u carrier%s, %llu fibers created, %llu switches, %s I/O; pid %d, ",
+           rs.carriers, rs.carriers == 1 ? "" : "s", static_cast<ull>(rs.fibers_created),
+           static_cast<ull>(rs.switches), weft::backend_name(rs.backend), pid);
     append_duration(len, wall);
     append(len, " wall time, at %s\n", why);
     if (rs.faults_short + rs.faults_eintr + rs.faults_spurious + rs.faults_reset != 0) {

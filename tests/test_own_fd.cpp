@@ -185,4 +185,26 @@ TEST(OwnFd, ForkedChildClosesOnlyWhatIsStillTheSameFile) {
   EXPECT_GE(::fcntl(kept.current(), F_GETFD), 0);  // the parent's stay open
 }
 
+TEST(OwnFd, KeptAcrossForkStaysOpenInTheChild) {
+  OwnFd kept;
+  ASSERT_EQ(kept.make(make_eventfd), 0);
+  kept.keep_across_fork();
+  int fd = kept.current();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    weft::rt::own_fds_after_fork_child();
+    if (::fcntl(fd, F_GETFD) < 0 || !kept.valid() || kept.current() != fd) ::_exit(10);
+    if (!weft::rt::is_own_fd(fd)) ::_exit(11);
+    // Its parent's Uses are forgotten: a close in the child does not wait for them.
+    kept.close();
+    if (::fcntl(fd, F_GETFD) >= 0) ::_exit(12);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
 }  // namespace

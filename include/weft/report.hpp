@@ -1,9 +1,10 @@
 // Where weft's reports go: stall and deadlock reports, fiber dumps, warnings, the shim's stats.
 //
-// By default every report is written to a duplicate of fd 2 that weft takes when the process
-// starts, so a program that later closes or redirects its own stderr does not lose them. A
-// program (or weftrun --log / WEFT_LOG) may send them to a file instead; a program that links
-// weft may take them itself with set_report_handler().
+// By default every report is written to fd 2 (under weftrun, to a duplicate of fd 2 taken when
+// the process starts, so a program that later closes or redirects its stderr does not lose
+// them). WEFT_LOG=PATH (weftrun --log) sends them to a file instead (%p in PATH is the pid, %%
+// a %), opened when the process starts; a program that links weft may take them itself with
+// set_report_handler().
 #pragma once
 
 #include <string_view>

@@ -6,6 +6,7 @@
 // set_report_handler().
 #include "base/report.hpp"
 
+#include <execinfo.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -111,11 +112,16 @@ int report_sink_start() noexcept {
       g_log_pattern[0] = '\0';
     }
   }
+  return g_error;
+}
+
+void report_sink_take_stderr() noexcept {
+  report_sink_start();
+  if (g_sink->valid()) return;  // WEFT_LOG's file
   // No fd 2 at start (a daemon's child started with it closed): reports go to whatever fd 2 is
   // when they are written, as before.
   long dup = call(SYS_fcntl, 2, F_DUPFD_CLOEXEC, 3);
   if (dup >= 0) g_sink->adopt(dup);
-  return g_error;
 }
 
 int report_sink_error() noexcept {
@@ -138,6 +144,17 @@ void write_report_to(int fd, const char* msg, unsigned long len) noexcept {
     msg += n;
     len -= static_cast<unsigned long>(n);
   }
+}
+
+void write_backtrace_signal_safe(void* const* frames, int n) noexcept {
+  if (g_sink != nullptr) {
+    rt::OwnFd::Use use(*g_sink);
+    if (use.fd() >= 0) {
+      backtrace_symbols_fd(frames, n, use.fd());
+      return;
+    }
+  }
+  backtrace_symbols_fd(frames, n, 2);
 }
 
 void write_report_signal_safe(const char* msg) noexcept {
