@@ -66,7 +66,6 @@ TEST(Report, NullHandlerWritesToStderr) {
   cfg.carriers = 1;
   cfg.stall_ms = 20;
   testing::internal::CaptureStderr();
-  std::atomic<bool> stop{false};
   weft::run(cfg, [&] {
     auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < give_up) {
@@ -81,7 +80,6 @@ TEST(Report, NullHandlerWritesToStderr) {
     }
   });
   EXPECT_NE(testing::internal::GetCapturedStderr().find("weft: stall"), std::string::npos);
-  (void)stop;
 }
 
 }  // namespace
