@@ -140,6 +140,11 @@ Action user_view(int sig, const struct sigaction& k) noexcept {
   if (!is_wrapper(k)) {
     a.handler = reinterpret_cast<void*>(k.sa_handler);
     a.flags = k.sa_flags;
+    // weft's stats handler stands in for SIG_DFL (stats.hpp).
+    if (stats_owns_signal(sig)) {
+      a.handler = reinterpret_cast<void*>(SIG_DFL);
+      a.flags = 0;
+    }
     return a;
   }
   int flags;
@@ -161,6 +166,15 @@ Action current_action(int sig) noexcept {
 int install(int sig, const struct sigaction* act, struct sigaction* old) noexcept {
   void* handler = act != nullptr ? reinterpret_cast<void*>(act->sa_handler) : nullptr;
   bool wrap = act != nullptr && act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN;
+  if (act != nullptr && sig > 0 && sig == stats_signal()) {
+    // WEFT_STATS_SIGNAL is weft's: the program's disposition of it changes nothing, and reads
+    // back as SIG_DFL (docs/shim.md).
+    if (old != nullptr) {
+      *old = {};
+      old->sa_handler = SIG_DFL;
+    }
+    return 0;
+  }
   TableScope hold;
   struct sigaction k_old {};
   if (real_sigaction(sig, nullptr, &k_old) != 0) return -1;
@@ -175,6 +189,7 @@ int install(int sig, const struct sigaction* act, struct sigaction* old) noexcep
     if (r != 0 && before.wrapped) write_entry(sig, before.handler, before.flags);
   } else {
     r = real_sigaction(sig, act, nullptr);
+    if (r == 0 && act != nullptr && act->sa_handler == SIG_DFL) stats_keep_default(sig);
   }
   if (r == 0 && old != nullptr) {
     *old = k_old;

@@ -36,12 +36,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 #include <weft/config.hpp>
 #include <weft/runtime.hpp>
 
 #include "allocator.hpp"
+#include "base/report.hpp"
 #include "base/sys.hpp"
 #include "futex.hpp"
 #include "process/fork.hpp"
@@ -77,13 +79,17 @@ void after_fork_child() {
   bool wanted = !tls_vforking && !g_disabled.load(std::memory_order_relaxed);
   if (rt::after_fork_child(wanted) == rt::ForkChild::kFresh) {
     threads_after_fork_child(true);
+    stats_after_fork_child();
     return;
   }
   threads_after_fork_child(false);
   g_disabled.store(true, std::memory_order_relaxed);
+  stats_after_fork_child();
 }
 
 __attribute__((constructor)) void shim_init() {
+  // Before anything can be reported, and before the program can close or redirect its stderr.
+  sys::report_sink_take_stderr();
   resolve_all();
   allocator_init();
   // The runtime's own threads (carriers, helpers, watchdog) must be real threads, and its key
@@ -132,21 +138,23 @@ bool strict() noexcept {
   return v != nullptr && std::strcmp(v, "1") == 0;
 }
 
-void print_stats_at_exit() {
-  stats_print();
-}
-
 int shim_main(int argc, char** argv, char** envp) {
   weft::Config cfg;
   try {
     cfg = shim_config();
+    if (int err = sys::report_sink_error(); err != 0) {
+      const char* log = std::getenv("WEFT_LOG");
+      throw std::invalid_argument(std::string("WEFT_LOG=\"") + (log != nullptr ? log : "") +
+                                  "\": expected a file weft can append to (" + std::strerror(-err) +
+                                  "; %p is the pid, %% a %)");
+    }
+    stats_enable_from_env();
   } catch (const std::exception& e) {
     std::string msg = std::string("weft: ") + e.what() + "\n";
     sys::write_stderr(msg.c_str());
     std::_Exit(127);
   }
-  stats_enable_from_env();
-  if (g_stats_on.load(std::memory_order_relaxed)) std::atexit(print_stats_at_exit);
+  stats_start();
   struct Args {
     int argc;
     char** argv;

@@ -102,6 +102,7 @@ void thread_main(ThreadRecord* t) noexcept {
   t->fiber.store(rt::running_fiber(), std::memory_order_release);
   if (t->name[0] != '\0') weft::this_fiber::set_name(t->name);
   void* retval = call_thread_fn(t, t->fn, t->arg);
+  stats_fiber_end();
   // The thread's storage is destroyed now (thread_local destructors, then the keys'), as glibc
   // does before the thread counts as ended: they may call pthread_self() and lock mutexes as
   // this thread, whose record is freed below.

@@ -89,7 +89,8 @@ struct Config {
 // WEFT_STATS_SIGNAL (a signal, not WEFT_DUMP_SIGNAL's) -- so a bad one is an error wherever it is
 // read. Unset or empty variables keep the default, and a bad value throws std::invalid_argument
 // naming it as label_of(VARIABLE) says, or as the variable when label_of is null: weftrun passes
-// a function that names the option the user typed (-s/--stack-size) instead.
+// a function that names the option the user typed (-s/--stack-size) instead. WEFT_LOG
+// (<weft/report.hpp>) is read when the process starts, not here.
 Config config_from_env(const char* (*label_of)(const char* variable) = nullptr);
 
 // parse_number() reads value, a whole decimal number in lo..hi, for the setting label; it throws

@@ -85,6 +85,9 @@ namespace detail {
 // and the watchdog, runs main to completion, cancels and drains the remaining fibers, tears the
 // run down and keeps its counters for last_run_stats().
 void run_main(const Config& config, const SpawnRequest& main);
+// process_run_counters() is the carriers, backend, fibers created and switches of the process's
+// first run_main() while it runs (zero otherwise), read from any thread (the shim's stats).
+RuntimeStats process_run_counters() noexcept;
 }  // namespace detail
 
 // run() runs f as the main fiber on a new carrier in the calling thread and returns its result.

@@ -14,6 +14,7 @@
 #include <weft/mutex.hpp>
 #include <weft/outcome.hpp>
 #include <weft/pool.hpp>
+#include <weft/report.hpp>
 #include <weft/runtime.hpp>
 #include <weft/select.hpp>
 #include <weft/semaphore.hpp>

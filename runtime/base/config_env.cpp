@@ -21,6 +21,8 @@
 
 #include <weft/config.hpp>
 
+#include "base/config_env.hpp"
+
 namespace weft {
 
 // parse_backend() is reactor/backend.hpp's, defined below (base cannot include the reactor).

@@ -175,18 +175,28 @@ class OwnFdRegistry {
   static void after_fork_child() noexcept {
     // A thread that held the lock at the fork is gone: only this thread runs in the child now.
     new (&lock()) Lock();
+    All kept;
     for (OwnFd* s = all().front(); s != nullptr;) {
       OwnFd* next = All::next(s);
       int fd = s->fd_.load(std::memory_order_relaxed);
-      if (fd >= 0 && still_ours(fd, s->id_)) sys::close(fd);
-      s->fd_.store(-1, std::memory_order_relaxed);
       s->users_[0].store(0, std::memory_order_relaxed);
       s->users_[1].store(0, std::memory_order_relaxed);
       s->next_ = s->prev_ = nullptr;
+      if (s->keep_ && fd >= 0) {
+        kept.push_back(s);
+      } else {
+        if (fd >= 0 && still_ours(fd, s->id_)) sys::close(fd);
+        s->fd_.store(-1, std::memory_order_relaxed);
+      }
       s = next;
     }
     all().clear();
     for (auto& w : g_marks) w.store(0, std::memory_order_relaxed);
+    while (OwnFd* s = kept.front()) {
+      kept.remove(s);
+      mark(s->fd_.load(std::memory_order_relaxed));
+      all().push_back(s);
+    }
   }
 
   static void limit_changed() noexcept {

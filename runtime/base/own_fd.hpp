@@ -86,6 +86,10 @@ class OwnFd {
     for (int tries = 0; tries < 8 && r == -EBADF; ++tries) r = adopt(create(), nudge, arg);
     return r;
   }
+  // keep_across_fork() makes a forked child keep this fd (the report sink's dup of stderr or
+  // log file, which the child's reports go on using) where own_fds_after_fork_child() closes the
+  // others; the child must forget the Uses its parent's other threads held (they are gone).
+  void keep_across_fork() noexcept { keep_ = true; }
   // valid() tells whether the OwnFd holds an fd.
   bool valid() const noexcept { return fd_.load(std::memory_order_relaxed) >= 0; }
   // current() is the fd's number now, outside any Use: for messages, and for a use whose number
@@ -130,6 +134,8 @@ class OwnFd {
   Nudge nudge_ = nullptr;
   void* nudge_arg_ = nullptr;
   FileId id_;
+  // keep_ is set by keep_across_fork().
+  bool keep_ = false;
   // next_ and prev_ link every live OwnFd of the process (under the registry's lock).
   OwnFd* next_ = nullptr;
   OwnFd* prev_ = nullptr;
@@ -154,7 +160,7 @@ void own_fds_limit_changed() noexcept;
 int own_fd_soft_limit() noexcept;
 // own_fds_after_fork_child() closes, in a forked child, every fd the parent's runtime had (they
 // are the parent's files: its rings, its eventfds), each only where its number still names the
-// same file, and forgets them all.
+// same file, and forgets them all, but those marked keep_across_fork().
 void own_fds_after_fork_child() noexcept;
 // own_fd_count() is how many fds the runtime holds (for tests).
 int own_fd_count() noexcept;

@@ -133,19 +133,20 @@ void set_signal_mask(const sigset_t& mask) noexcept {
   call(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, _NSIG / 8);
 }
 
-int join_thread(pthread_t thread) noexcept {
-  return -thread_hooks().join(thread, nullptr);
+namespace {
+constinit thread_local bool tls_weft_thread __attribute__((tls_model("initial-exec"))) = false;
+}  // namespace
+
+void mark_weft_thread() noexcept {
+  tls_weft_thread = true;
 }
 
-void write_stderr(const char* msg) noexcept {
-  std::size_t left = std::strlen(msg);
-  while (left > 0) {
-    long n = call(SYS_write, 2, msg, left);
-    if (n == -EINTR) continue;
-    if (n <= 0) break;
-    msg += n;
-    left -= static_cast<std::size_t>(n);
-  }
+bool weft_thread() noexcept {
+  return tls_weft_thread;
+}
+
+int join_thread(pthread_t thread) noexcept {
+  return -thread_hooks().join(thread, nullptr);
 }
 
 }  // namespace weft::sys

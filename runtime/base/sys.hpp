@@ -130,8 +130,17 @@ void block_all_signals(sigset_t* old) noexcept;
 void set_signal_mask(const sigset_t& mask) noexcept;
 // join_thread() waits for an OS thread started by start_thread(); returns 0 or -errno.
 int join_thread(pthread_t thread) noexcept;
+// mark_weft_thread() marks the calling OS thread as one of weft's own (a carrier, the watchdog,
+// a blocking-pool helper): the shim does not count the calls it makes off a fiber in its stats.
+void mark_weft_thread() noexcept;
+// weft_thread() tells whether mark_weft_thread() marked the calling OS thread (its TLS: on a
+// fiber with TLS of its own, false).
+bool weft_thread() noexcept;
 
-// write_stderr() writes a whole message to fd 2, async-signal-safe, ignoring errors.
+// write_stderr() writes a whole report to the report sink (base/report.hpp: a handler the
+// program set, WEFT_LOG's file, or the duplicate of fd 2 taken at start) in one write, ignoring
+// errors; async-signal-safe unless a handler is set (from a signal handler, use
+// write_report_signal_safe()).
 void write_stderr(const char* msg) noexcept;
 
 }  // namespace weft::sys

@@ -119,6 +119,7 @@ int BlockingPool::submit(BlockingJob* job) noexcept {
 }
 
 void* BlockingPool::thread_main(void* arg) {
+  sys::mark_weft_thread();
   auto* self = static_cast<Worker*>(arg);
   self->pool->work(self);
   return nullptr;

@@ -187,6 +187,12 @@ class alignas(64) FiberControl {
   void* fls_ = nullptr;
   // owner_ is the fiber's owner word (sched/fls.hpp, fls_owner()).
   void* owner_ = nullptr;
+  // waited_ns_ is how long the fiber has been blocked in all, while rt::measure_waits() is on.
+  std::int64_t waited_ns_ = 0;
+  // call_waited_ is waited_ns_ when the fiber's current call began (rt::swap_call()).
+  std::int64_t call_waited_ = 0;
+  // call_tag_ is the tag of the fiber's current call, or -1 (rt::swap_call()).
+  int call_tag_ = -1;
   // error_ is the exception the body threw, if any.
   std::exception_ptr error_;
   // name_ is the fiber's name, zero-terminated.

@@ -10,6 +10,7 @@
 
 #include "base/memory.hpp"
 #include "base/own_fd.hpp"
+#include "base/report.hpp"
 #include "base/sys.hpp"
 #include "io/fd_table.hpp"
 #include "reactor/reactor.hpp"
@@ -48,6 +49,7 @@ ForkChild after_fork_child(bool fresh_runtime) noexcept {
   // The parent's rings, epoll sets and eventfds (and the poll sets of fibers the child does not
   // have): closed where their numbers still name them, before the new runtime makes its own.
   own_fds_after_fork_child();
+  sys::report_sink_after_fork_child();
   fd_table_after_fork_child();
   watchdogs_after_fork();
   Carrier* home = Carrier::current();

@@ -3,10 +3,16 @@
 //
 // It sits in the last layer because it ties the others together: fork handlers (process), the
 // helper pool (blocking) that the run hands to its carriers' reactors, and the run (sched).
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <string>
 
 #include <weft/runtime.hpp>
 
+#include "base/report.hpp"
+#include "base/sys.hpp"
 #include "blocking/blocking_pool.hpp"
 #include "fiber/fiber_control.hpp"
 #include "process/fork.hpp"
@@ -17,6 +23,8 @@ namespace {
 
 // tls_last_stats is what last_run_stats() returns: the counters of the calling thread's last run.
 thread_local RuntimeStats tls_last_stats;
+// g_process_run is the process's first run while it runs (process_run_counters()).
+std::atomic<rt::Run*> g_process_run{nullptr};
 
 }  // namespace
 
@@ -26,7 +34,21 @@ RuntimeStats last_run_stats() noexcept {
 
 namespace detail {
 
+RuntimeStats process_run_counters() noexcept {
+  rt::Run* r = g_process_run.load();
+  return r != nullptr ? r->counters() : RuntimeStats{};
+}
+
 void run_main(const Config& config, const SpawnRequest& main) {
+  // WEFT_LOG's file is opened when the process starts, where nothing can be told: the first run
+  // says it once (the shim refuses to start the program instead).
+  static std::atomic<bool> log_warned{false};
+  if (int err = sys::report_sink_error(); err != 0 && !log_warned.exchange(true)) {
+    const char* v = std::getenv("WEFT_LOG");
+    std::string msg = std::string("weft: WEFT_LOG=\"") + (v != nullptr ? v : "") +
+                      "\": cannot open it (" + std::strerror(-err) + "); reports go to stderr\n";
+    sys::write_stderr(msg.c_str());
+  }
   // Once per process, so that a fiber that forks leaves its child a run of its own.
   rt::install_fork_handlers(nullptr);
   // On the heap: a child forked by a fiber of another carrier goes on using them, and there
@@ -37,6 +59,13 @@ void run_main(const Config& config, const SpawnRequest& main) {
   // every carrier hands it to its reactor.
   auto blocking = std::make_unique<rt::BlockingPool>(config);
   run->set_blocking_pool(blocking.get());
+  rt::Run* none = nullptr;
+  struct Publish {
+    bool first;
+    ~Publish() {
+      if (first) g_process_run.store(nullptr);
+    }
+  } publish{g_process_run.compare_exchange_strong(none, run.get())};
   FiberControl* f = run->execute(main);
   // main's body reports through execute()'s frame, so its handle is dropped unobserved.
   f->error_observed_ = true;

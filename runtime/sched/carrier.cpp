@@ -28,6 +28,15 @@ namespace {
 // block; set by the first carrier, read by switches into blocks of fibers.
 std::ptrdiff_t g_carrier_off = 0;
 
+// g_measure_waits is measure_waits(): every block then reads the monotonic clock twice.
+std::atomic<bool> g_measure_waits{false};
+
+std::int64_t now_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
 std::int64_t coarse_now_ns() noexcept {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -245,11 +254,15 @@ void Carrier::block(WaitKind kind, void* obj) noexcept {
   self->wait_kind_ = kind;
   self->wait_obj_ = obj;
   self->wait_since_ = coarse_now_ns();
+  const bool timed = g_measure_waits.load(std::memory_order_relaxed);
+  const std::int64_t start = timed ? now_ns() : 0;
   if (self->holds_carrier_ != 0) [[unlikely]] {
     wait_in_place(self);
   } else {
     switch_away(self);
   }
+  if (timed) [[unlikely]]
+    self->waited_ns_ += now_ns() - start;
   self->wait_kind_ = WaitKind::kNone;
   self->wait_obj_ = nullptr;
 }
@@ -598,6 +611,15 @@ void Carrier::loop(FiberControl* main) {
       in_fiber_ = false;
     }
   }
+}
+
+void measure_waits(bool on) noexcept {
+  g_measure_waits.store(on, std::memory_order_relaxed);
+}
+
+void Carrier::add_counters(RuntimeStats& s) const noexcept {
+  s.fibers_created += created_.load(std::memory_order_relaxed);
+  s.switches += switches_.load(std::memory_order_relaxed);
 }
 
 void Carrier::add_stats(RuntimeStats& s) const noexcept {

@@ -197,6 +197,10 @@ class Carrier {
   StackCache& stack_cache() noexcept { return stack_cache_; }
   // slot_word() is one word the layer above keeps per carrier (rt::carrier_word()).
   std::uint64_t& slot_word() noexcept { return slot_word_; }
+  // stats_slot() is one pointer the layer above keeps per carrier (rt::carrier_stats_slot()).
+  void*& stats_slot() noexcept { return stats_slot_; }
+  // add_counters() adds the carrier's fibers created and switches to s, from any thread.
+  void add_counters(RuntimeStats& s) const noexcept;
   // add_stats() adds the carrier's counters to s.
   void add_stats(RuntimeStats& s) const noexcept;
   // for_each_fiber() calls fn on every unfinished fiber of the carrier, under its list lock.
@@ -258,6 +262,7 @@ class Carrier {
   char* own_tp_ = nullptr;       // the carrier thread's own thread pointer
   char* cur_tp_ = nullptr;       // the ContextSlot::tp installed now (nullptr: own_tp_)
   std::uint64_t slot_word_ = 0;  // the layer above's per-carrier word (carrier_word())
+  void* stats_slot_ = nullptr;   // the layer above's per-carrier pointer (carrier_stats_slot())
 
   // Unfinished fibers, for shutdown, deadlock reports and fiber dumps (which read it from other
   // threads, hence the lock; this carrier takes it as its owner once per start and once per

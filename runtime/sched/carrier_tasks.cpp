@@ -43,6 +43,11 @@ int running_tid(const FiberControl* f) noexcept {
   return c != nullptr ? c->tid() : 0;
 }
 
+void** carrier_stats_slot() noexcept {
+  Carrier* c = Carrier::current();
+  return c != nullptr ? &c->stats_slot() : nullptr;
+}
+
 std::uint64_t& carrier_word() noexcept {
   // Threads that are no carrier never switch thread pointers: TLS is theirs alone.
   static constinit thread_local std::uint64_t own __attribute__((tls_model("initial-exec"))) = 0;

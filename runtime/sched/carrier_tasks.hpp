@@ -22,6 +22,9 @@ int running_tid(const FiberControl* f) noexcept;
 // calling carrier's, or off a carrier the calling thread's own. Not TLS: on a carrier that
 // follows the fiber running (Tls::kPerFiber), the OS thread's state must not.
 std::uint64_t& carrier_word() noexcept;
+// carrier_stats_slot() is a pointer the shim's stats keep per carrier (their counters), or null
+// off a carrier.
+void** carrier_stats_slot() noexcept;
 // in_interruptible_wait() tells whether f is parked in a wait that interrupt_fiber() ends (the
 // answer may be stale by the time it is used).
 bool in_interruptible_wait(const FiberControl* f) noexcept;

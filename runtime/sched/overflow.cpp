@@ -8,8 +8,9 @@
 #include <cstring>
 #include <mutex>
 
-#include "sched/carrier.hpp"
+#include "base/report.hpp"
 #include "base/sys.hpp"
+#include "sched/carrier.hpp"
 
 namespace weft::rt {
 namespace {
@@ -130,7 +131,8 @@ void report_overflow(const FiberControl* f) noexcept {
       " bytes); give it more with weft::SpawnOptions::stack_size or Config::stack_size (for a\n"
       "program under weftrun: pthread_attr_setstacksize, or weftrun --stack-size / "
       "WEFT_STACK_SIZE)\n");
-  sys::write_stderr(line.buf);
+  // Written from the SIGSEGV handler too: to the sink's file, never a program's handler.
+  sys::write_report_signal_safe(line.buf);
 }
 
 void overflow_abort(const FiberControl* f) noexcept {

@@ -16,6 +16,15 @@ void hold_carrier(int delta) noexcept {
   f->holds_carrier_ += static_cast<std::uint32_t>(delta);
 }
 
+CallWait swap_call(int tag) noexcept {
+  FiberControl* f = running_fiber();
+  if (f == nullptr) return CallWait{};
+  CallWait ended{f->call_tag_, f->waited_ns_ - f->call_waited_};
+  f->call_tag_ = tag;
+  f->call_waited_ = f->waited_ns_;
+  return ended;
+}
+
 Wake interrupted() noexcept {
   FiberControl* self = running_fiber();
   if (self == nullptr) return Wake::kNotified;

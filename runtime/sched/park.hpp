@@ -94,6 +94,22 @@ void park_notified(Waiter& w) noexcept;
 // not touch w afterwards.
 void notify(Waiter& w) noexcept;
 
+// measure_waits() turns on (or off) timing every wait of every fiber (swap_call()); off, a wait
+// pays one relaxed load for it.
+void measure_waits(bool on) noexcept;
+// CallWait is one call of a fiber and how long the fiber was blocked during it.
+struct CallWait {
+  // tag is the call's tag (swap_call()), or -1 for none.
+  int tag = -1;
+  // waited_ns is how long the fiber was blocked since the call began (0 unless measure_waits()).
+  std::int64_t waited_ns = 0;
+};
+// swap_call() ends the running fiber's current call and begins one tagged tag (-1: none);
+// returns the call it ended. Off a fiber, returns {-1, 0}. The shim's stats tag each call that
+// goes through weft with its symbol: a fiber blocks only inside such calls, so what it waited
+// between two calls' beginnings is the first one's.
+CallWait swap_call(int tag) noexcept;
+
 // interrupted() returns kCancelled or kScope if a wait by the running fiber would fail at once
 // (it is cancelled, or its scope has expired), else kNotified; off a fiber, kNotified.
 Wake interrupted() noexcept;

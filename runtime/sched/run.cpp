@@ -403,6 +403,17 @@ void Run::deadlock() noexcept {
   sys::write_stderr(msg.c_str());
 }
 
+RuntimeStats Run::counters() const noexcept {
+  RuntimeStats s;
+  unsigned n = carriers();
+  for (unsigned i = 0; i < n; ++i) {
+    if (Carrier* c = carrier(i)) c->add_counters(s);
+  }
+  if (Carrier* c0 = carrier(0)) s.backend = c0->reactor().backend();
+  s.carriers = n;
+  return s;
+}
+
 RuntimeStats Run::stats() const noexcept {
   RuntimeStats s;
   // Spawns count on the spawner's carrier, frees on the freeing one: only the sum means anything,
@@ -436,6 +447,7 @@ RuntimeStats Run::stats() const noexcept {
 }
 
 void* Run::carrier_thread(void* arg) {
+  sys::mark_weft_thread();
   if (auto start = sys::signal_hooks().carrier_start) start();
   auto* a = static_cast<StartArg*>(arg);
   Run& s = *a->sched;
@@ -524,6 +536,8 @@ FiberControl* Run::execute(const detail::SpawnRequest& main) {
   // a lock another thread held at the clone: it runs now, while the calling thread is alone in
   // the run, not at the first spawn.
   if (config_.tls == Tls::kPerFiber || main.tls == Tls::kPerFiber) (void)tls::available();
+  // The calling thread is carrier 0 from here on: what it calls off a fiber is weft's own.
+  sys::mark_weft_thread();
   auto c0 = std::make_unique<Carrier>(*this, 0);
   slots_[0].store(c0.get(), std::memory_order_release);
   unsigned n = config_.carriers;

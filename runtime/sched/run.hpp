@@ -117,6 +117,8 @@ class Run {
   void wake_all() noexcept;
   // stats() sums the counters of every carrier.
   RuntimeStats stats() const noexcept;
+  // counters() is carriers, backend, fibers created and switches, safe to read from any thread.
+  RuntimeStats counters() const noexcept;
   // describe_fibers() formats a dump of every fiber of the run: id, name, state, carrier, what
   // it waits on and for how long.
   std::string describe_fibers() const;

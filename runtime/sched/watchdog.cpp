@@ -13,6 +13,7 @@
 #include <string>
 
 #include "base/own_fd.hpp"
+#include "base/report.hpp"
 #include "base/sys.hpp"
 #include "sched/carrier.hpp"
 #include "sched/run.hpp"
@@ -69,7 +70,7 @@ void on_backtrace_signal(int) {
   void* frames[64];
   int n = backtrace(frames, 64);
   // Frame 0 is this handler, frame 1 the signal trampoline.
-  if (n > 2) backtrace_symbols_fd(frames + 2, n - 2, 2);
+  if (n > 2) sys::write_backtrace_signal_safe(frames + 2, n - 2);
   g_bt_done.store(1, std::memory_order_release);
   errno = saved;
 }
@@ -199,6 +200,7 @@ void Watchdog::nudge(void* self) noexcept {
 }
 
 void* Watchdog::thread_main(void* arg) {
+  sys::mark_weft_thread();
   static_cast<Watchdog*>(arg)->watch();
   return nullptr;
 }

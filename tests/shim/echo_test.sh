@@ -28,5 +28,5 @@ await_exit
 created=$(sed -n 's/^weft: stats: .* \([0-9]*\) fibers created.*/\1/p' "$out/server.err")
 [[ -n $created ]] || fail "no stats line from --stats"
 ((created >= conns + 1)) || fail "only $created fibers for $conns connection threads and main"
-grep -q "^weft: stats: 1 carriers" "$out/server.err" || fail "the run had more than one carrier"
+grep -q "^weft: stats: 1 carrier," "$out/server.err" || fail "the run had more than one carrier"
 echo "ok: $conns concurrent connections x $msgs messages on 1 carrier, $created fibers"
