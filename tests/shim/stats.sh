@@ -165,13 +165,19 @@ for f in "${logs[@]}"; do
 done
 [[ -s $dir/flog.err ]] && bad "fork with WEFT_LOG: reports on stderr: $(cat "$dir/flog.err")"
 
-# 7. Bad settings are errors at start, naming the variable.
+# 7. Bad settings are errors at start, naming the variable: weftrun refuses them before the
+# program runs (status 2), and the shim itself, preloaded without weftrun, before main (127).
+preload=$(dirname "$weftrun")/libweft_preload.so
 for setting in WEFT_STATS_FORMAT=xml WEFT_STATS_SIGNAL=KILL WEFT_STATS_SIGNAL=NOPE \
   WEFT_STATS_FILE=/nonexistent/dir/x WEFT_LOG=/nonexistent/dir/x; do
   env "$setting" "$weftrun" -- true 2>"$dir/bad.err"
   rc=$?
+  ((rc == 2)) && grep -q "^weftrun: ${setting%%=*}=" "$dir/bad.err" ||
+    bad "weftrun, $setting: status $rc, $(cat "$dir/bad.err")"
+  env "$setting" LD_PRELOAD="$preload" true 2>"$dir/bad.err"
+  rc=$?
   ((rc == 127)) && grep -q "^weft: ${setting%%=*}=" "$dir/bad.err" ||
-    bad "$setting: status $rc, $(cat "$dir/bad.err")"
+    bad "preloaded, $setting: status $rc, $(cat "$dir/bad.err")"
 done
 
 ((fail == 0)) && echo "ok: stats and report sink on $carriers carrier(s)"
