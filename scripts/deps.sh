@@ -18,6 +18,7 @@ kPackages=(
   liburing-dev          # io_uring reactor
   libboost-context-dev  # fiber context switches
   libboost-fiber-dev    # comparison benchmark
+  libdw-dev             # elfutils' libdw headers: symbolised stacks in stall reports and fiber dumps (libdw1, loaded with dlopen at the first report, comes with it)
   libgtest-dev          # unit tests (GoogleTest)
   libgmock-dev          # unit tests (GoogleMock matchers)
   gnuplot-nox           # benchmark plots
