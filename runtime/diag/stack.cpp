@@ -187,6 +187,19 @@ void write_module_offsets(const RawStack& s, const char* indent, LineSink sink,
     }
     line.add("\n");
     sink(line.buf, arg);
+    if (int more = repeats(s, i)) {
+      Text same;
+      same.add(indent);
+      same.add("#");
+      same.add_dec(static_cast<std::uint64_t>(i + 1));
+      same.add("-#");
+      same.add_dec(static_cast<std::uint64_t>(i + more));
+      same.add(": the same as #");
+      same.add_dec(static_cast<std::uint64_t>(i));
+      same.add("\n");
+      sink(same.buf, arg);
+      i += more;
+    }
   }
 }
 

@@ -34,8 +34,17 @@ struct RawStack {
 // LineSink receives the lines of a report one at a time (each ends with a newline).
 using LineSink = void (*)(const char* line, void* arg);
 
+// repeats() is how many frames after i repeat pc[i] (a recursion), when there are at least two
+// (a report folds them into one line); 0 otherwise.
+inline int repeats(const RawStack& s, int i) noexcept {
+  int j = i + 1;
+  while (j < s.n && s.pc[j] == s.pc[i]) ++j;
+  return j - i - 1 >= 2 ? j - i - 1 : 0;
+}
+
 // write_module_offsets() formats each frame of s as "INDENT#N 0xADDR in FILE+0xOFF" (or
-// "INDENT#N 0xADDR" when no file maps it) and hands each line to sink. FILE is the path mapped
+// "INDENT#N 0xADDR" when no file maps it) and hands each line to sink; a frame repeated is
+// one line, "INDENT#N-#M: the same as #K". FILE is the path mapped
 // at the address; OFF is the address as the ELF file's own (the load bias taken off for a
 // position-independent file, the address itself for a fixed one), which addr2line takes.
 // Async-signal-safe: raw system calls, stack buffers (about 14 KiB), no allocation, no lock.

@@ -247,6 +247,12 @@ void Symbolizer::append(const RawStack& s, const char* indent, std::string& out)
       out += base_name(name);
     }
     out += "\n";
+    if (int more = repeats(s, i)) {
+      out += indent;
+      out += "#" + std::to_string(i + 1) + "-#" + std::to_string(i + more) + ": the same as #" +
+             std::to_string(i) + "\n";
+      i += more;
+    }
   }
 }
 
@@ -305,8 +311,8 @@ bool Symbolizer::unwind(const SavedRegisters&, RawStack* out) noexcept {
 
 const char* Symbolizer::missing_note() noexcept {
   return "(no function names: weft loads libdw.so.1 for them, and it could not be loaded; install "
-         "libdw1 (elfutils), or name a frame by hand with `eu-addr2line -e FILE OFFSET` or "
-         "`addr2line -Cfie FILE OFFSET`)\n";
+         "libdw1 (elfutils), or name a frame by hand with `addr2line -Cfie FILE OFFSET` or "
+         "`eu-addr2line -e FILE OFFSET`)\n";
 }
 
 }  // namespace weft::rt::diag

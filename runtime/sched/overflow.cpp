@@ -97,7 +97,7 @@ __attribute__((noinline)) void write_frames(std::uintptr_t pc) noexcept {
     s.pc[s.n++] = reinterpret_cast<std::uintptr_t>(raw[i]);
   }
   sys::write_stderr(
-      "  where it was (FILE+OFFSET: `eu-addr2line -e FILE OFFSET` or `addr2line -Cfie FILE "
+      "  where it was (FILE+OFFSET: `addr2line -Cfie FILE OFFSET` or `eu-addr2line -e FILE "
       "OFFSET` names a frame):\n");
   diag::write_module_offsets(s, "  ", &write_line, nullptr);
 }
