@@ -14,6 +14,7 @@
 // samples when it matters.
 #include <time.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -122,7 +123,11 @@ std::string Run::describe_fibers_here() const {
         int fd = f.wait_fd_;
         if (fd >= 0) e.line += " fd " + std::to_string(fd);
         std::int64_t since = f.wait_since_;
-        if (since != 0) e.line += " for " + std::to_string((now - since) / 1000000) + " ms";
+        // A fiber that blocked after the dump read the clock has waited for no time yet.
+        if (since != 0) {
+          e.line +=
+              " for " + std::to_string(std::max<std::int64_t>(0, now - since) / 1000000) + " ms";
+        }
         if (f.cancelled_) e.line += " (cancelled)";
       } else {
         e.line += "finishing";
