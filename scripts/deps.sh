@@ -21,6 +21,7 @@ kPackages=(
   libelf-dev            # weftrun reads a program's ELF headers (a static program ignores LD_PRELOAD)
   libboost-context-dev  # fiber context switches
   libboost-fiber-dev    # comparison benchmark
+  libdw-dev             # elfutils' libdw headers: symbolised stacks in stall reports and fiber dumps (libdw1, loaded with dlopen at the first report, comes with it)
   libgtest-dev          # unit tests (GoogleTest)
   libgmock-dev          # unit tests (GoogleMock matchers)
   gnuplot-nox           # benchmark plots

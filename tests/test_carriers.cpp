@@ -1,6 +1,7 @@
 // Many carriers: placement, pinning, cross-carrier join/cancel/close, stealing, shutdown and
 // deadlock detection across carriers. Each test runs with 1, 2 and 4 carriers.
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -332,6 +333,24 @@ TEST_P(Carriers, DeadlockAcrossCarriersIsReported) {
                            fs[0].join();
                          }),
                "deadlock");
+}
+
+// The deadlock report's sentence ends its line and the dump follows on lines of its own, with
+// the stack of each parked fiber.
+TEST_P(Carriers, DeadlockReportPutsTheDumpOnItsOwnLines) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  weft::Config c = cfg();
+  EXPECT_DEATH(weft::run(c,
+                         [] {
+                           auto f = weft::spawn(
+                               [] { return weft::this_fiber::sleep_until(weft::Deadline()); });
+                           f.join();
+                         }),
+               ::testing::AllOf(
+                   ::testing::HasSubstr("weft: deadlock: every fiber is blocked and nothing can "
+                                        "wake one.\nweft: fibers of the run ("),
+                   ::testing::ContainsRegex("blocked in join[^\n]*\n      #0 0x"),
+                   ::testing::HasSubstr("weft::this_fiber::sleep_until")));
 }
 
 INSTANTIATE_TEST_SUITE_P(, Carriers, ::testing::Values(1u, 2u, 4u),

@@ -49,9 +49,26 @@ TEST(StackDeathTest, OverflowIsReportedWithNameAndSize) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(
       {
-        weft_test::run([] { weft::spawn_with({.name = "deep"}, [] { g_sink += overflow(0); }).join(); });
+        weft_test::run(
+            [] { weft::spawn_with({.name = "deep"}, [] { g_sink += overflow(0); }).join(); });
       },
       AllOf(ContainsRegex("[Oo]verflow"), HasSubstr("deep"), ContainsRegex("65536|64 ?KiB")));
+}
+
+// The report then shows where the fiber was as FILE+OFFSET frames, the form addr2line takes
+// (names are not looked up in a process dying on its signal stack), innermost first: the
+// recursing function's frames in this executable, its repeated frame folded into one line.
+TEST(StackDeathTest, OverflowReportShowsFileAndOffsetFrames) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        weft_test::run(
+            [] { weft::spawn_with({.name = "deep"}, [] { g_sink += overflow(0); }).join(); });
+      },
+      AllOf(HasSubstr("\n  where it was (FILE+OFFSET: `addr2line -Cfie FILE OFFSET`"),
+            ContainsRegex("\n  #0 0x[0-9a-f]+ in /[^ ]*test_stack\\+0x[0-9a-f]+\n"
+                          "  #1 0x[0-9a-f]+ in /[^ ]*test_stack\\+0x[0-9a-f]+\n"),
+            HasSubstr("\n  #2-#63: the same as #1\n")));
 }
 
 TEST(StackDeathTest, OverflowWithCustomStackSize) {
@@ -204,10 +221,10 @@ TEST(Stack, CacheSizeIsBounded) {
   EXPECT_GE(cached, 1u);
   cfg.stack_cache = 0;
   EXPECT_EQ(weft_test::run(cfg,
-                      [] {
-                        wave(10);
-                        return weft::stats().stacks_cached;
-                      }),
+                           [] {
+                             wave(10);
+                             return weft::stats().stacks_cached;
+                           }),
             0u);
 }
 

@@ -1,5 +1,6 @@
 // The stall watchdog and fiber dumps: a fiber that computes for a second is named on stderr with
-// a backtrace, the other fibers keep running, and dumps show what each fiber waits in.
+// a symbolised backtrace (function, file:line, module), the other fibers keep running, and dumps
+// show what each fiber waits in and the stack of each parked fiber. Built with -g.
 #include <dirent.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -52,8 +54,31 @@ inline void sleep_until_stderr_has(const char* needle) {
 namespace {
 
 using namespace std::chrono_literals;
+using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::Not;
+
+// spin_in_anonymous_namespace_for_stall_test() spins until the watchdog has reported the stall.
+// Not exported (an anonymous namespace): only the symbol table and debug info can name it.
+__attribute__((noinline)) void spin_in_anonymous_namespace_for_stall_test() {
+  spin_for([] { return weft_test::stderr_has("weft: started spare carrier"); });
+  asm volatile("");  // keeps the call above from being a tail call
+}
+
+// park_here_for_dump_test() waits on e until it is set: a frame the dump must show.
+__attribute__((noinline)) void park_here_for_dump_test(weft::Event& e) {
+  e.wait();
+  asm volatile("");
+}
+
+// block_of() is the part of a dump that belongs to the fiber whose line contains needle: that
+// line and the indented frame lines under it, up to the next fiber.
+std::string block_of(const std::string& dump, const std::string& needle) {
+  auto at = dump.find(needle);
+  if (at == std::string::npos) return "";
+  auto end = dump.find("\n  fiber ", at);
+  return dump.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
 
 class Stall : public ::testing::TestWithParam<unsigned> {};
 
@@ -108,6 +133,52 @@ TEST_P(Stall, SpinningFiberIsReportedAndOthersKeepServing) {
 
 INSTANTIATE_TEST_SUITE_P(, Stall, ::testing::Values(1u, 2u, 4u),
                          [](const auto& info) { return std::to_string(info.param) + "carriers"; });
+
+// The sample names the function that computes, demangled, with its source line and module: the
+// function is not exported, so the names come from the symbol table, resolved by libdw.
+TEST(Watchdog, StallReportIsSymbolised) {
+  weft::Config cfg;
+  cfg.carriers = 1;
+  cfg.stall_ms = 50;
+  testing::internal::CaptureStderr();
+  weft::run(cfg, [] { spin_in_anonymous_namespace_for_stall_test(); });
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_THAT(err, ContainsRegex("\n  #[0-9]+ 0x[0-9a-f]+ \\(anonymous namespace\\)::"
+                                 "spin_in_anonymous_namespace_for_stall_test\\(\\)\\+0x[0-9a-f]+ "
+                                 "\\([^)]*test_watchdog\\.cpp:[0-9]+\\) in test_watchdog\n"))
+      << err;
+  EXPECT_THAT(err, Not(HasSubstr("no function names"))) << err;
+}
+
+// Without libdw (WEFT_LIBDW=none, in a child process: libdw is loaded once per process) a
+// stall's frames are FILE+OFFSET, and one note says how to get names.
+TEST(WatchdogDeathTest, WithoutLibdwFramesAreFileAndOffset) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("WEFT_LIBDW", "none", 1);
+        weft::Config cfg;
+        cfg.carriers = 1;
+        cfg.stall_ms = 50;
+        weft::run(cfg, [] {
+          spin_for([] { return weft_test::stderr_has("weft: started spare carrier"); });
+          weft::Event e;
+          auto parked =
+              weft::spawn_with(weft::SpawnOptions{"parked"}, [&] { park_here_for_dump_test(e); });
+          weft::this_fiber::sleep_for(10ms);
+          fputs(weft::fiber_dump().c_str(), stderr);
+          e.set();
+          parked.join();
+        });
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(0),
+      ::testing::AllOf(
+          ContainsRegex("\n  #[0-9]+ 0x[0-9a-f]+ in /[^ ]*test_watchdog\\+0x[0-9a-f]+\n"),
+          HasSubstr("(no function names: weft loads libdw.so.1 for them, and it could not be "
+                    "loaded; install libdw1"),
+          HasSubstr("(no stacks for parked fibers: unwinding them needs libdw.so.1")));
+}
 
 TEST(Watchdog, ZeroTurnsItOff) {
   weft::Config cfg;
@@ -221,6 +292,55 @@ TEST(Dump, ShowsWhatEachFiberWaitsIn) {
   EXPECT_THAT(dump, HasSubstr("\"sleeper\""));
   EXPECT_THAT(dump, HasSubstr("blocked in sleep for "));
   EXPECT_THAT(dump, HasSubstr("\"main\" carrier 0: running"));
+}
+
+// A parked fiber's block in the dump shows its stack, down to the function it parked in, named
+// with a source line (Event::wait's, inlined into it, or its own); the running fiber has none.
+TEST(Dump, ShowsTheStackOfEachParkedFiber) {
+  std::string dump = weft_test::run([&] {
+    weft::Event e;
+    auto parked =
+        weft::spawn_with(weft::SpawnOptions{"parked-one"}, [&] { park_here_for_dump_test(e); });
+    auto sleeper = weft::spawn_with(weft::SpawnOptions{"sleeper"},
+                                    [] { return weft::this_fiber::sleep_for(1h); });
+    weft::this_fiber::sleep_for(30ms);
+    std::string d = weft::fiber_dump();
+    e.set();
+    sleeper.cancel();
+    parked.join();
+    sleeper.join();
+    return d;
+  });
+  std::string parked = block_of(dump, "\"parked-one\"");
+  EXPECT_THAT(parked, HasSubstr("blocked in event")) << dump;
+  EXPECT_THAT(parked, ContainsRegex("\n      #[0-9]+ 0x[0-9a-f]+ \\(anonymous namespace\\)::"
+                                    "park_here_for_dump_test\\(weft::Event&\\)\\+0x[0-9a-f]+ "
+                                    "\\([^)]*\\.[ch]pp:[0-9]+\\) in test_watchdog\n"))
+      << dump;
+  EXPECT_THAT(parked, HasSubstr("weft::Event::wait")) << dump;
+  EXPECT_THAT(block_of(dump, "\"sleeper\""), HasSubstr("weft::this_fiber::sleep_until")) << dump;
+  EXPECT_THAT(block_of(dump, "\"main\""), Not(HasSubstr("#0 "))) << dump;
+}
+
+// A dump of many parked fibers gives stacks to the first 1000 and says how many more there are.
+TEST(Dump, StacksAreBounded) {
+  std::string dump = weft_test::run([&] {
+    weft::Event e;
+    std::vector<weft::Fiber<void>> fs;
+    for (int i = 0; i < 1010; ++i) fs.push_back(weft::spawn([&] { park_here_for_dump_test(e); }));
+    weft::this_fiber::sleep_for(30ms);
+    std::string d = weft::fiber_dump();
+    e.set();
+    for (auto& f : fs) f.join();
+    return d;
+  });
+  EXPECT_THAT(dump, HasSubstr("  ... 10 more parked fibers, listed without stacks (1000 get one)"));
+  std::size_t with = 0;
+  for (auto at = dump.find("park_here_for_dump_test"); at != std::string::npos;
+       at = dump.find("park_here_for_dump_test", at + 1)) {
+    ++with;
+  }
+  EXPECT_EQ(with, 1000u);
 }
 
 TEST(Dump, SignalPrintsTheDump) {

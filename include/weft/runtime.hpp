@@ -76,8 +76,11 @@ RuntimeStats last_run_stats() noexcept;
 bool in_fiber() noexcept;
 // fiber_dump() describes every started fiber of the caller's run, one per line: id, name,
 // carrier, state, and for a blocked fiber what it waits in (read, sleep, mutex, join, ...), on
-// which fd, and for how long; with several carriers it also counts each carrier's fibers not
-// started yet. Throws std::logic_error off a carrier thread.
+// which fd, and for how long; under each parked (blocked or ready) fiber, its stack, one frame a
+// line (function, file:line where there is debug info, library; the first 1000 parked fibers, 64
+// frames each; names need libdw.so.1, loaded on first use, else a note says so); with several
+// carriers it also counts each carrier's fibers not started yet. The stacks are read on a helper
+// thread while the calling carrier waits. Throws std::logic_error off a carrier thread.
 std::string fiber_dump();
 
 namespace detail {

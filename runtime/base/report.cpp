@@ -6,7 +6,6 @@
 // set_report_handler().
 #include "base/report.hpp"
 
-#include <execinfo.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -144,17 +143,6 @@ void write_report_to(int fd, const char* msg, unsigned long len) noexcept {
     msg += n;
     len -= static_cast<unsigned long>(n);
   }
-}
-
-void write_backtrace_signal_safe(void* const* frames, int n) noexcept {
-  if (g_sink != nullptr) {
-    rt::OwnFd::Use use(*g_sink);
-    if (use.fd() >= 0) {
-      backtrace_symbols_fd(frames, n, use.fd());
-      return;
-    }
-  }
-  backtrace_symbols_fd(frames, n, 2);
 }
 
 void write_report_signal_safe(const char* msg) noexcept {

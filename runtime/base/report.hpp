@@ -35,9 +35,6 @@ void report_sink_after_fork_child() noexcept;
 // write_report_signal_safe() writes a whole report to the sink's file, never to a handler:
 // async-signal-safe, for a report written from a signal handler.
 void write_report_signal_safe(const char* msg) noexcept;
-// write_backtrace_signal_safe() writes backtrace_symbols_fd()'s lines for frames to the sink's
-// file (never a handler), async-signal-safe.
-void write_backtrace_signal_safe(void* const* frames, int n) noexcept;
 // write_report_to() writes msg whole to fd in one write(2) (another only after a short one),
 // async-signal-safe, ignoring errors.
 void write_report_to(int fd, const char* msg, unsigned long len) noexcept;

@@ -16,8 +16,12 @@
 // of a ping-pong switch from the same call site the `ret` is predicted too. Boost.Context remains
 // the benchmark's reference (bench/switch_bench) and the switch on other architectures. Neither
 // supports CET shadow stacks (Debian builds Boost without them; tls/ refuses CET processes).
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <boost/context/detail/fcontext.hpp>
 #include <cstdint>
+
+#include "base/sys.hpp"
 
 #if defined(__x86_64__) && defined(__ELF__)
 #define WEFT_OWN_SWITCH 1
@@ -143,6 +147,25 @@ Transfer jump(ContextHandle to, void* data) noexcept {
 #else
   bcd::transfer_t t = bcd::jump_fcontext(static_cast<bcd::fcontext_t>(to), data);
   return Transfer{t.fctx, t.data};
+#endif
+}
+
+bool saved_registers(ContextHandle h, SavedRegisters* out) noexcept {
+#if WEFT_OWN_SWITCH
+  // The frame weft_switch stored below the suspended stack pointer (layout above).
+  std::uint64_t frame[kFrameWords];
+  iovec local{frame, sizeof frame};
+  iovec remote{h, sizeof frame};
+  long n = sys::call(SYS_process_vm_readv, sys::call(SYS_getpid), &local, 1, &remote, 1, 0);
+  if (h == nullptr || n != static_cast<long>(sizeof frame)) return false;
+  auto at = reinterpret_cast<std::uintptr_t>(h);
+  *out = SavedRegisters{
+      frame[7], at + kFrameWords * 8, frame[5], frame[4], frame[0], frame[1], frame[2], frame[3]};
+  return true;
+#else
+  (void)h;
+  (void)out;
+  return false;
 #endif
 }
 

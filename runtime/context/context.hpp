@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace weft::rt {
 
@@ -49,5 +50,22 @@ struct ContextLayout {
 ContextHandle make_context(void* top, std::size_t size, EntryFn entry) noexcept;
 // jump suspends the caller and resumes to, passing data; returns when someone resumes the caller.
 Transfer jump(ContextHandle to, void* data) noexcept;
+
+// SavedRegisters is what a suspended context saved of the registers an unwinder starts from: the
+// resume address, the stack pointer after resuming, and the callee-saved registers (x86-64).
+struct SavedRegisters {
+  // rip is the address the context resumes at (a return address into its switch's caller).
+  std::uintptr_t rip;
+  // rsp is the stack pointer the context has once resumed, at rip.
+  std::uintptr_t rsp;
+  // rbp, rbx, r12..r15 are the callee-saved registers the switch restores.
+  std::uintptr_t rbp, rbx, r12, r13, r14, r15;
+};
+
+// saved_registers() reads the registers a suspended context h saved into *out, through
+// process_vm_readv, so that a handle whose context was resumed meanwhile (read from another
+// thread) gives stale values, never a fault. Returns false where the switch's layout is not this
+// runtime's own (architectures on Boost.Context) or the memory cannot be read.
+bool saved_registers(ContextHandle h, SavedRegisters* out) noexcept;
 
 }  // namespace weft::rt

@@ -8,8 +8,11 @@
 #include <cstring>
 #include <mutex>
 
+#include <execinfo.h>
+
 #include "base/report.hpp"
 #include "base/sys.hpp"
+#include "diag/stack.hpp"
 #include "sched/carrier.hpp"
 
 namespace weft::rt {
@@ -61,8 +64,48 @@ void chain(int sig, siginfo_t* info, void* uctx, const struct sigaction& old) no
     old.sa_handler(sig);
     return;
   }
-  // Default action: returning re-executes the faulting instruction, which now kills us.
+  // Default action: returning re-executes the faulting instruction, which now kills us. A signal
+  // sent by kill(2), tgkill(2) or sigqueue(3) (si_code <= 0) has no instruction to re-execute:
+  // sent again, it stays pending until this handler returns and then takes the default action,
+  // as natively (it used to be swallowed, and the process went on).
   sys::default_action(sig);
+  if (info->si_code <= 0) sys::call(SYS_tgkill, sys::call(SYS_getpid), sys::call(SYS_gettid), sig);
+}
+
+// write_line() writes from the SIGSEGV handler too: to the sink's file, never a program's handler.
+void write_line(const char* line, void*) {
+  sys::write_report_signal_safe(line);
+}
+
+// write_frames() prints where the fiber was, as file+offset lines (diag/stack.hpp), after the
+// report's header: from the faulting instruction at pc when a signal gave one (the frames above
+// it in this handler's own backtrace are the handler's and the signal trampoline), else from the
+// caller of the function that called this one. Names are not looked up here: the process is
+// dying, maybe inside malloc or the dynamic loader, whose locks libdw would need (docs/design.md,
+// "Stacks in reports").
+__attribute__((noinline)) void write_frames(std::uintptr_t pc) noexcept {
+  void* raw[diag::kMaxFrames + 4];
+  int n = backtrace(raw, diag::kMaxFrames + 4);
+  int from = 2;  // write_frames and overflow_abort
+  if (pc != 0) {
+    from = n;
+    for (int i = 0; i < n; ++i) {
+      if (reinterpret_cast<std::uintptr_t>(raw[i]) == pc) {
+        from = i;
+        break;
+      }
+    }
+  }
+  diag::RawStack s;
+  s.exact_first = pc != 0;
+  if (pc != 0 && from == n) s.pc[s.n++] = pc;  // the unwinder did not get past the trampoline
+  for (int i = from; i < n && s.n < diag::kMaxFrames; ++i) {
+    s.pc[s.n++] = reinterpret_cast<std::uintptr_t>(raw[i]);
+  }
+  sys::write_report_signal_safe(
+      "  where it was (FILE+OFFSET: `addr2line -Cfie FILE OFFSET` or `eu-addr2line -e FILE "
+      "OFFSET` names a frame):\n");
+  diag::write_module_offsets(s, "  ", &write_line, nullptr);
 }
 
 void on_fault(int sig, siginfo_t* info, void* uctx) {
@@ -74,6 +117,8 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
         static_cast<std::uintptr_t>(static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RSP]);
     if (in_guard(f, addr, sp)) {
       report_overflow(f);
+      write_frames(
+          static_cast<std::uintptr_t>(static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RIP]));
       sys::default_action(sig);
       return;
     }
@@ -92,6 +137,9 @@ void install_overflow_handler() noexcept {
     sigemptyset(&sa.sa_mask);
     sys::sigaction(SIGSEGV, &sa, &g_old_segv);
     sys::sigaction(SIGBUS, &sa, &g_old_bus);
+    // backtrace() loads libgcc's unwinder on first use, which is not safe in a signal handler.
+    void* warm[2];
+    backtrace(warm, 2);
   });
 }
 
@@ -137,6 +185,7 @@ void report_overflow(const FiberControl* f) noexcept {
 
 void overflow_abort(const FiberControl* f) noexcept {
   report_overflow(f);
+  write_frames(0);
   std::abort();
 }
 

@@ -318,50 +318,6 @@ bool Run::confirm_deadlock() const noexcept {
   return true;
 }
 
-std::string Run::describe_fibers() const {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  std::int64_t now = std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-  unsigned n = carriers();
-  Carrier* c0 = carrier(0);
-  std::string out = "weft: fibers of the run (" + std::to_string(n) + " carriers, " +
-                    (c0 != nullptr ? c0->reactor().name() : "no") + " I/O):\n";
-  for (unsigned i = 0; i < n; ++i) {
-    Carrier* c = carrier(i);
-    if (c == nullptr) continue;
-    c->for_each_fiber([&](const FiberControl& f) {
-      out += "  fiber " + std::to_string(f.id_) + " \"" + f.name_ + "\" carrier " +
-             std::to_string(i) + ": ";
-      FiberState st = f.state_;
-      if (st == FiberState::kRunning) {
-        out += "running";
-      } else if (st == FiberState::kReady) {
-        out += "ready";
-      } else if (st == FiberState::kBlocked) {
-        const char* what = f.wait_what_;
-        out += std::string("blocked in ") + (what != nullptr ? what : "wait");
-        int fd = f.wait_fd_;
-        if (fd >= 0) out += " fd " + std::to_string(fd);
-        std::int64_t since = f.wait_since_;
-        if (since != 0) out += " for " + std::to_string((now - since) / 1000000) + " ms";
-        if (f.cancelled_) out += " (cancelled)";
-      } else {
-        out += "finishing";
-      }
-      out += "\n";
-    });
-    std::size_t fresh = c->fresh_count();
-    if (fresh != 0) {
-      out += "  carrier " + std::to_string(i) + ": " + std::to_string(fresh) +
-             " fibers not started yet\n";
-    }
-    if (c->stalled_.load(std::memory_order_relaxed)) {
-      out += "  carrier " + std::to_string(i) + " is stalled\n";
-    }
-  }
-  return out;
-}
-
 Carrier* Run::add_spare() noexcept {
   unsigned n = carriers();
   if (n >= kMaxCarriers) return nullptr;
@@ -389,7 +345,7 @@ void Run::deadlock() noexcept {
     });
   }
   if (!outside_may_wake) {
-    std::string msg = "weft: deadlock: every fiber is blocked and nothing can wake one. ";
+    std::string msg = "weft: deadlock: every fiber is blocked and nothing can wake one.\n";
     msg += describe_fibers();
     sys::write_stderr(msg.c_str());
     std::abort();
@@ -398,7 +354,7 @@ void Run::deadlock() noexcept {
   std::string msg =
       "weft: possible deadlock: every fiber is blocked. Some wait on a sync primitive or a "
       "channel, which a thread outside this run could still signal, so weft keeps waiting; if "
-      "none will, this is a deadlock. ";
+      "none will, this is a deadlock.\n";
   msg += describe_fibers();
   sys::write_stderr(msg.c_str());
 }

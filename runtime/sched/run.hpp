@@ -120,8 +120,11 @@ class Run {
   // counters() is carriers, backend, fibers created and switches, safe to read from any thread.
   RuntimeStats counters() const noexcept;
   // describe_fibers() formats a dump of every fiber of the run: id, name, state, carrier, what
-  // it waits on and for how long.
+  // it waits on and for how long, and the stack of each parked fiber (sched/dump.cpp). Called
+  // on a carrier, it does the work on a helper thread with a larger stack than a fiber's.
   std::string describe_fibers() const;
+  // describe_fibers_here() is describe_fibers() on the calling thread.
+  std::string describe_fibers_here() const;
   // add_spare() starts one more carrier while the run is going (for the watchdog); returns it,
   // or nullptr if it could not start.
   Carrier* add_spare() noexcept;

@@ -15,6 +15,7 @@
 #include "base/own_fd.hpp"
 #include "base/report.hpp"
 #include "base/sys.hpp"
+#include "diag/symbolizer.hpp"
 #include "sched/carrier.hpp"
 #include "sched/run.hpp"
 #include "sched/syscall_probe.hpp"
@@ -31,9 +32,14 @@ std::atomic<std::uint64_t> g_dump_requests{0};
 std::atomic<int> g_dump_handlers{0};
 
 // The backtrace handshake: the watchdog sets g_bt_wanted and signals the stalled thread, whose
-// handler prints its own backtrace and sets g_bt_done.
+// handler stores its own return addresses in g_bt_frames and sets g_bt_done; the watchdog then
+// names them (diag::Symbolizer) on its own thread, where allocating and loading libdw are safe.
 std::atomic<int> g_bt_wanted{0};
 std::atomic<int> g_bt_done{0};
+// g_bt_frames is the handler's backtrace(): its own frame and the signal trampoline, then the
+// interrupted instruction and its callers.
+void* g_bt_frames[diag::kMaxFrames + 2];
+int g_bt_count = 0;
 // g_bt_busy is held by the watchdog taking a backtrace: the handshake is one per process.
 std::atomic<bool> g_bt_busy{false};
 
@@ -67,12 +73,23 @@ void unhook_dump(int slot) noexcept {
 void on_backtrace_signal(int) {
   if (g_bt_wanted.exchange(0) == 0) return;  // a SIGURG of the program's own: ignore it
   int saved = errno;
-  void* frames[64];
-  int n = backtrace(frames, 64);
-  // Frame 0 is this handler, frame 1 the signal trampoline.
-  if (n > 2) sys::write_backtrace_signal_safe(frames + 2, n - 2);
+  // Only the addresses: names need allocation and libdw, neither safe in a handler.
+  g_bt_count = backtrace(g_bt_frames, diag::kMaxFrames + 2);
   g_bt_done.store(1, std::memory_order_release);
   errno = saved;
+}
+
+// print_backtrace() names the frames the handler stored (after its own two) and prints them.
+void print_backtrace() {
+  diag::RawStack stack;
+  stack.exact_first = true;  // the instruction the signal interrupted
+  for (int i = 2; i < g_bt_count && stack.n < diag::kMaxFrames; ++i) {
+    stack.pc[stack.n++] = reinterpret_cast<std::uintptr_t>(g_bt_frames[i]);
+  }
+  diag::Symbolizer names;
+  std::string out;
+  names.append(stack, "  ", out);
+  sys::write_stderr(out.c_str());
 }
 
 bool is_backtrace_handler(const struct sigaction& sa) noexcept {
@@ -351,7 +368,16 @@ void Watchdog::sample(Carrier& c, SyscallProbe& probe) {
         timespec ts{0, 1000000};
         sys::call(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, nullptr);
       }
-      if (g_bt_done.load() == 0 && g_bt_wanted.exchange(0) == 1) {
+      if (g_bt_done.load() == 0 && g_bt_wanted.exchange(0) == 0) {
+        // The handler has taken the request and is storing its frames: a few microseconds more.
+        for (int k = 0; k < 1000 && g_bt_done.load(std::memory_order_acquire) == 0; ++k) {
+          timespec ts{0, 1000000};
+          sys::call(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, nullptr);
+        }
+      }
+      if (g_bt_done.load(std::memory_order_acquire) != 0) {
+        print_backtrace();
+      } else {
         sys::write_stderr("  (no backtrace: the carrier thread did not answer the signal)\n");
       }
     }

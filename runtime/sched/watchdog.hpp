@@ -11,7 +11,9 @@
 //     signal would end that call, a wait the program chose. Otherwise a backtrace taken on the
 //     carrier thread itself (SIGURG, the signal Go preempts with: rarely used by programs, and
 //     its default is to do nothing), through a handler installed for that one sample only and
-//     never over a disposition of the program's (its handler or SIG_IGN: then a note instead);
+//     never over a disposition of the program's (its handler or SIG_IGN: then a note instead).
+//     The handler only stores return addresses; this thread names them (diag::Symbolizer:
+//     function, file:line, module) and prints them;
 //   - it marks the carrier stalled, so new fibers are placed elsewhere, moves the carrier's
 //     unstarted fibers away, and, when fewer carriers than Config::carriers are left unstalled,
 //     starts a spare carrier (Go's sysmon hands off a P from a thread stuck in a syscall the
@@ -19,7 +21,8 @@
 // When the carrier moves again the mark is cleared and the end of the stall is reported. Spare
 // carriers stay until the run ends; at most Run::kMaxCarriers carriers exist.
 //
-// Fiber dumps: Run::describe_fibers() formats every fiber of the run; Config::dump_signal installs
+// Fiber dumps: Run::describe_fibers() formats every fiber of the run, with the stack of each
+// parked one (sched/dump.cpp); Config::dump_signal installs
 // a handler that only counts a request and writes to the watchdogs' eventfds (async-signal-safe),
 // and each watchdog thread prints the dump when it sees the count move. The eventfd only wakes
 // the thread: a wake-up is never a request by itself (a move of the fd nudges it too), and an

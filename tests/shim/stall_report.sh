@@ -35,13 +35,13 @@ for call in ppoll pselect6 read; do
     echo "ok: $call: $reports report(s) for $made wait(s)"
   fi
 done
-# A report that names a system call ends there: no backtrace (whose frames backtrace_symbols_fd()
-# ends with an address in brackets) nor "no backtrace" note follows it. A carrier descheduled
+# A report that names a system call ends there: no backtrace (whose frames are lines
+# "  #N 0xADDR ...") nor "no backtrace" note follows it. A carrier descheduled
 # between two calls for longer than 10 ms is sampled, rightly: only what follows a system call's
 # report counts.
 if ! awk '/in system call/ { after = 1; next }
           /^weft: / { after = 0 }
-          after && (/\[0x[0-9a-f]+\]$/ || /no backtrace/) { bad = 1 }
+          after && (/^  #[0-9]+ 0x[0-9a-f]+/ || /no backtrace/) { bad = 1 }
           END { exit bad }' "$dir/err"; then
   echo "FAIL: the watchdog sampled a carrier that sat in a system call"
   fail=1
