@@ -3,7 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -69,6 +73,24 @@ TEST(StackDeathTest, OverflowReportShowsFileAndOffsetFrames) {
             ContainsRegex("\n  #0 0x[0-9a-f]+ in /[^ ]*test_stack\\+0x[0-9a-f]+\n"
                           "  #1 0x[0-9a-f]+ in /[^ ]*test_stack\\+0x[0-9a-f]+\n"),
             HasSubstr("\n  #2-#63: the same as #1\n")));
+}
+
+// A SIGSEGV that is no fault, sent with kill(2) while a fiber runs, takes its default action
+// as natively: the overflow handler has no instruction to re-execute for it (it was swallowed).
+TEST(StackDeathTest, SegvSentByKillTakesTheDefaultAction) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        weft_test::run([] {
+          weft::spawn([] {
+            ::kill(::getpid(), SIGSEGV);
+            weft::this_fiber::sleep_for(std::chrono::seconds(30));
+            std::_Exit(0);
+          }).join();
+        });
+        std::_Exit(0);
+      },
+      ::testing::KilledBySignal(SIGSEGV), "");
 }
 
 TEST(StackDeathTest, OverflowWithCustomStackSize) {
