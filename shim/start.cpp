@@ -204,6 +204,21 @@ WEFT_EXPORT int __libc_start_main(int (*main)(int, char**, char**), int argc, ch
   return real(&weft::shim::shim_main, argc, argv, init, fini, rtld_fini, stack_end);
 }
 
+// _exit and _Exit end the process without atexit handlers (dash's `exit` does, and a forked
+// child that cannot exec): the stats report, which exit() writes from its atexit handler, is
+// written here first (once: exit()'s own _exit inside libc does not come through this hook).
+WEFT_EXPORT void _exit(int status) {
+  weft::shim::stats_print();
+  WEFT_REAL(_exit)(status);
+  __builtin_unreachable();
+}
+
+WEFT_EXPORT void _Exit(int status) {
+  weft::shim::stats_print();
+  WEFT_REAL(_Exit)(status);
+  __builtin_unreachable();
+}
+
 WEFT_EXPORT pid_t vfork() noexcept {
   weft::shim::tls_vforking = true;
   pid_t pid = fork();

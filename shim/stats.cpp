@@ -165,6 +165,8 @@ std::uint64_t percentile(const Sum& s, double q) noexcept {
   for (int b = 0; b < kBuckets; ++b) {
     seen += s.hist[b];
     if (seen >= want) {
+      // The last bucket is open-ended: its bound is the largest wait seen.
+      if (b == kBuckets - 1) return s.wait_max;
       std::uint64_t upper = b == 0 ? 0 : std::uint64_t{1} << b;
       return upper < s.wait_max ? upper : s.wait_max;
     }
@@ -226,9 +228,10 @@ std::size_t format(const char* why) noexcept {
            static_cast<ull>(rs.fibers_created), static_cast<ull>(rs.switches),
            static_cast<ull>(wall));
   } else {
-    append(len, "weft: stats: %u carrier%s, %llu fibers created, %llu switches, %s I/O; pid %d, ",
+    append(len, "weft: stats: %u carrier%s, %llu fiber%s created, %llu switch%s, %s I/O; pid %d, ",
            rs.carriers, rs.carriers == 1 ? "" : "s", static_cast<ull>(rs.fibers_created),
-           static_cast<ull>(rs.switches), weft::backend_name(rs.backend), pid);
+           rs.fibers_created == 1 ? "" : "s", static_cast<ull>(rs.switches),
+           rs.switches == 1 ? "" : "es", weft::backend_name(rs.backend), pid);
     append_duration(len, wall);
     append(len, " wall time, at %s\n", why);
     if (rs.faults_short + rs.faults_eintr + rs.faults_spurious + rs.faults_reset != 0) {
@@ -463,6 +466,11 @@ void stats_start() noexcept {
 
 void stats_print() noexcept {
   if (!g_stats_on.load(std::memory_order_relaxed)) return;
+  // Once per process: exit() writes it from its atexit handler, _exit() and _Exit() from their
+  // hooks, and a program may go through both (an atexit handler that calls _exit).
+  static std::atomic<int> written_by{0};
+  int me = static_cast<int>(sys::call(SYS_getpid));
+  if (written_by.exchange(me) == me) return;
   write_report("exit");
 }
 

@@ -104,7 +104,8 @@ void stats_enable_from_env();
 // stats_start() begins counting and timing, and arms the reports: the exit hook, the stats
 // thread, the signals.
 void stats_start() noexcept;
-// stats_print() writes the report (the exit hook calls it).
+// stats_print() writes the exit report, once per process (exit()'s atexit hook and the _exit and
+// _Exit hooks call it).
 void stats_print() noexcept;
 // stats_fiber_end() ends the calling fiber's last call (its thread is ending).
 void stats_fiber_end() noexcept;

@@ -26,6 +26,7 @@
 
 #include <weft/config.hpp>
 
+#include "base/report.hpp"
 #include "weftrun_program.hpp"
 
 #ifndef WEFT_BINDIR_TO_LIBDIR
@@ -60,12 +61,12 @@ constexpr const char* kUsage =
     "  -s, --stack-size S        stack of each thread that did not choose its own, in bytes,\n"
     "                            with an optional k, m or g suffix (16k..1g; default 256k;\n"
     "                            main gets RLIMIT_STACK)                       WEFT_STACK_SIZE\n"
-    "      --stall-ms MS         report on stderr a thread that holds its carrier for MS\n"
+    "      --stall-ms MS         report (with its stack) a thread that holds its carrier for MS\n"
     "                            milliseconds, and where; meanwhile new threads and the\n"
     "                            carrier's threads that have not started yet run on other\n"
     "                            carriers (started ones cannot move) (0 = off; default 100)\n"
     "                                                                          WEFT_STALL_MS\n"
-    "      --dump-signal SIG     a signal that prints every fiber to stderr (default: none)\n"
+    "      --dump-signal SIG     a signal that writes every fiber and its stack (default: none)\n"
     "                                                                          WEFT_DUMP_SIGNAL\n"
     "      --blocking-threads N  helper threads for calls that cannot yield (1..4096; default\n"
     "                            64)                                           "
@@ -79,10 +80,12 @@ constexpr const char* kUsage =
     "                            (0..1), a fault it could have natively: a short count, EINTR,\n"
     "                            a spurious wakeup, a reset connection (default: off)\n"
     "                                                                          WEFT_FAULTS\n"
-    "      --stats[=1|0]         write at exit: fibers created, switches, and per interposed\n"
-    "                            call how many went through weft or passed through, and why\n"
+    "      --stats[=1|0]         write at exit (and when SIGTERM, SIGINT or SIGHUP ends the\n"
+    "                            program): fibers created, switches, and per interposed call\n"
+    "                            how many went through weft, how long they waited (total,\n"
+    "                            p50, p99, max), and how many passed through, and why\n"
     "                                                                          WEFT_STATS=1\n"
-    "      --stats-file PATH     write the stats to PATH instead of stderr (%p becomes the\n"
+    "      --stats-file PATH     write the stats to PATH instead of the log (%p becomes the\n"
     "                            pid); implies --stats                         WEFT_STATS_FILE\n"
     "      --stats-format F      stats as text (a table, the default) or json (JSON lines)\n"
     "                                                                          "
@@ -101,10 +104,13 @@ constexpr const char* kUsage =
     "  -h, --help                show this help and exit\n"
     "\n"
     "SIG is a name, with or without SIG, in any case (QUIT, SIGUSR1, usr2), SIGRTMIN+N,\n"
-    "SIGRTMAX-N or a number; weft cannot take KILL, STOP, URG (the stall watchdog's), SEGV\n"
-    "and BUS (stack overflow reports) or glibc's 32 and 33, nor one signal for both\n"
-    "--dump-signal and --stats-signal. A --log or --stats-file directory must exist and be\n"
-    "writable.\n"
+    "SIGRTMAX-N or a number: QUIT, USR1, USR2, STKFLT, PWR or a real-time signal. The others\n"
+    "are refused: KILL and STOP cannot be caught, URG is the stall watchdog's, SEGV, BUS and\n"
+    "the other fault signals and ABRT keep their own action, TERM, INT and HUP end the program,\n"
+    "the kernel sends CHLD, PIPE, the timers' and the terminal's on its own, 32 and 33 are\n"
+    "glibc's; and one signal cannot be both --dump-signal and --stats-signal. A --log or\n"
+    "--stats-file directory must exist and be writable; a relative name is taken from\n"
+    "weftrun's directory.\n"
     "\n"
     "WEFT_DEBUG=1 in the environment logs the backend chosen, and why, once to stderr.\n"
     "\n"
@@ -209,15 +215,12 @@ void check_path(const char* variable) {
     if (*label == '-') usage_error(shown + ": expected a file path");
     return;  // an empty variable is an unset one
   }
-  std::string path;
-  for (const char* p = value; *p != '\0'; ++p) {
-    if (p[0] == '%' && p[1] == 'p') {
-      path += std::to_string(::getpid());
-      ++p;
-    } else {
-      path += *p;
-    }
+  char expanded[4096];
+  if (!weft::sys::report_log_path(value, static_cast<int>(::getpid()), expanded, sizeof expanded)) {
+    usage_error(shown +
+                ": expected a file name, with %p for the pid and %% for a % (no other % sequence)");
   }
+  std::string path = expanded;
   std::size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
   struct stat st {};
@@ -233,6 +236,17 @@ void check_path(const char* variable) {
       (S_ISDIR(st.st_mode) || ::access(path.c_str(), W_OK) != 0)) {
     usage_error(shown + ": " + path +
                 (S_ISDIR(st.st_mode) ? " is a directory" : " is not writable"));
+  }
+  // A relative name would be opened from each process's own directory: the program's children
+  // (make -C sub), or the program after a chdir. Every process of the tree gets the name from
+  // weftrun's directory instead.
+  if (*value != '/') {
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd) == nullptr) {
+      usage_error(shown + ": a relative name, and the current directory cannot be read: " +
+                  std::strerror(errno));
+    }
+    set(variable, std::string(cwd) + "/" + value);
   }
 }
 

@@ -207,9 +207,23 @@ TEST(ConfigEnv, SignalForms) {
 // Signals weft cannot use are refused with the reason: they cannot be caught, or weft uses them.
 TEST(ConfigEnv, RefusesSignalsWeftCannotUse) {
   const std::pair<const char*, const char*> cases[] = {
-      {"KILL", "cannot be caught"}, {"9", "cannot be caught"}, {"sigstop", "cannot be caught"},
-      {"URG", "watchdog"},          {"23", "watchdog"},        {"SEGV", "stack overflow"},
-      {"SIGBUS", "stack overflow"}, {"32", "glibc"},           {"33", "glibc"},
+      {"KILL", "cannot be caught"},
+      {"9", "cannot be caught"},
+      {"sigstop", "cannot be caught"},
+      {"URG", "watchdog"},
+      {"23", "watchdog"},
+      {"SEGV", "stack overflow"},
+      {"SIGBUS", "stack overflow"},
+      {"32", "glibc"},
+      {"33", "glibc"},
+      {"ILL", "fault signal"},
+      {"fpe", "fault signal"},
+      {"ABRT", "abort()"},
+      {"TERM", "ends the program"},
+      {"HUP", "ends the program"},
+      {"CHLD", "kernel sends"},
+      {"ALRM", "kernel sends"},
+      {"PIPE", "kernel sends"},
   };
   for (auto& [text, why] : cases) {
     for (const char* var : {"WEFT_DUMP_SIGNAL", "WEFT_STATS_SIGNAL"}) {
@@ -250,7 +264,7 @@ TEST(ConfigEnv, ErrorsUseTheLabelGiven) {
 TEST(ConfigEnv, PublicParsers) {
   EXPECT_EQ(weft::parse_size("--x", "3m", 0, 1ull << 40), 3u << 20);
   EXPECT_EQ(weft::parse_number("--x", "42", 0, 100), 42u);
-  EXPECT_EQ(weft::parse_signal("--x", "hup"), SIGHUP);
+  EXPECT_EQ(weft::parse_signal("--x", "pwr"), SIGPWR);
   EXPECT_THROW(weft::parse_number("--x", "101", 0, 100), std::invalid_argument);
   EXPECT_THROW(weft::parse_size("--x", "1k", 0, 1000), std::invalid_argument);
   EXPECT_THROW(weft::parse_signal("--x", "kill"), std::invalid_argument);

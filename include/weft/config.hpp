@@ -91,7 +91,10 @@ struct Config {
 // naming it as label_of(VARIABLE) says, or as the variable when label_of is null: weftrun passes
 // a function that names the option the user typed (-s/--stack-size) instead. WEFT_LOG
 // (<weft/report.hpp>) is read when the process starts, not here.
-Config config_from_env(const char* (*label_of)(const char* variable) = nullptr);
+Config config_from_env(const char* (*label_of)(const char* variable));
+// config_from_env() without a label function names the variables in errors (an overload rather
+// than a default argument, so programs built against the first libweft.so.0 still link).
+Config config_from_env();
 
 // parse_number() reads value, a whole decimal number in lo..hi, for the setting label; it throws
 // std::invalid_argument naming it: `LABEL="VALUE": expected ...`, or `LABEL "VALUE": expected
@@ -107,7 +110,11 @@ std::uint64_t parse_size(const char* label, const char* value, std::uint64_t lo,
 // SIGRTMIN+N or SIGRTMAX-N, or a number; 0 means none. It refuses, throwing
 // std::invalid_argument as parse_number() does and saying why, signals weft cannot use: SIGKILL
 // and SIGSTOP (cannot be caught), SIGURG (the stall watchdog's backtrace signal), SIGSEGV and
-// SIGBUS (stack overflow reports), 32 and 33 (glibc's own) and numbers above SIGRTMAX.
+// SIGBUS (stack overflow reports), the other fault signals and SIGABRT, SIGTERM, SIGINT and
+// SIGHUP (they end the program), the signals the kernel sends by itself (SIGCHLD, SIGPIPE,
+// SIGALRM, SIGPROF, SIGVTALRM, SIGWINCH, SIGIO, SIGXCPU, SIGXFSZ, SIGTSTP, SIGTTIN, SIGTTOU,
+// SIGCONT), 32 and 33 (glibc's own) and numbers above SIGRTMAX: SIGQUIT, SIGUSR1, SIGUSR2,
+// SIGSTKFLT, SIGPWR and the real-time signals remain.
 int parse_signal(const char* label, const char* value);
 
 }  // namespace weft

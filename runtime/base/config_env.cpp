@@ -21,6 +21,8 @@
 
 #include <weft/config.hpp>
 
+#include "base/report.hpp"
+
 #include "base/config_env.hpp"
 
 namespace weft {
@@ -127,6 +129,14 @@ void stats_signal(const char* label, const char* v, Config&) {
   (void)parse_signal(label, v);
 }
 
+// path_pattern() checks a WEFT_LOG or WEFT_STATS_FILE name the way the sink will expand it.
+void path_pattern(const char* label, const char* v, Config&) {
+  char path[4096];
+  if (!sys::report_log_path(v, 1, path, sizeof path)) {
+    bad(label, v, "a file name, with %p for the pid and %% for a % (no other % sequence)");
+  }
+}
+
 struct Setting {
   const char* variable;
   Apply apply;
@@ -145,10 +155,14 @@ constexpr Setting kSettings[] = {
     {"WEFT_STATS_FORMAT", &stats_format},
     {"WEFT_STATS_SIGNAL", &stats_signal},
     {"WEFT_STRICT", &flag},
+    {"WEFT_STATS_FILE", &path_pattern},
+    {"WEFT_LOG", &path_pattern},
 };
 
+// env() reads a setting; not in secure-execution mode (a set-user-ID program linking libweft),
+// where the caller's environment is not to be trusted with files to open or signals to take.
 const char* env(const char* name) {
-  const char* v = std::getenv(name);
+  const char* v = ::secure_getenv(name);
   return v != nullptr && *v != '\0' ? v : nullptr;
 }
 
@@ -193,6 +207,32 @@ const char* signal_setting_refusal(int sig) noexcept {
     case SIGSEGV:
     case SIGBUS:
       return "weft reports stack overflows from its SIGSEGV and SIGBUS handler";
+    case SIGILL:
+    case SIGFPE:
+    case SIGTRAP:
+    case SIGSYS:
+      return "a fault signal: a handler that returns runs the faulting instruction again, forever";
+    case SIGABRT:
+      return "abort() and core dumps (kill -ABRT) need SIGABRT's own action";
+    case SIGTERM:
+    case SIGINT:
+    case SIGHUP:
+      return "it ends the program, and weft writes the stats report when it does";
+    case SIGCHLD:
+    case SIGPIPE:
+    case SIGALRM:
+    case SIGVTALRM:
+    case SIGPROF:
+    case SIGWINCH:
+    case SIGIO:
+    case SIGXCPU:
+    case SIGXFSZ:
+    case SIGTSTP:
+    case SIGTTIN:
+    case SIGTTOU:
+    case SIGCONT:
+      return "the kernel sends it on its own (children, timers, pipes, terminals), and the program "
+             "would lose it";
     default:
       break;
   }
@@ -309,4 +349,49 @@ Config config_from_env(const char* (*label_of)(const char* variable)) {
   return c;
 }
 
+Config config_from_env() {
+  return config_from_env(nullptr);
+}
+
 }  // namespace weft
+
+namespace weft::sys {
+
+// report_log_path() lives here, not in report.cpp, so that weftrun (which compiles this file
+// alone) checks and expands --log and --stats-file exactly as the sink will.
+bool report_log_path(const char* pattern, int pid, char* buf, unsigned long size) noexcept {
+  unsigned long n = 0;
+  auto put = [&](char c) {
+    if (n + 1 >= size) return false;
+    buf[n++] = c;
+    return true;
+  };
+  for (const char* p = pattern; *p != '\0'; ++p) {
+    if (*p != '%') {
+      if (!put(*p)) return false;
+      continue;
+    }
+    ++p;
+    if (*p == '%') {
+      if (!put('%')) return false;
+    } else if (*p == 'p') {
+      char digits[16];
+      int d = 0;
+      unsigned v = static_cast<unsigned>(pid);
+      do {
+        digits[d++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+      } while (v != 0);
+      while (d > 0) {
+        if (!put(digits[--d])) return false;
+      }
+    } else {
+      return false;
+    }
+  }
+  if (n >= size) return false;
+  buf[n] = '\0';
+  return n > 0;
+}
+
+}  // namespace weft::sys

@@ -60,46 +60,11 @@ __attribute__((constructor)) void sink_init() {
 
 }  // namespace
 
-bool report_log_path(const char* pattern, int pid, char* buf, unsigned long size) noexcept {
-  unsigned long n = 0;
-  auto put = [&](char c) {
-    if (n + 1 >= size) return false;
-    buf[n++] = c;
-    return true;
-  };
-  for (const char* p = pattern; *p != '\0'; ++p) {
-    if (*p != '%') {
-      if (!put(*p)) return false;
-      continue;
-    }
-    ++p;
-    if (*p == '%') {
-      if (!put('%')) return false;
-    } else if (*p == 'p') {
-      char digits[16];
-      int d = 0;
-      unsigned v = static_cast<unsigned>(pid);
-      do {
-        digits[d++] = static_cast<char>('0' + v % 10);
-        v /= 10;
-      } while (v != 0);
-      while (d > 0) {
-        if (!put(digits[--d])) return false;
-      }
-    } else {
-      return false;
-    }
-  }
-  if (n >= size) return false;
-  buf[n] = '\0';
-  return n > 0;
-}
-
 int report_sink_start() noexcept {
   if (g_started.exchange(true)) return g_error;
   g_sink = new (g_sink_storage) rt::OwnFd();
   g_sink->keep_across_fork();
-  const char* log = ::getenv("WEFT_LOG");
+  const char* log = ::secure_getenv("WEFT_LOG");
   if (log != nullptr && *log != '\0') {
     if (std::strlen(log) >= sizeof g_log_pattern) {
       g_error = -ENAMETOOLONG;
@@ -128,8 +93,15 @@ int report_sink_error() noexcept {
 }
 
 void report_sink_after_fork_child() noexcept {
-  if (g_sink == nullptr || g_log_pattern[0] == '\0' || std::strstr(g_log_pattern, "%p") == nullptr)
+  if (g_sink == nullptr) return;
+  if (g_log_pattern[0] == '\0') {
+    // The duplicate of the parent's stderr stays the parent's: a child that daemonizes (setsid,
+    // closes 0, 1 and 2) must not hold the write end of a pipe its starter reads to EOF, as it
+    // does not natively. The child's reports go to its own fd 2.
+    g_sink->close();
     return;
+  }
+  if (std::strstr(g_log_pattern, "%p") == nullptr) return;
   long fd = open_log(static_cast<int>(call(SYS_getpid)));
   // Cannot open it: the child goes on writing to its parent's file.
   if (fd >= 0) g_sink->adopt(fd);

@@ -13,7 +13,8 @@
 //   - fd 2 itself: a program that links weft owns its fd 2 (a test capturing it, a server that
 //     points it at its log), so weft writes where the program points it; under the shim, if fd
 //     2 was not open at start.
-// A forked child keeps the sink; with %p in WEFT_LOG it opens its own file, for its own pid.
+// A forked child keeps WEFT_LOG's file (with %p in its name it opens its own, for its own pid)
+// and closes the duplicate of its parent's fd 2 (its reports go to its own fd 2).
 #pragma once
 
 namespace weft::sys {
@@ -29,8 +30,8 @@ int report_sink_error() noexcept;
 // report_log_path() expands a WEFT_LOG-style pattern for pid into buf (%p: the pid, %%: a %);
 // false if it does not fit or has another % sequence.
 bool report_log_path(const char* pattern, int pid, char* buf, unsigned long size) noexcept;
-// report_sink_after_fork_child() reopens WEFT_LOG's file for the child's pid when its name has
-// %p (the child's reports go to their own file); the duplicate of fd 2 is kept as it is.
+// report_sink_after_fork_child() closes the duplicate of the parent's fd 2 in a forked child, and
+// reopens WEFT_LOG's file for the child's pid when its name has %p.
 void report_sink_after_fork_child() noexcept;
 // write_report_signal_safe() writes a whole report to the sink's file, never to a handler:
 // async-signal-safe, for a report written from a signal handler.

@@ -61,7 +61,7 @@ bool find(void* lib, const char* name, F* out) noexcept {
 }
 
 void load() noexcept {
-  const char* name = std::getenv("WEFT_LIBDW");
+  const char* name = ::secure_getenv("WEFT_LIBDW");
   if (name != nullptr && std::strcmp(name, "none") == 0) return;
   void* lib = dlopen(name != nullptr && *name != '\0' ? name : "libdw.so.1", RTLD_NOW | RTLD_LOCAL);
   if (lib == nullptr) return;

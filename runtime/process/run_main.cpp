@@ -44,7 +44,7 @@ void run_main(const Config& config, const SpawnRequest& main) {
   // says it once (the shim refuses to start the program instead).
   static std::atomic<bool> log_warned{false};
   if (int err = sys::report_sink_error(); err != 0 && !log_warned.exchange(true)) {
-    const char* v = std::getenv("WEFT_LOG");
+    const char* v = ::secure_getenv("WEFT_LOG");
     std::string msg = std::string("weft: WEFT_LOG=\"") + (v != nullptr ? v : "") +
                       "\": cannot open it (" + std::strerror(-err) + "); reports go to stderr\n";
     sys::write_stderr(msg.c_str());

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -79,17 +80,12 @@ void on_backtrace_signal(int) {
   errno = saved;
 }
 
-// print_backtrace() names the frames the handler stored (after its own two) and prints them.
-void print_backtrace() {
-  diag::RawStack stack;
+// take_backtrace() copies the frames the handler stored (after its own two) into stack.
+void take_backtrace(diag::RawStack& stack) {
   stack.exact_first = true;  // the instruction the signal interrupted
   for (int i = 2; i < g_bt_count && stack.n < diag::kMaxFrames; ++i) {
     stack.pc[stack.n++] = reinterpret_cast<std::uintptr_t>(g_bt_frames[i]);
   }
-  diag::Symbolizer names;
-  std::string out;
-  names.append(stack, "  ", out);
-  sys::write_stderr(out.c_str());
 }
 
 bool is_backtrace_handler(const struct sigaction& sa) noexcept {
@@ -290,14 +286,23 @@ void Watchdog::check(unsigned i, Seen& seen, std::int64_t now) {
   std::int64_t stalled = now - seen.since_ns;
   if (seen.reported || stalled < std::int64_t{run_.config().stall_ms} * 1000000) return;
   seen.reported = true;
-  report_stall(i, stalled);
-  relieve(i);
+  // The report is one write, and its frames are named last: naming loads libdw on first use
+  // and reads debug info, which must delay neither the spare carrier (relieve) nor the return
+  // of SIGURG to its default (sample).
+  std::string msg;
+  auto frames = std::make_unique<diag::RawStack>();
+  report_stall(i, stalled, msg, *frames);
+  std::string spare = relieve(i);
+  if (frames->n > 0) diag::Symbolizer().append(*frames, "  ", msg);
+  msg += spare;
+  sys::write_stderr(msg.c_str());
 }
 
-void Watchdog::report_stall(unsigned i, std::int64_t stalled_ns) {
+void Watchdog::report_stall(unsigned i, std::int64_t stalled_ns, std::string& msg,
+                            diag::RawStack& frames) {
   Carrier* c = run_.carrier(i);
   FiberControl* f = c->running_.load_acquire();
-  std::string msg = "weft: stall: carrier " + std::to_string(i) + " has run ";
+  msg = "weft: stall: carrier " + std::to_string(i) + " has run ";
   if (f != nullptr) {
     msg += "fiber " + std::to_string(f->id_) + " \"" + f->name_ + "\"";
   } else {
@@ -314,37 +319,36 @@ void Watchdog::report_stall(unsigned i, std::int64_t stalled_ns) {
   if (nr >= 0) {
     msg += "It sits in " + in_syscall(nr) +
            ", a call weft does not see (no backtrace: the signal that takes one would end it)\n";
-    sys::write_stderr(msg.c_str());
     return;
   }
   msg += "It computes, or blocks in a call weft does not see. Where it is:\n";
-  sys::write_stderr(msg.c_str());
   if (nr == SyscallProbe::kUnknown) {
-    sys::write_stderr(
+    msg +=
         "  (no backtrace: /proc/self/task/TID/syscall cannot be read, so the carrier may sit in a "
-        "system call, which the signal that takes one would end)\n");
-    return;
+        "system call, which the signal that takes one would end)\n";
+  } else {
+    sample(*c, probe, msg, frames);
   }
-  sample(*c, probe);
 }
 
-void Watchdog::sample(Carrier& c, SyscallProbe& probe) {
+void Watchdog::sample(Carrier& c, SyscallProbe& probe, std::string& out, diag::RawStack& frames) {
   if (g_bt_busy.exchange(true)) {
-    sys::write_stderr("  (no backtrace: another run's watchdog is taking one)\n");
+    out += "  (no backtrace: another run's watchdog is taking one)\n";
     return;
   }
   switch (borrow_sigurg()) {
     case Borrow::kOk:
       break;
     case Borrow::kHandled:
-      sys::write_stderr("  (no backtrace: the program handles SIGURG itself)\n");
+      out += "  (no backtrace: the program handles SIGURG itself)\n";
       g_bt_busy.store(false);
       return;
     case Borrow::kIgnored:
-      sys::write_stderr("  (no backtrace: the program ignores SIGURG)\n");
+      out += "  (no backtrace: the program ignores SIGURG)\n";
       g_bt_busy.store(false);
       return;
     case Borrow::kFailed:
+      out += "  (no backtrace: SIGURG's disposition cannot be read or set)\n";
       g_bt_busy.store(false);
       return;
   }
@@ -353,8 +357,7 @@ void Watchdog::sample(Carrier& c, SyscallProbe& probe) {
   // (docs/design.md, the stall watchdog).
   long nr = probe.read(c.tid());
   if (nr >= 0) {
-    std::string msg = "  (no backtrace: it has just entered " + in_syscall(nr) + ")\n";
-    sys::write_stderr(msg.c_str());
+    out += "  (no backtrace: it has just entered " + in_syscall(nr) + ")\n";
   } else {
     g_bt_done.store(0);
     g_bt_wanted.store(1);
@@ -376,9 +379,9 @@ void Watchdog::sample(Carrier& c, SyscallProbe& probe) {
         }
       }
       if (g_bt_done.load(std::memory_order_acquire) != 0) {
-        print_backtrace();
+        take_backtrace(frames);
       } else {
-        sys::write_stderr("  (no backtrace: the carrier thread did not answer the signal)\n");
+        out += "  (no backtrace: the carrier thread did not answer the signal)\n";
       }
     }
   }
@@ -386,7 +389,8 @@ void Watchdog::sample(Carrier& c, SyscallProbe& probe) {
   g_bt_busy.store(false);
 }
 
-void Watchdog::relieve(unsigned i) {
+std::string Watchdog::relieve(unsigned i) {
+  std::string note;
   Carrier* stuck = run_.carrier(i);
   stuck->stalled_.store(true, std::memory_order_relaxed);
   unsigned n = run_.carriers();
@@ -399,8 +403,7 @@ void Watchdog::relieve(unsigned i) {
   if (free < run_.config().carriers && n < Run::kMaxCarriers) {
     target = run_.add_spare();
     if (target != nullptr) {
-      std::string msg = "weft: started spare carrier " + std::to_string(target->index()) + "\n";
-      sys::write_stderr(msg.c_str());
+      note = "weft: started spare carrier " + std::to_string(target->index()) + "\n";
     }
   }
   if (target == nullptr) {
@@ -410,6 +413,7 @@ void Watchdog::relieve(unsigned i) {
     }
   }
   if (target != nullptr) stuck->hand_off_fresh(*target);
+  return note;
 }
 
 }  // namespace weft::rt

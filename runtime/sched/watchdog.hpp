@@ -34,9 +34,11 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "base/own_fd.hpp"
+#include "diag/stack.hpp"
 #include "sched/syscall_probe.hpp"
 
 namespace weft::rt {
@@ -70,9 +72,15 @@ class Watchdog {
   void watch();
   void wait_tick(int tick_ms, bool& broken);
   void check(unsigned i, Seen& seen, std::int64_t now_ns);
-  void report_stall(unsigned i, std::int64_t stalled_ns);
-  void sample(Carrier& c, SyscallProbe& probe);
-  void relieve(unsigned i);
+  // report_stall() formats the stall report of carrier i into msg, and the frames of its sample
+  // into frames (named later, by check()).
+  void report_stall(unsigned i, std::int64_t stalled_ns, std::string& msg, diag::RawStack& frames);
+  // sample() takes the stalled carrier's backtrace into frames, or appends why there is none to
+  // out.
+  void sample(Carrier& c, SyscallProbe& probe, std::string& out, diag::RawStack& frames);
+  // relieve() starts a spare carrier for stalled carrier i (or picks a free one) and hands it
+  // the fibers that have not started; returns the line saying so, for the report.
+  std::string relieve(unsigned i);
 
   Run& run_;
   OwnFd event_fd_;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # stats.sh checks weftrun's stats and its report sink through the WEFT_* variables:
-#   - `cat FILE` and `sleep 1` (which close stderr before exit handlers run) still print the
+#   - `cat FILE` and `sleep 1` (which close stderr before exit handlers run) and `sh -c 'exit 3'`
+#     (dash ends with _exit, which runs no exit handler) still print the
 #     report, whose header names the pid and the carriers ("1 carrier");
 #   - weft's own calls are not counted (no pthread_once, no sleep, with the watchdog on);
 #   - SIGTERM's default action writes the report and the process still dies of SIGTERM, with the
@@ -10,7 +11,8 @@
 #   - WEFT_STATS_FORMAT=json: JSON lines that agree with the table; a 200 ms sleep on a fiber
 #     shows at least 200 ms of waiting;
 #   - a stall report written while the program has closed fd 2 reaches the duplicate of stderr,
-#     or WEFT_LOG's file (%p), and a forked child's reports go to its own WEFT_LOG file.
+#     or WEFT_LOG's file (%p), and a forked child's reports go to its own WEFT_LOG file;
+#   - a forked child that daemonizes does not hold its starter's stderr pipe open.
 # Readiness is observed, never slept for: a signal is sent once /proc says weft handles it.
 #
 # Usage: stats.sh WEFTRUN CARRIERS STATS_PROG
@@ -63,6 +65,14 @@ grep -Eq '^weft:   (pthread_once|nanosleep|clock_nanosleep) ' "$dir/cat.err" &&
 WEFT_STATS=1 "$weftrun" -- sleep 1 2>"$dir/sleep.err" || bad "sleep 1 under weftrun failed"
 grep -Eq '^weft:   (nanosleep|clock_nanosleep) +1 via weft.*; waited' "$dir/sleep.err" ||
   bad "sleep 1: no report of its sleep: $(cat "$dir/sleep.err")"
+
+# A program that ends with _exit (dash's exit builtin does) runs no atexit handler: the _exit hook
+# writes the report.
+WEFT_STATS=1 "$weftrun" -- sh -c 'exit 3' 2>"$dir/exit.err"
+rc=$?
+((rc == 3)) || bad "sh -c 'exit 3': status $rc"
+[[ $(grep -c '^weft: stats: .* at exit$' "$dir/exit.err") == 1 ]] ||
+  bad "sh -c 'exit 3' (_exit): not one report: $(cat "$dir/exit.err")"
 
 # 2. SIGTERM's default action: the report, then death by SIGTERM as natively.
 sleep 30 &
@@ -179,6 +189,26 @@ for setting in WEFT_STATS_FORMAT=xml WEFT_STATS_SIGNAL=KILL WEFT_STATS_SIGNAL=NO
   ((rc == 127)) && grep -q "^weft: ${setting%%=*}=" "$dir/bad.err" ||
     bad "preloaded, $setting: status $rc, $(cat "$dir/bad.err")"
 done
+
+# 7b. A relative --stats-file is weftrun's directory's, also for a program that changes its own;
+# a name with a % sequence the sink would not expand is refused up front.
+(cd "$dir" && "$weftrun" --stats-file rel.%p -- sh -c 'cd / && exit 0') ||
+  bad "relative --stats-file: status $?"
+rel=("$dir"/rel.*)
+[[ -s ${rel[0]} ]] || bad "relative --stats-file: no report in weftrun's directory: $(ls "$dir")"
+"$weftrun" --log "$dir/x.%q" -- true 2>"$dir/bad.err" && bad "--log x.%q was accepted"
+grep -q '^weftrun: --log ".*x.%q": expected a file name, with %p' "$dir/bad.err" ||
+  bad "--log x.%q: $(cat "$dir/bad.err")"
+
+# 8. A forked child that daemonizes (closes 0, 1 and 2) does not keep the duplicate of its
+# starter's stderr: a command substitution reading it ends when the parent exits, as natively,
+# not when the daemon does (21.5 s later). The daemon is a forked shell that does not exec (an
+# exec would close the duplicate, which is FD_CLOEXEC).
+start=$SECONDS
+out=$("$weftrun" -- sh -c '(exec 0<&- 1>&- 2>&-; i=0; while [ $i -lt 43 ]; do sleep 0.5; i=$((i + 1)); done) & echo $!' 2>&1)
+elapsed=$((SECONDS - start))
+kill "${out##*$'\n'}" 2>/dev/null
+((elapsed < 15)) || bad "a daemonized child kept weftrun's stderr pipe open for $elapsed s"
 
 ((fail == 0)) && echo "ok: stats and report sink on $carriers carrier(s)"
 exit "$fail"

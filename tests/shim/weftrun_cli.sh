@@ -56,7 +56,7 @@ expect "LD_PRELOAD kept" 0 "^/lib/x86_64-linux-gnu/libc\\.so\\.6:.*libweft_prelo
   env LD_PRELOAD=/lib/x86_64-linux-gnu/libc.so.6 "$weftrun" sh -c 'echo "$LD_PRELOAD"'
 expect "settings reach the program" 0 '^3 64k 1$' -- \
   "$weftrun" -c 3 -s 64k --stats sh -c 'echo "$WEFT_CARRIERS $WEFT_STACK_SIZE $WEFT_STATS"'
-expect "--stats reports" 0 'weft: stats: 2 carriers, [0-9]+ fibers created' -- \
+expect "--stats reports" 0 'weft: stats: 2 carriers, [0-9]+ fibers? created' -- \
   "$weftrun" -c 2 --stats true
 expect "--faults reaches the program" 0 '^7:0.5$' -- "$weftrun" --faults 7:0.5 sh -c 'echo "$WEFT_FAULTS"'
 expect "bad --faults" 2 '--faults "7"' -- "$weftrun" --faults 7 true
