@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 #include <ucontext.h>
+#include <atomic>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
@@ -23,9 +24,10 @@ constexpr std::size_t kAltStackSize = 64 * 1024;
 struct sigaction g_old_segv;
 struct sigaction g_old_bus;
 
-// Appends text to a fixed buffer without allocating, for use in signal handlers.
-struct Line {
-  char buf[512];
+// Text appends to a fixed buffer without allocating, for use in signal handlers.
+template <std::size_t kCap>
+struct Text {
+  char buf[kCap];
   std::size_t len = 0;
   void add(const char* s) noexcept {
     while (*s != '\0' && len + 1 < sizeof(buf)) buf[len++] = *s++;
@@ -72,21 +74,40 @@ void chain(int sig, siginfo_t* info, void* uctx, const struct sigaction& old) no
   if (info->si_code <= 0) sys::call(SYS_tgkill, sys::call(SYS_getpid), sys::call(SYS_gettid), sig);
 }
 
-// write_line() writes from the SIGSEGV handler too: to the sink's file, never a program's handler.
-void write_line(const char* line, void*) {
-  sys::write_report_signal_safe(line);
+// Report is the whole overflow report, written in one go: static (a dying process needs one,
+// and a program's own alternate signal stack may be small), taken by the first overflow.
+using Report = Text<16384>;
+Report g_report;
+std::atomic<bool> g_report_taken{false};
+
+void add_line(const char* line, void* report) {
+  static_cast<Report*>(report)->add(line);
 }
 
-// write_frames() prints where the fiber was, as file+offset lines (diag/stack.hpp), after the
+// add_header() is the report's first lines: which fiber, its stack size, what to do.
+void add_header(const FiberControl* f, Report& line) noexcept {
+  line.add("weft: stack overflow in fiber ");
+  line.add(f->id_);
+  line.add(" \"");
+  line.add(f->name_);
+  line.add("\" (stack size ");
+  line.add(static_cast<std::uint64_t>(f->stack_.size));
+  line.add(
+      " bytes); give it more with weft::SpawnOptions::stack_size or Config::stack_size (for a\n"
+      "program under weftrun: pthread_attr_setstacksize, or weftrun --stack-size / "
+      "WEFT_STACK_SIZE)\n");
+}
+
+// add_frames() adds where the fiber was, as file+offset lines (diag/stack.hpp), after the
 // report's header: from the faulting instruction at pc when a signal gave one (the frames above
 // it in this handler's own backtrace are the handler's and the signal trampoline), else from the
 // caller of the function that called this one. Names are not looked up here: the process is
 // dying, maybe inside malloc or the dynamic loader, whose locks libdw would need (docs/design.md,
 // "Stacks in reports").
-__attribute__((noinline)) void write_frames(std::uintptr_t pc) noexcept {
+__attribute__((noinline)) void add_frames(std::uintptr_t pc, Report& out) noexcept {
   void* raw[diag::kMaxFrames + 4];
   int n = backtrace(raw, diag::kMaxFrames + 4);
-  int from = 2;  // write_frames and overflow_abort
+  int from = 3;  // add_frames, write_report and overflow_abort
   if (pc != 0) {
     from = n;
     for (int i = 0; i < n; ++i) {
@@ -102,10 +123,22 @@ __attribute__((noinline)) void write_frames(std::uintptr_t pc) noexcept {
   for (int i = from; i < n && s.n < diag::kMaxFrames; ++i) {
     s.pc[s.n++] = reinterpret_cast<std::uintptr_t>(raw[i]);
   }
-  sys::write_report_signal_safe(
+  out.add(
       "  where it was (FILE+OFFSET: `addr2line -Cfie FILE OFFSET` or `eu-addr2line -e FILE "
       "OFFSET` names a frame):\n");
-  diag::write_module_offsets(s, "  ", &write_line, nullptr);
+  diag::write_module_offsets(s, "  ", &add_line, &out);
+}
+
+// write_report() writes the report of f's overflow, with its frames from pc (0: from the
+// caller), in one write to the sink's file, never to a program's handler (this runs in the
+// SIGSEGV handler too). A second overflow on another carrier waits: the first ends the process.
+__attribute__((noinline)) void write_report(const FiberControl* f, std::uintptr_t pc) noexcept {
+  while (g_report_taken.exchange(true, std::memory_order_acquire)) sys::yield_thread();
+  g_report.len = 0;
+  g_report.buf[0] = '\0';
+  add_header(f, g_report);
+  add_frames(pc, g_report);
+  sys::write_report_signal_safe(g_report.buf);
 }
 
 void on_fault(int sig, siginfo_t* info, void* uctx) {
@@ -116,9 +149,8 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
     auto sp =
         static_cast<std::uintptr_t>(static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RSP]);
     if (in_guard(f, addr, sp)) {
-      report_overflow(f);
-      write_frames(
-          static_cast<std::uintptr_t>(static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RIP]));
+      write_report(f, static_cast<std::uintptr_t>(
+                          static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RIP]));
       sys::default_action(sig);
       return;
     }
@@ -167,25 +199,8 @@ void remove_altstack(void* mapping) noexcept {
   ::munmap(mapping, kAltStackSize);
 }
 
-void report_overflow(const FiberControl* f) noexcept {
-  Line line;
-  line.add("weft: stack overflow in fiber ");
-  line.add(f->id_);
-  line.add(" \"");
-  line.add(f->name_);
-  line.add("\" (stack size ");
-  line.add(static_cast<std::uint64_t>(f->stack_.size));
-  line.add(
-      " bytes); give it more with weft::SpawnOptions::stack_size or Config::stack_size (for a\n"
-      "program under weftrun: pthread_attr_setstacksize, or weftrun --stack-size / "
-      "WEFT_STACK_SIZE)\n");
-  // Written from the SIGSEGV handler too: to the sink's file, never a program's handler.
-  sys::write_report_signal_safe(line.buf);
-}
-
-void overflow_abort(const FiberControl* f) noexcept {
-  report_overflow(f);
-  write_frames(0);
+__attribute__((noinline)) void overflow_abort(const FiberControl* f) noexcept {
+  write_report(f, 0);
   std::abort();
 }
 

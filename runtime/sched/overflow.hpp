@@ -18,8 +18,6 @@ void install_overflow_handler() noexcept;
 void* install_altstack() noexcept;
 // remove_altstack() undoes install_altstack().
 void remove_altstack(void* mapping) noexcept;
-// report_overflow() prints the overflow report for f (async-signal-safe).
-void report_overflow(const FiberControl* f) noexcept;
 // overflow_abort() reports an overflow found by the canary check and aborts.
 [[noreturn]] void overflow_abort(const FiberControl* f) noexcept;
 
