@@ -20,36 +20,8 @@ namespace {
 constexpr int kMaxPaths = 16;
 constexpr std::size_t kPathSize = 256;
 
-// Text appends to a fixed buffer without allocating.
-struct Text {
-  char buf[kPathSize + 128];
-  std::size_t len = 0;
-  void add(const char* s) noexcept {
-    while (*s != '\0' && len + 1 < sizeof buf) buf[len++] = *s++;
-    buf[len] = '\0';
-  }
-  void add_dec(std::uint64_t v) noexcept {
-    char tmp[24];
-    int n = 0;
-    do {
-      tmp[n++] = static_cast<char>('0' + v % 10);
-      v /= 10;
-    } while (v != 0);
-    while (n > 0 && len + 1 < sizeof buf) buf[len++] = tmp[--n];
-    buf[len] = '\0';
-  }
-  void add_hex(std::uint64_t v) noexcept {
-    char tmp[20];
-    int n = 0;
-    do {
-      tmp[n++] = "0123456789abcdef"[v & 15];
-      v >>= 4;
-    } while (v != 0);
-    add("0x");
-    while (n > 0 && len + 1 < sizeof buf) buf[len++] = tmp[--n];
-    buf[len] = '\0';
-  }
-};
+// Line is one line of a report.
+using Line = Text<kPathSize + 128>;
 
 // Where is what the maps say of one frame.
 struct Where {
@@ -173,7 +145,7 @@ void write_module_offsets(const RawStack& s, const char* indent, LineSink sink,
   Where where[kMaxFrames];
   locate(s, where, maps);
   for (int i = 0; i < s.n; ++i) {
-    Text line;
+    Line line;
     line.add(indent);
     line.add("#");
     line.add_dec(static_cast<std::uint64_t>(i));
@@ -188,7 +160,7 @@ void write_module_offsets(const RawStack& s, const char* indent, LineSink sink,
     line.add("\n");
     sink(line.buf, arg);
     if (int more = repeats(s, i)) {
-      Text same;
+      Line same;
       same.add(indent);
       same.add("#");
       same.add_dec(static_cast<std::uint64_t>(i + 1));

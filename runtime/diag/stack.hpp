@@ -31,6 +31,43 @@ struct RawStack {
   bool exact_first = false;
 };
 
+// Text appends to a fixed buffer of kCap bytes (always NUL-terminated, cut when full) without
+// allocating: for reports written in signal handlers and by raw-syscall code.
+template <std::size_t kCap>
+struct Text {
+  // buf holds the text; len is its length.
+  char buf[kCap];
+  std::size_t len = 0;
+  // add() appends s.
+  void add(const char* s) noexcept {
+    while (*s != '\0' && len + 1 < sizeof buf) buf[len++] = *s++;
+    buf[len] = '\0';
+  }
+  // add_dec() appends v in decimal.
+  void add_dec(std::uint64_t v) noexcept {
+    char tmp[24];
+    int n = 0;
+    do {
+      tmp[n++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    while (n > 0 && len + 1 < sizeof buf) buf[len++] = tmp[--n];
+    buf[len] = '\0';
+  }
+  // add_hex() appends v in hexadecimal, with 0x.
+  void add_hex(std::uint64_t v) noexcept {
+    char tmp[20];
+    int n = 0;
+    do {
+      tmp[n++] = "0123456789abcdef"[v & 15];
+      v >>= 4;
+    } while (v != 0);
+    add("0x");
+    while (n > 0 && len + 1 < sizeof buf) buf[len++] = tmp[--n];
+    buf[len] = '\0';
+  }
+};
+
 // LineSink receives the lines of a report one at a time (each ends with a newline).
 using LineSink = void (*)(const char* line, void* arg);
 

@@ -24,27 +24,6 @@ constexpr std::size_t kAltStackSize = 64 * 1024;
 struct sigaction g_old_segv;
 struct sigaction g_old_bus;
 
-// Text appends to a fixed buffer without allocating, for use in signal handlers.
-template <std::size_t kCap>
-struct Text {
-  char buf[kCap];
-  std::size_t len = 0;
-  void add(const char* s) noexcept {
-    while (*s != '\0' && len + 1 < sizeof(buf)) buf[len++] = *s++;
-    buf[len] = '\0';
-  }
-  void add(std::uint64_t v) noexcept {
-    char tmp[24];
-    int n = 0;
-    do {
-      tmp[n++] = static_cast<char>('0' + v % 10);
-      v /= 10;
-    } while (v != 0);
-    while (n > 0 && len + 1 < sizeof(buf)) buf[len++] = tmp[--n];
-    buf[len] = '\0';
-  }
-};
-
 bool in_guard(const FiberControl* f, std::uintptr_t addr, std::uintptr_t sp) noexcept {
   auto base = reinterpret_cast<std::uintptr_t>(f->stack_.base);
   // A frame larger than the guard can fault below it; the stack pointer having run past the
@@ -76,7 +55,7 @@ void chain(int sig, siginfo_t* info, void* uctx, const struct sigaction& old) no
 
 // Report is the whole overflow report, written in one go: static (a dying process needs one,
 // and a program's own alternate signal stack may be small), taken by the first overflow.
-using Report = Text<16384>;
+using Report = diag::Text<16384>;
 Report g_report;
 std::atomic<bool> g_report_taken{false};
 
@@ -87,11 +66,11 @@ void add_line(const char* line, void* report) {
 // add_header() is the report's first lines: which fiber, its stack size, what to do.
 void add_header(const FiberControl* f, Report& line) noexcept {
   line.add("weft: stack overflow in fiber ");
-  line.add(f->id_);
+  line.add_dec(f->id_);
   line.add(" \"");
   line.add(f->name_);
   line.add("\" (stack size ");
-  line.add(static_cast<std::uint64_t>(f->stack_.size));
+  line.add_dec(static_cast<std::uint64_t>(f->stack_.size));
   line.add(
       " bytes); give it more with weft::SpawnOptions::stack_size or Config::stack_size (for a\n"
       "program under weftrun: pthread_attr_setstacksize, or weftrun --stack-size / "
