@@ -310,9 +310,14 @@ bool Symbolizer::unwind(const SavedRegisters&, RawStack* out) noexcept {
 #endif
 
 const char* Symbolizer::missing_note() noexcept {
+#if WEFT_HAVE_LIBDW_H
   return "(no function names: weft loads libdw.so.1 for them, and it could not be loaded; install "
          "libdw1 (elfutils), or name a frame by hand with `addr2line -Cfie FILE OFFSET` or "
          "`eu-addr2line -e FILE OFFSET`)\n";
+#else
+  return "(no function names: this weft was built without libdw's headers (libdw-dev); name a "
+         "frame by hand with `addr2line -Cfie FILE OFFSET` or `eu-addr2line -e FILE OFFSET`)\n";
+#endif
 }
 
 }  // namespace weft::rt::diag
