@@ -98,7 +98,8 @@ std::string Run::describe_fibers_here() const {
   std::int64_t now = std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
   unsigned n = carriers();
   Carrier* c0 = carrier(0);
-  std::string out = "weft: fibers of the run (" + std::to_string(n) + " carriers, " +
+  std::string out = "weft: fibers of the run (" + std::to_string(n) +
+                    (n == 1 ? " carrier, " : " carriers, ") +
                     (c0 != nullptr ? c0->reactor().name() : "no") + " I/O):\n";
   diag::Symbolizer names;
   std::size_t stacked = 0;

@@ -17,7 +17,9 @@ shift 2
 err=$(mktemp)
 trap 'rm -f "$err"' EXIT
 
-"$weftrun" --carriers 1 --stats -- "$program" >/dev/null 2>"$err"
+"$weftrun" --carriers 1 --stats -- "$program" >/dev/null 2>"$err" &
+pid=$!
+wait "$pid"
 rc=$?
 if ((rc == 77)); then
   echo "SKIP: $program skipped itself"
@@ -28,6 +30,11 @@ if ((rc != 0)); then
   cat "$err"
   exit 1
 fi
+
+# Forked children that end with _exit write reports of their own: keep the program's, the one
+# whose header names its pid (weftrun execs it, so it is weftrun's).
+awk -v pid="$pid" '/^weft: stats: / { mine = index($0, "; pid " pid ",") > 0 } mine' "$err" >"$err.own"
+mv "$err.own" "$err"
 
 # reason_count LINE WORDS prints the count the report gives before WORDS ("no wait").
 reason_count() {

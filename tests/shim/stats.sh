@@ -18,6 +18,9 @@
 # Usage: stats.sh WEFTRUN CARRIERS STATS_PROG
 set -uo pipefail
 weftrun=$1 carriers=$2 prog=$3
+# Absolute: some cases run the program from another directory.
+weftrun=$(cd "$(dirname "$weftrun")" && pwd)/$(basename "$weftrun")
+prog=$(cd "$(dirname "$prog")" && pwd)/$(basename "$prog")
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 export WEFT_CARRIERS=$carriers
