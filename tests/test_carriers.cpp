@@ -346,11 +346,16 @@ TEST_P(Carriers, DeadlockReportPutsTheDumpOnItsOwnLines) {
                                [] { return weft::this_fiber::sleep_until(weft::Deadline()); });
                            f.join();
                          }),
+#if defined(__SANITIZE_THREAD__)  // TSan builds unwind no fiber stacks
+               ::testing::HasSubstr("weft: deadlock: every fiber is blocked and nothing can "
+                                    "wake one.\nweft: fibers of the run ("));
+#else
                ::testing::AllOf(
                    ::testing::HasSubstr("weft: deadlock: every fiber is blocked and nothing can "
                                         "wake one.\nweft: fibers of the run ("),
                    ::testing::ContainsRegex("blocked in join[^\n]*\n      #0 0x"),
                    ::testing::HasSubstr("weft::this_fiber::sleep_until")));
+#endif
 }
 
 INSTANTIATE_TEST_SUITE_P(, Carriers, ::testing::Values(1u, 2u, 4u),

@@ -84,8 +84,9 @@ void add_header(const FiberControl* f, Report& line) noexcept {
 // dying, maybe inside malloc or the dynamic loader, whose locks libdw would need (docs/design.md,
 // "Stacks in reports").
 __attribute__((noinline)) void add_frames(std::uintptr_t pc, Report& out) noexcept {
-  void* raw[diag::kMaxFrames + 4];
-  int n = backtrace(raw, diag::kMaxFrames + 4);
+  // Room for the frames above the fiber's (these functions, the handler, the trampoline).
+  void* raw[diag::kMaxFrames + 8];
+  int n = backtrace(raw, diag::kMaxFrames + 8);
   int from = 3;  // add_frames, write_report and overflow_abort
   if (pc != 0) {
     from = n;
