@@ -304,9 +304,7 @@ std::size_t format(const char* why) noexcept {
 
 // open_file() opens WEFT_STATS_FILE for pid; returns the fd or -errno.
 long open_file(int pid) noexcept {
-  char path[4096];
-  if (!sys::report_log_path(g_file, pid, path, sizeof path)) return -EINVAL;
-  return sys::call(SYS_openat, AT_FDCWD, path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  return sys::open_report_file(g_file, pid);
 }
 
 // write_report() formats the report and writes it where it goes.

@@ -37,9 +37,7 @@ std::atomic<bool> g_have_handler{false};
 
 // open_log() opens the log file for pid, or returns -errno.
 long open_log(int pid) noexcept {
-  char path[4096];
-  if (!report_log_path(g_log_pattern, pid, path, sizeof path)) return -EINVAL;
-  return call(SYS_openat, AT_FDCWD, path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  return open_report_file(g_log_pattern, pid);
 }
 
 // sink_fd_write() writes to the sink's file, or to fd 2 when there is none.
@@ -59,6 +57,12 @@ __attribute__((constructor)) void sink_init() {
 }
 
 }  // namespace
+
+long open_report_file(const char* pattern, int pid) noexcept {
+  char path[4096];
+  if (!report_log_path(pattern, pid, path, sizeof path)) return -EINVAL;
+  return call(SYS_openat, AT_FDCWD, path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
 
 int report_sink_start() noexcept {
   if (g_started.exchange(true)) return g_error;

@@ -30,6 +30,9 @@ int report_sink_error() noexcept;
 // report_log_path() expands a WEFT_LOG-style pattern for pid into buf (%p: the pid, %%: a %);
 // false if it does not fit or has another % sequence.
 bool report_log_path(const char* pattern, int pid, char* buf, unsigned long size) noexcept;
+// open_report_file() opens the file a WEFT_LOG-style pattern names for pid, for appending
+// (created 0644, FD_CLOEXEC); returns the fd or -errno (-EINVAL: the pattern does not expand).
+long open_report_file(const char* pattern, int pid) noexcept;
 // report_sink_after_fork_child() closes the duplicate of the parent's fd 2 in a forked child, and
 // reopens WEFT_LOG's file for the child's pid when its name has %p.
 void report_sink_after_fork_child() noexcept;
